@@ -1,0 +1,108 @@
+# netsurg build.  `make demo` and `make test` are the two entry points
+# (see README.md); both first run scripts/install-deps.sh.
+
+BUILD ?= build
+CC ?= gcc
+WERROR ?= 1
+OPT ?= -O2
+SANITIZE ?=
+
+CFLAGS_BASE := -std=c11 -D_POSIX_C_SOURCE=200809L -g $(OPT) -fopenmp -fPIC \
+  -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter
+ifeq ($(WERROR),1)
+CFLAGS_BASE += -Werror
+endif
+ifneq ($(SANITIZE),)
+CFLAGS_BASE += -fsanitize=$(SANITIZE) -fno-sanitize-recover=all -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=$(SANITIZE)
+endif
+CPPFLAGS += -Iinclude -Isrc -I$(BUILD)/gen -I/usr/include/x86_64-linux-gnu/openblas-pthread
+OPENBLAS_LIB := $(firstword $(wildcard /usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblas.so) -lopenblas)
+LDLIBS += -lprotobuf-c $(OPENBLAS_LIB) -ljpeg -lpng -lz -lm
+LDFLAGS += -fopenmp
+
+GEN_SRC := $(BUILD)/gen/caffe.pb-c.c
+GEN_HDR := $(BUILD)/gen/caffe.pb-c.h
+LIB_SRC := $(sort $(shell find src -name '*.c'))
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/caffe.pb-c.o
+LIB := $(BUILD)/libnetsurg.a
+CLI := $(BUILD)/netsurg
+TEST_SRC := $(sort $(wildcard tests/test_*.c))
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+TEST_SUPPORT := $(sort $(wildcard tests/support/*.c))
+TEST_SUPPORT_OBJ := $(TEST_SUPPORT:%.c=$(BUILD)/obj/%.o)
+EXAMPLE_SRC := $(sort $(wildcard examples/*.c))
+EXAMPLE_BIN := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
+
+.PHONY: all deps demo test test-unit test-asan fuzz fuzz-smoke bench bench-peers clean format
+
+all: $(CLI) $(EXAMPLE_BIN)
+
+deps:
+	@scripts/install-deps.sh test
+
+$(GEN_SRC) $(GEN_HDR): src/format/caffe.proto
+	@mkdir -p $(BUILD)/gen
+	protoc-c --c_out=$(BUILD)/gen -Isrc/format src/format/caffe.proto
+
+$(BUILD)/obj/gen/caffe.pb-c.o: $(GEN_SRC)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(filter-out -Wshadow -Wstrict-prototypes,$(CFLAGS_BASE)) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/obj/%.o: %.c | $(GEN_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS_BASE) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(CLI): $(BUILD)/obj/tools/netsurg.o $(LIB)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_SUPPORT_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ -lcmocka $(LDLIBS) -o $@
+
+$(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/demo.sh $(BUILD)
+
+# Unit tests (cmocka), CLI tests and the OpenCV oracle tests; the runner
+# prints the totals.
+test: deps
+	@$(MAKE) --no-print-directory all $(TEST_BIN)
+	@scripts/run-tests.sh $(BUILD)
+
+test-asan: deps
+	@$(MAKE) --no-print-directory test-unit BUILD=build-asan OPT=-O1 SANITIZE=address,undefined
+
+test-unit:
+	@$(MAKE) --no-print-directory all $(TEST_BIN)
+	@NS_SKIP_SLOW=1 scripts/run-tests.sh $(BUILD)
+
+fuzz:
+	@scripts/install-deps.sh fuzz
+	@scripts/fuzz.sh build
+
+fuzz-smoke:
+	@scripts/install-deps.sh fuzz
+	@scripts/fuzz.sh smoke
+
+bench: all
+	@scripts/bench.sh $(BUILD)
+
+bench-peers: all
+	@scripts/bench-peers.sh $(BUILD)
+
+format:
+	clang-format -i $(shell find include src tools tests examples bench fuzz -name '*.[ch]')
+
+clean:
+	rm -rf build build-asan build-fuzz
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

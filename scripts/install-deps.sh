@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages netsurg needs to build and test.
+# As root it installs what is missing; otherwise it prints the apt-get line.
+# Usage: scripts/install-deps.sh [build|test|fuzz|all]   (default: test)
+set -euo pipefail
+
+build_pkgs=(gcc make pkg-config protobuf-c-compiler libprotobuf-c-dev
+            libopenblas-dev libjpeg62-turbo-dev libpng-dev zlib1g-dev)
+test_pkgs=(libcmocka-dev python3 python3-numpy python3-opencv)
+fuzz_pkgs=(clang libclang-rt-14-dev)
+
+want=("${build_pkgs[@]}")
+case "${1:-test}" in
+  build) ;;
+  test) want+=("${test_pkgs[@]}") ;;
+  fuzz) want+=("${test_pkgs[@]}" "${fuzz_pkgs[@]}") ;;
+  all) want+=("${test_pkgs[@]}" "${fuzz_pkgs[@]}") ;;
+  *) echo "usage: $0 [build|test|fuzz|all]" >&2; exit 1 ;;
+esac
+
+missing=()
+for p in "${want[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -eq 0 ]; then
+  echo "install-deps: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  echo "install-deps: missing packages; run as root:" >&2
+  echo "  apt-get install -y ${missing[*]}" >&2
+  exit 1
+fi

@@ -1,0 +1,69 @@
+#include "core/layer.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/net.h"
+
+/* Each layer family defines its ops in src/layers/<family>.c and is
+ * listed here once.  Keep the list sorted by family. */
+#define NS_LAYER_LIST(X) \
+  X(input)               \
+  NS_LAYER_LIST_CAFFENET(X) NS_LAYER_LIST_ZOO(X)
+
+/* CaffeNet's layers (src/layers: conv.c, inner_product.c, activation.c,
+ * pooling.c, lrn.c, dropout.c, softmax.c). */
+#define NS_LAYER_LIST_CAFFENET(X)
+
+/* The model zoo's layers. */
+#define NS_LAYER_LIST_ZOO(X)
+
+#define NS_DECLARE_OPS(name) extern const ns_layer_ops ns_##name##_ops;
+NS_LAYER_LIST(NS_DECLARE_OPS)
+
+#define NS_REF_OPS(name) &ns_##name##_ops,
+static const ns_layer_ops *const registry[] = {NS_LAYER_LIST(NS_REF_OPS) NULL};
+
+const ns_layer_ops *ns_layer_find(const char *type) {
+  for (int i = 0; registry[i]; i++)
+    if (strcmp(registry[i]->type, type) == 0) return registry[i];
+  return NULL;
+}
+
+const ns_layer_ops *const *ns_layer_all(void) { return registry; }
+
+ns_status ns_layer_add_param(ns_ctx *ctx, ns_layer *l, int num_axes, const int64_t *shape) {
+  char name[256];
+  snprintf(name, sizeof name, "%s[%d]", l->name, l->n_params);
+  ns_blob **params = ns_realloc_array(ctx, l->params, (size_t)l->n_params + 1, sizeof *params);
+  if (!params) return ctx->status;
+  l->params = params;
+  ns_blob *b = ns_blob_create(ctx, name);
+  if (!b) return ctx->status;
+  if (ns_blob_reshape(ctx, b, num_axes, shape) != NS_OK) {
+    ns_blob_destroy(ctx, b);
+    return ctx->status;
+  }
+  l->params[l->n_params++] = b;
+  return NS_OK;
+}
+
+float *ns_layer_scratch(ns_ctx *ctx, ns_layer *l, int64_t count) {
+  ns_net *net = l->net;
+  if (count <= net->scratch_cap) return net->scratch;
+  float *p = ns_floats_alloc(ctx, count);
+  if (!p) return NULL;
+  ns_floats_free(ctx, net->scratch);
+  net->scratch = p;
+  net->scratch_cap = count;
+  return p;
+}
+
+ns_status ns_layer_fail(ns_ctx *ctx, const ns_layer *l, ns_status st, const char *fmt, ...) {
+  char msg[NS_ERROR_MAX];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  return ns_fail(ctx, st, "layer '%s' (%s): %s", l->name, l->ops ? l->ops->type : "?", msg);
+}

@@ -1,0 +1,55 @@
+/* A layer is a small vtable over its bottoms, tops and learnable params.
+ * Life cycle, as Caffe's: setup (once, bottoms already shaped: read the
+ * LayerParameter, check bottoms, create and fill params), reshape (top
+ * shapes from bottom shapes; re-run for every new input size), forward.
+ * In-place layers have top[i] == bottom[i] (the same ns_blob). */
+#ifndef NS_CORE_LAYER_H
+#define NS_CORE_LAYER_H
+
+#include "caffe.pb-c.h"
+#include "core/blob.h"
+#include "core/rng.h"
+
+typedef struct ns_layer ns_layer;
+typedef struct ns_net ns_net;
+
+typedef struct ns_layer_ops {
+  const char *type; /* Caffe's type string, e.g. "Convolution" */
+  /* Accepted bottom/top counts; max -1 = unbounded. */
+  int min_bottoms, max_bottoms, min_tops, max_tops;
+  ns_status (*setup)(ns_ctx *ctx, ns_layer *l);
+  ns_status (*reshape)(ns_ctx *ctx, ns_layer *l);
+  ns_status (*forward)(ns_ctx *ctx, ns_layer *l);
+  /* Optional; frees what setup put in l->priv beyond the block itself. */
+  void (*destroy)(ns_ctx *ctx, ns_layer *l);
+} ns_layer_ops;
+
+struct ns_layer {
+  const ns_layer_ops *ops;
+  const Caffe__LayerParameter *param; /* borrowed from the net's definition */
+  const char *name;                   /* param->name */
+  ns_net *net;
+  int n_bottom, n_top;
+  ns_blob **bottom, **top; /* borrowed from the net */
+  int n_params;
+  ns_blob **params; /* owned by the layer */
+  void *priv;       /* layer state; freed with ns_free after ops->destroy */
+  ns_rng *rng;      /* the net's generator, for fillers */
+};
+
+/* The registry: type name -> ops (NULL when we do not have it). */
+const ns_layer_ops *ns_layer_find(const char *type);
+/* Every registered type, NULL-terminated, for --help and tests. */
+const ns_layer_ops *const *ns_layer_all(void);
+
+/* Helpers for layer implementations. */
+/* Creates param blob `index` (0-based, in order) with the given shape. */
+ns_status ns_layer_add_param(ns_ctx *ctx, ns_layer *l, int num_axes, const int64_t *shape);
+/* A scratch area of at least `count` floats shared by all layers of the
+ * net (im2col and friends); valid until the next call. */
+float *ns_layer_scratch(ns_ctx *ctx, ns_layer *l, int64_t count);
+/* Records an error prefixed with the layer's name and type. */
+ns_status ns_layer_fail(ns_ctx *ctx, const ns_layer *l, ns_status st, const char *fmt, ...)
+    NS_PRINTF(4, 5);
+
+#endif
