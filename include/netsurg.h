@@ -63,6 +63,240 @@ void ns_ctx_set_allow_unknown(ns_ctx *ctx, int allow);
 /* Warnings (e.g. skipped unknown fields) go here; default: dropped. */
 void ns_ctx_set_warning_handler(ns_ctx *ctx, ns_warn_fn fn, void *user);
 
+
+/* ---- nets ------------------------------------------------------------- */
+
+typedef struct ns_net ns_net;
+
+/* A view of a blob or param: valid until the net is reshaped or destroyed. */
+typedef struct ns_tensor {
+  const char *name;
+  int num_axes;
+  const int64_t *shape;
+  int64_t count;
+  float *data;
+} ns_tensor;
+
+/* Loads a net definition (.prototxt or .caffemodel, any Caffe version,
+ * upgraded on load) in phase TEST.  Params start from their fillers, drawn
+ * from `seed`; if `weights` is not NULL, trained params are then copied
+ * from it by layer name, as Caffe does.  The ctx must outlive the net. */
+ns_status ns_net_load(ns_ctx *ctx, const char *prototxt, const char *weights, uint64_t seed,
+                      ns_net **out);
+void ns_net_destroy(ns_net *net);
+
+/* Copies params by layer name from a caffemodel into a built net. */
+ns_status ns_net_load_weights(ns_ctx *ctx, ns_net *net, const char *caffemodel);
+/* Saves the definition (current format) and all params as a caffemodel;
+ * atomic. */
+ns_status ns_net_save_weights(ns_ctx *ctx, ns_net *net, const char *caffemodel);
+/* Saves the definition as a current-format prototxt; atomic. */
+ns_status ns_net_save_prototxt(ns_ctx *ctx, const ns_net *net, const char *prototxt);
+
+const char *ns_net_name(const ns_net *net);
+int ns_net_layer_count(const ns_net *net);
+const char *ns_net_layer_name(const ns_net *net, int layer);
+const char *ns_net_layer_type(const ns_net *net, int layer);
+int ns_net_find_layer(const ns_net *net, const char *name); /* -1 if absent */
+int ns_net_layer_bottom_count(const ns_net *net, int layer);
+int ns_net_layer_top_count(const ns_net *net, int layer);
+const char *ns_net_layer_bottom(const ns_net *net, int layer, int i);
+const char *ns_net_layer_top(const ns_net *net, int layer, int i);
+int ns_net_param_count(const ns_net *net, int layer);
+ns_tensor ns_net_param(ns_net *net, int layer, int index);
+
+int ns_net_blob_count(const ns_net *net);
+int ns_net_find_blob(const ns_net *net, const char *name); /* -1 if absent */
+ns_tensor ns_net_blob(ns_net *net, int blob);
+/* Input blobs: the tops of Input layers. */
+int ns_net_input_count(const ns_net *net);
+int ns_net_input_blob(const ns_net *net, int i);
+
+/* Gives an input blob a new shape and reshapes the whole net. */
+ns_status ns_net_reshape_input(ns_ctx *ctx, ns_net *net, const char *blob, int num_axes,
+                               const int64_t *shape);
+ns_status ns_net_forward(ns_ctx *ctx, ns_net *net);
+
+/* Re-draws every layer's first param (the weights) from a filler of the
+ * given type ("msra", "xavier", "gaussian", "uniform", "constant", ...),
+ * with Caffe's defaults for its other fields, from `seed`. */
+ns_status ns_net_refill_weights(ns_ctx *ctx, ns_net *net, const char *filler, uint64_t seed);
+
+/* ---- net definitions (no weights, no shapes) -------------------------- */
+
+/* A parsed, upgraded NetParameter: what `info` shows for nets that cannot
+ * be built (train nets with data layers) and what `upgrade` writes. */
+typedef struct ns_netdef ns_netdef;
+
+/* Reads a .prototxt or .caffemodel (text or binary decided by content) in
+ * any Caffe version and upgrades it to the current format. */
+ns_status ns_netdef_load(ns_ctx *ctx, const char *path, ns_netdef **out);
+void ns_netdef_destroy(ns_netdef *def);
+/* 1 if the file was in a legacy format (V0/V1, input_dim, ...). */
+int ns_netdef_was_upgraded(const ns_netdef *def);
+/* 1 if the file was binary (a caffemodel), 0 if text. */
+int ns_netdef_is_binary(const ns_netdef *def);
+/* 1 if any layer carries param blobs (the file was a caffemodel). */
+int ns_netdef_has_weights(const ns_netdef *def);
+const char *ns_netdef_name(const ns_netdef *def);
+int ns_netdef_layer_count(const ns_netdef *def);
+const char *ns_netdef_layer_name(const ns_netdef *def, int i);
+const char *ns_netdef_layer_type(const ns_netdef *def, int i);
+int ns_netdef_layer_bottom_count(const ns_netdef *def, int i);
+const char *ns_netdef_layer_bottom(const ns_netdef *def, int i, int j);
+int ns_netdef_layer_top_count(const ns_netdef *def, int i);
+const char *ns_netdef_layer_top(const ns_netdef *def, int i, int j);
+/* Param blobs stored in the definition (caffemodels): count, and each
+ * one's shape in the current convention (legacy 4-D dims such as
+ * (1, 1, 4096, 9216) of an InnerProduct become (4096, 9216)); returns the
+ * number of axes written to shape (room for 32). */
+int ns_netdef_layer_blob_count(const ns_netdef *def, int i);
+int ns_netdef_layer_blob_shape(const ns_netdef *def, int i, int j, int64_t *shape);
+ns_status ns_netdef_save_prototxt(ns_ctx *ctx, const ns_netdef *def, const char *path);
+ns_status ns_netdef_save_caffemodel(ns_ctx *ctx, const ns_netdef *def, const char *path);
+/* Builds a net from the definition (consumed: def is destroyed). */
+ns_status ns_net_build_from(ns_ctx *ctx, ns_netdef *def, uint64_t seed, ns_net **out);
+
+/* ---- images, .npy, preprocessing ---- */
+
+/* An image as pycaffe's caffe.io.load_image returns it: height x width x
+ * channels floats, interleaved (HWC), RGB order, values in [0, 1].
+ * data comes from the ctx allocator (64-byte aligned); ns_image_free. */
+typedef struct ns_image {
+  int height, width, channels;
+  float *data;
+} ns_image;
+
+/* ns_image_load flags. */
+enum {
+  NS_IMAGE_GREY = 1,       /* load_image(color=False): one grey channel */
+  NS_IMAGE_IGNORE_EXIF = 2 /* keep a JPEG's stored orientation */
+};
+#define NS_IMAGE_MAX_DIM 30000
+
+/* Decodes a JPEG or PNG (chosen by content) like caffe.io.load_image on
+ * scikit-image 0.19 + imageio + Pillow: RGB floats v/255 (16-bit grey PNG:
+ * v/65535); grey files tiled to 3 channels; alpha dropped; JPEG EXIF
+ * orientation applied.  With NS_IMAGE_GREY: colour is converted with
+ * 0.2125 R + 0.7154 G + 0.0721 B (alpha blended onto white first). */
+ns_status ns_image_load(ns_ctx *ctx, const char *path, int flags, ns_image *out);
+ns_status ns_image_decode(ns_ctx *ctx, const void *bytes, size_t size, const char *name, int flags,
+                          ns_image *out);
+/* Allocates a zeroed image. */
+ns_status ns_image_alloc(ns_ctx *ctx, int height, int width, int channels, ns_image *out);
+void ns_image_free(ns_ctx *ctx, ns_image *im);
+
+/* caffe.io.resize_image(im, (height, width), interp_order=1): scales the
+ * values to [0, 1] by the image's min and max, resizes as scikit-image's
+ * transform.resize(order=1, mode='constant') does, and scales back; a
+ * constant image is filled with its value.  antialias = 1 smooths first
+ * when shrinking (Gaussian, sigma = (in/out - 1) / 2 per axis), as
+ * scikit-image >= 0.15 does (the default of ns_transform); antialias = 0
+ * is what Caffe's authors ran with older scikit-image. */
+ns_status ns_image_resize(ns_ctx *ctx, const ns_image *in, int height, int width, int antialias,
+                          ns_image *out);
+
+/* N-D float arrays: .npy contents, mean images. */
+#define NS_NDARRAY_MAX_AXES 32
+typedef struct ns_ndarray {
+  int num_axes;
+  int64_t shape[NS_NDARRAY_MAX_AXES];
+  int64_t count;
+  float *data; /* ctx allocator, 64-byte aligned */
+} ns_ndarray;
+void ns_ndarray_free(ns_ctx *ctx, ns_ndarray *a);
+
+/* Reads a .npy file (format 1.0, 2.0, 3.0) of float32 or float64, either
+ * byte order, C order, into floats.  The size must match exactly. */
+ns_status ns_npy_load(ns_ctx *ctx, const char *path, ns_ndarray *out);
+ns_status ns_npy_parse(ns_ctx *ctx, const void *bytes, size_t size, const char *name,
+                       ns_ndarray *out);
+/* Writes a C-order little-endian array (format 1.0); atomic. */
+ns_status ns_npy_save_f32(ns_ctx *ctx, const char *path, int num_axes, const int64_t *shape,
+                          const float *data);
+ns_status ns_npy_save_i32(ns_ctx *ctx, const char *path, int num_axes, const int64_t *shape,
+                          const int32_t *data);
+
+/* Loads a mean: a .npy of shape (C, H, W), (H, W) or (C,), or a Caffe
+ * .binaryproto (BlobProto with num 1, or shape (1, C, H, W) / (C, H, W)).
+ * The result has shape (C, H, W), or (C,) for per-channel values. */
+ns_status ns_mean_load(ns_ctx *ctx, const char *path, ns_ndarray *out);
+ns_status ns_mean_parse_binaryproto(ns_ctx *ctx, const void *bytes, size_t size, const char *name,
+                                    ns_ndarray *out);
+
+/* pycaffe's Transformer.preprocess for one image: resize to the net's
+ * input (if its size differs), HWC -> CHW, channel_swap, * raw_scale,
+ * - mean, * input_scale. */
+#define NS_TRANSFORM_MAX_CHANNELS 16
+typedef struct ns_transform {
+  int num_swap; /* 0: no channel swap; else channel i <- channel_swap[i] */
+  int channel_swap[NS_TRANSFORM_MAX_CHANNELS];
+  double raw_scale; /* 1: none */
+  /* Mean in the net's channel order and scale: either per-channel values
+   * (num_mean_values == channels) or an image (C, H, W), which is resized
+   * to the input as Caffe 1.0's Transformer.set_mean did if H x W differ;
+   * the array is borrowed. */
+  int num_mean_values;
+  double mean_values[NS_TRANSFORM_MAX_CHANNELS];
+  const ns_ndarray *mean_image;
+  double input_scale; /* 1: none */
+  int antialias;      /* see ns_image_resize; default 1 */
+} ns_transform;
+void ns_transform_init(ns_transform *t);
+/* Writes channels x height x width floats to out (out_count of room). */
+ns_status ns_transform_preprocess(ns_ctx *ctx, const ns_transform *t, const ns_image *im,
+                                  int height, int width, float *out, int64_t out_count);
+/* The mean image (C, H, W) resized to (C, height, width) as set_mean does
+ * (min/max normalisation around caffe.io.resize_image). */
+ns_status ns_mean_resize(ns_ctx *ctx, const ns_ndarray *mean, int height, int width, int antialias,
+                         ns_ndarray *out);
+
+/* PNG output.  Every writer is atomic: a temporary file next to the target,
+ * renamed over it; on error the old file is left intact. */
+ns_status ns_png_save_rgb8(ns_ctx *ctx, const char *path, int height, int width,
+                           const unsigned char *rgb);
+
+typedef enum ns_colormap {
+  NS_COLORMAP_VIRIDIS = 0, /* perceptual: dark blue-violet, teal, green, yellow */
+  NS_COLORMAP_HOT = 1,     /* black, red, yellow, white */
+  NS_COLORMAP_GREY = 2
+} ns_colormap;
+
+typedef struct ns_heatmap_opts {
+  int height, width; /* output size; 0: the map's (alone) or the image's (side by side) */
+  int bilinear;      /* 0: nearest (each cell a block), 1: bilinear */
+  int fixed_range;   /* 1: [lo, hi] maps to [0, 1]; 0: the map's min..max */
+  float lo, hi;
+  ns_colormap colormap;
+  int gap; /* side by side: white pixels between the panels */
+} ns_heatmap_opts;
+void ns_heatmap_opts_init(ns_heatmap_opts *o);
+/* Renders a map_h x map_w float map to out_h x out_w RGB bytes. */
+ns_status ns_heatmap_render(ns_ctx *ctx, const float *map, int map_h, int map_w,
+                            const ns_heatmap_opts *opts, int out_h, int out_w, unsigned char *rgb);
+ns_status ns_heatmap_save_png(ns_ctx *ctx, const char *path, const float *map, int map_h,
+                              int map_w, const ns_heatmap_opts *opts);
+/* The image (floats in [0, 1], 1 or 3 channels) on the left and the
+ * heatmap, at the image's size unless opts says otherwise, on the right. */
+ns_status ns_heatmap_save_side_by_side(ns_ctx *ctx, const char *path, const ns_image *image,
+                                       const float *map, int map_h, int map_w,
+                                       const ns_heatmap_opts *opts);
+
+/* Class labels from a synset_words.txt: one per line, "n01440764 tench,
+ * Tinca tinca"; id is the text before the first space, name the text
+ * after it (the whole line when it has no space).  CR before LF is
+ * dropped; a missing final newline is fine. */
+typedef struct ns_labels {
+  int count;
+  char **ids;
+  char **names;
+} ns_labels;
+ns_status ns_labels_load(ns_ctx *ctx, const char *path, ns_labels *out);
+ns_status ns_labels_parse(ns_ctx *ctx, const char *text, size_t size, const char *name,
+                          ns_labels *out);
+void ns_labels_free(ns_ctx *ctx, ns_labels *labels);
+/* ---- end of images, .npy, preprocessing ---- */
+
 #ifdef __cplusplus
 }
 #endif

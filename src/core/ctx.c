@@ -92,13 +92,17 @@ ns_status ns_fail(ns_ctx *ctx, ns_status status, const char *fmt, ...) {
 
 void ns_error_prefix(ns_ctx *ctx, const char *fmt, ...) {
   char prefix[512];
-  char old[NS_ERROR_MAX];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(prefix, sizeof prefix, fmt, ap);
+  int n = vsnprintf(prefix, sizeof prefix, fmt, ap);
   va_end(ap);
-  memcpy(old, ctx->error, sizeof old);
-  snprintf(ctx->error, sizeof ctx->error, "%s%s", prefix, old);
+  if (n <= 0) return;
+  size_t plen = (size_t)n < sizeof prefix ? (size_t)n : sizeof prefix - 1;
+  size_t old = strlen(ctx->error);
+  if (old > sizeof ctx->error - 1 - plen) old = sizeof ctx->error - 1 - plen;
+  memmove(ctx->error + plen, ctx->error, old);
+  memcpy(ctx->error, prefix, plen);
+  ctx->error[plen + old] = '\0';
 }
 
 void ns_warn(ns_ctx *ctx, const char *fmt, ...) {
@@ -122,8 +126,9 @@ void *ns_calloc(ns_ctx *ctx, size_t n, size_t size) {
     ns_fail(ctx, NS_ERR_NOMEM, "allocation size overflows (%zu x %zu)", n, size);
     return NULL;
   }
-  void *p = ns_alloc(ctx, n * size);
-  if (p) memset(p, 0, n * size ? n * size : 1);
+  size_t bytes = n * size;
+  void *p = ns_alloc(ctx, bytes);
+  if (p) memset(p, 0, bytes ? bytes : 1);
   return p;
 }
 

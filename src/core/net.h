@@ -16,6 +16,8 @@ struct ns_net {
   ns_layer *layers; /* in execution order (after NetStateRule filtering) */
   int n_blobs;
   ns_blob **blobs; /* every named blob, owned */
+  int n_owned;
+  Caffe__LayerParameter **owned; /* inserted Split layers' params */
   ns_rng rng;
   float *scratch;
   int64_t scratch_cap;
@@ -25,11 +27,25 @@ struct ns_net {
  * first).  Takes ownership of def in every case.  seed feeds the fillers. */
 ns_status ns_net_build(ns_ctx *ctx, Caffe__NetParameter *def, uint64_t seed, ns_net **out);
 
+void ns_net_free(ns_net *net);
+
 int ns_net_blob_index(const ns_net *net, const char *name);
 int ns_net_layer_index(const ns_net *net, const char *name);
 
-/* Copies params from a trained NetParameter by layer name, with Caffe's
- * rules (see net.c). */
+/* Re-runs every layer's reshape (after an input changed shape). */
+ns_status ns_net_reshape_all(ns_ctx *ctx, ns_net *net);
+ns_status ns_net_run_forward(ns_ctx *ctx, ns_net *net);
+
+/* Copies params from a trained (upgraded) NetParameter by layer name, with
+ * Caffe's rules: layers the net lacks are ignored, layers the file lacks
+ * keep their fillers, the blob count and shapes must match (legacy 4-D
+ * dims match a shape padded with leading 1s). */
 ns_status ns_net_copy_from(ns_ctx *ctx, ns_net *net, const Caffe__NetParameter *trained);
+ns_status ns_net_copy_layer_from(ns_ctx *ctx, ns_net *net, const Caffe__LayerParameter *src);
+/* The same from a caffemodel file, streamed (see weights_reader.h). */
+ns_status ns_net_load_weights_file(ns_ctx *ctx, ns_net *net, const char *path);
+/* Fills b from a BlobProto (shape checked as above). */
+ns_status ns_blob_from_proto(ns_ctx *ctx, ns_blob *b, const Caffe__BlobProto *bp,
+                             const char *layer, int index);
 
 #endif

@@ -1,0 +1,522 @@
+/* Net construction (Caffe's Net::Init in phase TEST), reshape, forward and
+ * weight copying by layer name. */
+#include "core/net.h"
+
+#include <cblas.h>
+#include <omp.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/filler.h"
+#include "format/weights_reader.h"
+
+/* ---- NetStateRule filtering (Caffe's Net::FilterNet) ------------------ */
+
+static int has_stage(const Caffe__NetState *s, const char *stage) {
+  for (size_t i = 0; s && i < s->n_stage; i++)
+    if (strcmp(s->stage[i], stage) == 0) return 1;
+  return 0;
+}
+
+static int state_meets_rule(const Caffe__NetState *s, Caffe__Phase phase,
+                            const Caffe__NetStateRule *r) {
+  int level = s && s->has_level ? s->level : 0;
+  if (r->has_phase && r->phase != phase) return 0;
+  if (r->has_min_level && level < r->min_level) return 0;
+  if (r->has_max_level && level > r->max_level) return 0;
+  for (size_t i = 0; i < r->n_stage; i++)
+    if (!has_stage(s, r->stage[i])) return 0;
+  for (size_t i = 0; i < r->n_not_stage; i++)
+    if (has_stage(s, r->not_stage[i])) return 0;
+  return 1;
+}
+
+static ns_status layer_included(ns_ctx *ctx, const Caffe__NetParameter *def,
+                                const Caffe__LayerParameter *lp, int *included) {
+  if (lp->n_include && lp->n_exclude)
+    return ns_fail(ctx, NS_ERR_NET, "layer '%s': specify either include or exclude rules, not both",
+                   lp->name ? lp->name : "");
+  int in = lp->n_include == 0;
+  for (size_t i = 0; i < lp->n_exclude; i++)
+    if (state_meets_rule(def->state, CAFFE__PHASE__TEST, lp->exclude[i])) in = 0;
+  for (size_t i = 0; i < lp->n_include; i++)
+    if (state_meets_rule(def->state, CAFFE__PHASE__TEST, lp->include[i])) in = 1;
+  *included = in;
+  return NS_OK;
+}
+
+/* ---- the build plan: layers with their bottom/top names, after Caffe's
+ * InsertSplits (a blob read by several layers gets a Split layer whose
+ * tops are named <blob>_<producer>_<index>_split_<k>, as in Caffe). ---- */
+
+typedef struct plan_layer {
+  const Caffe__LayerParameter *param;
+  Caffe__LayerParameter *owned; /* synthetic Split layers */
+  int n_bottom, n_top;
+  char **bottom, **top; /* owned strings */
+} plan_layer;
+
+typedef struct plan {
+  int n, cap;
+  plan_layer *layers;
+} plan;
+
+static void plan_free(ns_ctx *ctx, plan *p) {
+  for (int i = 0; i < p->n; i++) {
+    plan_layer *pl = &p->layers[i];
+    for (int j = 0; j < pl->n_bottom; j++) ns_free(ctx, pl->bottom[j]);
+    for (int j = 0; j < pl->n_top; j++) ns_free(ctx, pl->top[j]);
+    ns_free(ctx, pl->bottom);
+    ns_free(ctx, pl->top);
+    if (pl->owned) protobuf_c_message_free_unpacked(&pl->owned->base, &ctx->pb_alloc);
+  }
+  ns_free(ctx, p->layers);
+  memset(p, 0, sizeof *p);
+}
+
+static plan_layer *plan_add(ns_ctx *ctx, plan *p) {
+  if (p->n == p->cap) {
+    int cap = p->cap ? p->cap * 2 : 16;
+    plan_layer *l = ns_realloc_array(ctx, p->layers, (size_t)cap, sizeof *l);
+    if (!l) return NULL;
+    p->layers = l;
+    p->cap = cap;
+  }
+  plan_layer *pl = &p->layers[p->n++];
+  memset(pl, 0, sizeof *pl);
+  return pl;
+}
+
+static ns_status copy_names(ns_ctx *ctx, char **src, size_t n, char ***dst) {
+  *dst = ns_calloc(ctx, n ? n : 1, sizeof **dst);
+  if (!*dst) return ctx->status;
+  for (size_t i = 0; i < n; i++)
+    if (!((*dst)[i] = ns_strdup(ctx, src[i] ? src[i] : ""))) return ctx->status;
+  return NS_OK;
+}
+
+/* Where each bottom's data comes from: (producer plan index, top index). */
+typedef struct source {
+  int layer, top;
+} source;
+
+static int find_last_producer(const plan *p, int upto, const char *name, source *src) {
+  for (int i = upto - 1; i >= 0; i--)
+    for (int j = p->layers[i].n_top - 1; j >= 0; j--)
+      if (strcmp(p->layers[i].top[j], name) == 0) {
+        src->layer = i;
+        src->top = j;
+        return 1;
+      }
+  return 0;
+}
+
+static char *split_name(ns_ctx *ctx, const char *blob, const char *layer, int top, int k) {
+  size_t n = strlen(blob) + strlen(layer) + 64;
+  char *s = ns_alloc(ctx, n);
+  if (!s) return NULL;
+  if (k < 0)
+    snprintf(s, n, "%s_%s_%d_split", blob, layer, top);
+  else
+    snprintf(s, n, "%s_%s_%d_split_%d", blob, layer, top, k);
+  return s;
+}
+
+static ns_status make_split_layer(ns_ctx *ctx, const plan_layer *producer, int top, int count,
+                                  plan_layer *pl) {
+  const char *blob = producer->top[top];
+  const char *lname = producer->param->name ? producer->param->name : "";
+  pl->owned = ns_alloc(ctx, sizeof *pl->owned);
+  if (!pl->owned) return ctx->status;
+  caffe__layer_parameter__init(pl->owned);
+  pl->param = pl->owned;
+  if (!(pl->owned->name = split_name(ctx, blob, lname, top, -1))) return ctx->status;
+  if (!(pl->owned->type = ns_strdup(ctx, "Split"))) return ctx->status;
+  pl->bottom = ns_calloc(ctx, 1, sizeof *pl->bottom);
+  pl->top = ns_calloc(ctx, (size_t)count, sizeof *pl->top);
+  if (!pl->bottom || !pl->top) return ctx->status;
+  pl->n_bottom = 1;
+  if (!(pl->bottom[0] = ns_strdup(ctx, blob))) return ctx->status;
+  for (int k = 0; k < count; k++) {
+    if (!(pl->top[k] = split_name(ctx, blob, lname, top, k))) return ctx->status;
+    pl->n_top = k + 1;
+  }
+  return NS_OK;
+}
+
+static ns_status build_plan(ns_ctx *ctx, const Caffe__NetParameter *def, plan *out) {
+  plan base = {0};
+  for (size_t i = 0; i < def->n_layer; i++) {
+    const Caffe__LayerParameter *lp = def->layer[i];
+    int inc = 0;
+    if (layer_included(ctx, def, lp, &inc) != NS_OK) goto fail;
+    if (!inc) continue;
+    plan_layer *pl = plan_add(ctx, &base);
+    if (!pl) goto fail;
+    pl->param = lp;
+    if (copy_names(ctx, lp->bottom, lp->n_bottom, &pl->bottom) != NS_OK) goto fail;
+    pl->n_bottom = (int)lp->n_bottom;
+    if (copy_names(ctx, lp->top, lp->n_top, &pl->top) != NS_OK) goto fail;
+    pl->n_top = (int)lp->n_top;
+  }
+
+  /* Count the readers of every (producer, top). */
+  int total_tops = 0;
+  for (int i = 0; i < base.n; i++) total_tops += base.layers[i].n_top;
+  int *offset = ns_calloc(ctx, (size_t)base.n + 1, sizeof *offset);
+  int *readers = ns_calloc(ctx, (size_t)total_tops + 1, sizeof *readers);
+  int *next_split = ns_calloc(ctx, (size_t)total_tops + 1, sizeof *next_split);
+  source *srcs = NULL;
+  int total_bottoms = 0;
+  if (!offset || !readers || !next_split) goto fail_counts;
+  for (int i = 0; i < base.n; i++) {
+    offset[i + 1] = offset[i] + base.layers[i].n_top;
+    total_bottoms += base.layers[i].n_bottom;
+  }
+  srcs = ns_calloc(ctx, (size_t)total_bottoms + 1, sizeof *srcs);
+  if (!srcs) goto fail_counts;
+  for (int i = 0, b = 0; i < base.n; i++) {
+    plan_layer *pl = &base.layers[i];
+    for (int j = 0; j < pl->n_bottom; j++, b++) {
+      if (!find_last_producer(&base, i, pl->bottom[j], &srcs[b])) {
+        ns_fail(ctx, NS_ERR_NET, "layer '%s': bottom '%s' is not produced by any earlier layer",
+                pl->param->name ? pl->param->name : "", pl->bottom[j]);
+        goto fail_counts;
+      }
+      readers[offset[srcs[b].layer] + srcs[b].top]++;
+    }
+  }
+
+  /* Emit layers, renaming shared bottoms and inserting splits. */
+  for (int i = 0, b = 0; i < base.n; i++) {
+    plan_layer *src_pl = &base.layers[i];
+    for (int j = 0; j < src_pl->n_bottom; j++, b++) {
+      int t = offset[srcs[b].layer] + srcs[b].top;
+      if (readers[t] < 2) continue;
+      const plan_layer *prod = &base.layers[srcs[b].layer];
+      char *name = split_name(ctx, prod->top[srcs[b].top], prod->param->name ? prod->param->name : "",
+                              srcs[b].top, next_split[t]++);
+      if (!name) goto fail_counts;
+      ns_free(ctx, src_pl->bottom[j]);
+      src_pl->bottom[j] = name;
+    }
+    plan_layer *pl = plan_add(ctx, out);
+    if (!pl) goto fail_counts;
+    *pl = *src_pl; /* moves the name arrays */
+    memset(src_pl, 0, sizeof *src_pl);
+    int producer = out->n - 1;
+    for (int j = 0; j < out->layers[producer].n_top; j++) {
+      int t = offset[i] + j;
+      if (readers[t] < 2) continue;
+      plan_layer *split = plan_add(ctx, out); /* may move out->layers */
+      if (!split) goto fail_counts;
+      if (make_split_layer(ctx, &out->layers[producer], j, readers[t], split) != NS_OK)
+        goto fail_counts;
+    }
+  }
+  ns_free(ctx, offset);
+  ns_free(ctx, readers);
+  ns_free(ctx, next_split);
+  ns_free(ctx, srcs);
+  plan_free(ctx, &base);
+  return NS_OK;
+
+fail_counts:
+  ns_free(ctx, offset);
+  ns_free(ctx, readers);
+  ns_free(ctx, next_split);
+  ns_free(ctx, srcs);
+fail:
+  plan_free(ctx, &base);
+  plan_free(ctx, out);
+  return ctx->status;
+}
+
+/* ---- instantiating layers ------------------------------------------- */
+
+int ns_net_blob_index(const ns_net *net, const char *name) {
+  for (int i = 0; i < net->n_blobs; i++)
+    if (strcmp(net->blobs[i]->name, name) == 0) return i;
+  return -1;
+}
+
+int ns_net_layer_index(const ns_net *net, const char *name) {
+  for (int i = 0; i < net->n_layers; i++)
+    if (strcmp(net->layers[i].name, name) == 0) return i;
+  return -1;
+}
+
+static ns_blob *add_blob(ns_ctx *ctx, ns_net *net, const char *name) {
+  ns_blob **blobs = ns_realloc_array(ctx, net->blobs, (size_t)net->n_blobs + 1, sizeof *blobs);
+  if (!blobs) return NULL;
+  net->blobs = blobs;
+  ns_blob *b = ns_blob_create(ctx, name);
+  if (b) net->blobs[net->n_blobs++] = b;
+  return b;
+}
+
+static ns_status check_counts(ns_ctx *ctx, const ns_layer *l) {
+  const ns_layer_ops *o = l->ops;
+  if (l->n_bottom < o->min_bottoms || (o->max_bottoms >= 0 && l->n_bottom > o->max_bottoms))
+    return ns_layer_fail(ctx, l, NS_ERR_NET, "%d bottoms (expected %d%s)", l->n_bottom,
+                         o->min_bottoms, o->max_bottoms == o->min_bottoms ? "" : " or more");
+  if (l->n_top < o->min_tops || (o->max_tops >= 0 && l->n_top > o->max_tops))
+    return ns_layer_fail(ctx, l, NS_ERR_NET, "%d tops (expected %d%s)", l->n_top, o->min_tops,
+                         o->max_tops == o->min_tops ? "" : " or more");
+  return NS_OK;
+}
+
+/* Binds a plan layer's bottoms and tops to blobs (creating tops), as
+ * Caffe's AppendBottom / AppendTop. */
+static ns_status bind_blobs(ns_ctx *ctx, ns_net *net, const plan_layer *pl, ns_layer *l) {
+  l->bottom = ns_calloc(ctx, (size_t)pl->n_bottom + 1, sizeof *l->bottom);
+  l->top = ns_calloc(ctx, (size_t)pl->n_top + 1, sizeof *l->top);
+  if (!l->bottom || !l->top) return ctx->status;
+  for (int j = 0; j < pl->n_bottom; j++) {
+    int b = ns_net_blob_index(net, pl->bottom[j]);
+    if (b < 0)
+      return ns_layer_fail(ctx, l, NS_ERR_NET, "unknown bottom blob '%s'", pl->bottom[j]);
+    l->bottom[j] = net->blobs[b];
+  }
+  l->n_bottom = pl->n_bottom;
+  for (int j = 0; j < pl->n_top; j++) {
+    if (j < pl->n_bottom && strcmp(pl->top[j], pl->bottom[j]) == 0) {
+      l->top[j] = l->bottom[j]; /* in place */
+    } else if (ns_net_blob_index(net, pl->top[j]) >= 0) {
+      return ns_layer_fail(ctx, l, NS_ERR_NET, "top blob '%s' produced by multiple sources",
+                           pl->top[j]);
+    } else if (!(l->top[j] = add_blob(ctx, net, pl->top[j]))) {
+      return ctx->status;
+    }
+    l->n_top = j + 1;
+  }
+  return NS_OK;
+}
+
+static ns_status init_layer(ns_ctx *ctx, ns_net *net, const plan_layer *pl, ns_layer *l) {
+  const char *name = pl->param->name ? pl->param->name : "";
+  const char *type = pl->param->type ? pl->param->type : "";
+  l->param = pl->param;
+  l->name = name;
+  l->net = net;
+  l->rng = &net->rng;
+  for (int i = 0; i < net->n_layers; i++)
+    if (strcmp(net->layers[i].name, name) == 0)
+      return ns_fail(ctx, NS_ERR_NET, "duplicate layer name '%s'", name);
+  l->ops = ns_layer_find(type);
+  if (!l->ops)
+    return ns_fail(ctx, type[0] ? NS_ERR_UNSUPPORTED : NS_ERR_NET,
+                   type[0] ? "layer '%s': layer type '%s' is not supported"
+                           : "layer '%s': no type given%s",
+                   name, type);
+  if (bind_blobs(ctx, net, pl, l) != NS_OK) return ctx->status;
+  if (check_counts(ctx, l) != NS_OK) return ctx->status;
+  if (l->ops->setup(ctx, l) != NS_OK) return ctx->status;
+  return l->ops->reshape(ctx, l);
+}
+
+static void destroy_layer(ns_ctx *ctx, ns_layer *l) {
+  if (l->ops && l->ops->destroy) l->ops->destroy(ctx, l);
+  ns_free(ctx, l->priv);
+  for (int i = 0; i < l->n_params; i++) ns_blob_destroy(ctx, l->params[i]);
+  ns_free(ctx, l->params);
+  ns_free(ctx, l->bottom);
+  ns_free(ctx, l->top);
+}
+
+void ns_net_free(ns_net *net) {
+  if (!net) return;
+  ns_ctx *ctx = net->ctx;
+  for (int i = 0; i < net->n_layers; i++) destroy_layer(ctx, &net->layers[i]);
+  ns_free(ctx, net->layers);
+  for (int i = 0; i < net->n_blobs; i++) ns_blob_destroy(ctx, net->blobs[i]);
+  ns_free(ctx, net->blobs);
+  for (int i = 0; i < net->n_owned; i++)
+    protobuf_c_message_free_unpacked(&net->owned[i]->base, &ctx->pb_alloc);
+  ns_free(ctx, net->owned);
+  ns_floats_free(ctx, net->scratch);
+  if (net->def) protobuf_c_message_free_unpacked(&net->def->base, &ctx->pb_alloc);
+  ns_free(ctx, net);
+}
+
+/* Keeps the synthetic Split layer params alive as long as the net. */
+static ns_status adopt_owned(ns_ctx *ctx, ns_net *net, plan *p) {
+  int n = 0;
+  for (int i = 0; i < p->n; i++) n += p->layers[i].owned != NULL;
+  net->owned = ns_calloc(ctx, (size_t)n + 1, sizeof *net->owned);
+  if (!net->owned) return ctx->status;
+  for (int i = 0; i < p->n; i++)
+    if (p->layers[i].owned) {
+      net->owned[net->n_owned++] = p->layers[i].owned;
+      p->layers[i].owned = NULL;
+    }
+  return NS_OK;
+}
+
+ns_status ns_net_build(ns_ctx *ctx, Caffe__NetParameter *def, uint64_t seed, ns_net **out) {
+  *out = NULL;
+  ns_net *net = ns_calloc(ctx, 1, sizeof *net);
+  if (!net) {
+    protobuf_c_message_free_unpacked(&def->base, &ctx->pb_alloc);
+    return ctx->status;
+  }
+  net->ctx = ctx;
+  net->def = def;
+  ns_rng_seed(&net->rng, seed);
+  plan p = {0};
+  if (build_plan(ctx, def, &p) != NS_OK) goto fail;
+  net->layers = ns_calloc(ctx, (size_t)p.n + 1, sizeof *net->layers);
+  if (!net->layers) goto fail;
+  for (int i = 0; i < p.n; i++) {
+    ns_status st = init_layer(ctx, net, &p.layers[i], &net->layers[net->n_layers]);
+    net->n_layers++; /* so that a failed layer is destroyed too */
+    if (st != NS_OK) goto fail;
+  }
+  if (adopt_owned(ctx, net, &p) != NS_OK) goto fail;
+  plan_free(ctx, &p);
+  *out = net;
+  return NS_OK;
+fail:
+  ns_net_free(net); /* layers first: they borrow the plan's Split params */
+  plan_free(ctx, &p);
+  return ctx->status;
+}
+
+/* ---- reshape and forward --------------------------------------------- */
+
+ns_status ns_net_reshape_all(ns_ctx *ctx, ns_net *net) {
+  for (int i = 0; i < net->n_layers; i++)
+    if (net->layers[i].ops->reshape(ctx, &net->layers[i]) != NS_OK) return ctx->status;
+  return NS_OK;
+}
+
+/* One setting for both thread pools: OpenMP for our loops and OpenBLAS
+ * for GEMM, so they do not oversubscribe the cores. */
+static void apply_threads(const ns_ctx *ctx) {
+  int n = ctx->threads > 0 ? ctx->threads : omp_get_num_procs();
+  omp_set_num_threads(n);
+  openblas_set_num_threads(n);
+}
+
+ns_status ns_net_run_forward(ns_ctx *ctx, ns_net *net) {
+  apply_threads(ctx);
+  for (int i = 0; i < net->n_layers; i++)
+    if (net->layers[i].ops->forward(ctx, &net->layers[i]) != NS_OK) return ctx->status;
+  return NS_OK;
+}
+
+/* ---- copying trained params by layer name (CopyTrainedLayersFrom) ---- */
+
+/* Shape of a BlobProto: `shape` if given, else the legacy 4-D dims. */
+static int proto_shape(const Caffe__BlobProto *bp, int64_t *shape, int *legacy) {
+  if (bp->shape) {
+    *legacy = 0;
+    if (bp->shape->n_dim > NS_MAX_AXES) return -1;
+    for (size_t i = 0; i < bp->shape->n_dim; i++) shape[i] = bp->shape->dim[i];
+    return (int)bp->shape->n_dim;
+  }
+  *legacy = 1;
+  shape[0] = bp->has_num ? bp->num : 0;
+  shape[1] = bp->has_channels ? bp->channels : 0;
+  shape[2] = bp->has_height ? bp->height : 0;
+  shape[3] = bp->has_width ? bp->width : 0;
+  return 4;
+}
+
+/* Caffe's Blob::ShapeEquals: legacy 4-D dims match a blob of at most 4
+ * axes padded with leading 1s. */
+static int shape_matches(const ns_blob *b, const int64_t *shape, int n, int legacy) {
+  if (legacy) {
+    if (b->num_axes > 4) return 0;
+    for (int i = 0; i < 4; i++) {
+      int axis = b->num_axes - 4 + i;
+      int64_t d = axis >= 0 ? b->shape[axis] : 1;
+      if (d != shape[i]) return 0;
+    }
+    return 1;
+  }
+  if (n != b->num_axes) return 0;
+  for (int i = 0; i < n; i++)
+    if (shape[i] != b->shape[i]) return 0;
+  return 1;
+}
+
+static ns_status check_param_shape(ns_ctx *ctx, const ns_blob *b, const int64_t *shape, int n,
+                                   int legacy, const char *layer, int index) {
+  char have[256], want[256];
+  if (shape_matches(b, shape, n, legacy)) return NS_OK;
+  return ns_fail(ctx, NS_ERR_NET,
+                 "layer '%s' param %d: shape mismatch: the weights file has %s, the net wants %s "
+                 "(rename the layer to learn it from scratch)",
+                 layer, index, ns_shape_str(shape, n, have, sizeof have),
+                 ns_shape_str(b->shape, b->num_axes, want, sizeof want));
+}
+
+ns_status ns_blob_from_proto(ns_ctx *ctx, ns_blob *b, const Caffe__BlobProto *bp,
+                             const char *layer, int index) {
+  int64_t shape[NS_MAX_AXES];
+  int legacy;
+  int n = proto_shape(bp, shape, &legacy);
+  if (n < 0)
+    return ns_fail(ctx, NS_ERR_INPUT, "layer '%s' param %d: too many axes", layer, index);
+  if (check_param_shape(ctx, b, shape, n, legacy, layer, index) != NS_OK) return ctx->status;
+  if (bp->n_double_data > 0) {
+    if ((int64_t)bp->n_double_data != b->count)
+      return ns_fail(ctx, NS_ERR_INPUT, "layer '%s' param %d: %zu values for %lld elements", layer,
+                     index, bp->n_double_data, (long long)b->count);
+    for (int64_t i = 0; i < b->count; i++) b->data[i] = (float)bp->double_data[i];
+    return NS_OK;
+  }
+  if ((int64_t)bp->n_data != b->count)
+    return ns_fail(ctx, NS_ERR_INPUT, "layer '%s' param %d: %zu values for %lld elements", layer,
+                   index, bp->n_data, (long long)b->count);
+  if (b->count) memcpy(b->data, bp->data, (size_t)b->count * sizeof(float));
+  return NS_OK;
+}
+
+ns_status ns_net_copy_layer_from(ns_ctx *ctx, ns_net *net, const Caffe__LayerParameter *src) {
+  int li = ns_net_layer_index(net, src->name ? src->name : "");
+  if (li < 0) return NS_OK; /* Caffe ignores layers the net lacks */
+  ns_layer *l = &net->layers[li];
+  if ((size_t)l->n_params != src->n_blobs)
+    return ns_fail(ctx, NS_ERR_NET, "layer '%s': the weights file has %zu param blobs, the net %d",
+                   l->name, src->n_blobs, l->n_params);
+  for (int j = 0; j < l->n_params; j++)
+    if (ns_blob_from_proto(ctx, l->params[j], src->blobs[j], l->name, j) != NS_OK)
+      return ctx->status;
+  return NS_OK;
+}
+
+ns_status ns_net_copy_from(ns_ctx *ctx, ns_net *net, const Caffe__NetParameter *trained) {
+  for (size_t i = 0; i < trained->n_layer; i++)
+    if (ns_net_copy_layer_from(ctx, net, trained->layer[i]) != NS_OK) return ctx->status;
+  return NS_OK;
+}
+
+/* ---- streaming weights load ----------------------------------------- */
+
+static ns_status load_layer_weights(ns_ctx *ctx, ns_weights_file *f, const ns_layer_weights *lw,
+                                    void *user) {
+  ns_net *net = user;
+  int li = ns_net_layer_index(net, lw->name);
+  if (li < 0) return NS_OK; /* Caffe ignores layers the net lacks */
+  ns_layer *l = &net->layers[li];
+  if (l->n_params != lw->n_blobs)
+    return ns_fail(ctx, NS_ERR_NET, "layer '%s': the weights file has %d param blobs, the net %d",
+                   l->name, lw->n_blobs, l->n_params);
+  for (int j = 0; j < l->n_params; j++) {
+    const ns_blob_header *h = &lw->blobs[j];
+    ns_blob *b = l->params[j];
+    if (check_param_shape(ctx, b, h->shape, h->num_axes, h->legacy, l->name, j) != NS_OK)
+      return ctx->status;
+    if (h->n_values != b->count)
+      return ns_fail(ctx, NS_ERR_INPUT, "layer '%s' param %d: %lld values for %lld elements",
+                     l->name, j, (long long)h->n_values, (long long)b->count);
+    if (ns_weights_read_blob(ctx, f, h, b->data) != NS_OK) return ctx->status;
+  }
+  return NS_OK;
+}
+
+ns_status ns_net_load_weights_file(ns_ctx *ctx, ns_net *net, const char *path) {
+  return ns_weights_foreach(ctx, path, load_layer_weights, net);
+}

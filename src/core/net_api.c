@@ -1,0 +1,184 @@
+/* The public ns_net_* API over the internal net. */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/net.h"
+#include "core/filler.h"
+#include "format/model_io.h"
+
+ns_status ns_net_load(ns_ctx *ctx, const char *prototxt, const char *weights, uint64_t seed,
+                      ns_net **out) {
+  Caffe__NetParameter *def;
+  *out = NULL;
+  if (ns_load_net_param(ctx, prototxt, &def, NULL) != NS_OK) return ctx->status;
+  ns_net *net;
+  if (ns_net_build(ctx, def, seed, &net) != NS_OK) {
+    ns_error_prefix(ctx, "%s: ", prototxt);
+    return ctx->status;
+  }
+  if (weights && ns_net_load_weights(ctx, net, weights) != NS_OK) {
+    ns_net_free(net);
+    return ctx->status;
+  }
+  *out = net;
+  return NS_OK;
+}
+
+void ns_net_destroy(ns_net *net) { ns_net_free(net); }
+
+/* Weights given as text (a prototxt carrying blobs) take the full parse;
+ * binary caffemodels are streamed. */
+static int file_is_text(const char *path) {
+  unsigned char head[4096];
+  FILE *f = fopen(path, "rb");
+  if (!f) return 0;
+  size_t n = fread(head, 1, sizeof head, f);
+  fclose(f);
+  return n > 0 && ns_looks_like_text(head, n);
+}
+
+static ns_status load_text_weights(ns_ctx *ctx, ns_net *net, const char *path) {
+  Caffe__NetParameter *trained;
+  if (ns_load_net_param(ctx, path, &trained, NULL) != NS_OK) return ctx->status;
+  ns_status st = ns_net_copy_from(ctx, net, trained);
+  ns_net_param_free(ctx, trained);
+  return st;
+}
+
+ns_status ns_net_load_weights(ns_ctx *ctx, ns_net *net, const char *caffemodel) {
+  ns_status st = file_is_text(caffemodel) ? load_text_weights(ctx, net, caffemodel)
+                                          : ns_net_load_weights_file(ctx, net, caffemodel);
+  if (st != NS_OK && strncmp(ns_ctx_error(ctx), caffemodel, strlen(caffemodel)) != 0)
+    ns_error_prefix(ctx, "%s: ", caffemodel);
+  return st;
+}
+
+/* Points each layer's BlobProtos at the net's params (borrowed data) for
+ * the duration of a save, then restores the definition. */
+typedef struct saved_layer {
+  size_t n_blobs;
+  Caffe__BlobProto **blobs;
+} saved_layer;
+
+ns_status ns_net_save_weights(ns_ctx *ctx, ns_net *net, const char *caffemodel) {
+  Caffe__NetParameter *def = net->def;
+  saved_layer *saved = ns_calloc(ctx, def->n_layer + 1, sizeof *saved);
+  Caffe__BlobProto *protos = NULL;
+  Caffe__BlobShape *shapes = NULL;
+  Caffe__BlobProto **ptrs = NULL;
+  int total = 0;
+  for (int i = 0; i < net->n_layers; i++) total += net->layers[i].n_params;
+  protos = ns_calloc(ctx, (size_t)total + 1, sizeof *protos);
+  shapes = ns_calloc(ctx, (size_t)total + 1, sizeof *shapes);
+  ptrs = ns_calloc(ctx, (size_t)total + 1, sizeof *ptrs);
+  ns_status st = ctx->status;
+  if (!saved || !protos || !shapes || !ptrs) goto done;
+  int k = 0;
+  for (size_t i = 0; i < def->n_layer; i++) {
+    Caffe__LayerParameter *lp = def->layer[i];
+    saved[i].n_blobs = lp->n_blobs;
+    saved[i].blobs = lp->blobs;
+    int li = ns_net_layer_index(net, lp->name ? lp->name : "");
+    if (li < 0 || net->layers[li].param != lp) continue;
+    ns_layer *l = &net->layers[li];
+    lp->n_blobs = (size_t)l->n_params;
+    lp->blobs = &ptrs[k];
+    for (int j = 0; j < l->n_params; j++, k++) {
+      ns_blob *b = l->params[j];
+      caffe__blob_shape__init(&shapes[k]);
+      shapes[k].n_dim = (size_t)b->num_axes;
+      shapes[k].dim = b->shape;
+      caffe__blob_proto__init(&protos[k]);
+      protos[k].shape = &shapes[k];
+      protos[k].n_data = (size_t)b->count;
+      protos[k].data = b->data;
+      ptrs[k] = &protos[k];
+    }
+  }
+  st = ns_save_net_binary(ctx, caffemodel, def);
+  for (size_t i = 0; i < def->n_layer; i++) {
+    def->layer[i]->n_blobs = saved[i].n_blobs;
+    def->layer[i]->blobs = saved[i].blobs;
+  }
+done:
+  ns_free(ctx, saved);
+  ns_free(ctx, protos);
+  ns_free(ctx, shapes);
+  ns_free(ctx, ptrs);
+  return st;
+}
+
+ns_status ns_net_save_prototxt(ns_ctx *ctx, const ns_net *net, const char *prototxt) {
+  return ns_save_net_text(ctx, prototxt, net->def);
+}
+
+const char *ns_net_name(const ns_net *net) { return net->def->name ? net->def->name : ""; }
+int ns_net_layer_count(const ns_net *net) { return net->n_layers; }
+const char *ns_net_layer_name(const ns_net *net, int i) { return net->layers[i].name; }
+const char *ns_net_layer_type(const ns_net *net, int i) { return net->layers[i].ops->type; }
+int ns_net_find_layer(const ns_net *net, const char *name) { return ns_net_layer_index(net, name); }
+int ns_net_layer_bottom_count(const ns_net *net, int i) { return net->layers[i].n_bottom; }
+int ns_net_layer_top_count(const ns_net *net, int i) { return net->layers[i].n_top; }
+const char *ns_net_layer_bottom(const ns_net *net, int l, int i) {
+  return net->layers[l].bottom[i]->name;
+}
+const char *ns_net_layer_top(const ns_net *net, int l, int i) { return net->layers[l].top[i]->name; }
+int ns_net_param_count(const ns_net *net, int i) { return net->layers[i].n_params; }
+
+static ns_tensor view(const ns_blob *b) {
+  ns_tensor t = {b->name, b->num_axes, b->shape, b->count, b->data};
+  return t;
+}
+
+ns_tensor ns_net_param(ns_net *net, int layer, int index) {
+  return view(net->layers[layer].params[index]);
+}
+int ns_net_blob_count(const ns_net *net) { return net->n_blobs; }
+int ns_net_find_blob(const ns_net *net, const char *name) { return ns_net_blob_index(net, name); }
+ns_tensor ns_net_blob(ns_net *net, int i) { return view(net->blobs[i]); }
+
+int ns_net_input_count(const ns_net *net) {
+  int n = 0;
+  for (int i = 0; i < net->n_layers; i++)
+    if (strcmp(net->layers[i].ops->type, "Input") == 0) n += net->layers[i].n_top;
+  return n;
+}
+
+int ns_net_input_blob(const ns_net *net, int k) {
+  for (int i = 0; i < net->n_layers; i++) {
+    const ns_layer *l = &net->layers[i];
+    if (strcmp(l->ops->type, "Input") != 0) continue;
+    if (k < l->n_top) return ns_net_blob_index(net, l->top[k]->name);
+    k -= l->n_top;
+  }
+  return -1;
+}
+
+ns_status ns_net_reshape_input(ns_ctx *ctx, ns_net *net, const char *blob, int num_axes,
+                               const int64_t *shape) {
+  int b = ns_net_blob_index(net, blob);
+  if (b < 0) return ns_fail(ctx, NS_ERR_USAGE, "no blob named '%s' in the net", blob);
+  int is_input = 0;
+  for (int i = 0; i < ns_net_input_count(net); i++) is_input |= ns_net_input_blob(net, i) == b;
+  if (!is_input) return ns_fail(ctx, NS_ERR_USAGE, "blob '%s' is not an input of the net", blob);
+  if (ns_blob_reshape(ctx, net->blobs[b], num_axes, shape) != NS_OK) return ctx->status;
+  return ns_net_reshape_all(ctx, net);
+}
+
+ns_status ns_net_forward(ns_ctx *ctx, ns_net *net) { return ns_net_run_forward(ctx, net); }
+
+ns_status ns_net_refill_weights(ns_ctx *ctx, ns_net *net, const char *filler, uint64_t seed) {
+  Caffe__FillerParameter f;
+  caffe__filler_parameter__init(&f);
+  f.type = (char *)filler;
+  ns_rng rng;
+  ns_rng_seed(&rng, seed);
+  for (int i = 0; i < net->n_layers; i++) {
+    ns_layer *l = &net->layers[i];
+    if (l->n_params && ns_filler_fill(ctx, l->params[0], &f, &rng) != NS_OK) {
+      ns_error_prefix(ctx, "layer '%s': ", l->name);
+      return ctx->status;
+    }
+  }
+  return NS_OK;
+}

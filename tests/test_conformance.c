@@ -1,0 +1,129 @@
+/* Every case in tests/conformance (figures computed by BVLC Caffe 1.0):
+ * load the net and weights, feed the inputs, run forward, and compare
+ * every blob with Caffe's within 1e-5 absolute + 1e-4 relative. */
+#include <dirent.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <cmocka.h>
+
+#include "netsurg.h"
+#include "support/testutil.h"
+
+#define ABS_TOL 1e-5
+#define REL_TOL 1e-4
+
+static int file_exists(const char *p) {
+  struct stat st;
+  return stat(p, &st) == 0;
+}
+
+/* Caffe's blob names with '/' are stored with '_'. */
+static void blob_file(char *buf, size_t size, const char *dir, const char *blob) {
+  char name[512];
+  snprintf(name, sizeof name, "blob_%s.npy", blob);
+  for (char *p = name; *p; p++)
+    if (*p == '/') *p = '_';
+  snprintf(buf, size, "%s/%s", dir, name);
+}
+
+static void feed_inputs(ns_ctx *ctx, ns_net *net, const char *dir) {
+  DIR *d = opendir(dir);
+  assert_non_null(d);
+  struct dirent *e;
+  int fed = 0;
+  while ((e = readdir(d))) {
+    size_t n = strlen(e->d_name);
+    if (strncmp(e->d_name, "in_", 3) != 0 || n < 8 || strcmp(e->d_name + n - 4, ".npy")) continue;
+    char blob[256], path[1024];
+    snprintf(blob, sizeof blob, "%.*s", (int)(n - 7), e->d_name + 3);
+    snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+    ns_ndarray a;
+    assert_int_equal(ns_npy_load(ctx, path, &a), NS_OK);
+    if (ns_net_reshape_input(ctx, net, blob, a.num_axes, a.shape) != NS_OK)
+      fail_msg("%s: %s", path, ns_ctx_error(ctx));
+    ns_tensor t = ns_net_blob(net, ns_net_find_blob(net, blob));
+    assert_int_equal(t.count, a.count);
+    memcpy(t.data, a.data, (size_t)a.count * sizeof(float));
+    ns_ndarray_free(ctx, &a);
+    fed++;
+  }
+  closedir(d);
+  assert_true(fed > 0);
+}
+
+static void run_case(void **state) {
+  const char *dir = *state;
+  char proto[1024], weights[1024], path[1024];
+  tu_path(proto, sizeof proto, dir, "net.prototxt");
+  tu_path(weights, sizeof weights, dir, "weights.caffemodel");
+  ns_ctx *ctx = ns_ctx_create();
+  ns_ctx_set_threads(ctx, 2);
+  ns_net *net = NULL;
+  if (ns_net_load(ctx, proto, weights, 0, &net) != NS_OK) fail_msg("%s", ns_ctx_error(ctx));
+  feed_inputs(ctx, net, dir);
+  if (ns_net_forward(ctx, net) != NS_OK) fail_msg("%s", ns_ctx_error(ctx));
+  int compared = 0;
+  for (int b = 0; b < ns_net_blob_count(net); b++) {
+    ns_tensor t = ns_net_blob(net, b);
+    blob_file(path, sizeof path, dir, t.name);
+    if (!file_exists(path)) fail_msg("blob '%s': Caffe has no such blob (%s)", t.name, path);
+    ns_ndarray want;
+    assert_int_equal(ns_npy_load(ctx, path, &want), NS_OK);
+    if (want.num_axes != t.num_axes) fail_msg("blob '%s': %d axes, Caffe %d", t.name, t.num_axes, want.num_axes);
+    for (int i = 0; i < t.num_axes; i++)
+      if (want.shape[i] != t.shape[i]) fail_msg("blob '%s': axis %d is %lld, Caffe %lld", t.name, i, (long long)t.shape[i], (long long)want.shape[i]);
+    double max_abs;
+    double excess = tu_excess(t.data, want.data, t.count, ABS_TOL, REL_TOL, &max_abs);
+    if (excess > 0) fail_msg("blob '%s': max abs error %g is over the tolerance", t.name, max_abs);
+    ns_ndarray_free(ctx, &want);
+    compared++;
+  }
+  /* and Caffe has no blob we lack */
+  DIR *d = opendir(dir);
+  struct dirent *e;
+  int files = 0;
+  while ((e = readdir(d))) files += strncmp(e->d_name, "blob_", 5) == 0;
+  closedir(d);
+  assert_int_equal(files, compared);
+  ns_net_destroy(net);
+  ns_ctx_destroy(ctx);
+}
+
+static int by_name(const void *a, const void *b) {
+  return strcmp(((const struct CMUnitTest *)a)->name, ((const struct CMUnitTest *)b)->name);
+}
+
+int main(void) {
+  char root[1024];
+  tu_path(root, sizeof root, tu_test_dir(), "conformance");
+  DIR *d = opendir(root);
+  if (!d) {
+    fprintf(stderr, "no %s\n", root);
+    return 1;
+  }
+  struct CMUnitTest tests[256];
+  int n = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) && n < 256) {
+    char dir[1024], w[1100];
+    if (e->d_name[0] == '.') continue;
+    tu_path(dir, sizeof dir, root, e->d_name);
+    tu_path(w, sizeof w, dir, "weights.caffemodel");
+    if (!file_exists(w)) continue; /* e.g. designer_filters: a surgery case */
+    tests[n].name = strdup(e->d_name);
+    tests[n].test_func = run_case;
+    tests[n].setup_func = NULL;
+    tests[n].teardown_func = NULL;
+    tests[n].initial_state = strdup(dir);
+    n++;
+  }
+  closedir(d);
+  qsort(tests, (size_t)n, sizeof tests[0], by_name);
+  return _cmocka_run_group_tests("conformance", tests, (size_t)n, NULL, NULL);
+}

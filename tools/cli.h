@@ -1,0 +1,31 @@
+/* Shared pieces of the CLI verbs (tools/cmd_*.c). */
+#ifndef NS_TOOLS_CLI_H
+#define NS_TOOLS_CLI_H
+
+#include <stdio.h>
+
+#include "netsurg.h"
+
+typedef struct cli_verb {
+  const char *name, *help;
+  int (*run)(int argc, char **argv);
+} cli_verb;
+
+int cmd_info(int argc, char **argv);
+int cmd_upgrade(int argc, char **argv);
+int cmd_init(int argc, char **argv);
+int cmd_forward(int argc, char **argv);
+
+/* A context with warnings printed to stderr. */
+ns_ctx *cli_ctx(int allow_unknown, int threads);
+/* Prints "netsurg VERB: <error>" and returns the status as exit code. */
+int cli_fail(ns_ctx *ctx, const char *verb);
+int cli_usage_error(const char *verb, const char *fmt, ...);
+/* Parses a seed, count or thread number; exits with usage on error. */
+int cli_parse_u64(const char *verb, const char *opt, const char *s, unsigned long long *out);
+
+/* JSON string literal with escapes. */
+void cli_json_string(FILE *f, const char *s);
+void cli_print_shape(FILE *f, const int64_t *shape, int n, int json);
+
+#endif

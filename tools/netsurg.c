@@ -1,0 +1,53 @@
+/* netsurg: the command-line tool.  Each verb is a thin layer over the
+ * library; exit codes are the library's ns_status values. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "netsurg.h"
+#include "tools/cli.h"
+
+static const cli_verb verbs[] = {
+    {"info", "list layers, param shapes and blob shapes", cmd_info},
+    {"upgrade", "convert a legacy prototxt or caffemodel to the current format", cmd_upgrade},
+    {"init", "write a caffemodel with weights drawn from the net's fillers", cmd_init},
+    {NULL, NULL, NULL},
+};
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "usage: netsurg VERB [ARGS...]   (netsurg VERB --help for details)\n\n"
+          "Load, edit, save and run Caffe models.\n\nverbs:\n");
+  for (const cli_verb *v = verbs; v->name; v++) fprintf(f, "  %-10s %s\n", v->name, v->help);
+  fprintf(f,
+          "\nexit status:\n"
+          "  0 success\n"
+          "  1 usage error (bad command-line arguments)\n"
+          "  2 bad input file (malformed prototxt, corrupt caffemodel, .npy, image)\n"
+          "  3 unsupported model feature (layer type, option)\n"
+          "  4 I/O error (cannot open, read or write a file)\n"
+          "  5 out of memory or over the memory limit\n"
+          "  6 invalid net (shapes, missing blobs, duplicate names)\n"
+          "  7 internal error\n");
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    usage(stderr);
+    return NS_ERR_USAGE;
+  }
+  if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+    usage(stdout);
+    return 0;
+  }
+  if (!strcmp(argv[1], "--version")) {
+    printf("netsurg 0.1\n");
+    return 0;
+  }
+  for (const cli_verb *v = verbs; v->name; v++)
+    if (!strcmp(argv[1], v->name)) return v->run(argc - 1, argv + 1);
+  fprintf(stderr, "netsurg: unknown verb '%s'\n", argv[1]);
+  usage(stderr);
+  return NS_ERR_USAGE;
+}
