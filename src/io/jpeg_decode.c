@@ -106,6 +106,9 @@ ns_status ns_jpeg_decode(ns_ctx *ctx, const unsigned char *bytes, size_t size, c
     ns_free(ctx, pixels);
     ns_free(ctx, cmyk_row);
     if (g.nomem) return NS_ERR_NOMEM;
+    if (g.pub.msg_code == JERR_NO_BACKING_STORE) /* over max_memory_to_use */
+      return ns_fail(ctx, NS_ERR_NOMEM, "%s: decoding this JPEG needs more than the memory limit",
+                     name);
     return ns_fail(ctx, NS_ERR_INPUT, "%s: corrupt JPEG: %s", name, g.message);
   }
   jpeg_create_decompress(&cinfo);
