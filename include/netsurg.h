@@ -116,6 +116,13 @@ int ns_net_input_blob(const ns_net *net, int i);
 ns_status ns_net_reshape_input(ns_ctx *ctx, ns_net *net, const char *blob, int num_axes,
                                const int64_t *shape);
 ns_status ns_net_forward(ns_ctx *ctx, ns_net *net);
+/* Forward that also adds each layer's wall time in seconds to
+ * layer_seconds[layer] (ns_net_layer_count entries). */
+ns_status ns_net_forward_profile(ns_ctx *ctx, ns_net *net, double *layer_seconds);
+/* Floating-point operations of a layer's forward at the current shapes
+ * (2 per multiply-add; convolutions, inner products, deconvolutions; 0 for
+ * the cheap layers). */
+double ns_net_layer_flops(const ns_net *net, int layer);
 
 /* Re-draws every layer's first param (the weights) from a filler of the
  * given type ("msra", "xavier", "gaussian", "uniform", "constant", ...),

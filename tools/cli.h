@@ -15,6 +15,7 @@ int cmd_info(int argc, char **argv);
 int cmd_upgrade(int argc, char **argv);
 int cmd_init(int argc, char **argv);
 int cmd_forward(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 /* A context with warnings printed to stderr. */
 ns_ctx *cli_ctx(int allow_unknown, int threads);

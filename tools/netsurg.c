@@ -12,6 +12,8 @@ static const cli_verb verbs[] = {
     {"info", "list layers, param shapes and blob shapes", cmd_info},
     {"upgrade", "convert a legacy prototxt or caffemodel to the current format", cmd_upgrade},
     {"init", "write a caffemodel with weights drawn from the net's fillers", cmd_init},
+    {"forward", "run the net on .npy inputs and write any blob as .npy", cmd_forward},
+    {"bench", "time the forward pass (median, min, max, per layer)", cmd_bench},
     {NULL, NULL, NULL},
 };
 

@@ -398,10 +398,13 @@ static void apply_threads(const ns_ctx *ctx) {
   openblas_set_num_threads(n);
 }
 
-ns_status ns_net_run_forward(ns_ctx *ctx, ns_net *net) {
+ns_status ns_net_run_forward(ns_ctx *ctx, ns_net *net, double *layer_seconds) {
   apply_threads(ctx);
-  for (int i = 0; i < net->n_layers; i++)
+  for (int i = 0; i < net->n_layers; i++) {
+    double t0 = layer_seconds ? omp_get_wtime() : 0;
     if (net->layers[i].ops->forward(ctx, &net->layers[i]) != NS_OK) return ctx->status;
+    if (layer_seconds) layer_seconds[i] += omp_get_wtime() - t0;
+  }
   return NS_OK;
 }
 

@@ -34,7 +34,8 @@ int ns_net_layer_index(const ns_net *net, const char *name);
 
 /* Re-runs every layer's reshape (after an input changed shape). */
 ns_status ns_net_reshape_all(ns_ctx *ctx, ns_net *net);
-ns_status ns_net_run_forward(ns_ctx *ctx, ns_net *net);
+/* layer_seconds may be NULL; else each layer's time is added to it. */
+ns_status ns_net_run_forward(ns_ctx *ctx, ns_net *net, double *layer_seconds);
 
 /* Copies params from a trained (upgraded) NetParameter by layer name, with
  * Caffe's rules: layers the net lacks are ignored, layers the file lacks

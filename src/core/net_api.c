@@ -165,7 +165,28 @@ ns_status ns_net_reshape_input(ns_ctx *ctx, ns_net *net, const char *blob, int n
   return ns_net_reshape_all(ctx, net);
 }
 
-ns_status ns_net_forward(ns_ctx *ctx, ns_net *net) { return ns_net_run_forward(ctx, net); }
+ns_status ns_net_forward(ns_ctx *ctx, ns_net *net) { return ns_net_run_forward(ctx, net, NULL); }
+
+ns_status ns_net_forward_profile(ns_ctx *ctx, ns_net *net, double *layer_seconds) {
+  return ns_net_run_forward(ctx, net, layer_seconds);
+}
+
+double ns_net_layer_flops(const ns_net *net, int i) {
+  const ns_layer *l = &net->layers[i];
+  const char *type = l->ops->type;
+  if (l->n_params == 0 || l->n_top == 0 || l->n_bottom == 0) return 0;
+  const ns_blob *w = l->params[0];
+  if (!strcmp(type, "Convolution")) /* each output: C/g * kh * kw multiply-adds */
+    return w->shape[0] ? 2.0 * (double)l->top[0]->count * (double)(w->count / w->shape[0]) : 0;
+  if (!strcmp(type, "Deconvolution")) /* each input: (out/g) * kh * kw */
+    return w->shape[0] ? 2.0 * (double)l->bottom[0]->count * (double)(w->count / w->shape[0]) : 0;
+  if (!strcmp(type, "InnerProduct")) { /* each output: K multiply-adds */
+    int transpose = l->param->inner_product_param && l->param->inner_product_param->transpose;
+    int64_t n_out = w->num_axes == 2 ? w->shape[transpose ? 1 : 0] : 0;
+    return n_out ? 2.0 * (double)l->top[0]->count * (double)(w->count / n_out) : 0;
+  }
+  return 0;
+}
 
 ns_status ns_net_refill_weights(ns_ctx *ctx, ns_net *net, const char *filler, uint64_t seed) {
   Caffe__FillerParameter f;
