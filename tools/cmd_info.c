@@ -121,7 +121,7 @@ static void names(int n, const char *(*get)(const void *, int, int), const void 
   int w = 0;
   for (int j = 0; j < n; j++) w += printf(j ? ",%s" : "%s", get(obj, l, j));
   if (!n) w += printf("-");
-  printf("%*s", w < 24 ? 24 - w : 1, "");
+  printf("%*s", w < 25 ? 25 - w : 1, "");
 }
 
 static void human_net(ns_net *net, const char *path) {

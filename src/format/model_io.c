@@ -1,113 +1,25 @@
 #include "format/model_io.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
+#include "core/fileio.h"
 #include "format/textformat.h"
 #include "format/upgrade.h"
 
 ns_status ns_read_file(ns_ctx *ctx, const char *path, unsigned char **data, size_t *len) {
-  *data = NULL;
-  *len = 0;
-  int fd = open(path, O_RDONLY);
-  if (fd < 0) return ns_fail(ctx, NS_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-  struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    close(fd);
-    return ns_fail(ctx, NS_ERR_IO, "%s: not a regular file", path);
-  }
-  size_t size = (size_t)st.st_size;
-  unsigned char *buf = ns_alloc(ctx, size + 1);
-  if (!buf) {
-    close(fd);
-    ns_error_prefix(ctx, "%s: ", path);
-    return ctx->status;
-  }
-  size_t got = 0;
-  while (got < size) {
-    ssize_t n = read(fd, buf + got, size - got > (1u << 30) ? (1u << 30) : size - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      int err = errno;
-      close(fd);
-      ns_free(ctx, buf);
-      return ns_fail(ctx, NS_ERR_IO, "%s: read failed: %s", path, n ? strerror(err) : "file shrank");
-    }
-    got += (size_t)n;
-  }
-  close(fd);
-  buf[size] = '\0';
-  *data = buf;
-  *len = size;
-  return NS_OK;
-}
-
-/* ---- atomic writes ---------------------------------------------------- */
-
-typedef struct atomic_file {
-  char *tmp;
-  int fd;
-  ns_status status;
-} atomic_file;
-
-static ns_status atomic_open(ns_ctx *ctx, const char *path, atomic_file *af) {
-  af->fd = -1;
-  af->status = NS_OK;
-  size_t n = strlen(path) + 16;
-  af->tmp = ns_alloc(ctx, n);
-  if (!af->tmp) return ctx->status;
-  snprintf(af->tmp, n, "%s.tmpXXXXXX", path);
-  af->fd = mkstemp(af->tmp);
-  if (af->fd < 0) {
-    ns_fail(ctx, NS_ERR_IO, "%s: cannot create a temporary file beside it: %s", path,
-            strerror(errno));
-    ns_free(ctx, af->tmp);
-    af->tmp = NULL;
-    return ctx->status;
-  }
-  fchmod(af->fd, 0644);
-  return NS_OK;
-}
-
-static void atomic_write(ns_ctx *ctx, atomic_file *af, const void *data, size_t len) {
-  const unsigned char *p = data;
-  while (af->status == NS_OK && len > 0) {
-    ssize_t n = write(af->fd, p, len);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      af->status = ns_fail(ctx, NS_ERR_IO, "%s: write failed: %s", af->tmp,
-                           n < 0 ? strerror(errno) : "no progress");
-      return;
-    }
-    p += n;
-    len -= (size_t)n;
-  }
-}
-
-/* Commits (fsync + rename) if every write succeeded, else removes. */
-static ns_status atomic_close(ns_ctx *ctx, atomic_file *af, const char *path) {
-  if (af->status == NS_OK && fsync(af->fd) != 0)
-    af->status = ns_fail(ctx, NS_ERR_IO, "%s: fsync failed: %s", path, strerror(errno));
-  if (close(af->fd) != 0 && af->status == NS_OK)
-    af->status = ns_fail(ctx, NS_ERR_IO, "%s: close failed: %s", path, strerror(errno));
-  if (af->status == NS_OK && rename(af->tmp, path) != 0)
-    af->status = ns_fail(ctx, NS_ERR_IO, "%s: cannot rename the temporary file into place: %s",
-                         path, strerror(errno));
-  if (af->status != NS_OK) unlink(af->tmp);
-  ns_free(ctx, af->tmp);
-  return af->status;
+  /* Caffemodels reach 2 GB and beyond: no cap but the address space. */
+  return ns_io_read_file(ctx, path, UINT64_MAX, data, len);
 }
 
 ns_status ns_write_file_atomic(ns_ctx *ctx, const char *path, const void *data, size_t len) {
-  atomic_file af;
-  if (atomic_open(ctx, path, &af) != NS_OK) return ctx->status;
-  atomic_write(ctx, &af, data, len);
-  return atomic_close(ctx, &af, path);
+  ns_atomic_file af;
+  if (ns_atomic_open(ctx, path, &af) != NS_OK) return ctx->status;
+  if (ns_atomic_write(ctx, &af, data, len) != NS_OK) {
+    ns_atomic_abort(ctx, &af);
+    return ctx->status;
+  }
+  return ns_atomic_commit(ctx, &af);
 }
 
 /* ---- reading nets ----------------------------------------------------- */
@@ -214,44 +126,28 @@ ns_status ns_save_net_text(ns_ctx *ctx, const char *path, const Caffe__NetParame
   return st;
 }
 
-/* protobuf-c packs into a ProtobufCBuffer; ours writes through a 1 MiB
- * buffer straight into the temp file. */
+/* protobuf-c packs into a ProtobufCBuffer; ours appends straight to the
+ * (stdio-buffered) temp file, so no packed copy is held in memory. */
 typedef struct file_sink {
   ProtobufCBuffer base;
   ns_ctx *ctx;
-  atomic_file *af;
-  unsigned char buf[1 << 20];
-  size_t used;
+  ns_atomic_file *af;
+  ns_status status;
 } file_sink;
 
 static void sink_append(ProtobufCBuffer *b, size_t len, const uint8_t *data) {
   file_sink *s = (file_sink *)b;
-  if (len >= sizeof s->buf - s->used) {
-    atomic_write(s->ctx, s->af, s->buf, s->used);
-    s->used = 0;
-    if (len >= sizeof s->buf) {
-      atomic_write(s->ctx, s->af, data, len);
-      return;
-    }
-  }
-  memcpy(s->buf + s->used, data, len);
-  s->used += len;
+  if (s->status == NS_OK) s->status = ns_atomic_write(s->ctx, s->af, data, len);
 }
 
 ns_status ns_save_net_binary(ns_ctx *ctx, const char *path, const Caffe__NetParameter *net) {
-  atomic_file af;
-  if (atomic_open(ctx, path, &af) != NS_OK) return ctx->status;
-  file_sink *sink = ns_alloc(ctx, sizeof *sink);
-  if (!sink) {
-    af.status = ctx->status;
-    return atomic_close(ctx, &af, path);
+  ns_atomic_file af;
+  if (ns_atomic_open(ctx, path, &af) != NS_OK) return ctx->status;
+  file_sink sink = {{sink_append}, ctx, &af, NS_OK};
+  protobuf_c_message_pack_to_buffer(&net->base, &sink.base);
+  if (sink.status != NS_OK) {
+    ns_atomic_abort(ctx, &af);
+    return sink.status;
   }
-  sink->base.append = sink_append;
-  sink->ctx = ctx;
-  sink->af = &af;
-  sink->used = 0;
-  protobuf_c_message_pack_to_buffer(&net->base, &sink->base);
-  atomic_write(ctx, &af, sink->buf, sink->used);
-  ns_free(ctx, sink);
-  return atomic_close(ctx, &af, path);
+  return ns_atomic_commit(ctx, &af);
 }

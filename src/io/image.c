@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "core/blob.h"
-#include "io/fileio.h"
+#include "core/fileio.h"
 #include "io/image_decode.h"
 
 #define IMAGE_MAX_FILE_BYTES (1ull << 30)

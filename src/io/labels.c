@@ -3,7 +3,7 @@
  * (it would silently cut the name short). */
 #include <string.h>
 
-#include "io/fileio.h"
+#include "core/fileio.h"
 
 #define LABELS_MAX_FILE_BYTES (64u << 20)
 #define LABELS_MAX_COUNT 10000000

@@ -6,7 +6,7 @@
 
 #include "caffe.pb-c.h"
 #include "core/blob.h"
-#include "io/fileio.h"
+#include "core/fileio.h"
 
 #define MEAN_MAX_FILE_BYTES (1ull << 30)
 

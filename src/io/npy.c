@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 
 #include "core/blob.h"
-#include "io/fileio.h"
+#include "core/fileio.h"
 #include "io/npy_header.h"
 
 #define NPY_PRELUDE_V1 10

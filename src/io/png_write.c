@@ -5,7 +5,7 @@
 #include <setjmp.h>
 #include <string.h>
 
-#include "io/fileio.h"
+#include "core/fileio.h"
 #include "io/png_write.h"
 
 typedef struct png_out_guard {

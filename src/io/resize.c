@@ -20,7 +20,7 @@
 #include <string.h>
 
 #include "core/blob.h"
-#include "io/fileio.h"
+#include "core/fileio.h"
 
 #define GAUSS_TRUNCATE 4.0
 

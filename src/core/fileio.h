@@ -1,8 +1,8 @@
 /* File helpers for the I/O modules: whole-file reads with a size cap, and
  * atomic writes (a temporary file in the same folder, then rename(), so a
  * reader never sees half a file and a failed write keeps the old one). */
-#ifndef NS_IO_FILEIO_H
-#define NS_IO_FILEIO_H
+#ifndef NS_CORE_FILEIO_H
+#define NS_CORE_FILEIO_H
 
 #include <stdint.h>
 #include <stdio.h>
