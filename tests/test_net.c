@@ -1,0 +1,349 @@
+/* Net construction and weight loading, against Caffe's rules:
+ * InsertSplits naming, NetStateRule filtering, in-place layers, graph
+ * errors, CopyTrainedLayersFrom (by name, legacy 4-D dims), fillers. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "caffe.pb-c.h"
+#include "core/blob.h"
+#include "core/filler.h"
+#include "netsurg.h"
+#include "support/testutil.h"
+
+typedef struct fixture {
+  char *dir;
+  ns_ctx *ctx;
+} fixture;
+
+static int setup(void **state) {
+  fixture *f = calloc(1, sizeof *f);
+  f->dir = tu_mkdtemp();
+  f->ctx = ns_ctx_create();
+  *state = f;
+  return f->dir && f->ctx ? 0 : -1;
+}
+
+static int teardown(void **state) {
+  fixture *f = *state;
+  tu_rmtree(f->dir);
+  free(f->dir);
+  ns_ctx_destroy(f->ctx);
+  free(f);
+  return 0;
+}
+
+static const char *write_text(fixture *f, const char *name, const char *text) {
+  static char path[1024];
+  tu_path(path, sizeof path, f->dir, name);
+  assert_int_equal(tu_write_file(path, text, strlen(text)), 0);
+  return path;
+}
+
+static ns_net *load(fixture *f, const char *text) {
+  ns_net *net = NULL;
+  const char *p = write_text(f, "net.prototxt", text);
+  if (ns_net_load(f->ctx, p, NULL, 1, &net) != NS_OK) fail_msg("%s", ns_ctx_error(f->ctx));
+  return net;
+}
+
+static ns_status load_status(fixture *f, const char *text) {
+  ns_net *net = NULL;
+  const char *p = write_text(f, "net.prototxt", text);
+  ns_status st = ns_net_load(f->ctx, p, NULL, 1, &net);
+  ns_net_destroy(net);
+  return st;
+}
+
+#define INPUT(n, c, h, w)                                                                    \
+  "layer { name: 'data' type: 'Input' top: 'data' input_param { shape { dim: " #n " dim: " #c \
+  " dim: " #h " dim: " #w " } } }\n"
+
+/* Caffe names split blobs <blob>_<producer>_<top index>_split_<k>. */
+static void test_split_naming(void **state) {
+  fixture *f = *state;
+  ns_net *net = load(f, INPUT(1, 2, 5, 5)
+                     "layer { name: 'a' type: 'ReLU' bottom: 'data' top: 'x' }\n"
+                     "layer { name: 'b' type: 'ReLU' bottom: 'data' top: 'y' }\n");
+  assert_true(ns_net_find_blob(net, "data_data_0_split_0") >= 0);
+  assert_true(ns_net_find_blob(net, "data_data_0_split_1") >= 0);
+  assert_int_equal(ns_net_layer_count(net), 4); /* Input, Split, a, b */
+  assert_string_equal(ns_net_layer_type(net, 1), "Split");
+  assert_string_equal(ns_net_layer_name(net, 1), "data_data_0_split");
+  assert_string_equal(ns_net_layer_bottom(net, 2, 0), "data_data_0_split_0");
+  ns_net_destroy(net);
+}
+
+/* An in-place layer shares its bottom blob: no new blob is made. */
+static void test_in_place(void **state) {
+  fixture *f = *state;
+  ns_net *net = load(f, INPUT(1, 1, 2, 2) "layer { name: 'r' type: 'ReLU' bottom: 'data' top: 'data' }\n");
+  assert_int_equal(ns_net_blob_count(net), 1);
+  ns_tensor t = ns_net_blob(net, 0);
+  float in[4] = {-1, 2, -3, 4};
+  memcpy(t.data, in, sizeof in);
+  assert_int_equal(ns_net_forward(f->ctx, net), NS_OK);
+  assert_true(t.data[0] == 0 && t.data[1] == 2 && t.data[2] == 0 && t.data[3] == 4);
+  ns_net_destroy(net);
+}
+
+/* phase: TRAIN layers are dropped in TEST; include/exclude and stages. */
+static void test_state_rules(void **state) {
+  fixture *f = *state;
+  ns_net *net = load(f, INPUT(1, 1, 2, 2)
+                     "layer { name: 'train_only' type: 'ReLU' bottom: 'data' top: 't' include { phase: TRAIN } }\n"
+                     "layer { name: 'test_only' type: 'ReLU' bottom: 'data' top: 'u' include { phase: TEST } }\n"
+                     "layer { name: 'not_test' type: 'ReLU' bottom: 'data' top: 'v' exclude { phase: TEST } }\n"
+                     "layer { name: 'staged' type: 'ReLU' bottom: 'data' top: 'w' include { stage: 'deploy' } }\n"
+                     "layer { name: 'leveled' type: 'ReLU' bottom: 'data' top: 'z' include { min_level: 1 } }\n");
+  assert_int_equal(ns_net_find_layer(net, "train_only"), -1);
+  assert_true(ns_net_find_layer(net, "test_only") >= 0);
+  assert_int_equal(ns_net_find_layer(net, "not_test"), -1);
+  assert_int_equal(ns_net_find_layer(net, "staged"), -1);
+  assert_int_equal(ns_net_find_layer(net, "leveled"), -1);
+  ns_net_destroy(net);
+  assert_int_equal(load_status(f, INPUT(1, 1, 2, 2)
+                               "layer { name: 'r' type: 'ReLU' bottom: 'data' top: 'r' "
+                               "include { phase: TEST } exclude { phase: TRAIN } }\n"),
+                   NS_ERR_NET);
+}
+
+static void test_graph_errors(void **state) {
+  fixture *f = *state;
+  assert_int_equal(load_status(f, INPUT(1, 1, 2, 2) "layer { name: 'r' type: 'ReLU' bottom: 'nope' top: 'r' }\n"),
+                   NS_ERR_NET);
+  assert_non_null(strstr(ns_ctx_error(f->ctx), "'nope'"));
+  assert_int_equal(load_status(f, INPUT(1, 1, 2, 2)
+                               "layer { name: 'r' type: 'ReLU' bottom: 'data' top: 'a' }\n"
+                               "layer { name: 'r' type: 'ReLU' bottom: 'data' top: 'b' }\n"),
+                   NS_ERR_NET);
+  assert_non_null(strstr(ns_ctx_error(f->ctx), "duplicate layer name 'r'"));
+  assert_int_equal(load_status(f, INPUT(1, 1, 2, 2)
+                               "layer { name: 'r1' type: 'ReLU' bottom: 'data' top: 'a' }\n"
+                               "layer { name: 'r2' type: 'ReLU' bottom: 'data' top: 'a' }\n"),
+                   NS_ERR_NET);
+  assert_non_null(strstr(ns_ctx_error(f->ctx), "multiple sources"));
+  /* a layer reading its own output (a cycle) has no earlier producer */
+  assert_int_equal(load_status(f, INPUT(1, 1, 2, 2) "layer { name: 'c' type: 'ReLU' bottom: 'loop' top: 'loop' }\n"),
+                   NS_ERR_NET);
+  assert_int_equal(load_status(f, INPUT(1, 1, 2, 2) "layer { name: 'x' type: 'NoSuchLayer' bottom: 'data' top: 'x' }\n"),
+                   NS_ERR_UNSUPPORTED);
+  assert_non_null(strstr(ns_ctx_error(f->ctx), "'NoSuchLayer'"));
+  assert_int_equal(load_status(f, INPUT(1, 1, 2, 2) "layer { name: 'r' type: 'ReLU' top: 'x' }\n"), NS_ERR_NET);
+}
+
+/* Weights file written with the generated codec: V1-style 4-D dims
+ * (1, 1, out, in) fill an InnerProduct's (out, in), as Caffe's legacy
+ * ShapeEquals allows; (out, in, 1, 1) does not. */
+static void write_ip_weights(const char *path, const char *layer, int64_t d0, int64_t d1, int64_t d2,
+                             int64_t d3, int legacy, const float *w, size_t nw, const float *b,
+                             size_t nb) {
+  Caffe__NetParameter net = CAFFE__NET_PARAMETER__INIT;
+  Caffe__LayerParameter lp = CAFFE__LAYER_PARAMETER__INIT;
+  Caffe__BlobProto bw = CAFFE__BLOB_PROTO__INIT, bb = CAFFE__BLOB_PROTO__INIT;
+  Caffe__BlobShape sw = CAFFE__BLOB_SHAPE__INIT, sb = CAFFE__BLOB_SHAPE__INIT;
+  int64_t dims[4] = {d0, d1, d2, d3}, bdim[1] = {(int64_t)nb};
+  if (legacy) {
+    bw.has_num = bw.has_channels = bw.has_height = bw.has_width = 1;
+    bw.num = (int32_t)d0, bw.channels = (int32_t)d1, bw.height = (int32_t)d2, bw.width = (int32_t)d3;
+    bb.has_num = bb.has_channels = bb.has_height = bb.has_width = 1;
+    bb.num = 1, bb.channels = 1, bb.height = 1, bb.width = (int32_t)nb;
+  } else {
+    sw.n_dim = 4;
+    sw.dim = dims;
+    bw.shape = &sw;
+    sb.n_dim = 1;
+    sb.dim = bdim;
+    bb.shape = &sb;
+  }
+  bw.n_data = nw;
+  bw.data = (float *)w;
+  bb.n_data = nb;
+  bb.data = (float *)b;
+  Caffe__BlobProto *blobs[2] = {&bw, &bb};
+  lp.name = (char *)layer;
+  lp.type = "InnerProduct";
+  lp.n_blobs = 2;
+  lp.blobs = blobs;
+  Caffe__LayerParameter *layers[1] = {&lp};
+  net.n_layer = 1;
+  net.layer = layers;
+  size_t n = caffe__net_parameter__get_packed_size(&net);
+  uint8_t *buf = malloc(n);
+  caffe__net_parameter__pack(&net, buf);
+  assert_int_equal(tu_write_file(path, buf, n), 0);
+  free(buf);
+}
+
+static const char *ip_net = INPUT(1, 3, 1, 1)
+    "layer { name: 'ip' type: 'InnerProduct' bottom: 'data' top: 'ip' inner_product_param { num_output: 2 "
+    "bias_filler { type: 'constant' value: 7 } } }\n"
+    "layer { name: 'other' type: 'InnerProduct' bottom: 'data' top: 'o' inner_product_param { num_output: 1 "
+    "weight_filler { type: 'constant' value: 0.5 } bias_filler { type: 'constant' value: -1 } } }\n";
+
+static void test_weights_by_name_legacy_dims(void **state) {
+  fixture *f = *state;
+  const float w[6] = {1, 2, 3, 4, 5, 6}, b[2] = {10, 20};
+  char wpath[1024];
+  tu_path(wpath, sizeof wpath, f->dir, "w.caffemodel");
+  write_ip_weights(wpath, "ip", 1, 1, 2, 3, 1, w, 6, b, 2);
+  const char *p = write_text(f, "net.prototxt", ip_net);
+  ns_net *net = NULL;
+  if (ns_net_load(f->ctx, p, wpath, 1, &net) != NS_OK) fail_msg("%s", ns_ctx_error(f->ctx));
+  int ip = ns_net_find_layer(net, "ip"), other = ns_net_find_layer(net, "other");
+  ns_tensor tw = ns_net_param(net, ip, 0), tb = ns_net_param(net, ip, 1);
+  assert_int_equal(tw.num_axes, 2);
+  assert_int_equal(tw.shape[0], 2);
+  assert_int_equal(tw.shape[1], 3);
+  assert_memory_equal(tw.data, w, sizeof w);
+  assert_memory_equal(tb.data, b, sizeof b);
+  /* the layer absent from the file keeps its fillers */
+  assert_true(ns_net_param(net, other, 0).data[2] == 0.5f);
+  assert_true(ns_net_param(net, other, 1).data[0] == -1.0f);
+  /* forward: y = W x + b by hand for x = (1, 1, 1): (16, 35) */
+  ns_tensor x = ns_net_blob(net, ns_net_find_blob(net, "data"));
+  for (int i = 0; i < 3; i++) x.data[i] = 1;
+  assert_int_equal(ns_net_forward(f->ctx, net), NS_OK);
+  ns_tensor y = ns_net_blob(net, ns_net_find_blob(net, "ip"));
+  assert_true(y.data[0] == 16 && y.data[1] == 35);
+  ns_net_destroy(net);
+}
+
+static void test_weights_shape_mismatch(void **state) {
+  fixture *f = *state;
+  const float w[6] = {1, 2, 3, 4, 5, 6}, b[2] = {10, 20};
+  char wpath[1024];
+  tu_path(wpath, sizeof wpath, f->dir, "w.caffemodel");
+  /* (2, 3, 1, 1) has the right count but not the legacy-compatible shape */
+  write_ip_weights(wpath, "ip", 2, 3, 1, 1, 0, w, 6, b, 2);
+  const char *p = write_text(f, "net.prototxt", ip_net);
+  ns_net *net = NULL;
+  assert_int_equal(ns_net_load(f->ctx, p, wpath, 1, &net), NS_ERR_NET);
+  assert_null(net);
+  const char *e = ns_ctx_error(f->ctx);
+  assert_non_null(strstr(e, "'ip'"));
+  assert_non_null(strstr(e, "(2, 3, 1, 1)"));
+  assert_non_null(strstr(e, "(2, 3)"));
+  /* a value count that does not match the shape is a corrupt file */
+  write_ip_weights(wpath, "ip", 1, 1, 2, 3, 1, w, 5, b, 2);
+  assert_int_equal(ns_net_load(f->ctx, p, wpath, 1, &net), NS_ERR_INPUT);
+  /* a layer in the file the net lacks is ignored */
+  write_ip_weights(wpath, "absent", 9, 9, 9, 9, 0, w, 6, b, 2);
+  assert_int_equal(ns_net_load(f->ctx, p, wpath, 1, &net), NS_OK);
+  ns_net_destroy(net);
+}
+
+/* Save, then load into a fresh net: every param survives bit for bit. */
+static void test_save_load_round_trip(void **state) {
+  fixture *f = *state;
+  const char *p = write_text(f, "net.prototxt", ip_net);
+  char wpath[1024];
+  tu_path(wpath, sizeof wpath, f->dir, "saved.caffemodel");
+  ns_net *a = NULL, *b = NULL;
+  assert_int_equal(ns_net_load(f->ctx, p, NULL, 1, &a), NS_OK);
+  assert_int_equal(ns_net_refill_weights(f->ctx, a, "gaussian", 5), NS_OK);
+  assert_int_equal(ns_net_save_weights(f->ctx, a, wpath), NS_OK);
+  assert_int_equal(ns_net_load(f->ctx, p, wpath, 2, &b), NS_OK);
+  for (int l = 0; l < ns_net_layer_count(a); l++)
+    for (int j = 0; j < ns_net_param_count(a, l); j++) {
+      ns_tensor x = ns_net_param(a, l, j), y = ns_net_param(b, l, j);
+      assert_int_equal(x.count, y.count);
+      assert_memory_equal(x.data, y.data, (size_t)x.count * sizeof(float));
+    }
+  ns_net_destroy(a);
+  ns_net_destroy(b);
+}
+
+/* Fillers: values checked against their definitions. */
+static void test_fillers(void **state) {
+  fixture *f = *state;
+  ns_ctx *ctx = f->ctx;
+  ns_rng rng;
+  ns_rng_seed(&rng, 42);
+  ns_blob *b = ns_blob_create(ctx, "w");
+  int64_t shape[4] = {10, 20, 3, 3};
+  assert_int_equal(ns_blob_reshape(ctx, b, 4, shape), NS_OK);
+  Caffe__FillerParameter fp = CAFFE__FILLER_PARAMETER__INIT;
+
+  fp.type = "uniform", fp.min = -2, fp.max = 3;
+  assert_int_equal(ns_filler_fill(ctx, b, &fp, &rng), NS_OK);
+  for (int64_t i = 0; i < b->count; i++) assert_true(b->data[i] >= -2 && b->data[i] <= 3);
+
+  /* xavier: uniform in +-sqrt(3 / fan_in), fan_in = 20*3*3 = 180 */
+  fp = (Caffe__FillerParameter)CAFFE__FILLER_PARAMETER__INIT;
+  fp.type = "xavier";
+  assert_int_equal(ns_filler_fill(ctx, b, &fp, &rng), NS_OK);
+  double lim = sqrt(3.0 / 180.0), sum2 = 0;
+  for (int64_t i = 0; i < b->count; i++) {
+    assert_true(fabs(b->data[i]) <= lim + 1e-7);
+    sum2 += b->data[i] * b->data[i];
+  }
+  /* variance of U(-a, a) is a^2 / 3 = 1 / 180; 1800 samples: within 15% */
+  assert_true(fabs(sum2 / (double)b->count * 180.0 - 1.0) < 0.15);
+
+  /* msra: N(0, sqrt(2 / fan_in)) */
+  fp.type = "msra";
+  assert_int_equal(ns_filler_fill(ctx, b, &fp, &rng), NS_OK);
+  sum2 = 0;
+  for (int64_t i = 0; i < b->count; i++) sum2 += b->data[i] * b->data[i];
+  assert_true(fabs(sum2 / (double)b->count * 90.0 - 1.0) < 0.15);
+
+  /* positive_unitball: each of the 10 rows sums to 1 */
+  fp.type = "positive_unitball";
+  assert_int_equal(ns_filler_fill(ctx, b, &fp, &rng), NS_OK);
+  for (int r = 0; r < 10; r++) {
+    double s = 0;
+    for (int i = 0; i < 180; i++) s += b->data[r * 180 + i];
+    assert_true(fabs(s - 1.0) < 1e-5);
+  }
+
+  /* bilinear 4x4 kernel: f = 2, c = 3/4; weights (1 - |x/2 - 3/4|)(1 - |y/2 - 3/4|):
+   * along one axis 0.25, 0.75, 0.75, 0.25 */
+  int64_t k[4] = {1, 1, 4, 4};
+  assert_int_equal(ns_blob_reshape(ctx, b, 4, k), NS_OK);
+  fp.type = "bilinear";
+  assert_int_equal(ns_filler_fill(ctx, b, &fp, &rng), NS_OK);
+  const float axis[4] = {0.25f, 0.75f, 0.75f, 0.25f};
+  for (int y = 0; y < 4; y++)
+    for (int x = 0; x < 4; x++) assert_true(fabsf(b->data[y * 4 + x] - axis[y] * axis[x]) < 1e-6f);
+
+  fp.type = "no_such_filler";
+  assert_int_equal(ns_filler_fill(ctx, b, &fp, &rng), NS_ERR_UNSUPPORTED);
+  ns_blob_destroy(ctx, b);
+}
+
+/* The same seed gives the same weights. */
+static void test_seed_determinism(void **state) {
+  fixture *f = *state;
+  const char *p = write_text(f, "net.prototxt", ip_net);
+  ns_net *a = NULL, *b = NULL;
+  assert_int_equal(ns_net_load(f->ctx, p, NULL, 1, &a), NS_OK);
+  assert_int_equal(ns_net_load(f->ctx, p, NULL, 1, &b), NS_OK);
+  assert_int_equal(ns_net_refill_weights(f->ctx, a, "msra", 9), NS_OK);
+  assert_int_equal(ns_net_refill_weights(f->ctx, b, "msra", 9), NS_OK);
+  ns_tensor x = ns_net_param(a, 1, 0), y = ns_net_param(b, 1, 0);
+  assert_memory_equal(x.data, y.data, (size_t)x.count * sizeof(float));
+  ns_net_destroy(a);
+  ns_net_destroy(b);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_split_naming, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_in_place, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_state_rules, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_graph_errors, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_weights_by_name_legacy_dims, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_weights_shape_mismatch, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_save_load_round_trip, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_fillers, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_seed_determinism, setup, teardown),
+  };
+  return cmocka_run_group_tests_name("net", tests, NULL, NULL);
+}
