@@ -1,0 +1,114 @@
+/* BatchNorm: y = (x - mean[c]) / sqrt(var[c] + eps) per channel (axis 1).
+ * Params, as Caffe stores them: [C] mean sum, [C] variance sum, [1] scale
+ * factor; the statistics are the sums divided by the factor (0 when the
+ * factor is 0).  use_global_stats defaults to true (we run in TEST); when
+ * false the batch's own statistics are used (Caffe's moving-average update
+ * of the params is not done: it only matters for training). */
+#include <math.h>
+
+#include "core/layer.h"
+
+typedef struct batchnorm_state {
+  int use_global_stats;
+  float eps;
+  int64_t channels;
+} batchnorm_state;
+
+static int64_t bn_channels(const ns_blob *b) { return b->num_axes <= 1 ? 1 : b->shape[1]; }
+
+static ns_status batchnorm_setup(ns_ctx *ctx, ns_layer *l) {
+  const Caffe__BatchNormParameter *p = l->param->batch_norm_param;
+  batchnorm_state *s = ns_calloc(ctx, 1, sizeof *s);
+  if (!s) return ctx->status;
+  l->priv = s;
+  s->use_global_stats = p && p->has_use_global_stats ? p->use_global_stats : 1;
+  s->eps = p && p->has_eps ? p->eps : 1e-5f;
+  if (l->bottom[0]->num_axes < 1)
+    return ns_layer_fail(ctx, l, NS_ERR_NET, "bottom '%s' has no axes", l->bottom[0]->name);
+  s->channels = bn_channels(l->bottom[0]);
+  const int64_t vec[1] = {s->channels}, one[1] = {1};
+  if (ns_layer_add_param(ctx, l, 1, vec) != NS_OK || ns_layer_add_param(ctx, l, 1, vec) != NS_OK ||
+      ns_layer_add_param(ctx, l, 1, one) != NS_OK)
+    return ctx->status;
+  return NS_OK; /* params are zero-filled, as Caffe's */
+}
+
+static ns_status batchnorm_reshape(ns_ctx *ctx, ns_layer *l) {
+  const batchnorm_state *s = l->priv;
+  const ns_blob *b = l->bottom[0];
+  if (b->num_axes < 1 || bn_channels(b) != s->channels)
+    return ns_layer_fail(ctx, l, NS_ERR_NET, "bottom '%s' has %lld channels, expected %lld",
+                         b->name, (long long)(b->num_axes < 1 ? 0 : bn_channels(b)),
+                         (long long)s->channels);
+  for (int i = 0; i < 2; i++)
+    if (l->params[i]->count != s->channels)
+      return ns_layer_fail(ctx, l, NS_ERR_NET, "param %d has %lld values for %lld channels", i,
+                           (long long)l->params[i]->count, (long long)s->channels);
+  if (l->params[2]->count < 1)
+    return ns_layer_fail(ctx, l, NS_ERR_NET, "param 2 (scale factor) is empty");
+  if (l->top[0] != b && ns_blob_reshape_like(ctx, l->top[0], b) != NS_OK) {
+    ns_error_prefix(ctx, "layer '%s' (BatchNorm): ", l->name);
+    return ctx->status;
+  }
+  return NS_OK;
+}
+
+/* Mean and variance of each channel over the batch and spatial dims. */
+static void batch_stats(const float *x, int64_t num, int64_t c, int64_t spatial, float *mean,
+                        float *var) {
+  double n = (double)num * (double)spatial;
+  for (int64_t k = 0; k < c; k++) {
+    double sum = 0, sq = 0;
+    for (int64_t i = 0; i < num; i++)
+      for (int64_t j = 0; j < spatial; j++) sum += x[(i * c + k) * spatial + j];
+    double m = n > 0 ? sum / n : 0;
+    for (int64_t i = 0; i < num; i++)
+      for (int64_t j = 0; j < spatial; j++) {
+        double d = x[(i * c + k) * spatial + j] - m;
+        sq += d * d;
+      }
+    mean[k] = (float)m;
+    var[k] = (float)(n > 0 ? sq / n : 0);
+  }
+}
+
+static ns_status batchnorm_forward(ns_ctx *ctx, ns_layer *l) {
+  const batchnorm_state *s = l->priv;
+  const ns_blob *b = l->bottom[0];
+  int64_t c = s->channels, num = b->num_axes > 0 ? b->shape[0] : 1;
+  int64_t spatial = num * c != 0 ? b->count / (num * c) : 0;
+  float *stats = ns_calloc(ctx, (size_t)(2 * c + 1), sizeof *stats);
+  if (!stats) return ctx->status;
+  float *mean = stats, *var = stats + c;
+  if (s->use_global_stats) {
+    float factor = l->params[2]->data[0];
+    float scale = factor == 0.0f ? 0.0f : 1.0f / factor;
+    for (int64_t k = 0; k < c; k++) {
+      mean[k] = scale * l->params[0]->data[k];
+      var[k] = scale * l->params[1]->data[k];
+    }
+  } else {
+    batch_stats(b->data, num, c, spatial, mean, var);
+  }
+  const float *x = b->data;
+  float *y = l->top[0]->data;
+  for (int64_t i = 0; i < num; i++)
+    for (int64_t k = 0; k < c; k++) {
+      float m = mean[k], sd = sqrtf(var[k] + s->eps);
+      int64_t base = (i * c + k) * spatial;
+      for (int64_t j = 0; j < spatial; j++) y[base + j] = (x[base + j] - m) / sd;
+    }
+  ns_free(ctx, stats);
+  return NS_OK;
+}
+
+const ns_layer_ops ns_batchnorm_ops = {
+    .type = "BatchNorm",
+    .min_bottoms = 1,
+    .max_bottoms = 1,
+    .min_tops = 1,
+    .max_tops = 1,
+    .setup = batchnorm_setup,
+    .reshape = batchnorm_reshape,
+    .forward = batchnorm_forward,
+};

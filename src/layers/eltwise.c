@@ -1,0 +1,104 @@
+/* Eltwise: element-wise PROD, SUM (with one coefficient per bottom,
+ * default 1) or MAX over bottoms of one shape. */
+#include "core/layer.h"
+
+typedef struct eltwise_state {
+  Caffe__EltwiseParameter__EltwiseOp op;
+  float *coeff; /* n_bottom coefficients (SUM) */
+} eltwise_state;
+
+static ns_status eltwise_setup(ns_ctx *ctx, ns_layer *l) {
+  const Caffe__EltwiseParameter *p = l->param->eltwise_param;
+  eltwise_state *s = ns_calloc(ctx, 1, sizeof *s);
+  if (!s) return ctx->status;
+  l->priv = s;
+  s->op = p && p->has_operation ? p->operation : CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__SUM;
+  if (s->op != CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__SUM &&
+      s->op != CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__PROD &&
+      s->op != CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__MAX)
+    return ns_layer_fail(ctx, l, NS_ERR_UNSUPPORTED, "eltwise_param.operation %d is unknown",
+                         (int)s->op);
+  size_t n_coeff = p ? p->n_coeff : 0;
+  if (n_coeff != 0 && n_coeff != (size_t)l->n_bottom)
+    return ns_layer_fail(ctx, l, NS_ERR_NET,
+                         "eltwise_param.coeff has %zu values for %d bottoms (give one per bottom)",
+                         n_coeff, l->n_bottom);
+  if (n_coeff != 0 && s->op != CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__SUM)
+    return ns_layer_fail(ctx, l, NS_ERR_NET, "eltwise_param.coeff is only allowed with SUM");
+  s->coeff = ns_calloc(ctx, (size_t)l->n_bottom, sizeof *s->coeff);
+  if (!s->coeff) return ctx->status;
+  for (int i = 0; i < l->n_bottom; i++) s->coeff[i] = n_coeff ? p->coeff[i] : 1.0f;
+  return NS_OK;
+}
+
+static void eltwise_destroy(ns_ctx *ctx, ns_layer *l) {
+  eltwise_state *s = l->priv;
+  if (s) ns_free(ctx, s->coeff);
+}
+
+static ns_status eltwise_reshape(ns_ctx *ctx, ns_layer *l) {
+  const ns_blob *b0 = l->bottom[0];
+  for (int i = 1; i < l->n_bottom; i++)
+    if (!ns_blob_same_shape(l->bottom[i], b0)) {
+      char s0[128], s1[128];
+      return ns_layer_fail(
+          ctx, l, NS_ERR_NET, "bottom '%s' %s and bottom '%s' %s differ in shape", b0->name,
+          ns_shape_str(b0->shape, b0->num_axes, s0, sizeof s0), l->bottom[i]->name,
+          ns_shape_str(l->bottom[i]->shape, l->bottom[i]->num_axes, s1, sizeof s1));
+    }
+  /* In place on bottom[0] is fine: forward reads bottom[0] first. */
+  for (int i = 1; i < l->n_bottom; i++)
+    if (l->top[0] == l->bottom[i])
+      return ns_layer_fail(ctx, l, NS_ERR_NET, "top '%s' may only be computed in place on bottom 0",
+                           l->top[0]->name);
+  if (ns_blob_reshape_like(ctx, l->top[0], b0) != NS_OK) {
+    ns_error_prefix(ctx, "layer '%s' (Eltwise): ", l->name);
+    return ctx->status;
+  }
+  return NS_OK;
+}
+
+static ns_status eltwise_forward(ns_ctx *ctx, ns_layer *l) {
+  const eltwise_state *s = l->priv;
+  float *y = l->top[0]->data;
+  const float *a = l->bottom[0]->data;
+  int64_t n = l->top[0]->count;
+  switch (s->op) {
+    case CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__PROD:
+      for (int64_t j = 0; j < n; j++) y[j] = a[j];
+      for (int i = 1; i < l->n_bottom; i++) {
+        const float *b = l->bottom[i]->data;
+        for (int64_t j = 0; j < n; j++) y[j] *= b[j];
+      }
+      break;
+    case CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__MAX:
+      for (int64_t j = 0; j < n; j++) y[j] = a[j];
+      for (int i = 1; i < l->n_bottom; i++) {
+        const float *b = l->bottom[i]->data;
+        for (int64_t j = 0; j < n; j++)
+          if (b[j] > y[j]) y[j] = b[j];
+      }
+      break;
+    default: /* SUM, accumulated in bottom order as Caffe's axpy chain */
+      for (int64_t j = 0; j < n; j++) y[j] = s->coeff[0] * a[j];
+      for (int i = 1; i < l->n_bottom; i++) {
+        const float *b = l->bottom[i]->data;
+        float c = s->coeff[i];
+        for (int64_t j = 0; j < n; j++) y[j] += c * b[j];
+      }
+      break;
+  }
+  return NS_OK;
+}
+
+const ns_layer_ops ns_eltwise_ops = {
+    .type = "Eltwise",
+    .min_bottoms = 2,
+    .max_bottoms = -1,
+    .min_tops = 1,
+    .max_tops = 1,
+    .setup = eltwise_setup,
+    .reshape = eltwise_reshape,
+    .forward = eltwise_forward,
+    .destroy = eltwise_destroy,
+};

@@ -1,0 +1,41 @@
+/* Split: one bottom fanned out to several tops.  Caffe shares the data;
+ * we copy it, which costs little and keeps tops independent. */
+#include <string.h>
+
+#include "core/layer.h"
+
+static ns_status split_setup(ns_ctx *ctx, ns_layer *l) {
+  for (int i = 0; i < l->n_top; i++)
+    if (l->top[i] == l->bottom[0])
+      return ns_layer_fail(ctx, l, NS_ERR_NET, "in-place computation is not allowed (top '%s')",
+                           l->top[i]->name);
+  return NS_OK;
+}
+
+static ns_status split_reshape(ns_ctx *ctx, ns_layer *l) {
+  for (int i = 0; i < l->n_top; i++)
+    if (ns_blob_reshape_like(ctx, l->top[i], l->bottom[0]) != NS_OK) {
+      ns_error_prefix(ctx, "layer '%s' (Split): ", l->name);
+      return ctx->status;
+    }
+  return NS_OK;
+}
+
+static ns_status split_forward(ns_ctx *ctx, ns_layer *l) {
+  const ns_blob *b = l->bottom[0];
+  if (b->count == 0) return NS_OK;
+  for (int i = 0; i < l->n_top; i++)
+    memcpy(l->top[i]->data, b->data, (size_t)b->count * sizeof(float));
+  return NS_OK;
+}
+
+const ns_layer_ops ns_split_ops = {
+    .type = "Split",
+    .min_bottoms = 1,
+    .max_bottoms = 1,
+    .min_tops = 1,
+    .max_tops = -1,
+    .setup = split_setup,
+    .reshape = split_reshape,
+    .forward = split_forward,
+};
