@@ -16,7 +16,10 @@
 #define NS_LAYER_LIST_CAFFENET(X)
 
 /* The model zoo's layers. */
-#define NS_LAYER_LIST_ZOO(X)
+#define NS_LAYER_LIST_ZOO(X)                                                             \
+  X(argmax) X(batchnorm) X(bias) X(concat) X(crop) X(deconv) X(eltwise) X(flatten)       \
+  X(reshape) X(scale) X(silence) X(slice) X(split) X(sigmoid) X(tanh) X(absval) X(power) \
+  X(elu) X(bnll) X(exp) X(log) X(prelu)
 
 #define NS_DECLARE_OPS(name) extern const ns_layer_ops ns_##name##_ops;
 NS_LAYER_LIST(NS_DECLARE_OPS)
