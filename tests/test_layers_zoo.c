@@ -907,6 +907,22 @@ static void test_argmax_ties(void **state) {
   h_free(h);
 }
 
+/* Caffe's order is undefined with NaN; ours puts NaN last and stays total. */
+static void test_argmax_nan_last(void **state) {
+  const int64_t s[2] = {1, 4};
+  const float x[4] = {NAN, 1, NAN, 2};
+  harness *h = h_new("ArgMax");
+  Caffe__ArgMaxParameter p = CAFFE__ARG_MAX_PARAMETER__INIT;
+  p.has_top_k = 1, p.top_k = 4;
+  h->param.argmax_param = &p;
+  h_bottom(h, 2, s, x);
+  ns_blob *t = h_top(h);
+  h_run_ok(h);
+  const float want[4] = {3, 1, 2, 0};
+  assert_near(t->data, want, 4, 0);
+  h_free(h);
+}
+
 static void test_argmax_axis(void **state) {
   const int64_t s[4] = {2, 5, 2, 3};
   float x[60];
@@ -1114,6 +1130,7 @@ int main(void) {
       cmocka_unit_test(test_crop_errors),
       cmocka_unit_test(test_silence),
       cmocka_unit_test(test_argmax_ties),
+      cmocka_unit_test(test_argmax_nan_last),
       cmocka_unit_test(test_argmax_axis),
       cmocka_unit_test(test_argmax_errors),
       cmocka_unit_test(test_deconv),

@@ -5,6 +5,7 @@
  * top shape = bottom shape with axis -> top_k, holding values when
  * out_max_val, else indices.  Order as Caffe's partial_sort of (value,
  * index) pairs by std::greater: ties put the larger index first. */
+#include <math.h>
 #include <stdlib.h>
 
 #include "core/layer.h"
@@ -19,9 +20,12 @@ typedef struct scored {
   int64_t index;
 } scored;
 
-/* Greater-first (value, index) order. */
+/* Greater-first (value, index) order.  NaNs (where Caffe's order is
+ * undefined) go last, so the order stays total for qsort. */
 static int scored_before(const scored *a, const scored *b) {
-  if (a->value != b->value) return a->value > b->value;
+  int na = isnan(a->value), nb = isnan(b->value);
+  if (na != nb) return nb;
+  if (!na && a->value != b->value) return a->value > b->value;
   return a->index > b->index;
 }
 
