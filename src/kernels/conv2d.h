@@ -1,0 +1,30 @@
+/* 2-D convolution of one item, as Caffe's Convolution forward:
+ * x [channels, height, width] -> y [num_output, out_h, out_w], weights
+ * [num_output, channels / group, kernel_h, kernel_w], optional bias
+ * [num_output].  im2col + one GEMM per group; a 1x1 kernel with stride 1
+ * and no padding is a GEMM straight on the input. */
+#ifndef NS_KERNELS_CONV2D_H
+#define NS_KERNELS_CONV2D_H
+
+#include <stdint.h>
+
+typedef struct ns_conv2d_shape {
+  int64_t channels, height, width, num_output, group;
+  int kernel_h, kernel_w, pad_h, pad_w, stride_h, stride_w, dilation_h, dilation_w;
+  int64_t out_h, out_w;
+} ns_conv2d_shape;
+
+/* 1 when the convolution needs no im2col. */
+int ns_conv2d_is_1x1(const ns_conv2d_shape *s);
+/* Floats of column buffer ns_conv2d needs (0 on the 1x1 path); -1 on
+ * overflow.  GEMM sizes: see ns_conv2d_fits. */
+int64_t ns_conv2d_col_count(const ns_conv2d_shape *s);
+/* 1 when every GEMM dimension fits BLAS's int. */
+int ns_conv2d_fits(const ns_conv2d_shape *s);
+
+/* col: ns_conv2d_col_count floats (unused on the 1x1 path); bias may be
+ * NULL; threads for im2col and the bias loop (0 = all). */
+void ns_conv2d(const ns_conv2d_shape *s, const float *w, const float *bias, const float *x,
+               float *y, float *col, int threads);
+
+#endif

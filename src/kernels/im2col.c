@@ -1,0 +1,62 @@
+#include "kernels/im2col.h"
+
+#include <string.h>
+
+#include "kernels/parallel.h"
+
+int64_t ns_conv_out_size(int64_t in, int kernel, int pad, int stride, int dilation) {
+  int64_t extent = (int64_t)dilation * (kernel - 1) + 1;
+  int64_t span = in + 2 * (int64_t)pad - extent;
+  if (span < 0) return 0;
+  return span / stride + 1;
+}
+
+/* One output row of one tap: out_w values sampled from an image row
+ * starting at column col0 with the given step; outside [0, width) is 0. */
+static void sample_row(const float *row, int64_t width, int64_t col0, int stride, int64_t out_w,
+                       float *dst) {
+  if (stride == 1) {
+    /* Contiguous: zeros, one copy, zeros. */
+    int64_t lo = col0 < 0 ? -col0 : 0;
+    if (lo > out_w) lo = out_w;
+    int64_t hi = width - col0;
+    if (hi > out_w) hi = out_w;
+    if (hi < lo) hi = lo;
+    memset(dst, 0, (size_t)lo * sizeof(float));
+    if (hi > lo) memcpy(dst + lo, row + col0 + lo, (size_t)(hi - lo) * sizeof(float));
+    memset(dst + hi, 0, (size_t)(out_w - hi) * sizeof(float));
+    return;
+  }
+  for (int64_t x = 0; x < out_w; x++) {
+    int64_t c = col0 + x * stride;
+    dst[x] = (c >= 0 && c < width) ? row[c] : 0.0f;
+  }
+}
+
+/* The kernel_h * kernel_w rows of one channel. */
+static void channel_rows(const ns_im2col_geom *g, const float *plane, float *col) {
+  int64_t cols = g->out_h * g->out_w;
+  for (int ki = 0; ki < g->kernel_h; ki++)
+    for (int kj = 0; kj < g->kernel_w; kj++) {
+      float *dst = col + ((int64_t)ki * g->kernel_w + kj) * cols;
+      int64_t row0 = (int64_t)ki * g->dilation_h - g->pad_h;
+      int64_t col0 = (int64_t)kj * g->dilation_w - g->pad_w;
+      for (int64_t y = 0; y < g->out_h; y++, dst += g->out_w) {
+        int64_t r = row0 + y * g->stride_h;
+        if (r < 0 || r >= g->height)
+          memset(dst, 0, (size_t)g->out_w * sizeof(float));
+        else
+          sample_row(plane + r * g->width, g->width, col0, g->stride_w, g->out_w, dst);
+      }
+    }
+}
+
+void ns_im2col(const ns_im2col_geom *g, const float *im, float *col, int threads) {
+  int64_t plane = g->height * g->width;
+  int64_t rows_per_channel = (int64_t)g->kernel_h * g->kernel_w * g->out_h * g->out_w;
+  int nt = ns_kernel_threads(threads);
+#pragma omp parallel for schedule(static) \
+    num_threads(nt) if (g->channels > 1 && rows_per_channel > 4096)
+  for (int64_t c = 0; c < g->channels; c++)
+    channel_rows(g, im + c * plane, col + c * rows_per_channel);
+}

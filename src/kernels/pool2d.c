@@ -1,0 +1,96 @@
+#include "kernels/pool2d.h"
+
+#include <float.h>
+#include <math.h>
+#include <stddef.h>
+
+#include "kernels/parallel.h"
+
+int64_t ns_pool_out_size(int64_t in, int kernel, int pad, int stride, int any_pad, int floor_mode) {
+  /* Float arithmetic on purpose: Caffe rounds static_cast<float>(...) / stride. */
+  float q = (float)(in + 2 * (int64_t)pad - kernel) / (float)stride;
+  int64_t out = (int64_t)(floor_mode ? floorf(q) : ceilf(q)) + 1;
+  if (any_pad && (out - 1) * stride >= in + pad) out--;
+  return out;
+}
+
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+
+static void max_plane(const ns_pool2d_shape *s, const float *x, float *y, float *mask) {
+  for (int64_t ph = 0; ph < s->out_h; ph++) {
+    int64_t hs = ph * s->stride_h - s->pad_h, he = min64(hs + s->kernel_h, s->height);
+    hs = max64(hs, 0);
+    for (int64_t pw = 0; pw < s->out_w; pw++) {
+      int64_t ws = pw * s->stride_w - s->pad_w, we = min64(ws + s->kernel_w, s->width);
+      ws = max64(ws, 0);
+      float best = -FLT_MAX;
+      int64_t arg = -1;
+      for (int64_t h = hs; h < he; h++)
+        for (int64_t w = ws; w < we; w++)
+          if (x[h * s->width + w] > best) {
+            best = x[h * s->width + w];
+            arg = h * s->width + w;
+          }
+      y[ph * s->out_w + pw] = best;
+      if (mask) mask[ph * s->out_w + pw] = (float)arg;
+    }
+  }
+}
+
+static void ave_plane(const ns_pool2d_shape *s, const float *x, float *y) {
+  for (int64_t ph = 0; ph < s->out_h; ph++) {
+    int64_t hs = ph * s->stride_h - s->pad_h;
+    int64_t he = min64(hs + s->kernel_h, s->height + s->pad_h);
+    int64_t rows = he - hs;
+    hs = max64(hs, 0);
+    he = min64(he, s->height);
+    for (int64_t pw = 0; pw < s->out_w; pw++) {
+      int64_t ws = pw * s->stride_w - s->pad_w;
+      int64_t we = min64(ws + s->kernel_w, s->width + s->pad_w);
+      int64_t pool_size = rows * (we - ws);
+      ws = max64(ws, 0);
+      we = min64(we, s->width);
+      float sum = 0.0f;
+      for (int64_t h = hs; h < he; h++)
+        for (int64_t w = ws; w < we; w++) sum += x[h * s->width + w];
+      y[ph * s->out_w + pw] = sum / (float)pool_size;
+    }
+  }
+}
+
+static void stochastic_plane(const ns_pool2d_shape *s, const float *x, float *y) {
+  for (int64_t ph = 0; ph < s->out_h; ph++) {
+    int64_t hs = ph * s->stride_h, he = min64(hs + s->kernel_h, s->height);
+    for (int64_t pw = 0; pw < s->out_w; pw++) {
+      int64_t ws = pw * s->stride_w, we = min64(ws + s->kernel_w, s->width);
+      /* FLT_MIN keeps an all-zero window at 0 instead of 0/0. */
+      float cumsum = FLT_MIN, cumvalues = 0.0f;
+      for (int64_t h = hs; h < he; h++)
+        for (int64_t w = ws; w < we; w++) {
+          float v = x[h * s->width + w];
+          cumsum += v;
+          cumvalues += v * v;
+        }
+      y[ph * s->out_w + pw] = cumvalues / cumsum;
+    }
+  }
+}
+
+void ns_pool2d(const ns_pool2d_shape *s, ns_pool_method m, const float *x, float *y, float *mask,
+               int threads) {
+  int64_t in_plane = s->height * s->width, out_plane = s->out_h * s->out_w;
+  int nt = ns_kernel_threads(threads);
+#pragma omp parallel for schedule(static) \
+    num_threads(nt) if (s->planes > 1 && s->planes * out_plane > 4096)
+  for (int64_t p = 0; p < s->planes; p++) {
+    const float *xp = x + p * in_plane;
+    float *yp = y + p * out_plane;
+    if (m == NS_POOL_MAX)
+      max_plane(s, xp, yp, mask ? mask + p * out_plane : NULL);
+    else if (m == NS_POOL_AVE)
+      ave_plane(s, xp, yp);
+    else
+      stochastic_plane(s, xp, yp);
+  }
+}

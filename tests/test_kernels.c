@@ -1,0 +1,366 @@
+/* The fast kernels (im2col + GEMM convolution, pooling, LRN, softmax)
+ * against the naive reference kernels of src/kernels/reference.c on random
+ * shapes: odd sizes, groups, padding, strides, dilation, the 1x1 path.
+ * Tolerance: |got - want| <= ABS_TOL + REL_TOL |want| (the reference
+ * accumulates in double; float GEMM sums of up to ~300 terms of [-1, 1]
+ * values stay well inside it).  Every kernel also gives bit-identical
+ * results on 1 and 3 threads. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "kernels/conv2d.h"
+#include "kernels/gemm.h"
+#include "kernels/im2col.h"
+#include "kernels/lrn_kernel.h"
+#include "kernels/pool2d.h"
+#include "kernels/reference.h"
+#include "kernels/softmax_kernel.h"
+
+#define ABS_TOL 1e-5
+#define REL_TOL 1e-4
+
+/* ---- helpers --------------------------------------------------------- */
+
+typedef struct rnd {
+  uint64_t s;
+} rnd;
+
+static uint32_t rnd_u32(rnd *r) {
+  r->s ^= r->s << 13;
+  r->s ^= r->s >> 7;
+  r->s ^= r->s << 17;
+  return (uint32_t)(r->s >> 32);
+}
+/* Uniform integer in [lo, hi]. */
+static int rnd_int(rnd *r, int lo, int hi) {
+  return lo + (int)(rnd_u32(r) % (uint32_t)(hi - lo + 1));
+}
+static float rnd_float(rnd *r, float lo, float hi) {
+  return lo + (hi - lo) * (float)(rnd_u32(r) >> 8) / 16777216.0f;
+}
+
+static float *rnd_array(rnd *r, int64_t n, float lo, float hi) {
+  float *v = malloc((size_t)(n > 0 ? n : 1) * sizeof *v);
+  assert_non_null(v);
+  for (int64_t i = 0; i < n; i++) v[i] = rnd_float(r, lo, hi);
+  return v;
+}
+
+static float *zeros(int64_t n) {
+  float *v = calloc((size_t)(n > 0 ? n : 1), sizeof *v);
+  assert_non_null(v);
+  return v;
+}
+
+static void expect_close(const float *got, const float *want, int64_t n, const char *what) {
+  for (int64_t i = 0; i < n; i++) {
+    double err = fabs((double)got[i] - (double)want[i]);
+    if (!(err <= ABS_TOL + REL_TOL * fabs((double)want[i])))
+      fail_msg("%s: element %lld is %.9g, reference %.9g", what, (long long)i, got[i], want[i]);
+  }
+}
+
+static void expect_same_bits(const float *a, const float *b, int64_t n, const char *what) {
+  if (memcmp(a, b, (size_t)n * sizeof(float)) != 0)
+    fail_msg("%s: results differ between thread counts", what);
+}
+
+/* ---- GEMM and im2col ------------------------------------------------- */
+
+static void test_gemm_transposes(void **state) {
+  rnd r = {0x1234567u};
+  for (int t = 0; t < 40; t++) {
+    int m = rnd_int(&r, 1, 33), n = rnd_int(&r, 1, 47), k = rnd_int(&r, 1, 29);
+    int ta = t & 1, tb = (t >> 1) & 1;
+    float *a = rnd_array(&r, (int64_t)m * k, -1, 1), *b = rnd_array(&r, (int64_t)k * n, -1, 1);
+    float *c = zeros((int64_t)m * n), *ref = zeros((int64_t)m * n);
+    ns_sgemm(ta, tb, m, n, k, 1.0f, a, ta ? m : k, b, tb ? k : n, 0.0f, c, n);
+    ns_ref_gemm(ta, tb, m, n, k, a, b, ref);
+    expect_close(c, ref, (int64_t)m * n, "gemm");
+    free(a), free(b), free(c), free(ref);
+  }
+}
+
+/* im2col against its definition: column (c, ki, kj) x (oh, ow) holds the
+ * pixel at (oh s - p + ki d, ow s - p + kj d), 0 outside. */
+static void test_im2col_definition(void **state) {
+  rnd r = {0xabcdefu};
+  for (int t = 0; t < 60; t++) {
+    ns_im2col_geom g = {rnd_int(&r, 1, 4),
+                        rnd_int(&r, 1, 9),
+                        rnd_int(&r, 1, 9),
+                        rnd_int(&r, 1, 4),
+                        rnd_int(&r, 1, 4),
+                        rnd_int(&r, 0, 3),
+                        rnd_int(&r, 0, 3),
+                        rnd_int(&r, 1, 3),
+                        rnd_int(&r, 1, 3),
+                        rnd_int(&r, 1, 3),
+                        rnd_int(&r, 1, 3),
+                        0,
+                        0};
+    g.out_h = ns_conv_out_size(g.height, g.kernel_h, g.pad_h, g.stride_h, g.dilation_h);
+    g.out_w = ns_conv_out_size(g.width, g.kernel_w, g.pad_w, g.stride_w, g.dilation_w);
+    if (g.out_h <= 0 || g.out_w <= 0) continue;
+    int64_t cols = g.out_h * g.out_w, rows = g.channels * g.kernel_h * g.kernel_w;
+    float *im = rnd_array(&r, g.channels * g.height * g.width, -1, 1);
+    float *col = zeros(rows * cols);
+    ns_im2col(&g, im, col, 2);
+    for (int64_t c = 0; c < g.channels; c++)
+      for (int ki = 0; ki < g.kernel_h; ki++)
+        for (int kj = 0; kj < g.kernel_w; kj++)
+          for (int64_t oh = 0; oh < g.out_h; oh++)
+            for (int64_t ow = 0; ow < g.out_w; ow++) {
+              int64_t h = oh * g.stride_h - g.pad_h + (int64_t)ki * g.dilation_h;
+              int64_t w = ow * g.stride_w - g.pad_w + (int64_t)kj * g.dilation_w;
+              float want = (h >= 0 && h < g.height && w >= 0 && w < g.width)
+                               ? im[(c * g.height + h) * g.width + w]
+                               : 0.0f;
+              int64_t row = (c * g.kernel_h + ki) * g.kernel_w + kj;
+              assert_true(col[row * cols + oh * g.out_w + ow] == want);
+            }
+    free(im), free(col);
+  }
+}
+
+/* ---- convolution ------------------------------------------------------ */
+
+static void run_conv_case(const ns_conv2d_shape *s, rnd *r, const char *what) {
+  int64_t wcount = s->num_output * (s->channels / s->group) * s->kernel_h * s->kernel_w;
+  int64_t xcount = s->channels * s->height * s->width, ycount = s->num_output * s->out_h * s->out_w;
+  float *w = rnd_array(r, wcount, -1, 1), *bias = rnd_array(r, s->num_output, -1, 1);
+  float *x = rnd_array(r, xcount, -1, 1);
+  float *y1 = zeros(ycount), *y3 = zeros(ycount), *ref = zeros(ycount);
+  float *col = zeros(ns_conv2d_col_count(s));
+  int with_bias = rnd_int(r, 0, 3) != 0;
+  ns_conv2d(s, w, with_bias ? bias : NULL, x, y1, col, 1);
+  ns_conv2d(s, w, with_bias ? bias : NULL, x, y3, col, 3);
+  ns_ref_conv2d(s, w, with_bias ? bias : NULL, x, ref);
+  expect_close(y1, ref, ycount, what);
+  expect_same_bits(y1, y3, ycount, what);
+  free(w), free(bias), free(x), free(y1), free(y3), free(ref), free(col);
+}
+
+static void set_out(ns_conv2d_shape *s) {
+  s->out_h = ns_conv_out_size(s->height, s->kernel_h, s->pad_h, s->stride_h, s->dilation_h);
+  s->out_w = ns_conv_out_size(s->width, s->kernel_w, s->pad_w, s->stride_w, s->dilation_w);
+}
+
+static void test_conv_random_shapes(void **state) {
+  rnd r = {0x9e3779b97f4a7c15ull};
+  int ran = 0;
+  for (int t = 0; t < 300; t++) {
+    int group = rnd_int(&r, 1, 3);
+    ns_conv2d_shape s = {group * rnd_int(&r, 1, 4),
+                         rnd_int(&r, 1, 15),
+                         rnd_int(&r, 1, 15),
+                         group * rnd_int(&r, 1, 5),
+                         group,
+                         rnd_int(&r, 1, 5),
+                         rnd_int(&r, 1, 5),
+                         rnd_int(&r, 0, 3),
+                         rnd_int(&r, 0, 3),
+                         rnd_int(&r, 1, 4),
+                         rnd_int(&r, 1, 4),
+                         rnd_int(&r, 1, 3),
+                         rnd_int(&r, 1, 3),
+                         0,
+                         0};
+    set_out(&s);
+    if (s.out_h <= 0 || s.out_w <= 0) continue;
+    run_conv_case(&s, &r, "conv (random)");
+    ran++;
+  }
+  assert_true(ran > 150);
+}
+
+/* The 1x1 path (no im2col) with groups, and a 1x1 kernel with stride or
+ * padding, which must take the im2col path. */
+static void test_conv_1x1(void **state) {
+  rnd r = {42};
+  ns_conv2d_shape plain = {6, 7, 5, 9, 3, 1, 1, 0, 0, 1, 1, 1, 1, 0, 0};
+  set_out(&plain);
+  assert_true(ns_conv2d_is_1x1(&plain));
+  assert_int_equal(ns_conv2d_col_count(&plain), 0);
+  run_conv_case(&plain, &r, "conv 1x1");
+  ns_conv2d_shape strided = {4, 7, 6, 5, 1, 1, 1, 0, 0, 2, 2, 1, 1, 0, 0};
+  set_out(&strided);
+  assert_false(ns_conv2d_is_1x1(&strided));
+  run_conv_case(&strided, &r, "conv 1x1 stride 2");
+  ns_conv2d_shape padded = {4, 5, 5, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0};
+  set_out(&padded);
+  assert_int_equal(padded.out_h, 7);
+  run_conv_case(&padded, &r, "conv 1x1 pad 1");
+}
+
+/* CaffeNet's conv1 geometry (k11 s4) and conv2 (pad 2, group 2), scaled
+ * down in channels. */
+static void test_conv_caffenet_geometry(void **state) {
+  rnd r = {7};
+  ns_conv2d_shape conv1 = {3, 59, 59, 8, 1, 11, 11, 0, 0, 4, 4, 1, 1, 0, 0};
+  set_out(&conv1);
+  assert_int_equal(conv1.out_h, 13);
+  run_conv_case(&conv1, &r, "conv1-like");
+  ns_conv2d_shape conv2 = {8, 13, 13, 6, 2, 5, 5, 2, 2, 1, 1, 1, 1, 0, 0};
+  set_out(&conv2);
+  assert_int_equal(conv2.out_h, 13);
+  run_conv_case(&conv2, &r, "conv2-like");
+}
+
+/* ---- pooling ----------------------------------------------------------- */
+
+/* Caffe's size rule, written with integer ceil division. */
+static int64_t pool_size_int(int64_t in, int k, int p, int s, int any_pad) {
+  int64_t span = in + 2 * p - k;
+  int64_t out = (span >= 0 ? (span + s - 1) / s : -((-span) / s)) + 1;
+  if (any_pad && (out - 1) * s >= in + p) out--;
+  return out;
+}
+
+static void test_pool_out_size(void **state) {
+  for (int in = 1; in < 40; in++)
+    for (int k = 1; k < 8; k++)
+      for (int p = 0; p < k; p++)
+        for (int s = 1; s < 5; s++)
+          for (int any = 0; any < 2; any++)
+            assert_int_equal(ns_pool_out_size(in, k, p, s, any || p, 0),
+                             pool_size_int(in, k, p, s, any || p));
+  /* FLOOR: plain floor division. */
+  assert_int_equal(ns_pool_out_size(6, 3, 0, 2, 0, 1), 2);
+  assert_int_equal(ns_pool_out_size(6, 3, 0, 2, 0, 0), 3);
+  /* CaffeNet: 55 -> 27 -> 13 -> 6 with k3 s2. */
+  assert_int_equal(ns_pool_out_size(55, 3, 0, 2, 0, 0), 27);
+  assert_int_equal(ns_pool_out_size(13, 3, 0, 2, 0, 0), 6);
+}
+
+static void run_pool_case(const ns_pool2d_shape *s, ns_pool_method m, rnd *r) {
+  int64_t xc = s->planes * s->height * s->width, yc = s->planes * s->out_h * s->out_w;
+  /* Stochastic pooling runs on non-negative inputs (after a ReLU). */
+  float *x = rnd_array(r, xc, m == NS_POOL_STOCHASTIC ? 0.0f : -1.0f, 1.0f);
+  float *y1 = zeros(yc), *y3 = zeros(yc), *ref = zeros(yc), *mask = zeros(yc);
+  ns_pool2d(s, m, x, y1, m == NS_POOL_MAX ? mask : NULL, 1);
+  ns_pool2d(s, m, x, y3, NULL, 3);
+  ns_ref_pool2d(s, m, x, ref);
+  expect_close(y1, ref, yc, m == NS_POOL_MAX ? "max pool" : m == NS_POOL_AVE ? "ave pool" : "sto");
+  expect_same_bits(y1, y3, yc, "pool");
+  if (m == NS_POOL_MAX) /* the mask points at the maximum */
+    for (int64_t i = 0; i < yc; i++) {
+      int64_t p = i / (s->out_h * s->out_w), idx = (int64_t)mask[i];
+      assert_true(idx >= 0 && idx < s->height * s->width);
+      assert_true(x[p * s->height * s->width + idx] == y1[i]);
+    }
+  free(x), free(y1), free(y3), free(ref), free(mask);
+}
+
+static void test_pool_random_shapes(void **state) {
+  rnd r = {0xfeedu};
+  for (int t = 0; t < 300; t++) {
+    ns_pool_method m = (ns_pool_method)(t % 3);
+    ns_pool2d_shape s = {rnd_int(&r, 1, 5),
+                         rnd_int(&r, 1, 14),
+                         rnd_int(&r, 1, 14),
+                         rnd_int(&r, 1, 5),
+                         rnd_int(&r, 1, 5),
+                         0,
+                         0,
+                         rnd_int(&r, 1, 4),
+                         rnd_int(&r, 1, 4),
+                         0,
+                         0};
+    if (m != NS_POOL_STOCHASTIC) {
+      s.pad_h = rnd_int(&r, 0, s.kernel_h - 1);
+      s.pad_w = rnd_int(&r, 0, s.kernel_w - 1);
+    }
+    int any = s.pad_h || s.pad_w;
+    s.out_h = ns_pool_out_size(s.height, s.kernel_h, s.pad_h, s.stride_h, any, 0);
+    s.out_w = ns_pool_out_size(s.width, s.kernel_w, s.pad_w, s.stride_w, any, 0);
+    /* Shapes Caffe refuses (a window starting past the padded input). */
+    if (s.out_h <= 0 || s.out_w <= 0 || (s.out_h - 1) * s.stride_h >= s.height + s.pad_h ||
+        (s.out_w - 1) * s.stride_w >= s.width + s.pad_w)
+      continue;
+    run_pool_case(&s, m, &r);
+  }
+}
+
+/* ---- LRN -------------------------------------------------------------- */
+
+static void test_lrn_across_random(void **state) {
+  rnd r = {0x5eedu};
+  for (int t = 0; t < 60; t++) {
+    int64_t c = rnd_int(&r, 1, 12), sp = rnd_int(&r, 1, 700);
+    int size = 2 * rnd_int(&r, 0, 4) + 1;
+    float alpha = rnd_float(&r, 0.0001f, 2.0f), beta = rnd_float(&r, 0.1f, 1.0f);
+    float k = rnd_float(&r, 0.5f, 2.0f);
+    float *x = rnd_array(&r, c * sp, -2, 2), *y1 = zeros(c * sp), *y3 = zeros(c * sp);
+    float *ref = zeros(c * sp), *scale = zeros(c * sp);
+    ns_lrn_across(c, sp, size, alpha, beta, k, x, y1, scale, 1);
+    ns_lrn_across(c, sp, size, alpha, beta, k, x, y3, scale, 3);
+    ns_ref_lrn_across(c, sp, size, alpha, beta, k, x, ref);
+    expect_close(y1, ref, c * sp, "lrn across");
+    expect_same_bits(y1, y3, c * sp, "lrn across");
+    ns_lrn_across(c, sp, size, alpha, beta, k, x, x, scale, 2); /* in place */
+    expect_same_bits(x, y1, c * sp, "lrn across in place");
+    free(x), free(y1), free(y3), free(ref), free(scale);
+  }
+}
+
+static void test_lrn_within_random(void **state) {
+  rnd r = {0xbeefu};
+  for (int t = 0; t < 60; t++) {
+    int64_t planes = rnd_int(&r, 1, 6), h = rnd_int(&r, 1, 13), w = rnd_int(&r, 1, 13);
+    int size = 2 * rnd_int(&r, 0, 3) + 1;
+    float alpha = rnd_float(&r, 0.0001f, 2.0f), beta = rnd_float(&r, 0.1f, 1.0f);
+    int64_t n = planes * h * w;
+    float *x = rnd_array(&r, n, -2, 2), *y1 = zeros(n), *y3 = zeros(n), *ref = zeros(n);
+    float *scratch = zeros(2 * n);
+    ns_lrn_within(planes, h, w, size, alpha, beta, x, y1, scratch, 1);
+    ns_lrn_within(planes, h, w, size, alpha, beta, x, y3, scratch, 3);
+    ns_ref_lrn_within(planes, h, w, size, alpha, beta, x, ref);
+    expect_close(y1, ref, n, "lrn within");
+    expect_same_bits(y1, y3, n, "lrn within");
+    ns_lrn_within(planes, h, w, size, alpha, beta, x, x, scratch, 2);
+    expect_same_bits(x, y1, n, "lrn within in place");
+    free(x), free(y1), free(y3), free(ref), free(scratch);
+  }
+}
+
+/* ---- softmax ---------------------------------------------------------- */
+
+static void test_softmax_random(void **state) {
+  rnd r = {0xc0ffeeu};
+  for (int t = 0; t < 60; t++) {
+    int64_t outer = rnd_int(&r, 1, 5), ch = rnd_int(&r, 1, 20), inner = rnd_int(&r, 1, 300);
+    int64_t n = outer * ch * inner;
+    /* Large offsets: exp would overflow without the max subtracted. */
+    float shift = (t % 3 == 0) ? 1000.0f : 0.0f, spread = (t % 3 == 0) ? 100.0f : 10.0f;
+    float *x = rnd_array(&r, n, shift - spread, shift + spread);
+    float *y1 = zeros(n), *y3 = zeros(n), *ref = zeros(n);
+    ns_softmax(outer, ch, inner, x, y1, 1);
+    ns_softmax(outer, ch, inner, x, y3, 3);
+    ns_ref_softmax(outer, ch, inner, x, ref);
+    expect_close(y1, ref, n, "softmax");
+    expect_same_bits(y1, y3, n, "softmax");
+    ns_softmax(outer, ch, inner, x, x, 2);
+    expect_same_bits(x, y1, n, "softmax in place");
+    free(x), free(y1), free(y3), free(ref);
+  }
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_gemm_transposes),        cmocka_unit_test(test_im2col_definition),
+      cmocka_unit_test(test_conv_random_shapes),     cmocka_unit_test(test_conv_1x1),
+      cmocka_unit_test(test_conv_caffenet_geometry), cmocka_unit_test(test_pool_out_size),
+      cmocka_unit_test(test_pool_random_shapes),     cmocka_unit_test(test_lrn_across_random),
+      cmocka_unit_test(test_lrn_within_random),      cmocka_unit_test(test_softmax_random),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
