@@ -304,6 +304,97 @@ ns_status ns_labels_parse(ns_ctx *ctx, const char *text, size_t size, const char
 void ns_labels_free(ns_ctx *ctx, ns_labels *labels);
 /* ---- end of images, .npy, preprocessing ---- */
 
+/* ---- surgery ---- */
+
+/* Params by layer name.  `index` 0 is the weights, 1 the biases (pycaffe's
+ * net.params['conv1'][1]).  The view stays valid until the net is
+ * destroyed; writing through .data edits the param.  Errors name the layer
+ * and the params it has. */
+ns_status ns_net_param_by_name(ns_ctx *ctx, ns_net *net, const char *layer, int index,
+                               ns_tensor *out);
+/* Copies a param out of / into the net, flat in C order; count must be the
+ * param's element count. */
+ns_status ns_net_param_get(ns_ctx *ctx, ns_net *net, const char *layer, int index, float *out,
+                           int64_t count);
+ns_status ns_net_param_set(ns_ctx *ctx, ns_net *net, const char *layer, int index,
+                           const float *data, int64_t count);
+/* The flat offset of an element: n == 1 takes a flat index, n == num_axes
+ * a multi-index (fc8[0][2,3] is {2, 3}); negative or out-of-range indices
+ * are an error naming the shape. */
+ns_status ns_tensor_offset(ns_ctx *ctx, const ns_tensor *t, int n, const int64_t *index,
+                           int64_t *offset);
+
+/* Transplant: copies every param of src's layer into dst's layer flat, as
+ * pycaffe's `dst.params[b][i].flat = src.params[a][i].flat` (an
+ * InnerProduct's (out, c*h*w) weights are the (out, c, h, w) filters of the
+ * same memory).  Both layers must have the same number of params and each
+ * pair the same element count; otherwise an error naming both shapes.  src
+ * may be dst (a copy between two layers of one net). */
+ns_status ns_net_copy_params(ns_ctx *ctx, ns_net *dst, const char *dst_layer, ns_net *src,
+                             const char *src_layer);
+/* The same for every layer with params whose name both nets have;
+ * *n_copied (may be NULL) receives the number of layers copied. */
+ns_status ns_net_copy_params_by_name(ns_ctx *ctx, ns_net *dst, ns_net *src, int *n_copied);
+
+/* Receptive fields: what one cell of a blob sees of the input, along rows
+ * [0] and columns [1].  Cell (i, j) sees input rows offset[0] + i*stride[0]
+ * to offset[0] + i*stride[0] + size[0] - 1 (negative or past the edge:
+ * padding).  Convolution and pooling kernels, strides, dilation and padding
+ * count; an InnerProduct counts as a convolution whose kernel is its whole
+ * bottom (the FCN cast's view); element-wise layers keep their bottom's. */
+typedef struct ns_receptive_field {
+  int known;       /* 0: a layer on the way has no fixed input grid (e.g. Deconvolution) */
+  int input;       /* the input blob (index in ns_net_blob) it refers to; -1 if none */
+  int64_t size[2]; /* input pixels one cell sees */
+  int64_t stride[2];
+  int64_t offset[2]; /* first input pixel of cell (0, 0) */
+} ns_receptive_field;
+/* Fills out[b] for every blob b (ns_net_blob_count entries) at the net's
+ * current shapes. */
+ns_status ns_net_receptive_fields(ns_ctx *ctx, ns_net *net, ns_receptive_field *out);
+
+/* The FCN cast.  From a built classifier (its definition, the shapes at
+ * its current input, its params), a new net where every InnerProduct
+ * becomes a Convolution named <name><suffix>, kernel = its bottom's spatial
+ * size (1x1 for the later ones, whose bottoms are 1x1 after the cast),
+ * stride 1, num_output, bias_term, fillers and param specs kept; its top is
+ * renamed too when it was the layer's own name (fc6 -> fc6-conv), and every
+ * later consumer (in-place ReLU and Dropout included) rewired.  The first
+ * 4-D input gets height x width; then all params are transplanted flat.
+ * The result is built at the new size; save it with ns_net_save_prototxt
+ * and ns_net_save_weights. */
+typedef struct ns_fcn_opts {
+  const char *suffix; /* default "-conv" */
+  int height, width;  /* new input size; 0 keeps the classifier's */
+  int batch;          /* new batch size; 0 keeps it */
+  uint64_t seed;      /* fillers of the new net before the transplant */
+} ns_fcn_opts;
+void ns_fcn_opts_init(ns_fcn_opts *opts);
+ns_status ns_fcn_cast(ns_ctx *ctx, ns_net *classifier, const ns_fcn_opts *opts, ns_net **out);
+
+/* What the cells of a dense map cover.  window is the classifier's input
+ * (what one cell classifies); stride and the receptive field come from the
+ * map blob.  excess = (map - 1) * stride + window - input: 0 when whole
+ * windows tile the input, > 0 when the last windows run past the edge
+ * (partial windows), < 0 when pixels at the bottom/right are in no window. */
+typedef struct ns_fcn_map {
+  int64_t input[2], window[2], stride[2], map[2];
+  int64_t field[2], offset[2]; /* receptive field with padding (see above) */
+  int64_t excess[2];
+  int padded; /* the field exceeds the window: near a window's edge a cell sees
+                 real neighbours where a crop would see padding */
+} ns_fcn_map;
+ns_status ns_fcn_map_describe(ns_ctx *ctx, ns_net *fcn, const char *blob, int64_t window_h,
+                              int64_t window_w, ns_fcn_map *out);
+/* One sentence, e.g. "451 = 227 + 7*32: 8x8 map, whole windows tile the
+ * input exactly"; returns buf. */
+const char *ns_fcn_map_explain(const ns_fcn_map *m, char *buf, size_t size);
+/* The input sizes nearest `size` (below and above, 0 if none) whose windows
+ * tile exactly: window + k*stride. */
+void ns_fcn_exact_sizes(int64_t size, int64_t window, int64_t stride, int64_t *below,
+                        int64_t *above);
+/* ---- end of surgery ---- */
+
 #ifdef __cplusplus
 }
 #endif

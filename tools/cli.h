@@ -16,6 +16,10 @@ int cmd_upgrade(int argc, char **argv);
 int cmd_init(int argc, char **argv);
 int cmd_forward(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_edit(int argc, char **argv);
+int cmd_transplant(int argc, char **argv);
+int cmd_fcn(int argc, char **argv);
+int cmd_classify(int argc, char **argv);
 
 /* A context with warnings printed to stderr. */
 ns_ctx *cli_ctx(int allow_unknown, int threads);

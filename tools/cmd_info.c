@@ -1,5 +1,6 @@
 /* netsurg info: layers, param shapes and blob shapes of a net. */
 #include <getopt.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tools/cli.h"
@@ -11,11 +12,14 @@ static const char *info_help =
     ".prototxt or a .caffemodel in any Caffe version (legacy files are upgraded on\n"
     "load). With WEIGHTS, the params are loaded by layer name and checked.\n\n"
     "  --json            machine-readable output\n"
+    "  --receptive-field each blob's receptive field in input pixels: the window one\n"
+    "                    cell sees (padding included), the stride between cells, and\n"
+    "                    where cell (0, 0)'s window starts (negative: in the padding)\n"
     "  --allow-unknown   warn about and skip unknown prototxt fields\n";
 
 typedef struct info_opts {
   const char *net, *weights;
-  int json, allow_unknown;
+  int json, allow_unknown, receptive_field;
 } info_opts;
 
 static int print_shape_list_json(ns_net *net, int l) {
@@ -44,7 +48,18 @@ static const char *net_top(const void *o, int l, int j) { return ns_net_layer_to
 static const char *def_bottom(const void *o, int l, int j) { return ns_netdef_layer_bottom(o, l, j); }
 static const char *def_top(const void *o, int l, int j) { return ns_netdef_layer_top(o, l, j); }
 
-static void json_net(ns_net *net) {
+static void json_rf(const ns_receptive_field *r) {
+  if (!r->known) {
+    printf(", \"receptive_field\": null");
+    return;
+  }
+  printf(", \"receptive_field\": {\"size\": [%lld, %lld], \"stride\": [%lld, %lld], "
+         "\"offset\": [%lld, %lld]}",
+         (long long)r->size[0], (long long)r->size[1], (long long)r->stride[0],
+         (long long)r->stride[1], (long long)r->offset[0], (long long)r->offset[1]);
+}
+
+static void json_net(ns_net *net, const ns_receptive_field *rf) {
   printf("{\"name\": ");
   cli_json_string(stdout, ns_net_name(net));
   printf(", \"layers\": [");
@@ -68,6 +83,7 @@ static void json_net(ns_net *net) {
     cli_json_string(stdout, t.name);
     printf(", \"shape\": ");
     cli_print_shape(stdout, t.shape, t.num_axes, 1);
+    if (rf) json_rf(&rf[b]);
     printf("}");
   }
   printf("]}\n");
@@ -122,6 +138,30 @@ static void names(int n, const char *(*get)(const void *, int, int), const void 
   for (int j = 0; j < n; j++) w += printf(j ? ",%s" : "%s", get(obj, l, j));
   if (!n) w += printf("-");
   printf("%*s", w < 25 ? 25 - w : 1, "");
+}
+
+/* "227", or "5x7" when rows and columns differ. */
+static void print_pair(const int64_t *v) {
+  char buf[64];
+  if (v[0] == v[1]) snprintf(buf, sizeof buf, "%lld", (long long)v[0]);
+  else snprintf(buf, sizeof buf, "%lldx%lld", (long long)v[0], (long long)v[1]);
+  printf("%-12s", buf);
+}
+
+static void human_rf(ns_net *net, const ns_receptive_field *rf) {
+  printf("\n%-32s %-12s %-12s %s\n", "blob", "field (px)", "stride (px)", "cell (0,0) starts at");
+  for (int b = 0; b < ns_net_blob_count(net); b++) {
+    ns_tensor t = ns_net_blob(net, b);
+    printf("%-32s ", t.name);
+    if (!rf[b].known) {
+      printf("unknown\n");
+      continue;
+    }
+    print_pair(rf[b].size);
+    printf(" ");
+    print_pair(rf[b].stride);
+    printf(" (%lld, %lld)\n", (long long)rf[b].offset[0], (long long)rf[b].offset[1]);
+  }
 }
 
 static void human_net(ns_net *net, const char *path) {
@@ -195,6 +235,7 @@ static void human_def(const ns_netdef *def, const char *path) {
 static int parse_info(int argc, char **argv, info_opts *o) {
   static const struct option longopts[] = {{"json", no_argument, 0, 'j'},
                                            {"allow-unknown", no_argument, 0, 'u'},
+                                           {"receptive-field", no_argument, 0, 'r'},
                                            {"help", no_argument, 0, 'h'},
                                            {0, 0, 0, 0}};
   memset(o, 0, sizeof *o);
@@ -203,6 +244,7 @@ static int parse_info(int argc, char **argv, info_opts *o) {
   while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
     if (c == 'j') o->json = 1;
     else if (c == 'u') o->allow_unknown = 1;
+    else if (c == 'r') o->receptive_field = 1;
     else if (c == 'h') {
       fputs(info_help, stdout);
       return -1;
@@ -223,8 +265,15 @@ int cmd_info(int argc, char **argv) {
   ns_ctx *ctx = cli_ctx(o.allow_unknown, 0);
   ns_net *net = NULL;
   if (ns_net_load(ctx, o.net, o.weights, 0, &net) == NS_OK) {
-    if (o.json) json_net(net);
+    ns_receptive_field *rf = NULL;
+    if (o.receptive_field) {
+      rf = calloc((size_t)ns_net_blob_count(net) + 1, sizeof *rf);
+      if (rf) ns_net_receptive_fields(ctx, net, rf);
+    }
+    if (o.json) json_net(net, rf);
     else human_net(net, o.net);
+    if (rf && !o.json) human_rf(net, rf);
+    free(rf);
     ns_net_destroy(net);
     ns_ctx_destroy(ctx);
     return 0;

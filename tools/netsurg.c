@@ -14,6 +14,10 @@ static const cli_verb verbs[] = {
     {"init", "write a caffemodel with weights drawn from the net's fillers", cmd_init},
     {"forward", "run the net on .npy inputs and write any blob as .npy", cmd_forward},
     {"bench", "time the forward pass (median, min, max, per layer)", cmd_bench},
+    {"edit", "read and write params element by element or from .npy, save", cmd_edit},
+    {"transplant", "fill a net by name, then copy mapped layers' params flat", cmd_transplant},
+    {"fcn", "cast a classifier into a fully convolutional net (dense maps)", cmd_fcn},
+    {"classify", "classify images (pycaffe preprocessing); argmax maps, heatmaps", cmd_classify},
     {NULL, NULL, NULL},
 };
 

@@ -1,0 +1,602 @@
+/* netsurg classify: pycaffe's preprocessing, one forward pass per image,
+ * and the classification (map) printed as the seed prints it. */
+#include <getopt.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tools/classify_render.h"
+#include "tools/cli.h"
+#include "tools/cli_surgery.h"
+
+static const char *classify_help =
+    "usage: netsurg classify NET WEIGHTS IMAGE... [--mean-file F] [--channel-mean]\n"
+    "         [--mean B,G,R] [--channel-swap 2,1,0] [--raw-scale 255] [--input-scale S]\n"
+    "         [--labels synset_words.txt] [--top K] [--class K] [--heatmap OUT.png]\n"
+    "         [--save-input IN.npy] [--json] [--blob NAME] [--no-antialias] [--threads N]\n\n"
+    "Classify JPEG or PNG images with pycaffe's preprocessing: caffe.io.load_image (RGB\n"
+    "floats in [0, 1]; grey for 1-channel nets), then Transformer.preprocess: resize to\n"
+    "the net's input (bilinear, as caffe.io.resize_image), HWC -> CHW, channel swap,\n"
+    "raw scale, mean, input scale. A fully convolutional net (netsurg fcn) gives a map:\n"
+    "the argmax at every cell is printed as the seed prints it.\n\n"
+    "  --mean-file F       mean image, .npy (C,H,W) or (C,) or .binaryproto, in the net's\n"
+    "                      channel order and scale (ilsvrc_2012_mean.npy); resized to the\n"
+    "                      input as Caffe 1.0's set_mean did\n"
+    "  --channel-mean      use the mean file's per-channel average (the later notebook)\n"
+    "  --mean B,G,R        per-channel mean values in the net's channel order\n"
+    "  --channel-swap L    channel order after the transpose (default 2,1,0 for 3-channel\n"
+    "                      nets: RGB -> BGR, as Caffe's classify.py; 'none' to keep RGB)\n"
+    "  --raw-scale S       multiply the [0, 1] image by S (default 255, as classify.py)\n"
+    "  --input-scale S     multiply after the mean is subtracted (default 1)\n"
+    "  --labels F          class names, one per line (synset_words.txt)\n"
+    "  --top K             top classes to show (default 5)\n"
+    "  --class K           confidence = probability of class K (default: max probability)\n"
+    "  --heatmap OUT.png   the input (resized as the net sees it) beside the confidence\n"
+    "                      map scaled to it, with a colour bar\n"
+    "  --save-input F.npy  the exact input blob (1, C, H, W), float32\n"
+    "  --json              one JSON object per image (one per line): argmax and\n"
+    "                      confidence (H x W lists; 1 x 1 for a plain classifier),\n"
+    "                      top-k per cell, top-k over the map\n"
+    "  --blob NAME         the output blob (default: the net's last output, e.g. prob)\n"
+    "  --no-antialias      resize without the Gaussian pre-smoothing that scikit-image\n"
+    "                      >= 0.15 applies when shrinking (as Caffe's authors ran it)\n"
+    "  --threads N         compute threads (default: all cores)\n\n"
+    "With several images, OUT.png and F.npy get -1, -2, ... before the extension.\n"
+    "No mean is subtracted unless given: ImageNet models want --mean 104,117,123 or\n"
+    "--mean-file ilsvrc_2012_mean.npy [--channel-mean].\n";
+
+#define MAX_TOP 1000
+
+typedef struct classify_args {
+  const char *net, *weights, *mean_file, *labels, *heatmap, *save_input, *blob;
+  char **images;
+  int n_images, channel_mean, json, top, class_k, no_antialias, allow_unknown;
+  int n_swap, swap_given, n_mean;
+  int64_t swap[NS_TRANSFORM_MAX_CHANNELS];
+  double mean[NS_TRANSFORM_MAX_CHANNELS], raw_scale, input_scale;
+  unsigned long long threads;
+} classify_args;
+
+static int parse_swap(const char *s, classify_args *a) {
+  a->swap_given = 1;
+  if (!strcmp(s, "none")) {
+    a->n_swap = 0;
+    return 0;
+  }
+  return cli_parse_ints("classify", "--channel-swap", s, a->swap, NS_TRANSFORM_MAX_CHANNELS,
+                        &a->n_swap);
+}
+
+static int parse_option(int c, const char *arg, classify_args *a) {
+  unsigned long long v;
+  switch (c) {
+    case 'm':
+      a->mean_file = arg;
+      return 0;
+    case 'c':
+      a->channel_mean = 1;
+      return 0;
+    case 'M':
+      return cli_parse_doubles("classify", "--mean", arg, a->mean, NS_TRANSFORM_MAX_CHANNELS,
+                               &a->n_mean);
+    case 'w':
+      return parse_swap(arg, a);
+    case 'r':
+      return cli_parse_double("classify", "--raw-scale", arg, &a->raw_scale);
+    case 'i':
+      return cli_parse_double("classify", "--input-scale", arg, &a->input_scale);
+    case 'l':
+      a->labels = arg;
+      return 0;
+    case 't':
+      if (cli_parse_u64("classify", "--top", arg, &v)) return NS_ERR_USAGE;
+      if (v < 1 || v > MAX_TOP) return cli_usage_error("classify", "--top: 1 to %d", MAX_TOP);
+      a->top = (int)v;
+      return 0;
+    case 'k':
+      if (cli_parse_u64("classify", "--class", arg, &v)) return NS_ERR_USAGE;
+      if (v > 1000000000) return cli_usage_error("classify", "--class: too large");
+      a->class_k = (int)v;
+      return 0;
+    case 'H':
+      a->heatmap = arg;
+      return 0;
+    case 's':
+      a->save_input = arg;
+      return 0;
+    case 'j':
+      a->json = 1;
+      return 0;
+    case 'b':
+      a->blob = arg;
+      return 0;
+    case 'A':
+      a->no_antialias = 1;
+      return 0;
+    case 'T':
+      return cli_parse_u64("classify", "--threads", arg, &a->threads);
+    case 'u':
+      a->allow_unknown = 1;
+      return 0;
+    default:
+      return cli_usage_error("classify", "bad option");
+  }
+}
+
+static int parse_classify(int argc, char **argv, classify_args *a) {
+  static const struct option longopts[] = {{"mean-file", required_argument, 0, 'm'},
+                                           {"channel-mean", no_argument, 0, 'c'},
+                                           {"mean", required_argument, 0, 'M'},
+                                           {"channel-swap", required_argument, 0, 'w'},
+                                           {"raw-scale", required_argument, 0, 'r'},
+                                           {"input-scale", required_argument, 0, 'i'},
+                                           {"labels", required_argument, 0, 'l'},
+                                           {"top", required_argument, 0, 't'},
+                                           {"class", required_argument, 0, 'k'},
+                                           {"heatmap", required_argument, 0, 'H'},
+                                           {"save-input", required_argument, 0, 's'},
+                                           {"json", no_argument, 0, 'j'},
+                                           {"blob", required_argument, 0, 'b'},
+                                           {"no-antialias", no_argument, 0, 'A'},
+                                           {"threads", required_argument, 0, 'T'},
+                                           {"allow-unknown", no_argument, 0, 'u'},
+                                           {"help", no_argument, 0, 'h'},
+                                           {0, 0, 0, 0}};
+  memset(a, 0, sizeof *a);
+  a->raw_scale = 255.0;
+  a->input_scale = 1.0;
+  a->top = 5;
+  a->class_k = -1;
+  int c, rc;
+  optind = 1;
+  while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    if (c == 'h') {
+      fputs(classify_help, stdout);
+      return -1;
+    }
+    if ((rc = parse_option(c, optarg, a)) != 0) return rc;
+  }
+  if (argc - optind < 3) return cli_usage_error("classify", "expected NET WEIGHTS IMAGE...");
+  if (a->mean_file && a->n_mean)
+    return cli_usage_error("classify", "give --mean-file or --mean, not both");
+  if (a->channel_mean && !a->mean_file)
+    return cli_usage_error("classify", "--channel-mean needs --mean-file");
+  a->net = argv[optind];
+  a->weights = argv[optind + 1];
+  a->images = argv + optind + 2;
+  a->n_images = argc - optind - 2;
+  return 0;
+}
+
+/* ---- the transformer -------------------------------------------------- */
+
+typedef struct session {
+  classify_args *a;
+  ns_ctx *ctx;
+  ns_net *net;
+  int input, output, channels, height, width;
+  ns_transform tf;
+  ns_ndarray mean;
+  ns_labels labels;
+  int have_labels;
+} session;
+
+static int setup_mean(session *s) {
+  classify_args *a = s->a;
+  ns_transform *t = &s->tf;
+  if (a->n_mean) {
+    if (a->n_mean != s->channels)
+      return cli_usage_error("classify", "--mean has %d values; the net has %d channels", a->n_mean,
+                             s->channels);
+    t->num_mean_values = a->n_mean;
+    for (int c = 0; c < a->n_mean; c++) t->mean_values[c] = a->mean[c];
+    return 0;
+  }
+  if (!a->mean_file) return 0;
+  if (ns_mean_load(s->ctx, a->mean_file, &s->mean) != NS_OK) return cli_fail(s->ctx, "classify");
+  ns_ndarray *m = &s->mean;
+  if (m->shape[0] != s->channels)
+    return cli_usage_error("classify", "%s has %lld channels; the net has %d", a->mean_file,
+                           (long long)m->shape[0], s->channels);
+  if (m->num_axes == 1 || a->channel_mean) { /* per-channel values */
+    int64_t per = m->count / m->shape[0];
+    t->num_mean_values = s->channels;
+    for (int c = 0; c < s->channels; c++) {
+      double sum = 0;
+      for (int64_t i = 0; i < per; i++) sum += m->data[c * per + i];
+      t->mean_values[c] = sum / (double)per;
+    }
+  } else {
+    t->mean_image = m;
+  }
+  return 0;
+}
+
+static int setup_transform(session *s) {
+  classify_args *a = s->a;
+  ns_transform_init(&s->tf);
+  s->tf.raw_scale = a->raw_scale;
+  s->tf.input_scale = a->input_scale;
+  s->tf.antialias = !a->no_antialias;
+  if (!a->swap_given && s->channels == 3) {
+    a->n_swap = 3;
+    a->swap[0] = 2, a->swap[1] = 1, a->swap[2] = 0;
+  }
+  if (a->n_swap && a->n_swap != s->channels)
+    return cli_usage_error("classify", "--channel-swap has %d entries; the net has %d channels",
+                           a->n_swap, s->channels);
+  s->tf.num_swap = a->n_swap;
+  for (int c = 0; c < a->n_swap; c++) {
+    if (a->swap[c] < 0 || a->swap[c] >= s->channels)
+      return cli_usage_error("classify", "--channel-swap: %lld is not a channel",
+                             (long long)a->swap[c]);
+    s->tf.channel_swap[c] = (int)a->swap[c];
+  }
+  return setup_mean(s);
+}
+
+/* ---- the net ---------------------------------------------------------- */
+
+static int setup_net(session *s) {
+  classify_args *a = s->a;
+  if (ns_net_load(s->ctx, a->net, a->weights, 1, &s->net) != NS_OK)
+    return cli_fail(s->ctx, "classify");
+  s->input = cli_image_input(s->net);
+  if (s->input < 0) return cli_usage_error("classify", "%s has no (N, C, H, W) input", a->net);
+  ns_tensor in = ns_net_blob(s->net, s->input);
+  s->channels = (int)in.shape[1];
+  s->height = (int)in.shape[2];
+  s->width = (int)in.shape[3];
+  if (s->channels != 1 && s->channels != 3)
+    return cli_usage_error("classify", "input '%s' has %d channels; images give 1 or 3", in.name,
+                           s->channels);
+  int64_t shape[4] = {1, s->channels, s->height, s->width};
+  if (ns_net_reshape_input(s->ctx, s->net, in.name, 4, shape) != NS_OK)
+    return cli_fail(s->ctx, "classify");
+  if (a->blob) {
+    s->output = ns_net_find_blob(s->net, a->blob);
+    if (s->output < 0) return cli_usage_error("classify", "no blob named '%s' in the net", a->blob);
+  } else {
+    int outs[64], n = cli_output_blobs(s->net, outs, 64);
+    if (n < 1) return cli_usage_error("classify", "the net has no output blob");
+    s->output = outs[(n < 64 ? n : 64) - 1];
+  }
+  ns_tensor out = ns_net_blob(s->net, s->output);
+  if (out.num_axes != 2 && out.num_axes != 4)
+    return cli_usage_error("classify", "blob '%s' is neither (N, K) nor (N, K, H, W)", out.name);
+  if (a->class_k >= out.shape[1])
+    return cli_usage_error("classify", "--class %d: '%s' has %lld classes", a->class_k, out.name,
+                           (long long)out.shape[1]);
+  return 0;
+}
+
+static int setup_labels(session *s) {
+  if (!s->a->labels) return 0;
+  if (ns_labels_load(s->ctx, s->a->labels, &s->labels) != NS_OK)
+    return cli_fail(s->ctx, "classify");
+  s->have_labels = 1;
+  ns_tensor out = ns_net_blob(s->net, s->output);
+  if (s->labels.count != out.shape[1])
+    fprintf(stderr, "netsurg classify: warning: %s has %d labels, '%s' has %lld classes\n",
+            s->a->labels, s->labels.count, out.name, (long long)out.shape[1]);
+  return 0;
+}
+
+/* ---- results ---------------------------------------------------------- */
+
+typedef struct result {
+  int classes, map_h, map_w;
+  const float *prob; /* classes x cells */
+  int *argmax;
+  float *confidence;
+  int *top;     /* cells x k: class ids by falling probability */
+  int *summary; /* k classes by falling mean probability */
+  double *mean;
+  int k;
+} result;
+
+static float prob_at(const result *r, int cls, int cell) {
+  return r->prob[(int64_t)cls * r->map_h * r->map_w + cell];
+}
+
+/* Top k of n classes by probability at one cell, or by means[] when given:
+ * insertion into a short sorted list. */
+static void top_k(int n, int k, const result *r, int cell, const double *means, int *out) {
+  int have = 0;
+  for (int c = 0; c < n; c++) {
+    double v = means ? means[c] : prob_at(r, c, cell);
+    if (have == k && !(v > (means ? means[out[k - 1]] : prob_at(r, out[k - 1], cell)))) continue;
+    int pos = have < k ? have++ : k - 1;
+    while (pos > 0 && v > (means ? means[out[pos - 1]] : prob_at(r, out[pos - 1], cell))) {
+      out[pos] = out[pos - 1];
+      pos--;
+    }
+    out[pos] = c;
+  }
+}
+
+static void result_free(result *r) {
+  free(r->argmax);
+  free(r->confidence);
+  free(r->top);
+  free(r->summary);
+  free(r->mean);
+}
+
+static int compute_result(session *s, result *r) {
+  ns_tensor out = ns_net_blob(s->net, s->output);
+  memset(r, 0, sizeof *r);
+  r->classes = (int)out.shape[1];
+  r->map_h = out.num_axes == 4 ? (int)out.shape[2] : 1;
+  r->map_w = out.num_axes == 4 ? (int)out.shape[3] : 1;
+  r->prob = out.data; /* image 0 of the batch */
+  r->k = s->a->top < r->classes ? s->a->top : r->classes;
+  int cells = r->map_h * r->map_w;
+  r->argmax = calloc((size_t)cells, sizeof *r->argmax);
+  r->confidence = calloc((size_t)cells, sizeof *r->confidence);
+  r->top = calloc((size_t)cells * r->k, sizeof *r->top);
+  r->summary = calloc((size_t)r->k, sizeof *r->summary);
+  r->mean = calloc((size_t)r->classes, sizeof *r->mean);
+  if (!r->argmax || !r->confidence || !r->top || !r->summary || !r->mean) return NS_ERR_NOMEM;
+  for (int cell = 0; cell < cells; cell++) {
+    int best = 0;
+    for (int c = 0; c < r->classes; c++) {
+      float p = prob_at(r, c, cell);
+      r->mean[c] += p / cells;
+      if (p > prob_at(r, best, cell)) best = c;
+    }
+    r->argmax[cell] = best;
+    r->confidence[cell] = prob_at(r, s->a->class_k >= 0 ? s->a->class_k : best, cell);
+    top_k(r->classes, r->k, r, cell, NULL, r->top + (int64_t)cell * r->k);
+  }
+  top_k(r->classes, r->k, r, 0, r->mean, r->summary);
+  return 0;
+}
+
+static const char *label_name(const session *s, int c) {
+  return s->have_labels && c < s->labels.count ? s->labels.names[c] : NULL;
+}
+
+/* numpy's layout: "[[282 282 281]\n [281 283 283]]", columns as wide as
+ * the widest number. */
+static void print_argmax(const result *r) {
+  int width = 1;
+  for (int i = 0; i < r->map_h * r->map_w; i++) {
+    int w = snprintf(NULL, 0, "%d", r->argmax[i]);
+    if (w > width) width = w;
+  }
+  for (int y = 0; y < r->map_h; y++) {
+    printf(y ? " [" : "[[");
+    for (int x = 0; x < r->map_w; x++)
+      printf(x ? " %*d" : "%*d", width, r->argmax[y * r->map_w + x]);
+    printf(y == r->map_h - 1 ? "]]\n" : "]\n");
+  }
+}
+
+static void print_confidence(const result *r) {
+  for (int y = 0; y < r->map_h; y++) {
+    printf(y ? " [" : "[[");
+    for (int x = 0; x < r->map_w; x++)
+      printf(x ? " %.3f" : "%.3f", (double)r->confidence[y * r->map_w + x]);
+    printf(y == r->map_h - 1 ? "]]\n" : "]\n");
+  }
+}
+
+static void print_human(const session *s, const result *r, const char *image) {
+  ns_tensor out = ns_net_blob(s->net, s->output);
+  printf("%s: %s ", image, out.name);
+  cli_print_tensor_shape(stdout, &out);
+  int cells = r->map_h * r->map_w;
+  if (cells == 1) {
+    printf("\n");
+    for (int i = 0; i < r->k; i++) {
+      int c = r->top[i];
+      const char *name = label_name(s, c);
+      printf("  %4d  %.4f%s%s\n", c, (double)prob_at(r, c, 0), name ? "  " : "", name ? name : "");
+    }
+    return;
+  }
+  printf(": %dx%d map\nargmax:\n", r->map_h, r->map_w);
+  print_argmax(r);
+  if (s->a->class_k >= 0)
+    printf("probability of class %d:\n", s->a->class_k);
+  else
+    printf("confidence (max probability):\n");
+  print_confidence(r);
+  printf("top %d over the map (mean probability, cells where it is the argmax):\n", r->k);
+  for (int i = 0; i < r->k; i++) {
+    int c = r->summary[i], wins = 0;
+    for (int cell = 0; cell < cells; cell++) wins += r->argmax[cell] == c;
+    const char *name = label_name(s, c);
+    printf("  %4d  %.4f  %3d cells%s%s\n", c, r->mean[c], wins, name ? "  " : "", name ? name : "");
+  }
+}
+
+static void json_class(const session *s, int c, double p, const char *key) {
+  printf("{\"class\": %d, \"%s\": %.6g", c, key, p);
+  const char *name = label_name(s, c);
+  if (name) {
+    printf(", \"label\": ");
+    cli_json_string(stdout, name);
+  }
+  printf("}");
+}
+
+static void json_matrix(const result *r, int ints) {
+  printf("[");
+  for (int y = 0; y < r->map_h; y++) {
+    printf(y ? ", [" : "[");
+    for (int x = 0; x < r->map_w; x++) {
+      int i = y * r->map_w + x;
+      if (ints)
+        printf(x ? ", %d" : "%d", r->argmax[i]);
+      else
+        printf(x ? ", %.6g" : "%.6g", (double)r->confidence[i]);
+    }
+    printf("]");
+  }
+  printf("]");
+}
+
+static void print_json(const session *s, const result *r, const char *image) {
+  ns_tensor out = ns_net_blob(s->net, s->output);
+  printf("{\"image\": ");
+  cli_json_string(stdout, image);
+  printf(", \"blob\": ");
+  cli_json_string(stdout, out.name);
+  printf(", \"shape\": ");
+  cli_print_shape(stdout, out.shape, out.num_axes, 1);
+  printf(", \"map\": [%d, %d], \"class\": ", r->map_h, r->map_w);
+  if (s->a->class_k >= 0)
+    printf("%d", s->a->class_k);
+  else
+    printf("null");
+  printf(", \"argmax\": ");
+  json_matrix(r, 1);
+  printf(", \"confidence\": ");
+  json_matrix(r, 0);
+  printf(", \"top\": [");
+  for (int y = 0; y < r->map_h; y++) {
+    printf(y ? ", [" : "[");
+    for (int x = 0; x < r->map_w; x++) {
+      int cell = y * r->map_w + x;
+      printf(x ? ", [" : "[");
+      for (int i = 0; i < r->k; i++) {
+        int c = r->top[(int64_t)cell * r->k + i];
+        if (i) printf(", ");
+        json_class(s, c, prob_at(r, c, cell), "prob");
+      }
+      printf("]");
+    }
+    printf("]");
+  }
+  printf("], \"top_mean\": [");
+  for (int i = 0; i < r->k; i++) {
+    if (i) printf(", ");
+    json_class(s, r->summary[i], r->mean[r->summary[i]], "mean_prob");
+  }
+  printf("]}\n");
+}
+
+/* ---- one image -------------------------------------------------------- */
+
+/* OUT.png -> OUT-3.png for image 3 of several. */
+static char *numbered(const char *path, int index, int n_images) {
+  size_t len = strlen(path) + 24;
+  char *p = malloc(len);
+  if (!p) return NULL;
+  if (n_images == 1) {
+    snprintf(p, len, "%s", path);
+    return p;
+  }
+  const char *dot = strrchr(path, '.'), *slash = strrchr(path, '/');
+  if (!dot || (slash && dot < slash)) dot = path + strlen(path);
+  snprintf(p, len, "%.*s-%d%s", (int)(dot - path), path, index + 1, dot);
+  return p;
+}
+
+static int save_heatmap(session *s, const ns_image *im, const result *r, const char *path) {
+  ns_image view = *im, resized = {0};
+  if (im->height != s->height || im->width != s->width) {
+    if (ns_image_resize(s->ctx, im, s->height, s->width, s->tf.antialias, &resized) != NS_OK)
+      return cli_fail(s->ctx, "classify");
+    view = resized;
+  }
+  char caption[32];
+  if (s->a->class_k >= 0)
+    snprintf(caption, sizeof caption, "p(%d)", s->a->class_k);
+  else
+    snprintf(caption, sizeof caption, "max p");
+  ns_status st =
+      cli_save_heatmap_figure(s->ctx, path, &view, r->confidence, r->map_h, r->map_w, caption);
+  ns_image_free(s->ctx, &resized);
+  if (st == NS_OK) return 0;
+  if (ns_ctx_status(s->ctx) == NS_OK) {
+    fprintf(stderr, "netsurg classify: out of memory drawing %s\n", path);
+    return NS_ERR_NOMEM;
+  }
+  return cli_fail(s->ctx, "classify");
+}
+
+static int write_extras(session *s, const ns_image *im, const result *r, int index) {
+  classify_args *a = s->a;
+  int rc = 0;
+  if (a->save_input) {
+    char *path = numbered(a->save_input, index, a->n_images);
+    ns_tensor in = ns_net_blob(s->net, s->input);
+    if (!path)
+      rc = NS_ERR_NOMEM;
+    else if (ns_npy_save_f32(s->ctx, path, in.num_axes, in.shape, in.data) != NS_OK)
+      rc = cli_fail(s->ctx, "classify");
+    free(path);
+  }
+  if (!rc && a->heatmap) {
+    char *path = numbered(a->heatmap, index, a->n_images);
+    rc = path ? save_heatmap(s, im, r, path) : NS_ERR_NOMEM;
+    if (!rc && !a->json) printf("heatmap: %s\n", path);
+    free(path);
+  }
+  return rc;
+}
+
+static int classify_one(session *s, int index) {
+  const char *path = s->a->images[index];
+  ns_image im;
+  ns_tensor in = ns_net_blob(s->net, s->input);
+  if (ns_image_load(s->ctx, path, s->channels == 1 ? NS_IMAGE_GREY : 0, &im) != NS_OK)
+    return cli_fail(s->ctx, "classify");
+  int rc = 0;
+  result r;
+  memset(&r, 0, sizeof r);
+  if (ns_transform_preprocess(s->ctx, &s->tf, &im, s->height, s->width, in.data, in.count) !=
+          NS_OK ||
+      ns_net_forward(s->ctx, s->net) != NS_OK) {
+    fprintf(stderr, "netsurg classify: %s:\n", path);
+    rc = cli_fail(s->ctx, "classify");
+  } else if (compute_result(s, &r) != 0) {
+    fprintf(stderr, "netsurg classify: out of memory\n");
+    rc = NS_ERR_NOMEM;
+  } else {
+    if (s->a->json)
+      print_json(s, &r, path);
+    else
+      print_human(s, &r, path);
+    rc = write_extras(s, &im, &r, index);
+  }
+  result_free(&r);
+  ns_image_free(s->ctx, &im);
+  fflush(stdout);
+  return rc;
+}
+
+int cmd_classify(int argc, char **argv) {
+  classify_args a;
+  int rc = parse_classify(argc, argv, &a);
+  if (rc) return rc < 0 ? 0 : rc;
+  session s;
+  memset(&s, 0, sizeof s);
+  s.a = &a;
+  s.ctx = cli_ctx(a.allow_unknown, (int)(a.threads > 1024 ? 1024 : a.threads));
+  if (!(rc = setup_net(&s)) && !(rc = setup_transform(&s)) && !(rc = setup_labels(&s))) {
+    if (!a.n_mean && !a.mean_file)
+      fprintf(stderr,
+              "netsurg classify: note: no mean subtracted (ImageNet models: --mean "
+              "104,117,123 or --mean-file ilsvrc_2012_mean.npy)\n");
+    /* A bad image is reported and skipped; the exit code is the first error. */
+    int progress = a.n_images > 1 && isatty(STDERR_FILENO);
+    for (int i = 0; i < a.n_images; i++) {
+      if (progress) fprintf(stderr, "\r[%d/%d] %s\033[K", i + 1, a.n_images, a.images[i]);
+      int one = classify_one(&s, i);
+      if (one && !rc) rc = one;
+      ns_ctx_clear_error(s.ctx);
+      if (!a.json && i + 1 < a.n_images) printf("\n");
+    }
+    if (progress) fprintf(stderr, "\r\033[K");
+  }
+  if (s.have_labels) ns_labels_free(s.ctx, &s.labels);
+  ns_ndarray_free(s.ctx, &s.mean);
+  ns_net_destroy(s.net);
+  ns_ctx_destroy(s.ctx);
+  return rc;
+}
