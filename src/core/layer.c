@@ -13,7 +13,8 @@
 
 /* CaffeNet's layers (src/layers: conv.c, inner_product.c, activation.c,
  * pooling.c, lrn.c, dropout.c, softmax.c). */
-#define NS_LAYER_LIST_CAFFENET(X)
+#define NS_LAYER_LIST_CAFFENET(X) \
+  X(convolution) X(inner_product) X(relu) X(pooling) X(lrn) X(dropout) X(softmax)
 
 /* The model zoo's layers. */
 #define NS_LAYER_LIST_ZOO(X)                                                             \

@@ -1,0 +1,106 @@
+/* InnerProduct, as Caffe's: the bottom flattened from inner_product_param.axis
+ * (default 1) is x [M, K]; y [M, N] = x W^T + b with weights W [N, K], or
+ * y = x W with W [K, N] when transpose is set; bias [N].  The top keeps the
+ * bottom's axes before `axis` and adds N. */
+#include <string.h>
+
+#include "core/filler.h"
+#include "core/layer.h"
+#include "kernels/gemm.h"
+#include "kernels/parallel.h"
+
+typedef struct ip_state {
+  int axis; /* canonical, from setup */
+  int64_t num_output, k, m;
+  int bias_term, transpose;
+} ip_state;
+
+static ns_status ip_setup(ns_ctx *ctx, ns_layer *l) {
+  static const Caffe__InnerProductParameter defaults = CAFFE__INNER_PRODUCT_PARAMETER__INIT;
+  const Caffe__InnerProductParameter *p = l->param->inner_product_param;
+  if (!p) p = &defaults;
+  if (l->top[0] == l->bottom[0])
+    return ns_layer_fail(ctx, l, NS_ERR_NET, "in-place computation is not supported (blob '%s')",
+                         l->top[0]->name);
+  ip_state *s = ns_calloc(ctx, 1, sizeof *s);
+  if (!s) return ctx->status;
+  l->priv = s;
+  const ns_blob *b = l->bottom[0];
+  if (ns_blob_axis(ctx, b, p->has_axis ? p->axis : 1, "inner_product_param.axis", &s->axis) !=
+      NS_OK) {
+    ns_error_prefix(ctx, "layer '%s' (InnerProduct): ", l->name);
+    return ctx->status;
+  }
+  s->num_output = p->has_num_output ? p->num_output : 0;
+  s->bias_term = p->has_bias_term ? p->bias_term : 1;
+  s->transpose = p->has_transpose ? p->transpose : 0;
+  s->k = ns_blob_count_range(b, s->axis, b->num_axes);
+  if (s->num_output <= 0)
+    return ns_layer_fail(ctx, l, NS_ERR_NET, "inner_product_param.num_output must be positive");
+  const int64_t wshape[2] = {s->transpose ? s->k : s->num_output,
+                             s->transpose ? s->num_output : s->k};
+  if (ns_layer_add_param(ctx, l, 2, wshape) != NS_OK ||
+      ns_filler_fill(ctx, l->params[0], p->weight_filler, l->rng) != NS_OK)
+    return ctx->status;
+  if (s->bias_term) {
+    const int64_t bshape[1] = {s->num_output};
+    if (ns_layer_add_param(ctx, l, 1, bshape) != NS_OK ||
+        ns_filler_fill(ctx, l->params[1], p->bias_filler, l->rng) != NS_OK)
+      return ctx->status;
+  }
+  return NS_OK;
+}
+
+static ns_status ip_reshape(ns_ctx *ctx, ns_layer *l) {
+  ip_state *s = l->priv;
+  const ns_blob *b = l->bottom[0];
+  char buf[128];
+  if (s->axis >= b->num_axes)
+    return ns_layer_fail(ctx, l, NS_ERR_NET, "bottom '%s' %s has no axis %d", b->name,
+                         ns_shape_str(b->shape, b->num_axes, buf, sizeof buf), s->axis);
+  int64_t k = ns_blob_count_range(b, s->axis, b->num_axes);
+  if (k != s->k)
+    return ns_layer_fail(ctx, l, NS_ERR_NET,
+                         "bottom '%s' %s has %lld inputs per item from axis %d, but the weights "
+                         "take %lld",
+                         b->name, ns_shape_str(b->shape, b->num_axes, buf, sizeof buf),
+                         (long long)k, s->axis, (long long)s->k);
+  s->m = ns_blob_count_range(b, 0, s->axis);
+  if (!ns_gemm_fits(s->m, s->num_output, s->k))
+    return ns_layer_fail(ctx, l, NS_ERR_NET, "bottom '%s' is too large for InnerProduct", b->name);
+  int64_t shape[NS_MAX_AXES];
+  memcpy(shape, b->shape, sizeof shape);
+  shape[s->axis] = s->num_output;
+  if (ns_blob_reshape(ctx, l->top[0], s->axis + 1, shape) != NS_OK) {
+    ns_error_prefix(ctx, "layer '%s' (InnerProduct): ", l->name);
+    return ctx->status;
+  }
+  return NS_OK;
+}
+
+static ns_status ip_forward(ns_ctx *ctx, ns_layer *l) {
+  const ip_state *s = l->priv;
+  const float *w = l->params[0]->data;
+  float *y = l->top[0]->data;
+  int64_t n = s->num_output;
+  ns_sgemm(0, !s->transpose, s->m, n, s->k, 1.0f, l->bottom[0]->data, s->k, w,
+           s->transpose ? n : s->k, 0.0f, y, n);
+  if (!s->bias_term) return NS_OK;
+  const float *bias = l->params[1]->data;
+  int nt = ns_kernel_threads(ns_ctx_threads(ctx));
+#pragma omp parallel for schedule(static) num_threads(nt) if (s->m * n > 65536)
+  for (int64_t i = 0; i < s->m; i++)
+    for (int64_t j = 0; j < n; j++) y[i * n + j] += bias[j];
+  return NS_OK;
+}
+
+const ns_layer_ops ns_inner_product_ops = {
+    .type = "InnerProduct",
+    .min_bottoms = 1,
+    .max_bottoms = 1,
+    .min_tops = 1,
+    .max_tops = 1,
+    .setup = ip_setup,
+    .reshape = ip_reshape,
+    .forward = ip_forward,
+};

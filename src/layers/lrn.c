@@ -1,0 +1,94 @@
+/* LRN, as Caffe's, on a [num, channels, height, width] bottom:
+ *   ACROSS_CHANNELS: y = x (k + alpha/n sum x^2)^-beta over the n
+ *     channels centred on each one (zero padded);
+ *   WITHIN_CHANNEL:  y = x (1 + alpha avg x^2)^-beta over the n x n
+ *     window centred on each pixel (zero padded; k unused, as in Caffe).
+ * local_size n must be odd.  In place works. */
+#include <limits.h>
+
+#include "core/layer.h"
+#include "kernels/lrn_kernel.h"
+
+typedef struct lrn_state {
+  int within, size;
+  float alpha, beta, k;
+} lrn_state;
+
+static ns_status lrn_setup(ns_ctx *ctx, ns_layer *l) {
+  static const Caffe__LRNParameter defaults = CAFFE__LRNPARAMETER__INIT;
+  const Caffe__LRNParameter *p = l->param->lrn_param;
+  if (!p) p = &defaults;
+  lrn_state *s = ns_calloc(ctx, 1, sizeof *s);
+  if (!s) return ctx->status;
+  l->priv = s;
+  uint32_t size = p->has_local_size ? p->local_size : 5;
+  s->alpha = p->has_alpha ? p->alpha : 1.0f;
+  s->beta = p->has_beta ? p->beta : 0.75f;
+  s->k = p->has_k ? p->k : 1.0f;
+  int region = p->has_norm_region ? (int)p->norm_region : 0;
+  if (region != CAFFE__LRNPARAMETER__NORM_REGION__ACROSS_CHANNELS &&
+      region != CAFFE__LRNPARAMETER__NORM_REGION__WITHIN_CHANNEL)
+    return ns_layer_fail(ctx, l, NS_ERR_UNSUPPORTED, "lrn_param.norm_region %d is unknown", region);
+  s->within = region == CAFFE__LRNPARAMETER__NORM_REGION__WITHIN_CHANNEL;
+  if (size % 2 != 1 || size > INT_MAX / 4)
+    return ns_layer_fail(ctx, l, NS_ERR_NET, "lrn_param.local_size %u must be odd", size);
+  s->size = (int)size;
+  return NS_OK;
+}
+
+static ns_status lrn_reshape(ns_ctx *ctx, ns_layer *l) {
+  const lrn_state *s = l->priv;
+  const ns_blob *b = l->bottom[0];
+  char buf[128];
+  if (b->num_axes != 4)
+    return ns_layer_fail(ctx, l, NS_ERR_NET,
+                         "bottom '%s' %s must have 4 axes (num, channels, height, width)", b->name,
+                         ns_shape_str(b->shape, b->num_axes, buf, sizeof buf));
+  /* Scratch: the scale of one item, or x^2 and its average for all. */
+  int64_t scratch;
+  if (!ns_mul_i64(s->within ? b->count : b->count / (b->shape[0] ? b->shape[0] : 1),
+                  s->within ? 2 : 1, &scratch) ||
+      ns_check_tensor_size(ctx, scratch, "LRN scratch") != NS_OK) {
+    if (ctx->status == NS_OK) ns_fail(ctx, NS_ERR_NOMEM, "LRN scratch is too large");
+    ns_error_prefix(ctx, "layer '%s' (LRN): ", l->name);
+    return ctx->status;
+  }
+  if (l->top[0] != b && ns_blob_reshape_like(ctx, l->top[0], b) != NS_OK) {
+    ns_error_prefix(ctx, "layer '%s' (LRN): ", l->name);
+    return ctx->status;
+  }
+  return NS_OK;
+}
+
+static ns_status lrn_forward(ns_ctx *ctx, ns_layer *l) {
+  const lrn_state *s = l->priv;
+  const ns_blob *b = l->bottom[0];
+  int64_t num = b->shape[0], channels = b->shape[1], h = b->shape[2], w = b->shape[3];
+  int threads = ns_ctx_threads(ctx);
+  if (b->count == 0) return NS_OK;
+  if (s->within) {
+    float *scratch = ns_layer_scratch(ctx, l, 2 * b->count);
+    if (!scratch) return ctx->status;
+    ns_lrn_within(num * channels, h, w, s->size, s->alpha, s->beta, b->data, l->top[0]->data,
+                  scratch, threads);
+    return NS_OK;
+  }
+  int64_t item = channels * h * w;
+  float *scale = ns_layer_scratch(ctx, l, item);
+  if (!scale) return ctx->status;
+  for (int64_t n = 0; n < num; n++)
+    ns_lrn_across(channels, h * w, s->size, s->alpha, s->beta, s->k, b->data + n * item,
+                  l->top[0]->data + n * item, scale, threads);
+  return NS_OK;
+}
+
+const ns_layer_ops ns_lrn_ops = {
+    .type = "LRN",
+    .min_bottoms = 1,
+    .max_bottoms = 1,
+    .min_tops = 1,
+    .max_tops = 1,
+    .setup = lrn_setup,
+    .reshape = lrn_reshape,
+    .forward = lrn_forward,
+};
