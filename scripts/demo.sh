@@ -1,16 +1,76 @@
 #!/usr/bin/env bash
-# The main job on a default that needs no download: a CaffeNet-shaped
-# classifier written by this script, random weights from a seed, then
-# `netsurg info` on it and on its legacy V1 twin.
+# The seed's workflow end to end (net surgery: a classifier cast into a
+# fully convolutional net, then a dense classification map), on a default
+# that needs no download: a CaffeNet-shaped net written by
+# scripts/make-caffenet.sh with random weights from a seed, and
+# ../shared/data/cat.jpg when present, else an image the repo draws.
+# Usage: scripts/demo.sh [BUILD_DIR]   (outputs go to demo-out/)
 set -euo pipefail
 build=${1:-build}
 ns="$build/netsurg"
 out=demo-out
+shared=${NS_SHARED:-../shared}
 mkdir -p "$out"
-scripts/make-caffenet.sh > "$out/caffenet_deploy.prototxt"
-echo "== netsurg info on a CaffeNet deploy net (built in, no download) =="
-"$ns" info "$out/caffenet_deploy.prototxt"
-echo
-echo "== random weights from a seed, then loaded back by layer name =="
-"$ns" init "$out/caffenet_deploy.prototxt" --seed 7 --filler msra --out "$out/caffenet_random.caffemodel"
-"$ns" info "$out/caffenet_deploy.prototxt" "$out/caffenet_random.caffemodel" | grep ' weights are '
+start=$SECONDS
+
+say() { printf '\n== %s ==\n' "$*"; }
+
+say "1. a CaffeNet-shaped classifier, random weights (seed 7), its fc params"
+scripts/make-caffenet.sh 1 227 > "$out/caffenet_deploy.prototxt"
+"$ns" init "$out/caffenet_deploy.prototxt" --seed 7 --filler msra \
+  --out "$out/caffenet_random.caffemodel"
+"$ns" info "$out/caffenet_deploy.prototxt" "$out/caffenet_random.caffemodel" | grep '^fc[0-9]* weights are '
+
+say "2-4. the automatic cast: fc6/fc7/fc8 -> convolutions, input 451x451, weights transplanted"
+"$ns" fcn "$out/caffenet_deploy.prototxt" "$out/caffenet_random.caffemodel" --size 451x451 \
+  --out "$out/caffenet_full_conv"
+"$ns" info "$out/caffenet_full_conv.prototxt" "$out/caffenet_full_conv.caffemodel" |
+  grep -- '-conv weights are '
+
+say "   the same transplant by hand with the C API (examples/net_surgery.c)"
+"$build/examples/net_surgery" "$out/caffenet_deploy.prototxt" "$out/caffenet_random.caffemodel" \
+  "$out/caffenet_full_conv.prototxt" "$out/by_hand.caffemodel" | tail -1
+if cmp -s "$out/by_hand.caffemodel" "$out/caffenet_full_conv.caffemodel"; then
+  echo "   by_hand.caffemodel and caffenet_full_conv.caffemodel are byte for byte the same"
+else
+  echo "   note: by_hand.caffemodel differs from caffenet_full_conv.caffemodel"
+fi
+
+if [ -f "$shared/data/cat.jpg" ]; then
+  image="$shared/data/cat.jpg"
+else
+  image="$out/scene.png"
+  "$build/examples/synth_image" "$image"
+  echo "(no $shared/data/cat.jpg here: classifying $image, drawn by examples/synth_image.c)"
+fi
+
+say "5-6. classify $image: the 8x8 argmax map, a heatmap PNG"
+"$ns" classify "$out/caffenet_full_conv.prototxt" "$out/caffenet_full_conv.caffemodel" "$image" \
+  --mean 104,117,123 --top 3 --heatmap "$out/heatmap.png" --save-input "$out/input.npy"
+
+say "7. dense features: the fc6-conv blob over the whole image (one pass, shared work)"
+"$ns" forward "$out/caffenet_full_conv.prototxt" "$out/caffenet_full_conv.caffemodel" \
+  --input data="$out/input.npy" --output fc6-conv="$out/fc6-conv.npy"
+
+say "the notebook's first half: designer filters on a grey image"
+grey="$image"
+[ -f "$shared/data/cat_gray.jpg" ] && grey="$shared/data/cat_gray.jpg"
+"$build/examples/designer_filters" tests/conformance/designer_filters/net.prototxt "$grey" \
+  "$out/designer"
+
+cat <<EOF
+
+== done in $((SECONDS - start)) s; outputs in $out/ ==
+The weights above are RANDOM (netsurg init, seed 7): the class numbers mean
+nothing, only the shapes and the plumbing are real. To run the seed's own
+workflow with the trained model:
+
+  # from Caffe's model zoo and repository:
+  #   bvlc_reference_caffenet.caffemodel (233 MB), models/bvlc_reference_caffenet/deploy.prototxt,
+  #   data/ilsvrc12/synset_words.txt, python/caffe/imagenet/ilsvrc_2012_mean.npy
+  $ns fcn deploy.prototxt bvlc_reference_caffenet.caffemodel --size 451x451 --out full_conv
+  $ns classify full_conv.prototxt full_conv.caffemodel cat.jpg \\
+      --mean-file ilsvrc_2012_mean.npy --labels synset_words.txt --heatmap cat.png --class 281
+
+(the seed's map is mostly 281 tabby, 282 tiger cat, 283 persian cat)
+EOF
