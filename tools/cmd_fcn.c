@@ -22,7 +22,8 @@ static const char *fcn_help =
     "  --size HxW      new input size (N for NxN); default: an 8x8 map as in the seed,\n"
     "                  window + 7*stride (451x451 for CaffeNet)\n"
     "  --suffix S      appended to cast layer names (default -conv)\n"
-    "  --batch N       new batch size (default: the classifier's)\n"
+    "  --batch N       batch size of the cast net (default 1, as the seed's full-conv\n"
+    "                  net; 0 keeps the classifier's)\n"
     "  --seed S        fillers of layers the weights do not cover (default 1)\n\n"
     "NET may be a legacy V1 or V0 prototxt; the output is always the current format.\n";
 
@@ -43,6 +44,7 @@ static int parse_fcn(int argc, char **argv, fcn_args *a) {
   memset(a, 0, sizeof *a);
   a->suffix = "-conv";
   a->seed = 1;
+  a->batch = 1;
   optind = 1;
   while ((c = getopt_long(argc, argv, "ho:", longopts, NULL)) != -1) {
     switch (c) {
@@ -54,7 +56,7 @@ static int parse_fcn(int argc, char **argv, fcn_args *a) {
         break;
       case 'b':
         if (cli_parse_u64("fcn", "--batch", optarg, &batch)) return NS_ERR_USAGE;
-        if (batch < 1 || batch > 65536) return cli_usage_error("fcn", "--batch: 1 to 65536");
+        if (batch > 65536) return cli_usage_error("fcn", "--batch: 0 to 65536");
         a->batch = (int)batch;
         break;
       case 'o':
