@@ -166,9 +166,11 @@ static ns_status build_plan(ns_ctx *ctx, const Caffe__NetParameter *def, plan *o
   int *offset = ns_calloc(ctx, (size_t)base.n + 1, sizeof *offset);
   int *readers = ns_calloc(ctx, (size_t)total_tops + 1, sizeof *readers);
   int *next_split = ns_calloc(ctx, (size_t)total_tops + 1, sizeof *next_split);
+  /* Where each base layer went in `out`: its names move there when emitted. */
+  int *emitted = ns_calloc(ctx, (size_t)base.n + 1, sizeof *emitted);
   source *srcs = NULL;
   int total_bottoms = 0;
-  if (!offset || !readers || !next_split) goto fail_counts;
+  if (!offset || !readers || !next_split || !emitted) goto fail_counts;
   for (int i = 0; i < base.n; i++) {
     offset[i + 1] = offset[i] + base.layers[i].n_top;
     total_bottoms += base.layers[i].n_bottom;
@@ -193,7 +195,7 @@ static ns_status build_plan(ns_ctx *ctx, const Caffe__NetParameter *def, plan *o
     for (int j = 0; j < src_pl->n_bottom; j++, b++) {
       int t = offset[srcs[b].layer] + srcs[b].top;
       if (readers[t] < 2) continue;
-      const plan_layer *prod = &base.layers[srcs[b].layer];
+      const plan_layer *prod = &out->layers[emitted[srcs[b].layer]];
       char *name = split_name(ctx, prod->top[srcs[b].top], prod->param->name ? prod->param->name : "",
                               srcs[b].top, next_split[t]++);
       if (!name) goto fail_counts;
@@ -205,6 +207,7 @@ static ns_status build_plan(ns_ctx *ctx, const Caffe__NetParameter *def, plan *o
     *pl = *src_pl; /* moves the name arrays */
     memset(src_pl, 0, sizeof *src_pl);
     int producer = out->n - 1;
+    emitted[i] = producer;
     for (int j = 0; j < out->layers[producer].n_top; j++) {
       int t = offset[i] + j;
       if (readers[t] < 2) continue;
@@ -217,6 +220,7 @@ static ns_status build_plan(ns_ctx *ctx, const Caffe__NetParameter *def, plan *o
   ns_free(ctx, offset);
   ns_free(ctx, readers);
   ns_free(ctx, next_split);
+  ns_free(ctx, emitted);
   ns_free(ctx, srcs);
   plan_free(ctx, &base);
   return NS_OK;
@@ -225,6 +229,7 @@ fail_counts:
   ns_free(ctx, offset);
   ns_free(ctx, readers);
   ns_free(ctx, next_split);
+  ns_free(ctx, emitted);
   ns_free(ctx, srcs);
 fail:
   plan_free(ctx, &base);
