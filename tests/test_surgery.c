@@ -448,6 +448,31 @@ static void test_fcn_save_reload(void **state) {
   ns_ctx_destroy(ctx);
 }
 
+/* Without sizes the cast keeps the classifier's current input shape, even
+ * after a reshape. */
+static void test_fcn_keeps_current_shape(void **state) {
+  char proto[1024];
+  tmp_path(state, proto, sizeof proto, "nopad.prototxt");
+  write_text(proto, no_pad_net);
+  ns_ctx *ctx = new_ctx();
+  ns_net *net = load_or_fail(ctx, proto, NULL, 1);
+  int64_t shape[4] = {3, 3, 20, 20};
+  assert_int_equal(ns_net_reshape_input(ctx, net, "data", 4, shape), NS_OK);
+  ns_fcn_opts o;
+  ns_fcn_opts_init(&o);
+  ns_net *fcn = NULL;
+  if (ns_fcn_cast(ctx, net, &o, &fcn) != NS_OK) fail_msg("%s", ns_ctx_error(ctx));
+  ns_tensor in = ns_net_blob(fcn, ns_net_find_blob(fcn, "data"));
+  assert_int_equal(in.shape[0], 3);
+  assert_int_equal(in.shape[2], 20);
+  ns_tensor p = ns_net_blob(fcn, ns_net_find_blob(fcn, "prob"));
+  assert_int_equal(p.num_axes, 4);
+  assert_int_equal(p.shape[2], 1); /* the classifier's own size: a 1x1 map */
+  ns_net_destroy(fcn);
+  ns_net_destroy(net);
+  ns_ctx_destroy(ctx);
+}
+
 /* ---- the identity: map cell (i, j) = the classifier on the window at
  * (stride*i, stride*j), in a net without padding ---------------------- */
 
@@ -1013,6 +1038,7 @@ int main(void) {
       cmocka_unit_test(test_fcn_vs_caffe),
       cmocka_unit_test(test_fcn_vs_caffe_legacy_v1),
       cmocka_unit_test_setup_teardown(test_fcn_save_reload, setup_tmp, teardown_tmp),
+      cmocka_unit_test_setup_teardown(test_fcn_keeps_current_shape, setup_tmp, teardown_tmp),
       cmocka_unit_test_setup_teardown(test_fcn_equals_classifier_on_crops, setup_tmp, teardown_tmp),
       cmocka_unit_test_setup_teardown(test_fcn_errors, setup_tmp, teardown_tmp),
       cmocka_unit_test_setup_teardown(test_fcn_rewiring, setup_tmp, teardown_tmp),

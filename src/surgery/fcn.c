@@ -242,8 +242,11 @@ static int first_image_input(const ns_net *net) {
   return -1;
 }
 
-static ns_status set_input_size(ns_ctx *ctx, Caffe__NetParameter *def, const char *blob,
+/* Writes the new input shape: the options' sizes, else the classifier's
+ * current ones (it may have been reshaped since its definition was read). */
+static ns_status set_input_size(ns_ctx *ctx, Caffe__NetParameter *def, const ns_blob *input,
                                 const ns_fcn_opts *o) {
+  const char *blob = input->name;
   for (size_t i = 0; i < def->n_layer; i++) {
     Caffe__LayerParameter *l = def->layer[i];
     if (!l->type || strcmp(l->type, "Input") != 0 || !l->input_param) continue;
@@ -254,9 +257,10 @@ static ns_status set_input_size(ns_ctx *ctx, Caffe__NetParameter *def, const cha
       if (k >= in->n_shape || in->shape[k]->n_dim != 4)
         return ns_fail(ctx, NS_ERR_NET, "input '%s': no 4-D shape in its Input layer", blob);
       int64_t *dim = in->shape[k]->dim;
-      if (o->height > 0) dim[2] = o->height;
-      if (o->width > 0) dim[3] = o->width;
-      if (o->batch > 0) dim[0] = o->batch;
+      dim[0] = o->batch > 0 ? o->batch : input->shape[0];
+      dim[1] = input->shape[1];
+      dim[2] = o->height > 0 ? o->height : input->shape[2];
+      dim[3] = o->width > 0 ? o->width : input->shape[3];
       return NS_OK;
     }
   }
@@ -320,8 +324,7 @@ ns_status ns_fcn_cast_param(ns_ctx *ctx, ns_net *net, const ns_fcn_opts *opts,
   if (ns_net_param_copy_without_blobs(ctx, net->def, &def) != NS_OK) return ctx->status;
   ns_fcn_names cast = {0}, derived = {0};
   ns_status st = cast_all(ctx, net, def, suffix, &cast, &derived);
-  if (st == NS_OK && input >= 0 && (opts->height || opts->width || opts->batch))
-    st = set_input_size(ctx, def, net->blobs[input]->name, opts);
+  if (st == NS_OK && input >= 0) st = set_input_size(ctx, def, net->blobs[input], opts);
   if (st == NS_OK && cast.n == 0)
     st = ns_fail(ctx, NS_ERR_USAGE, "the net has no InnerProduct layer to cast");
   ns_fcn_names_free(ctx, &derived);
