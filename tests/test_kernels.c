@@ -4,7 +4,7 @@
  * Tolerance: |got - want| <= ABS_TOL + REL_TOL |want| (the reference
  * accumulates in double; float GEMM sums of up to ~300 terms of [-1, 1]
  * values stay well inside it).  Every kernel also gives bit-identical
- * results on 1 and 3 threads. */
+ * results on 1 and 3 threads (OpenMP and, for convolution, OpenBLAS). */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +15,8 @@
 #include <string.h>
 
 #include <cmocka.h>
+
+#include <cblas.h>
 
 #include "kernels/conv2d.h"
 #include "kernels/gemm.h"
@@ -77,8 +79,10 @@ static void expect_same_bits(const float *a, const float *b, int64_t n, const ch
 
 static void test_gemm_transposes(void **state) {
   rnd r = {0x1234567u};
-  for (int t = 0; t < 40; t++) {
-    int m = rnd_int(&r, 1, 33), n = rnd_int(&r, 1, 47), k = rnd_int(&r, 1, 29);
+  for (int t = 0; t < 48; t++) {
+    /* The last 8 have K over the wrapper's 256-wide K slices. */
+    int m = rnd_int(&r, 1, 33), n = rnd_int(&r, 1, 47);
+    int k = t < 40 ? rnd_int(&r, 1, 29) : rnd_int(&r, 257, 700);
     int ta = t & 1, tb = (t >> 1) & 1;
     float *a = rnd_array(&r, (int64_t)m * k, -1, 1), *b = rnd_array(&r, (int64_t)k * n, -1, 1);
     float *c = zeros((int64_t)m * n), *ref = zeros((int64_t)m * n);
@@ -141,7 +145,9 @@ static void run_conv_case(const ns_conv2d_shape *s, rnd *r, const char *what) {
   float *y1 = zeros(ycount), *y3 = zeros(ycount), *ref = zeros(ycount);
   float *col = zeros(ns_conv2d_col_count(s));
   int with_bias = rnd_int(r, 0, 3) != 0;
+  openblas_set_num_threads(1);
   ns_conv2d(s, w, with_bias ? bias : NULL, x, y1, col, 1);
+  openblas_set_num_threads(3);
   ns_conv2d(s, w, with_bias ? bias : NULL, x, y3, col, 3);
   ns_ref_conv2d(s, w, with_bias ? bias : NULL, x, ref);
   expect_close(y1, ref, ycount, what);
@@ -202,7 +208,7 @@ static void test_conv_1x1(void **state) {
 }
 
 /* CaffeNet's conv1 geometry (k11 s4) and conv2 (pad 2, group 2), scaled
- * down in channels. */
+ * down, then conv1 at full size. */
 static void test_conv_caffenet_geometry(void **state) {
   rnd r = {7};
   ns_conv2d_shape conv1 = {3, 59, 59, 8, 1, 11, 11, 0, 0, 4, 4, 1, 1, 0, 0};
@@ -213,6 +219,12 @@ static void test_conv_caffenet_geometry(void **state) {
   set_out(&conv2);
   assert_int_equal(conv2.out_h, 13);
   run_conv_case(&conv2, &r, "conv2-like");
+  /* Full-size conv1: big enough for OpenBLAS to split the GEMM across
+   * threads, which must not change a bit. */
+  ns_conv2d_shape full = {3, 227, 227, 96, 1, 11, 11, 0, 0, 4, 4, 1, 1, 0, 0};
+  set_out(&full);
+  assert_int_equal(full.out_h, 55);
+  run_conv_case(&full, &r, "conv1");
 }
 
 /* ---- pooling ----------------------------------------------------------- */
