@@ -12,25 +12,23 @@ int64_t ns_conv_out_size(int64_t in, int kernel, int pad, int stride, int dilati
 }
 
 /* One output row of one tap: out_w values sampled from an image row
- * starting at column col0 with the given step; outside [0, width) is 0. */
+ * starting at column col0 with the given step; outside [0, width) is 0.
+ * The in-image run [lo, hi) is found first so the copy has no branch. */
 static void sample_row(const float *row, int64_t width, int64_t col0, int stride, int64_t out_w,
                        float *dst) {
+  int64_t lo = col0 < 0 ? (-col0 + stride - 1) / stride : 0;
+  int64_t hi = col0 >= width ? 0 : (width - 1 - col0) / stride + 1;
+  if (lo > out_w) lo = out_w;
+  if (hi > out_w) hi = out_w;
+  if (hi < lo) hi = lo;
+  memset(dst, 0, (size_t)lo * sizeof(float));
   if (stride == 1) {
-    /* Contiguous: zeros, one copy, zeros. */
-    int64_t lo = col0 < 0 ? -col0 : 0;
-    if (lo > out_w) lo = out_w;
-    int64_t hi = width - col0;
-    if (hi > out_w) hi = out_w;
-    if (hi < lo) hi = lo;
-    memset(dst, 0, (size_t)lo * sizeof(float));
     if (hi > lo) memcpy(dst + lo, row + col0 + lo, (size_t)(hi - lo) * sizeof(float));
-    memset(dst + hi, 0, (size_t)(out_w - hi) * sizeof(float));
-    return;
+  } else {
+    const float *src = row + col0;
+    for (int64_t x = lo; x < hi; x++) dst[x] = src[x * stride];
   }
-  for (int64_t x = 0; x < out_w; x++) {
-    int64_t c = col0 + x * stride;
-    dst[x] = (c >= 0 && c < width) ? row[c] : 0.0f;
-  }
+  memset(dst + hi, 0, (size_t)(out_w - hi) * sizeof(float));
 }
 
 /* The kernel_h * kernel_w rows of one channel. */
