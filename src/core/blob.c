@@ -27,7 +27,12 @@ ns_blob *ns_blob_create(ns_ctx *ctx, const char *name) {
     ns_free(ctx, b);
     return NULL;
   }
-  b->count = 1;
+  /* A 0-axis blob holds one value: give it storage now, so that a blob no
+   * layer shapes (an Input without a shape) is never read through NULL. */
+  if (ns_blob_reshape(ctx, b, 0, NULL) != NS_OK) {
+    ns_blob_destroy(ctx, b);
+    return NULL;
+  }
   return b;
 }
 
@@ -52,7 +57,7 @@ ns_status ns_blob_reshape(ns_ctx *ctx, ns_blob *b, int num_axes, const int64_t *
       return ns_fail(ctx, NS_ERR_NOMEM, "blob '%s': element count overflows", b->name);
   }
   if (ns_check_tensor_size(ctx, count, b->name) != NS_OK) return ctx->status;
-  if (count > b->capacity) {
+  if (count > b->capacity || !b->data) { /* data is never NULL, even for 0 elements */
     float *data = ns_floats_alloc(ctx, count);
     if (!data) return ctx->status;
     memset(data, 0, (size_t)count * sizeof(float));
