@@ -1,7 +1,8 @@
 #include "kernels/col2im.h"
 
-#include <omp.h>
 #include <string.h>
+
+#include "kernels/parallel.h"
 
 int64_t ns_col2im_out_size(int64_t in, int kernel, int pad, int stride, int dilation) {
   int64_t extent = (int64_t)dilation * (kernel - 1) + 1;
@@ -32,7 +33,7 @@ void ns_col2im(const ns_col2im_geom *g, const float *col, float *im, int threads
   if (plane == 0) return;
   memset(im, 0, (size_t)(g->channels * plane) * sizeof(float));
   if (out_h <= 0 || out_w <= 0) return;
-  int nt = threads > 0 ? threads : omp_get_max_threads();
+  int nt = ns_kernel_threads(threads);
 #pragma omp parallel for schedule(static) num_threads(nt) if (g->channels > 1 && plane > 4096)
   for (int64_t c = 0; c < g->channels; c++)
     for (int ki = 0; ki < g->kernel_h; ki++)

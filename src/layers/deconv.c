@@ -4,12 +4,12 @@
  * size per spatial axis: stride (in - 1) + dilation (k - 1) + 1 - 2 pad.
  * Per item and group: col = W_g^T x_g (GEMM), then col2im into the top,
  * then the bias.  Two spatial axes only. */
-#include <cblas.h>
 #include <limits.h>
 
 #include "core/filler.h"
 #include "core/layer.h"
 #include "kernels/col2im.h"
+#include "kernels/gemm.h"
 
 typedef struct deconv_state {
   int axis; /* channel axis */
@@ -175,8 +175,9 @@ static ns_status deconv_reshape(ns_ctx *ctx, ns_layer *l) {
   }
   /* GEMM dimensions must fit BLAS ints; the column buffer must fit memory. */
   int64_t kdim = (s->num_output / s->group) * s->kernel[0] * s->kernel[1], spatial, col;
-  if (!ns_mul_i64(s->in_hw[0], s->in_hw[1], &spatial) || spatial > INT_MAX || kdim > INT_MAX ||
-      s->channels > INT_MAX || !ns_mul_i64(kdim * s->group, spatial, &col))
+  if (!ns_mul_i64(s->in_hw[0], s->in_hw[1], &spatial) ||
+      !ns_gemm_fits(kdim, spatial, s->channels / s->group) ||
+      !ns_mul_i64(kdim * s->group, spatial, &col))
     return ns_layer_fail(ctx, l, NS_ERR_NET, "bottom '%s' is too large for Deconvolution", b->name);
   if (ns_check_tensor_size(ctx, col, "Deconvolution column buffer") != NS_OK) {
     ns_error_prefix(ctx, "layer '%s' (Deconvolution): ", l->name);
@@ -196,9 +197,8 @@ static void deconv_item(const deconv_state *s, int threads, const float *w, cons
   int64_t cg = s->channels / s->group, og = s->num_output / s->group;
   int64_t kdim = og * s->kernel[0] * s->kernel[1], spatial = s->in_hw[0] * s->in_hw[1];
   for (int64_t g = 0; g < s->group; g++)
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)kdim, (int)spatial, (int)cg, 1.0f,
-                w + g * cg * kdim, (int)kdim, x + g * cg * spatial, (int)spatial, 0.0f,
-                col + g * kdim * spatial, (int)spatial);
+    ns_sgemm(1, 0, kdim, spatial, cg, 1.0f, w + g * cg * kdim, kdim, x + g * cg * spatial, spatial,
+             0.0f, col + g * kdim * spatial, spatial);
   ns_col2im_geom geom = {s->num_output, s->out_hw[0],   s->out_hw[1],  s->kernel[0],
                          s->kernel[1],  s->pad[0],      s->pad[1],     s->stride[0],
                          s->stride[1],  s->dilation[0], s->dilation[1]};
