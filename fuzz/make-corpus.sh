@@ -1,0 +1,313 @@
+#!/usr/bin/env bash
+# Writes the seed corpora of the fuzz targets: small valid inputs of every
+# kind each reader accepts, made here (prototxts below, caffemodels written
+# by our own codec through `netsurg init` / `netsurg upgrade`, legacy V0/V1
+# caffemodels, .npy, .binaryproto and images encoded by the Python at the
+# end), plus the project's conformance cases (tests/conformance).
+# Usage: fuzz/make-corpus.sh NETSURG_BINARY OUT_DIR
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cli=$1
+out=$2
+rm -rf "$out"
+mkdir -p "$out"/{fuzz_text,fuzz_caffemodel,fuzz_weights,fuzz_net,fuzz_npy,fuzz_mean,fuzz_image}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# ---- prototxts -----------------------------------------------------------
+
+cat >"$tmp/small_cnn.prototxt" <<'EOF'
+name: "small"
+layer { name: "data" type: "Input" top: "data" input_param { shape { dim: 1 dim: 3 dim: 9 dim: 9 } } }
+layer {
+  name: "conv1" type: "Convolution" bottom: "data" top: "conv1"
+  param { lr_mult: 1 } param { lr_mult: 2 decay_mult: 0 }
+  convolution_param { num_output: 4 kernel_size: 3 pad: 1 stride: 1
+    weight_filler { type: "gaussian" std: 0.01 } bias_filler { type: "constant" value: 0.1 } }
+}
+layer { name: "relu1" type: "ReLU" bottom: "conv1" top: "conv1" relu_param { negative_slope: 0.1 } }
+layer { name: "pool1" type: "Pooling" bottom: "conv1" top: "pool1"
+  pooling_param { pool: MAX kernel_size: 3 stride: 2 } }
+layer { name: "norm1" type: "LRN" bottom: "pool1" top: "norm1"
+  lrn_param { local_size: 3 alpha: 1e-4 beta: 0.75 } }
+layer { name: "fc1" type: "InnerProduct" bottom: "norm1" top: "fc1"
+  inner_product_param { num_output: 5 weight_filler { type: "xavier" } } }
+layer { name: "drop1" type: "Dropout" bottom: "fc1" top: "fc1" dropout_param { dropout_ratio: 0.5 } }
+layer { name: "prob" type: "Softmax" bottom: "fc1" top: "prob" }
+EOF
+
+cat >"$tmp/branches.prototxt" <<'EOF'
+# Two consumers of one blob (implicit Split), Concat, Eltwise, Slice,
+# BatchNorm + Scale, PReLU, Deconvolution, Crop, Reshape, ArgMax.
+name: "branches"
+input: "data"
+input_shape { dim: 1 dim: 4 dim: 6 dim: 6 }
+layer { name: "a" type: "Convolution" bottom: "data" top: "a"
+  convolution_param { num_output: 4 kernel_size: 3 pad: 1 group: 2 dilation: 1
+    weight_filler { type: "msra" } } }
+layer { name: "b" type: "Convolution" bottom: "data" top: "b"
+  convolution_param { num_output: 4 kernel_h: 1 kernel_w: 3 pad_w: 1 bias_term: false } }
+layer { name: "bn" type: "BatchNorm" bottom: "a" top: "a" batch_norm_param { eps: 1e-5 } }
+layer { name: "sc" type: "Scale" bottom: "a" top: "a" scale_param { bias_term: true } }
+layer { name: "pr" type: "PReLU" bottom: "b" top: "b" }
+layer { name: "cat" type: "Concat" bottom: "a" bottom: "b" top: "cat" concat_param { axis: 1 } }
+layer { name: "sum" type: "Eltwise" bottom: "a" bottom: "b" top: "sum"
+  eltwise_param { operation: SUM coeff: 1 coeff: -0.5 } }
+layer { name: "sl" type: "Slice" bottom: "cat" top: "s0" top: "s1"
+  slice_param { axis: 1 slice_point: 3 } }
+layer { name: "up" type: "Deconvolution" bottom: "sum" top: "up"
+  convolution_param { num_output: 2 kernel_size: 4 stride: 2 pad: 1 } }
+layer { name: "crop" type: "Crop" bottom: "up" bottom: "data" top: "crop"
+  crop_param { axis: 2 offset: 1 } }
+layer { name: "sig" type: "Sigmoid" bottom: "s0" top: "sig" }
+layer { name: "th" type: "TanH" bottom: "s1" top: "th" }
+layer { name: "pw" type: "Power" bottom: "th" top: "pw" power_param { power: 2 scale: 0.5 shift: 1 } }
+layer { name: "flat" type: "Flatten" bottom: "sig" top: "flat" }
+layer { name: "rs" type: "Reshape" bottom: "pw" top: "rs" reshape_param { shape { dim: 0 dim: -1 } } }
+layer { name: "am" type: "ArgMax" bottom: "crop" top: "am" argmax_param { top_k: 2 axis: 1 } }
+layer { name: "ave" type: "Pooling" bottom: "crop" top: "ave"
+  pooling_param { pool: AVE global_pooling: true } }
+EOF
+
+cat >"$tmp/v1.prototxt" <<'EOF'
+name: "legacy_v1"
+input: "data"
+input_dim: 1
+input_dim: 3
+input_dim: 8
+input_dim: 8
+layers { name: "conv1" type: CONVOLUTION bottom: "data" top: "conv1"
+  blobs_lr: 1 blobs_lr: 2 weight_decay: 1 weight_decay: 0
+  convolution_param { num_output: 3 kernel_size: 3 stride: 2 } }
+layers { name: "relu1" type: RELU bottom: "conv1" top: "conv1" }
+layers { name: "pool1" type: POOLING bottom: "conv1" top: "pool1"
+  pooling_param { pool: AVE kernel_size: 2 stride: 1 } }
+layers { name: "ip" type: INNER_PRODUCT bottom: "pool1" top: "ip"
+  inner_product_param { num_output: 4 } }
+layers { name: "prob" type: SOFTMAX bottom: "ip" top: "prob" }
+EOF
+
+cat >"$tmp/v0.prototxt" <<'EOF'
+name: "legacy_v0"
+input: "data"
+input_dim: 1 input_dim: 2 input_dim: 7 input_dim: 7
+layers { layer { name: "conv1" type: "conv" num_output: 3 kernelsize: 3 stride: 1 pad: 1
+    weight_filler { type: "gaussian" std: 0.1 } biasterm: true } bottom: "data" top: "conv1" }
+layers { layer { name: "relu1" type: "relu" } bottom: "conv1" top: "conv1" }
+layers { layer { name: "pool1" type: "pool" pool: MAX kernelsize: 2 stride: 2 } bottom: "conv1" top: "pool1" }
+layers { layer { name: "norm1" type: "lrn" local_size: 3 alpha: 0.0001 beta: 0.75 } bottom: "pool1" top: "norm1" }
+layers { layer { name: "fc" type: "innerproduct" num_output: 2 } bottom: "norm1" top: "fc" }
+layers { layer { name: "prob" type: "softmax" } bottom: "fc" top: "prob" }
+EOF
+
+cat >"$tmp/train_val.prototxt" <<'EOF'
+name: "train_val"
+layer { name: "data" type: "Data" top: "data" top: "label" include { phase: TRAIN }
+  transform_param { mirror: true crop_size: 5 mean_value: 104 mean_value: 117 mean_value: 123 }
+  data_param { source: "train_lmdb" batch_size: 4 backend: LMDB } }
+layer { name: "data" type: "Input" top: "data" include { phase: TEST }
+  input_param { shape { dim: 2 dim: 3 dim: 5 dim: 5 } } }
+layer { name: "ip" type: "InnerProduct" bottom: "data" top: "ip"
+  inner_product_param { num_output: 3 axis: 1 transpose: true } }
+layer { name: "loss" type: "SoftmaxWithLoss" bottom: "ip" bottom: "label" top: "loss"
+  include { phase: TRAIN } }
+layer { name: "elu" type: "ELU" bottom: "ip" top: "elu" exclude { phase: TRAIN } }
+layer { name: "abs" type: "AbsVal" bottom: "elu" top: "abs" }
+layer { name: "bnll" type: "BNLL" bottom: "abs" top: "bnll" }
+layer { name: "exp" type: "Exp" bottom: "bnll" top: "exp" exp_param { base: 2 scale: 0.5 } }
+layer { name: "log" type: "Log" bottom: "exp" top: "log" }
+layer { name: "si" type: "Silence" bottom: "log" }
+EOF
+
+cat >"$tmp/solver.prototxt" <<'EOF'
+net: "train_val.prototxt"
+test_iter: 10
+test_interval: 500
+base_lr: 0.01   # comment
+lr_policy: "step"
+gamma: 0.1
+stepsize: 100000
+display: 20
+max_iter: 450000
+momentum: 0.9
+weight_decay: 0.0005
+snapshot_prefix: "models/x"
+solver_mode: CPU
+solver_type: NESTEROV
+EOF
+
+# Spellings the text format allows: `<>` blocks, lists, escapes, numbers.
+cat >"$tmp/spellings.prototxt" <<'EOF'
+name: 'it\'s \x41\101\n' # comment
+input: "data" input_shape < dim: [1, 0x2, 5, 05] >
+layer: { name: "p" type: "Power" bottom: "data" top: "p";
+  power_param { power: 1.5e0 scale: -.25 shift: inf } }
+layer { name: "r" type: "ReLU" bottom: "p" top: "p" relu_param { negative_slope: -0.0f } }
+state { phase: TEST level: -3 stage: "deploy" }
+EOF
+
+for f in "$tmp"/*.prototxt; do
+  cp "$f" "$out/fuzz_text/"
+  cp "$f" "$out/fuzz_net/"
+done
+for d in tests/conformance/*/; do
+  [ -f "$d/net.prototxt" ] || continue
+  n=$(basename "$d")
+  cp "$d/net.prototxt" "$out/fuzz_text/conf_$n.prototxt"
+  cp "$d/net.prototxt" "$out/fuzz_net/conf_$n.prototxt"
+done
+
+# ---- caffemodels: Caffe's (conformance) and ours ---------------------------
+
+put_model() { # file name
+  cp "$1" "$out/fuzz_caffemodel/$2"
+  cp "$1" "$out/fuzz_weights/$2"
+  cp "$1" "$out/fuzz_net/$2"
+}
+for d in tests/conformance/*/; do
+  n=$(basename "$d")
+  [ -f "$d/weights.caffemodel" ] && put_model "$d/weights.caffemodel" "conf_$n.caffemodel"
+done
+for n in small_cnn branches v1 v0; do
+  if "$cli" init "$tmp/$n.prototxt" --seed 1 --out "$tmp/$n.caffemodel" >/dev/null; then
+    put_model "$tmp/$n.caffemodel" "init_$n.caffemodel"
+  else
+    echo "make-corpus: netsurg init $n.prototxt failed (skipped)" >&2
+  fi
+done
+if [ -f tests/conformance/mini_caffenet_v1/weights.caffemodel ] &&
+   "$cli" upgrade tests/conformance/mini_caffenet_v1/weights.caffemodel "$tmp/upgraded.caffemodel" >/dev/null; then
+  put_model "$tmp/upgraded.caffemodel" "upgraded_v1.caffemodel"
+fi
+
+# ---- .npy inputs ------------------------------------------------------------
+
+for f in tests/conformance/*/in_*.npy; do
+  [ "$(stat -c %s "$f")" -le 16384 ] || continue
+  cp "$f" "$out/fuzz_npy/conf_$(basename "$(dirname "$f")")_$(basename "$f")"
+done
+
+# ---- Python-made seeds: .npy variants, .binaryproto, images, legacy models ---
+
+/usr/bin/python3 - "$out" <<'EOF'
+import os, struct, sys
+out = sys.argv[1]
+
+def put(sub, name, data):
+    with open(os.path.join(out, sub, name), "wb") as f:
+        f.write(data)
+
+# Protobuf wire encoding, enough for BlobProto and legacy layers.
+def varint(v):
+    v &= (1 << 64) - 1
+    b = bytearray()
+    while True:
+        c = v & 0x7F
+        v >>= 7
+        b.append(c | (0x80 if v else 0))
+        if not v:
+            return bytes(b)
+def key(field, wt): return varint(field << 3 | wt)
+def vi(field, v): return key(field, 0) + varint(v)
+def ld(field, payload): return key(field, 2) + varint(len(payload)) + payload
+def s(field, text): return ld(field, text.encode())
+def floats(field, xs): return ld(field, struct.pack("<%df" % len(xs), *xs))
+def doubles(field, xs): return ld(field, struct.pack("<%dd" % len(xs), *xs))
+
+def blob_legacy(n, c, h, w, values):
+    return vi(1, n) + vi(2, c) + vi(3, h) + vi(4, w) + floats(5, values)
+def blob_shape(dims, values, dbl=False):
+    shape = ld(1, b"".join(varint(d) for d in dims))  # packed BlobShape.dim
+    return ld(7, shape) + (doubles(8, values) if dbl else floats(5, values))
+
+# Mean files.
+put("fuzz_mean", "legacy_1x3x2x2.binaryproto", blob_legacy(1, 3, 2, 2, [i * 0.5 for i in range(12)]))
+put("fuzz_mean", "shape_1x3x2x3.binaryproto", blob_shape([1, 3, 2, 3], [float(i) for i in range(18)]))
+put("fuzz_mean", "shape_3x1x1.binaryproto", blob_shape([3, 1, 1], [104.0, 117.0, 123.0]))
+put("fuzz_mean", "double_1x1x2x2.binaryproto", blob_shape([1, 1, 2, 2], [1.0, 2.0, 3.0, 4.0], True))
+put("fuzz_mean", "unpacked.binaryproto",
+    vi(1, 1) + vi(2, 1) + vi(3, 1) + vi(4, 2) + key(5, 5) + struct.pack("<f", 1.5) +
+    key(5, 5) + struct.pack("<f", -2.0))
+
+# A V0 caffemodel: layers { layer { name type num_output kernelsize blobs } }.
+def v0_layer(name, type_, extra, blobs):
+    return ld(1, s(1, name) + s(2, type_) + extra + b"".join(ld(50, b) for b in blobs))
+conv = v0_layer("conv1", "conv", vi(3, 2) + vi(8, 3),
+                [blob_legacy(2, 1, 3, 3, [0.1 * i for i in range(18)]), blob_legacy(1, 1, 1, 2, [0.5, -0.5])])
+relu = v0_layer("relu1", "relu", b"", [])
+v0 = (s(1, "v0net") + s(3, "data") + b"".join(vi(4, d) for d in (1, 1, 5, 5)) +
+      ld(2, conv + s(2, "data") + s(3, "conv1")) + ld(2, relu + s(2, "conv1") + s(3, "conv1")))
+# A V1 caffemodel: layers { name: 4 type: 5 (enum) bottom: 2 top: 3 blobs: 6 }.
+ip = (s(4, "ip") + vi(5, 14) + s(2, "data") + s(3, "ip") +
+      ld(6, blob_legacy(1, 1, 2, 25, [0.01 * i for i in range(50)])) + ld(6, blob_legacy(1, 1, 1, 2, [0, 1])) +
+      ld(17, vi(1, 2)))  # inner_product_param { num_output: 2 }
+v1 = s(1, "v1net") + s(3, "data") + b"".join(vi(4, d) for d in (1, 1, 5, 5)) + ld(2, ip)
+for sub in ("fuzz_caffemodel", "fuzz_weights", "fuzz_net"):
+    put(sub, "handmade_v0.caffemodel", v0)
+    put(sub, "handmade_v1.caffemodel", v1)
+
+try:
+    import numpy as np
+except ImportError:
+    np = None
+if np is not None:
+    import io
+    from numpy.lib import format as npf
+    def npy(name, arr, version=None):
+        buf = io.BytesIO()
+        if version:
+            npf.write_array(buf, arr, version=version)
+        else:
+            np.save(buf, arr)
+        put("fuzz_npy", name, buf.getvalue())
+    r = np.random.RandomState(1)
+    npy("f4_3x4x5.npy", r.rand(3, 4, 5).astype("<f4"))
+    npy("f8_2x3.npy", r.rand(2, 3))
+    npy("f4_be_4.npy", r.rand(4).astype(">f4"))
+    npy("f8_be_2x2.npy", r.rand(2, 2).astype(">f8"))
+    npy("f4_scalar.npy", np.float32(2.5).reshape(()))
+    npy("f4_empty_0x3.npy", np.zeros((0, 3), "<f4"))
+    npy("f4_v2.npy", r.rand(2, 2).astype("<f4"), (2, 0))
+    npy("f4_v3.npy", r.rand(3).astype("<f4"), (3, 0))
+    npy("f4_fortran.npy", np.asfortranarray(r.rand(2, 3).astype("<f4")))
+    npy("i4_wrong_dtype.npy", np.arange(6, dtype="<i4").reshape(2, 3))
+    npy("f2_wrong_dtype.npy", np.ones(3, "<f2"))
+    npy("mean_3x4x4.npy", (r.rand(3, 4, 4) * 255).astype("<f4"))
+    for name in os.listdir(os.path.join(out, "fuzz_npy")):
+        if name.startswith("mean_"):
+            put("fuzz_mean", name, open(os.path.join(out, "fuzz_npy", name), "rb").read())
+
+try:
+    import cv2
+except ImportError:
+    cv2 = None
+if cv2 is not None and np is not None:
+    r = np.random.RandomState(2)
+    rgb = (r.rand(9, 7, 3) * 255).astype(np.uint8)
+    grey = (r.rand(6, 5) * 255).astype(np.uint8)
+    def img(name, ext, arr, params=(), flags=0):
+        ok, enc = cv2.imencode(ext, arr, list(params))
+        if ok:
+            put("fuzz_image", name, bytes([flags]) + enc.tobytes())
+    img("rgb.png", ".png", rgb)
+    img("rgb_grey.png", ".png", rgb, flags=1)
+    img("rgba.png", ".png", np.dstack([rgb, rgb[:, :, :1]]))
+    img("grey.png", ".png", grey)
+    img("grey16.png", ".png", (grey.astype(np.uint16) * 257))
+    img("rgb16.png", ".png", rgb.astype(np.uint16) * 200, flags=1)
+    img("rgb.jpg", ".jpg", rgb, (cv2.IMWRITE_JPEG_QUALITY, 90))
+    img("grey.jpg", ".jpg", grey)
+    img("progressive.jpg", ".jpg", rgb, (cv2.IMWRITE_JPEG_PROGRESSIVE, 1), flags=4)
+    ok, enc = cv2.imencode(".jpg", rgb)
+    if ok:  # an EXIF APP1 segment with orientation 6 after SOI
+        tiff = b"II*\x00" + struct.pack("<I", 8) + struct.pack("<H", 1) + \
+               struct.pack("<HHII", 0x0112, 3, 1, 6) + struct.pack("<I", 0)
+        app1 = b"Exif\x00\x00" + tiff
+        seg = b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1
+        data = enc.tobytes()
+        put("fuzz_image", "exif6.jpg", bytes([0]) + data[:2] + seg + data[2:])
+EOF
+
+for d in "$out"/*/; do
+  echo "$(basename "$d"): $(find "$d" -type f | wc -l) seeds"
+done

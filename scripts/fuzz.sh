@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# libFuzzer targets (fuzz/fuzz_*.c) built with clang into build-fuzz/.
+#
+#   scripts/fuzz.sh build              library + CLI with ASan/UBSan and coverage,
+#                                      one fuzzer per target, seed corpora, dictionary
+#   scripts/fuzz.sh smoke [SECONDS]    build, replay fuzz/regressions/<target>/, then
+#                                      fuzz each target for SECONDS (default 30); CI
+#   scripts/fuzz.sh long SECONDS [T..] fuzz each target (or those named) for SECONDS,
+#                                      printing executions, coverage and crashes
+#
+# The growing corpus lives in build-fuzz/corpus/<target>/ (kept between runs);
+# the generated seeds in build-fuzz/seeds/<target>/; crashes are written to
+# build-fuzz/crashes/<target>/.  A crash found becomes a file under
+# fuzz/regressions/<target>/ and a test in tests/test_hostile.c.
+# Exit status: 0 when no target crashed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+out=${FUZZ_BUILD:-build-fuzz}
+jobs=${FUZZ_MAKE_JOBS:-$(nproc)}
+cflags="-std=c11 -D_POSIX_C_SOURCE=200809L -g -O1 -fno-omit-frame-pointer"
+san="address,undefined"
+targets=()
+for f in fuzz/fuzz_*.c; do targets+=("$(basename "$f" .c)"); done
+
+# Options every run shares: no hang over 10 s per input, 2 GB RSS at most.
+common_opts=(-timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=1024 -print_final_stats=1)
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+
+build() {
+  command -v clang >/dev/null || { echo "fuzz.sh: clang is missing (scripts/install-deps.sh fuzz)" >&2; exit 1; }
+  # The library and the CLI, instrumented but without libFuzzer's main.
+  make --no-print-directory -j"$jobs" BUILD="$out" CC=clang OPT=-O1 \
+    SANITIZE=fuzzer-no-link,$san all >"$out.log" 2>&1 || { tail -40 "$out.log" >&2; exit 1; }
+  mkdir -p "$out/fuzz"
+  local incs="-I. -Iinclude -Isrc -I$out/gen -I/usr/include/x86_64-linux-gnu/openblas-pthread"
+  local blas
+  blas=$(ls /usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblas.so 2>/dev/null || echo -lopenblas)
+  for t in "${targets[@]}"; do
+    if [ ! "$out/fuzz/$t" -nt "fuzz/$t.c" ] || [ "$out/libnetsurg.a" -nt "$out/fuzz/$t" ] ||
+       [ fuzz/fuzz_common.h -nt "$out/fuzz/$t" ]; then
+      # shellcheck disable=SC2086
+      clang $cflags -Wall -Wextra -Werror -fopenmp -fsanitize=fuzzer,$san \
+        -fno-sanitize-recover=all $incs "fuzz/$t.c" "$out/libnetsurg.a" \
+        -lprotobuf-c "$blas" -ljpeg -lpng -lz -lm -o "$out/fuzz/$t"
+    fi
+  done
+  make_dict
+  fuzz/make-corpus.sh "$out/netsurg" "$out/seeds" >"$out/corpus.log" 2>&1 ||
+    { tail -20 "$out/corpus.log" >&2; exit 1; }
+}
+
+# Prototxt dictionary: every field and enum value name of the schema, and
+# the text format's punctuation.
+make_dict() {
+  {
+    cat <<'EOT'
+"{"
+"}"
+":"
+"\""
+"'"
+"["
+"]"
+"<"
+">"
+","
+";"
+"#"
+"\\"
+"\\x"
+"inf"
+"-inf"
+"nan"
+"0x"
+"1e"
+"true"
+"false"
+EOT
+    grep -oE '^\s*(optional|repeated|required)\s+\S+\s+[a-z_0-9]+' src/format/caffe.proto |
+      awk '{print $3}' | sort -u | sed 's/.*/"&"/'
+    grep -oE '^\s*[A-Z][A-Z_0-9]+\s*=' src/format/caffe.proto | tr -d ' =' | sort -u | sed 's/.*/"&"/'
+    # Layer type names as prototxts spell them.
+    for ty in Input Convolution Deconvolution Pooling LRN InnerProduct ReLU Sigmoid TanH Softmax \
+              Dropout Concat Eltwise Split Slice BatchNorm Scale Bias Flatten Reshape Crop \
+              ArgMax PReLU ELU Power AbsVal BNLL Exp Log Silence Data; do
+      printf '"%s"\n' "$ty"
+    done
+  } >"$out/text.dict"
+}
+
+dict_for() {
+  case $1 in fuzz_text|fuzz_net) echo "-dict=$out/text.dict" ;; *) echo "" ;; esac
+}
+
+# Runs one target for $2 seconds; prints "target execs cov ft crashed".
+run_target() {
+  local t=$1 secs=$2 log="$out/logs/$1.log"
+  mkdir -p "$out/corpus/$t" "$out/crashes/$t" "$out/logs"
+  local d
+  d=$(dict_for "$t")
+  local rc=0
+  # shellcheck disable=SC2086
+  "$out/fuzz/$t" "${common_opts[@]}" -max_total_time="$secs" $d \
+    -artifact_prefix="$out/crashes/$t/" "$out/corpus/$t" "$out/seeds/$t" >"$log" 2>&1 || rc=$?
+  local execs cov ft
+  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+  cov=$(grep -oE ' cov: [0-9]+' "$log" | tail -1 | awk '{print $2}')
+  ft=$(grep -oE ' ft: [0-9]+' "$log" | tail -1 | awk '{print $2}')
+  printf '%-18s %6ss  execs %-10s cov %-6s ft %-6s %s\n' "$t" "$secs" "${execs:-?}" "${cov:-?}" \
+    "${ft:-?}" "$([ $rc -eq 0 ] && echo ok || echo "CRASH (rc $rc, see $log)")"
+  if [ $rc -ne 0 ]; then
+    grep -E 'ERROR|SUMMARY|runtime error|contract violated|Test unit written' "$log" | head -8 >&2
+  fi
+  return $rc
+}
+
+# Replays the saved crash files of every target once (no fuzzing).
+replay_regressions() {
+  local failed=0
+  for t in "${targets[@]}"; do
+    local dir=fuzz/regressions/$t
+    [ -d "$dir" ] || continue
+    local files=("$dir"/*)
+    [ -e "${files[0]}" ] || continue
+    if "$out/fuzz/$t" -timeout=10 -rss_limit_mb=2048 "${files[@]}" >"$out/logs/$t.replay.log" 2>&1; then
+      printf '%-18s %d regression inputs ok\n' "$t" "${#files[@]}"
+    else
+      printf '%-18s regression FAILED (see %s)\n' "$t" "$out/logs/$t.replay.log"
+      failed=1
+    fi
+  done
+  return $failed
+}
+
+fuzz_all() {
+  local secs=$1
+  shift
+  local which=("$@")
+  [ ${#which[@]} -gt 0 ] || which=("${targets[@]}")
+  local failed=0
+  for t in "${which[@]}"; do run_target "$t" "$secs" || failed=1; done
+  return $failed
+}
+
+mode=${1:-}
+case "$mode" in
+  build) build ;;
+  smoke)
+    build
+    mkdir -p "$out/logs"
+    failed=0
+    replay_regressions || failed=1
+    fuzz_all "${2:-30}" || failed=1
+    exit $failed
+    ;;
+  long)
+    [ $# -ge 2 ] || { echo "usage: $0 long SECONDS [TARGET...]" >&2; exit 1; }
+    secs=$2
+    shift 2
+    build
+    fuzz_all "$secs" "$@"
+    ;;
+  *)
+    sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&2
+    exit 1
+    ;;
+esac
