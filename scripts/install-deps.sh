@@ -7,7 +7,7 @@ set -euo pipefail
 build_pkgs=(gcc make pkg-config protobuf-c-compiler libprotobuf-c-dev libprotobuf-dev
             libopenblas-dev libjpeg62-turbo-dev libpng-dev zlib1g-dev)
 test_pkgs=(libcmocka-dev python3 python3-numpy python3-opencv)
-fuzz_pkgs=(clang libclang-rt-14-dev)
+fuzz_pkgs=(clang libclang-rt-14-dev libomp-14-dev)
 
 want=("${build_pkgs[@]}")
 case "${1:-test}" in
