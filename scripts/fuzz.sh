@@ -6,7 +6,8 @@
 #   scripts/fuzz.sh smoke [SECONDS]    build, replay fuzz/regressions/<target>/, then
 #                                      fuzz each target for SECONDS (default 30); CI
 #   scripts/fuzz.sh long SECONDS [T..] fuzz each target (or those named) for SECONDS,
-#                                      printing executions, coverage and crashes
+#                                      going on after crashes (fork mode), printing
+#                                      executions, coverage (cov/ft) and crashes
 #
 # The growing corpus lives in build-fuzz/corpus/<target>/ (kept between runs);
 # the generated seeds in build-fuzz/seeds/<target>/; crashes are written to
@@ -94,26 +95,46 @@ dict_for() {
   case $1 in fuzz_text|fuzz_net) echo "-dict=$out/text.dict" ;; *) echo "" ;; esac
 }
 
-# Runs one target for $2 seconds; prints "target execs cov ft crashed".
+# Runs one target for $2 seconds and prints "target secs execs cov ft result".
+# $3 = keep-going: fork mode that records every crash and goes on (long
+# runs); otherwise the first crash stops the run (smoke, CI).
 run_target() {
-  local t=$1 secs=$2 log="$out/logs/$1.log"
-  mkdir -p "$out/corpus/$t" "$out/crashes/$t" "$out/logs"
+  local t=$1 secs=$2 keep=${3:-}
+  local log="$out/logs/$t.log" crashes="$out/crashes/$t"
+  mkdir -p "$out/corpus/$t" "$crashes" "$out/logs"
+  local before
+  before=$(find "$crashes" -type f | wc -l)
+  local opts=("${common_opts[@]}" -max_total_time="$secs" -artifact_prefix="$crashes/")
+  [ -n "$keep" ] && opts+=(-fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1)
   local d
   d=$(dict_for "$t")
+  [ -n "$d" ] && opts+=("$d")
   local rc=0
-  # shellcheck disable=SC2086
-  "$out/fuzz/$t" "${common_opts[@]}" -max_total_time="$secs" $d \
-    -artifact_prefix="$out/crashes/$t/" "$out/corpus/$t" "$out/seeds/$t" >"$log" 2>&1 || rc=$?
-  local execs cov ft
+  "$out/fuzz/$t" "${opts[@]}" "$out/corpus/$t" "$out/seeds/$t" >"$log" 2>&1 || rc=$?
+  local execs cov ft found
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
-  cov=$(grep -oE ' cov: [0-9]+' "$log" | tail -1 | awk '{print $2}')
-  ft=$(grep -oE ' ft: [0-9]+' "$log" | tail -1 | awk '{print $2}')
-  printf '%-18s %6ss  execs %-10s cov %-6s ft %-6s %s\n' "$t" "$secs" "${execs:-?}" "${cov:-?}" \
-    "${ft:-?}" "$([ $rc -eq 0 ] && echo ok || echo "CRASH (rc $rc, see $log)")"
-  if [ $rc -ne 0 ]; then
-    grep -E 'ERROR|SUMMARY|runtime error|contract violated|Test unit written' "$log" | head -8 >&2
+  [ -n "$execs" ] || execs=$(grep -oE '^#[0-9]+' "$log" | tail -1 | tr -d '#')
+  if [ -n "$keep" ]; then
+    # Fork mode's parent counts differently: measure the corpus itself.
+    "$out/fuzz/$t" -runs=0 "${common_opts[@]}" "$out/corpus/$t" >"$log.cov" 2>&1 || true
+    cov=$(grep -oE ' cov: [0-9]+' "$log.cov" | tail -1 | awk '{print $2}')
+    ft=$(grep -oE ' ft: [0-9]+' "$log.cov" | tail -1 | awk '{print $2}')
+  else
+    cov=$(grep -oE ' cov: [0-9]+' "$log" | tail -1 | awk '{print $2}')
+    ft=$(grep -oE ' ft: [0-9]+' "$log" | tail -1 | awk '{print $2}')
   fi
-  return $rc
+  found=$(($(find "$crashes" -type f | wc -l) - before))
+  local result=ok
+  if [ $rc -ne 0 ] || [ "$found" -gt 0 ]; then
+    result="CRASH (rc $rc, $found new file(s) in $crashes, log $log)"
+  fi
+  printf '%-16s %6ss  execs %-11s cov %-6s ft %-6s corpus %-6s %s\n' "$t" "$secs" "${execs:-?}" \
+    "${cov:-?}" "${ft:-?}" "$(find "$out/corpus/$t" -type f | wc -l)" "$result"
+  if [ "$result" != ok ]; then
+    grep -E 'ERROR|SUMMARY|runtime error|contract violated|Test unit written' "$log" | head -8 >&2
+    return 1
+  fi
+  return 0
 }
 
 # Replays the saved crash files of every target once (no fuzzing).
@@ -134,13 +155,13 @@ replay_regressions() {
   return $failed
 }
 
-fuzz_all() {
-  local secs=$1
-  shift
+fuzz_all() { # SECONDS KEEP_GOING [TARGET...]
+  local secs=$1 keep=$2
+  shift 2
   local which=("$@")
   [ ${#which[@]} -gt 0 ] || which=("${targets[@]}")
   local failed=0
-  for t in "${which[@]}"; do run_target "$t" "$secs" || failed=1; done
+  for t in "${which[@]}"; do run_target "$t" "$secs" "$keep" || failed=1; done
   return $failed
 }
 
@@ -152,7 +173,7 @@ case "$mode" in
     mkdir -p "$out/logs"
     failed=0
     replay_regressions || failed=1
-    fuzz_all "${2:-30}" || failed=1
+    fuzz_all "${2:-30}" "" || failed=1
     exit $failed
     ;;
   long)
@@ -160,7 +181,7 @@ case "$mode" in
     secs=$2
     shift 2
     build
-    fuzz_all "$secs" "$@"
+    fuzz_all "$secs" keep-going "$@"
     ;;
   *)
     sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&2
