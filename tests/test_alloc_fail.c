@@ -1,0 +1,320 @@
+/* Allocation failure, as ncnn and Lua test it: an allocator hook (through
+ * ns_ctx_create_with) that fails the k-th allocation, for k = 1, 2, ...
+ * until a run needs fewer than k.  Every run must either succeed or return
+ * NS_ERR_NOMEM with a message, and, once the net and the context are
+ * destroyed, every block the hook handed out must be back (counted here, so
+ * that a leak fails the test in any build, not only under LeakSanitizer). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "caffe.pb-c.h"
+#include "format/textformat.h"
+#include "netsurg.h"
+#include "support/testutil.h"
+
+/* ---- the failing allocator ------------------------------------------------- */
+
+typedef struct heap {
+  long calls;   /* allocations and reallocations so far */
+  long fail_at; /* the call that fails (1-based); 0 = never */
+  int failed;   /* the failure was injected during this run */
+  long live;    /* blocks handed out and not yet freed */
+} heap;
+
+static void *h_alloc(void *user, size_t size) {
+  heap *h = user;
+  if (++h->calls == h->fail_at) {
+    h->failed = 1;
+    return NULL;
+  }
+  void *p = malloc(size);
+  if (p) h->live++;
+  return p;
+}
+
+static void *h_realloc(void *user, void *ptr, size_t size) {
+  heap *h = user;
+  if (!ptr) return h_alloc(user, size);
+  if (++h->calls == h->fail_at) {
+    h->failed = 1;
+    return NULL; /* ptr stays valid, as realloc's contract says */
+  }
+  return realloc(ptr, size);
+}
+
+static void h_free(void *user, void *ptr) {
+  heap *h = user;
+  if (!ptr) return;
+  h->live--;
+  free(ptr);
+}
+
+/* One scenario: runs on ctx, returns its status; frees what it made. */
+typedef ns_status (*scenario)(ns_ctx *ctx, void *arg);
+
+/* Runs the scenario failing allocation k = 1, 2, ... until a run completes
+ * without reaching k; returns the number of runs. */
+static long fail_each_allocation(scenario run, void *arg, const char *what) {
+  long k;
+  for (k = 1;; k++) {
+    heap h = {0, k, 0, 0};
+    ns_allocator a = {h_alloc, h_realloc, h_free, &h};
+    ns_ctx *ctx = ns_ctx_create_with(&a);
+    if (!ctx) {
+      assert_int_equal(h.failed, 1);
+      assert_int_equal(h.live, 0);
+      continue;
+    }
+    ns_ctx_set_threads(ctx, 1);
+    ns_status st = run(ctx, arg);
+    if (st != NS_OK) {
+      if (st != NS_ERR_NOMEM || !h.failed)
+        fail_msg("%s, allocation %ld failing: status %d (%s), want NS_ERR_NOMEM: %s", what, k,
+                 (int)st, ns_status_name(st), ns_ctx_error(ctx));
+      if (!ns_ctx_error(ctx)[0]) fail_msg("%s, allocation %ld failing: no message", what, k);
+    }
+    int injected = h.failed;
+    ns_ctx_destroy(ctx);
+    if (h.live != 0)
+      fail_msg("%s, allocation %ld failing (status %d): %ld blocks leaked", what, k, (int)st,
+               h.live);
+    if (!injected) {
+      assert_int_equal(st, NS_OK);
+      break; /* the run needed fewer than k allocations */
+    }
+  }
+  return k;
+}
+
+/* ---- scenarios ------------------------------------------------------------------- */
+
+/* Conv, ReLU, pooling, a blob read twice (a Split is inserted), Concat,
+ * LRN, InnerProduct, Softmax: most of what building allocates. */
+static const char *net_text =
+    "name: \"small\"\n"
+    "layer { name: \"data\" type: \"Input\" top: \"data\"\n"
+    "  input_param { shape { dim: 1 dim: 3 dim: 8 dim: 8 } } }\n"
+    "layer { name: \"conv\" type: \"Convolution\" bottom: \"data\" top: \"conv\"\n"
+    "  convolution_param { num_output: 4 kernel_size: 3 pad: 1\n"
+    "    weight_filler { type: \"gaussian\" std: 0.1 } } }\n"
+    "layer { name: \"relu\" type: \"ReLU\" bottom: \"conv\" top: \"conv\" }\n"
+    "layer { name: \"pool\" type: \"Pooling\" bottom: \"conv\" top: \"pool\"\n"
+    "  pooling_param { pool: MAX kernel_size: 2 stride: 2 } }\n"
+    "layer { name: \"a\" type: \"Sigmoid\" bottom: \"pool\" top: \"a\" }\n"
+    "layer { name: \"b\" type: \"TanH\" bottom: \"pool\" top: \"b\" }\n"
+    "layer { name: \"cat\" type: \"Concat\" bottom: \"a\" bottom: \"b\" top: \"cat\" }\n"
+    "layer { name: \"norm\" type: \"LRN\" bottom: \"cat\" top: \"norm\" lrn_param { local_size: 3 "
+    "} }\n"
+    "layer { name: \"ip\" type: \"InnerProduct\" bottom: \"norm\" top: \"ip\"\n"
+    "  inner_product_param { num_output: 5 } }\n"
+    "layer { name: \"prob\" type: \"Softmax\" bottom: \"ip\" top: \"prob\" }\n";
+
+/* The same kind of net in the legacy V1 format with input_dim: the upgrade
+ * allocates a new definition. */
+static const char *v1_text =
+    "name: \"v1\"\n"
+    "input: \"data\"\n"
+    "input_dim: 1 input_dim: 2 input_dim: 6 input_dim: 6\n"
+    "layers { name: \"conv\" type: CONVOLUTION bottom: \"data\" top: \"conv\"\n"
+    "  blobs_lr: 1 blobs_lr: 2 weight_decay: 1 weight_decay: 0\n"
+    "  convolution_param { num_output: 3 kernel_size: 3 } }\n"
+    "layers { name: \"relu\" type: RELU bottom: \"conv\" top: \"conv\" }\n"
+    "layers { name: \"ip\" type: INNER_PRODUCT bottom: \"conv\" top: \"ip\"\n"
+    "  inner_product_param { num_output: 2 } }\n"
+    "layers { name: \"prob\" type: SOFTMAX bottom: \"ip\" top: \"prob\" }\n";
+
+typedef struct files {
+  char net[4096], weights[4096], v1[4096], saved[4096], saved_text[4096];
+} files;
+
+static ns_status load_forward(ns_ctx *ctx, void *arg) {
+  const files *f = arg;
+  ns_net *net = NULL;
+  ns_status st = ns_net_load(ctx, f->net, f->weights, 1, &net);
+  if (st != NS_OK) return st;
+  st = ns_net_forward(ctx, net);
+  if (st == NS_OK) {
+    int64_t shape[4] = {2, 3, 8, 8};
+    st = ns_net_reshape_input(ctx, net, "data", 4, shape);
+  }
+  if (st == NS_OK) st = ns_net_forward(ctx, net);
+  ns_net_destroy(net);
+  return st;
+}
+
+static ns_status load_v1(ns_ctx *ctx, void *arg) {
+  const files *f = arg;
+  ns_net *net = NULL;
+  ns_status st = ns_net_load(ctx, f->v1, NULL, 1, &net);
+  if (st != NS_OK) return st;
+  st = ns_net_forward(ctx, net);
+  ns_net_destroy(net);
+  return st;
+}
+
+static ns_status load_save(ns_ctx *ctx, void *arg) {
+  const files *f = arg;
+  ns_net *net = NULL;
+  ns_status st = ns_net_load(ctx, f->net, f->weights, 1, &net);
+  if (st != NS_OK) return st;
+  st = ns_net_save_weights(ctx, net, f->saved);
+  if (st == NS_OK) st = ns_net_save_prototxt(ctx, net, f->saved_text);
+  ns_net_destroy(net);
+  return st;
+}
+
+static ns_status netdef(ns_ctx *ctx, void *arg) {
+  const files *f = arg;
+  ns_netdef *d = NULL;
+  ns_status st = ns_netdef_load(ctx, f->weights, &d);
+  if (st != NS_OK) return st;
+  ns_netdef_destroy(d);
+  return st;
+}
+
+/* Every construct of the text format once. */
+static const char *parser_text =
+    "# comment\n"
+    "name: 'p\\x41\\101\\n\\'q' input: \"a\" input: \"b\"\n"
+    "input_shape < dim: [1, 0x2, 03, 4] > input_shape { dim: 5 }\n"
+    "state { phase: TEST level: -1 stage: \"s1\" stage: \"s2\" }\n"
+    "layer { name: \"c\" type: \"Convolution\" bottom: \"a\" top: \"c\";\n"
+    "  param { lr_mult: 1.5e0 } param: { decay_mult: inf }\n"
+    "  convolution_param { num_output: 2 kernel_size: [3, 3] pad: 1\n"
+    "    weight_filler { type: \"xavier\" } bias_term: false }\n"
+    "  include { phase: TRAIN } exclude { stage: \"x\" } }\n"
+    "layers { name: \"v1\" type: RELU blobs_lr: 1 }\n";
+
+static ns_status parse_text(ns_ctx *ctx, void *arg) {
+  (void)arg;
+  ProtobufCMessage *m = NULL;
+  ns_status st = ns_text_parse(ctx, parser_text, strlen(parser_text), "parser.prototxt",
+                               &caffe__net_parameter__descriptor, &m);
+  if (st != NS_OK) return st;
+  ns_strbuf sb;
+  ns_strbuf_init(&sb, ctx);
+  st = ns_text_write(ctx, m, &sb);
+  if (st == NS_OK) st = ns_strbuf_status(&sb);
+  ns_strbuf_free(&sb);
+  protobuf_c_message_free_unpacked(m, &ctx->pb_alloc);
+  return st;
+}
+
+static ns_status load_npy(ns_ctx *ctx, void *arg) {
+  const char *path = arg;
+  ns_ndarray a;
+  ns_status st = ns_npy_load(ctx, path, &a);
+  if (st == NS_OK) ns_ndarray_free(ctx, &a);
+  return st;
+}
+
+static ns_status load_png(ns_ctx *ctx, void *arg) {
+  const char *path = arg;
+  ns_image im, small;
+  ns_status st = ns_image_load(ctx, path, 0, &im);
+  if (st != NS_OK) return st;
+  st = ns_image_resize(ctx, &im, 5, 4, 1, &small);
+  if (st == NS_OK) ns_image_free(ctx, &small);
+  ns_image_free(ctx, &im);
+  return st;
+}
+
+/* ---- tests ----------------------------------------------------------------------- */
+
+static char *dir;
+static files f;
+
+static int setup(void **state) {
+  (void)state;
+  dir = tu_mkdtemp();
+  if (!dir) return -1;
+  tu_path(f.net, sizeof f.net, dir, "small.prototxt");
+  tu_path(f.weights, sizeof f.weights, dir, "small.caffemodel");
+  tu_path(f.v1, sizeof f.v1, dir, "v1.prototxt");
+  tu_path(f.saved, sizeof f.saved, dir, "saved.caffemodel");
+  tu_path(f.saved_text, sizeof f.saved_text, dir, "saved.prototxt");
+  if (tu_write_file(f.net, net_text, strlen(net_text)) ||
+      tu_write_file(f.v1, v1_text, strlen(v1_text)))
+    return -1;
+  /* The weights: the net's own fillers, saved with a plain context. */
+  ns_ctx *ctx = ns_ctx_create();
+  ns_net *net = NULL;
+  int bad = !ctx || ns_net_load(ctx, f.net, NULL, 5, &net) != NS_OK ||
+            ns_net_save_weights(ctx, net, f.weights) != NS_OK;
+  ns_net_destroy(net);
+  ns_ctx_destroy(ctx);
+  return bad ? -1 : 0;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  tu_rmtree(dir);
+  free(dir);
+  return 0;
+}
+
+static void test_load_build_forward(void **state) {
+  (void)state;
+  long runs = fail_each_allocation(load_forward, &f, "load + build + forward");
+  assert_true(runs > 50); /* the scenario does allocate */
+}
+
+static void test_legacy_upgrade(void **state) {
+  (void)state;
+  fail_each_allocation(load_v1, &f, "V1 load + upgrade + forward");
+}
+
+static void test_save(void **state) {
+  (void)state;
+  fail_each_allocation(load_save, &f, "load + save weights and prototxt");
+  /* a failed save leaves no temporary file behind */
+  char cmd[4200];
+  snprintf(cmd, sizeof cmd, "test $(ls -A '%s' | wc -l) -eq 5", dir);
+  assert_int_equal(tu_run(cmd), 0);
+}
+
+static void test_netdef_of_caffemodel(void **state) {
+  (void)state;
+  fail_each_allocation(netdef, &f, "caffemodel as a definition");
+}
+
+static void test_text_parser(void **state) {
+  (void)state;
+  long runs = fail_each_allocation(parse_text, NULL, "text parse + write");
+  assert_true(runs > 20);
+}
+
+static void test_npy_and_image(void **state) {
+  (void)state;
+  char npy[4096], png[4096];
+  tu_path(npy, sizeof npy, dir, "a.npy");
+  tu_path(png, sizeof png, dir, "a.png");
+  ns_ctx *ctx = ns_ctx_create();
+  int64_t shape[3] = {2, 3, 4};
+  float data[24] = {0};
+  assert_int_equal(ns_npy_save_f32(ctx, npy, 3, shape, data), NS_OK);
+  unsigned char rgb[6 * 7 * 3] = {0};
+  assert_int_equal(ns_png_save_rgb8(ctx, png, 6, 7, rgb), NS_OK);
+  ns_ctx_destroy(ctx);
+  fail_each_allocation(load_npy, npy, ".npy load");
+  fail_each_allocation(load_png, png, "PNG load + resize");
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_load_build_forward),
+      cmocka_unit_test(test_legacy_upgrade),
+      cmocka_unit_test(test_save),
+      cmocka_unit_test(test_netdef_of_caffemodel),
+      cmocka_unit_test(test_text_parser),
+      cmocka_unit_test(test_npy_and_image),
+  };
+  return cmocka_run_group_tests_name("alloc_fail", tests, setup, teardown);
+}
