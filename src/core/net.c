@@ -154,10 +154,14 @@ static ns_status build_plan(ns_ctx *ctx, const Caffe__NetParameter *def, plan *o
     plan_layer *pl = plan_add(ctx, &base);
     if (!pl) goto fail;
     pl->param = lp;
-    if (copy_names(ctx, lp->bottom, lp->n_bottom, &pl->bottom) != NS_OK) goto fail;
-    pl->n_bottom = (int)lp->n_bottom;
-    if (copy_names(ctx, lp->top, lp->n_top, &pl->top) != NS_OK) goto fail;
-    pl->n_top = (int)lp->n_top;
+    /* Counts are set as soon as the arrays exist, so that plan_free also
+     * frees the names copied before an allocation failed. */
+    ns_status st = copy_names(ctx, lp->bottom, lp->n_bottom, &pl->bottom);
+    if (pl->bottom) pl->n_bottom = (int)lp->n_bottom;
+    if (st != NS_OK) goto fail;
+    st = copy_names(ctx, lp->top, lp->n_top, &pl->top);
+    if (pl->top) pl->n_top = (int)lp->n_top;
+    if (st != NS_OK) goto fail;
   }
 
   /* Count the readers of every (producer, top). */
