@@ -20,7 +20,11 @@ static void default_free(void *user, void *ptr) {
 /* protobuf-c's allocator signature differs; bridge it to ours. */
 static void *pb_alloc_cb(void *user, size_t size) {
   ns_ctx *ctx = user;
-  return ctx->alloc.alloc(ctx->alloc.user, size ? size : 1);
+  void *p = ctx->alloc.alloc(ctx->alloc.user, size ? size : 1);
+  /* protobuf-c reports any failure as NULL: record why, so that callers
+   * can tell "out of memory" from "corrupt input". */
+  if (!p) ns_fail(ctx, NS_ERR_NOMEM, "out of memory (%zu bytes)", size);
+  return p;
 }
 static void pb_free_cb(void *user, void *ptr) {
   ns_ctx *ctx = user;
