@@ -14,6 +14,7 @@ typedef struct png_guard {
   ns_ctx *ctx;
   const unsigned char *data;
   size_t size, pos;
+  int nomem; /* one of libpng's allocations failed */
   char message[256];
 } png_guard;
 
@@ -35,15 +36,18 @@ static void on_read(png_structp png, png_bytep dst, size_t n) {
   g->pos += n;
 }
 
-/* libpng's allocations through the ctx allocator. */
+/* libpng's allocations through the ctx allocator; a failure is noted so
+ * that it is reported as out of memory, not as a corrupt file. */
 static png_voidp on_malloc(png_structp png, png_alloc_size_t n) {
-  ns_ctx *ctx = png_get_mem_ptr(png);
-  return ctx->alloc.alloc(ctx->alloc.user, n ? n : 1);
+  png_guard *g = png_get_mem_ptr(png);
+  png_voidp p = g->ctx->alloc.alloc(g->ctx->alloc.user, n ? n : 1);
+  if (!p) g->nomem = 1;
+  return p;
 }
 
 static void on_free(png_structp png, png_voidp p) {
-  ns_ctx *ctx = png_get_mem_ptr(png);
-  if (p) ctx->alloc.free(ctx->alloc.user, p);
+  png_guard *g = png_get_mem_ptr(png);
+  if (p) g->ctx->alloc.free(g->ctx->alloc.user, p);
 }
 
 /* Sets libpng's transformations (see the top of the file). */
@@ -61,13 +65,13 @@ static void set_transforms(png_structp png, png_infop info) {
 
 ns_status ns_png_decode(ns_ctx *ctx, const unsigned char *bytes, size_t size, const char *name,
                         ns_raw_image *out) {
-  png_guard g = {ctx, bytes, size, 0, {0}};
+  png_guard g = {ctx, bytes, size, 0, 0, {0}};
   unsigned char *volatile pixels = NULL;
   png_bytep *volatile rows = NULL;
   int volatile nomem = 0;
   png_infop info = NULL;
   memset(out, 0, sizeof *out);
-  png_structp png = png_create_read_struct_2(PNG_LIBPNG_VER_STRING, &g, on_error, on_warning, ctx,
+  png_structp png = png_create_read_struct_2(PNG_LIBPNG_VER_STRING, &g, on_error, on_warning, &g,
                                              on_malloc, on_free);
   if (!png) return ns_fail(ctx, NS_ERR_NOMEM, "%s: cannot create a PNG reader", name);
   info = png_create_info_struct(png);
@@ -80,6 +84,7 @@ ns_status ns_png_decode(ns_ctx *ctx, const unsigned char *bytes, size_t size, co
     ns_free(ctx, pixels);
     ns_free(ctx, rows);
     if (nomem) return NS_ERR_NOMEM;
+    if (g.nomem) return ns_fail(ctx, NS_ERR_NOMEM, "%s: out of memory decoding the PNG", name);
     return ns_fail(ctx, NS_ERR_INPUT, "%s: corrupt PNG: %s", name, g.message);
   }
   png_set_read_fn(png, &g, on_read);
