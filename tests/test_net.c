@@ -327,7 +327,10 @@ static void test_seed_determinism(void **state) {
   assert_int_equal(ns_net_load(f->ctx, p, NULL, 1, &b), NS_OK);
   assert_int_equal(ns_net_refill_weights(f->ctx, a, "msra", 9), NS_OK);
   assert_int_equal(ns_net_refill_weights(f->ctx, b, "msra", 9), NS_OK);
-  ns_tensor x = ns_net_param(a, 1, 0), y = ns_net_param(b, 1, 0);
+  /* by name: a Split is inserted before 'ip' (data has two readers) */
+  int ia = ns_net_find_layer(a, "ip"), ib = ns_net_find_layer(b, "ip");
+  assert_true(ia >= 0 && ib >= 0);
+  ns_tensor x = ns_net_param(a, ia, 0), y = ns_net_param(b, ib, 0);
   assert_memory_equal(x.data, y.data, (size_t)x.count * sizeof(float));
   ns_net_destroy(a);
   ns_net_destroy(b);
