@@ -118,7 +118,7 @@ static ns_status parse_shape(ns_ctx *ctx, const ns_weights_file *f, cursor c, ns
 static ns_status parse_blob_header(ns_ctx *ctx, const ns_weights_file *f, cursor c,
                                    ns_blob_header *h) {
   int64_t legacy[4] = {0, 0, 0, 0};
-  int has_shape = 0;
+  int has_legacy = 0;
   int64_t n_float = 0, n_double = 0;
   memset(h, 0, sizeof *h);
   h->offset = (size_t)(c.p - f->base);
@@ -132,16 +132,19 @@ static ns_status parse_blob_header(ns_ctx *ctx, const ns_weights_file *f, cursor
     if (!read_field(&c, &field, &wt, &pl, &v)) return corrupt(ctx, f, at, "bad BlobProto field");
     if (field >= 1 && field <= 4 && wt == WT_VARINT) {
       legacy[field - 1] = (int64_t)(int32_t)(uint32_t)v;
+      has_legacy = 1;
     } else if (field == 5) {
       if (!add_values(wt, &pl, 4, &n_float)) return corrupt(ctx, f, at, "bad float data");
     } else if (field == 8) {
       if (!add_values(wt, &pl, 8, &n_double)) return corrupt(ctx, f, at, "bad double data");
     } else if (field == 7 && wt == WT_LEN) {
       if (parse_shape(ctx, f, pl, h) != NS_OK) return ctx->status;
-      has_shape = 1;
     }
   }
-  if (!has_shape) {
+  /* Caffe's Blob::ShapeEquals: any of num/channels/height/width makes the
+   * legacy 4-D dims the shape; otherwise `shape`, and no shape at all is a
+   * 0-axis blob (a channel-shared PReLU slope is saved that way). */
+  if (has_legacy) {
     h->legacy = 1;
     h->num_axes = 4;
     memcpy(h->shape, legacy, sizeof legacy);
