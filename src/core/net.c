@@ -419,10 +419,12 @@ ns_status ns_net_run_forward(ns_ctx *ctx, ns_net *net, double *layer_seconds) {
 
 /* ---- copying trained params by layer name (CopyTrainedLayersFrom) ---- */
 
-/* Shape of a BlobProto: `shape` if given, else the legacy 4-D dims. */
+/* Shape of a BlobProto as Caffe's Blob::ShapeEquals reads it: the legacy
+ * 4-D dims if any of them is set, else `shape` (absent: 0 axes). */
 static int proto_shape(const Caffe__BlobProto *bp, int64_t *shape, int *legacy) {
-  if (bp->shape) {
+  if (!bp->has_num && !bp->has_channels && !bp->has_height && !bp->has_width) {
     *legacy = 0;
+    if (!bp->shape) return 0;
     if (bp->shape->n_dim > NS_MAX_AXES) return -1;
     for (size_t i = 0; i < bp->shape->n_dim; i++) shape[i] = bp->shape->dim[i];
     return (int)bp->shape->n_dim;
