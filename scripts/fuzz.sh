@@ -8,6 +8,7 @@
 #   scripts/fuzz.sh long SECONDS [T..] fuzz each target (or those named) for SECONDS,
 #                                      going on after crashes (fork mode), printing
 #                                      executions, coverage (cov/ft) and crashes
+#   scripts/fuzz.sh coverage           line coverage of src/ by the saved corpora
 #
 # The growing corpus lives in build-fuzz/corpus/<target>/ (kept between runs);
 # the generated seeds in build-fuzz/seeds/<target>/; crashes are written to
@@ -165,6 +166,33 @@ fuzz_all() { # SECONDS KEEP_GOING [TARGET...]
   return $failed
 }
 
+# Line coverage of src/ reached by the saved corpora (build-fuzz/corpus/),
+# from a build with clang's source-based coverage; writes
+# $out/cov/report.txt and prints its total.
+coverage() {
+  local cov=$out/cov
+  make --no-print-directory -j"$jobs" BUILD="$cov" CC=clang OPT=-O0 \
+    CFLAGS="-fprofile-instr-generate -fcoverage-mapping" \
+    LDFLAGS="-fopenmp -fprofile-instr-generate" "$cov/libnetsurg.a" >"$cov.log" 2>&1 ||
+    { tail -20 "$cov.log" >&2; exit 1; }
+  local incs="-I. -Iinclude -Isrc -I$cov/gen -I/usr/include/x86_64-linux-gnu/openblas-pthread"
+  local blas objects=()
+  blas=$(ls /usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblas.so 2>/dev/null || echo -lopenblas)
+  rm -f "$cov"/*.profraw
+  for t in "${targets[@]}"; do
+    # shellcheck disable=SC2086
+    clang $cflags -fopenmp -fsanitize=fuzzer -fprofile-instr-generate -fcoverage-mapping $incs \
+      "fuzz/$t.c" "$cov/libnetsurg.a" -lprotobuf-c "$blas" -ljpeg -lpng -lz -lm -o "$cov/$t"
+    objects+=(-object "$cov/$t")
+    [ -d "$out/corpus/$t" ] || continue
+    LLVM_PROFILE_FILE="$cov/$t.profraw" "$cov/$t" -runs=0 -timeout=30 -rss_limit_mb=4096 \
+      "$out/corpus/$t" >"$cov/$t.log" 2>&1 || true
+  done
+  llvm-profdata merge -sparse "$cov"/*.profraw -o "$cov/all.profdata"
+  llvm-cov report "${objects[@]:1}" -instr-profile="$cov/all.profdata" src >"$cov/report.txt"
+  tail -1 "$cov/report.txt"
+}
+
 mode=${1:-}
 case "$mode" in
   build) build ;;
@@ -183,8 +211,9 @@ case "$mode" in
     build
     fuzz_all "$secs" keep-going "$@"
     ;;
+  coverage) coverage ;;
   *)
-    sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 1
     ;;
 esac
