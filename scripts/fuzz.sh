@@ -33,8 +33,9 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 build() {
   command -v clang >/dev/null || { echo "fuzz.sh: clang is missing (scripts/install-deps.sh fuzz)" >&2; exit 1; }
   # The library and the CLI, instrumented but without libFuzzer's main.
+  mkdir -p "$out"
   make --no-print-directory -j"$jobs" BUILD="$out" CC=clang OPT=-O1 \
-    SANITIZE=fuzzer-no-link,$san all >"$out.log" 2>&1 || { tail -40 "$out.log" >&2; exit 1; }
+    SANITIZE=fuzzer-no-link,$san all >"$out/build.log" 2>&1 || { tail -40 "$out/build.log" >&2; exit 1; }
   mkdir -p "$out/fuzz"
   local incs="-I. -Iinclude -Isrc -I$out/gen -I/usr/include/x86_64-linux-gnu/openblas-pthread"
   local blas
@@ -171,10 +172,11 @@ fuzz_all() { # SECONDS KEEP_GOING [TARGET...]
 # $out/cov/report.txt and prints its total.
 coverage() {
   local cov=$out/cov
+  mkdir -p "$cov"
   make --no-print-directory -j"$jobs" BUILD="$cov" CC=clang OPT=-O0 \
     CFLAGS="-fprofile-instr-generate -fcoverage-mapping" \
-    LDFLAGS="-fopenmp -fprofile-instr-generate" "$cov/libnetsurg.a" >"$cov.log" 2>&1 ||
-    { tail -20 "$cov.log" >&2; exit 1; }
+    LDFLAGS="-fopenmp -fprofile-instr-generate" "$cov/libnetsurg.a" >"$cov/build.log" 2>&1 ||
+    { tail -20 "$cov/build.log" >&2; exit 1; }
   local incs="-I. -Iinclude -Isrc -I$cov/gen -I/usr/include/x86_64-linux-gnu/openblas-pthread"
   local blas objects=()
   blas=$(ls /usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblas.so 2>/dev/null || echo -lopenblas)
