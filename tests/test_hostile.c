@@ -76,7 +76,8 @@ static unsigned char *read_all(const char *path, size_t *len) {
 /* ---- running the CLI --------------------------------------------------------- */
 
 typedef struct cli_limits {
-  rlim_t fsize; /* RLIMIT_FSIZE for the child; 0 = none */
+  rlim_t fsize;             /* RLIMIT_FSIZE for the child; 0 = none */
+  const char *memory_limit; /* NETSURG_MEMORY_LIMIT for the child; NULL = unset */
 } cli_limits;
 
 typedef struct cli_result {
@@ -104,6 +105,7 @@ static cli_result run_cli_limited(const cli_limits *lim, const char *const *argv
     if (out < 0 || err < 0) _exit(127);
     dup2(out, 1);
     dup2(err, 2);
+    if (lim && lim->memory_limit) setenv("NETSURG_MEMORY_LIMIT", lim->memory_limit, 1);
     if (lim && lim->fsize) {
       struct rlimit rl = {lim->fsize, lim->fsize};
       signal(SIGXFSZ, SIG_IGN); /* writes past the limit fail with EFBIG instead */
@@ -693,6 +695,33 @@ static void test_memory_limit(void **state) {
   ns_ctx_destroy(ctx);
 }
 
+/* The CLI's memory budget (NETSURG_MEMORY_LIMIT, default: most of the
+ * machine's memory) bounds the total, not only each tensor: tensors that
+ * each fit but together do not end in exit 5, not in the OOM killer. */
+static void test_cli_memory_budget(void **state) {
+  (void)state;
+  if (!cli[0]) skip();
+  char t[4096], chain[2048] = "";
+  for (int i = 0; i < 8; i++) { /* 8 ReLUs, not in place: 9 tensors of 16 MB */
+    size_t k = strlen(chain);
+    char bottom[16] = "data";
+    if (i) snprintf(bottom, sizeof bottom, "r%d", i - 1);
+    snprintf(chain + k, sizeof chain - k,
+             "layer { name: \"r%d\" type: \"ReLU\" bottom: \"%s\" top: \"r%d\" }\n", i, bottom, i);
+  }
+  const char *p = put_text("budget.prototxt",
+                           input_net(t, sizeof t, "dim: 1 dim: 1 dim: 2048 dim: 2048", chain));
+  const char *argv[] = {"info", p, NULL};
+  cli_limits lim = {0, "100M"};
+  check_cli(&lim, S(NS_ERR_NOMEM), p, argv);
+  lim.memory_limit = "10M"; /* one tensor over the limit */
+  check_cli(&lim, S(NS_ERR_NOMEM), p, argv);
+  lim.memory_limit = "1G";
+  check_cli(&lim, S(NS_OK), p, argv);
+  lim.memory_limit = "lots";
+  check_cli(&lim, S(NS_ERR_USAGE), "NETSURG_MEMORY_LIMIT", argv);
+}
+
 static void test_layer_geometry(void **state) {
   (void)state;
   char t[2048];
@@ -1060,7 +1089,7 @@ static void test_failed_save_keeps_old_file(void **state) {
   snprintf(old, sizeof old, "%s/model.caffemodel", sub);
   static const char previous[] = "the previous contents";
   assert_int_equal(tu_write_file(old, previous, sizeof previous), 0);
-  cli_limits lim = {64}; /* bytes: the weights are ~1 KB */
+  cli_limits lim = {64, NULL}; /* bytes: the weights are ~1 KB */
   const char *argv[] = {"upgrade", w, old, NULL};
   check_cli(&lim, S(NS_ERR_IO), old, argv);
   const char *argv2[] = {"init", net, "--out", old, NULL};
@@ -1133,6 +1162,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_deep_nesting, setup, teardown),
       cmocka_unit_test_setup_teardown(test_dims, setup, teardown),
       cmocka_unit_test_setup_teardown(test_memory_limit, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_cli_memory_budget, setup, teardown),
       cmocka_unit_test_setup_teardown(test_layer_geometry, setup, teardown),
       cmocka_unit_test_setup_teardown(test_graph, setup, teardown),
       cmocka_unit_test_setup_teardown(test_npy, setup, teardown),
