@@ -11,11 +11,15 @@ static void print_warning(void *user, const char *msg) {
 }
 
 ns_ctx *cli_ctx(int allow_unknown, int threads) {
-  ns_ctx *ctx = ns_ctx_create();
+  ns_allocator budget;
+  uint64_t limit;
+  if (cli_memory_budget(&budget, &limit) != 0) exit(NS_ERR_USAGE);
+  ns_ctx *ctx = ns_ctx_create_with(&budget);
   if (!ctx) {
     fprintf(stderr, "netsurg: out of memory\n");
     exit(NS_ERR_NOMEM);
   }
+  ns_ctx_set_memory_limit(ctx, limit);
   ns_ctx_set_warning_handler(ctx, print_warning, NULL);
   ns_ctx_set_allow_unknown(ctx, allow_unknown);
   ns_ctx_set_threads(ctx, threads);

@@ -21,8 +21,12 @@ int cmd_transplant(int argc, char **argv);
 int cmd_fcn(int argc, char **argv);
 int cmd_classify(int argc, char **argv);
 
-/* A context with warnings printed to stderr. */
+/* A context with warnings printed to stderr, on the memory budget. */
 ns_ctx *cli_ctx(int allow_unknown, int threads);
+/* The allocator that keeps the CLI under its memory budget
+ * (NETSURG_MEMORY_LIMIT, else 90% of RAM) and the budget in bytes;
+ * NS_ERR_USAGE (message printed) if the variable is malformed. */
+int cli_memory_budget(ns_allocator *alloc, uint64_t *limit);
 /* Prints "netsurg VERB: <error>" and returns the status as exit code. */
 int cli_fail(ns_ctx *ctx, const char *verb);
 int cli_usage_error(const char *verb, const char *fmt, ...);

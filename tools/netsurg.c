@@ -35,7 +35,10 @@ static void usage(FILE *f) {
           "  4 I/O error (cannot open, read or write a file)\n"
           "  5 out of memory or over the memory limit\n"
           "  6 invalid net (shapes, missing blobs, duplicate names)\n"
-          "  7 internal error\n");
+          "  7 internal error\n"
+          "\nenvironment:\n"
+          "  NETSURG_MEMORY_LIMIT  the most memory a run may allocate, in bytes or with a K, M\n"
+          "                        or G suffix (default: 90%% of RAM); past it: exit 5\n");
 }
 
 int main(int argc, char **argv) {
