@@ -460,6 +460,39 @@ static void test_blob_count_mismatch(void **state) {
   lib_net(S(NS_ERR_INPUT), p, net, p);
 }
 
+/* A blob with float data and an empty double_data field: Caffe reads the
+ * floats (double_data_size() is 0), through the streaming reader and the
+ * whole-message path alike. */
+static void test_empty_double_data(void **state) {
+  (void)state;
+  const char *net = tiny_prototxt();
+  buf l = {0}, blob = {0}, shape = {0}, dims = {0}, file = {0};
+  b_str(&l, 1, "ip");
+  b_varint(&dims, 3);
+  b_varint(&dims, 8);
+  b_bytes(&shape, 1, dims.p, dims.n);
+  free(dims.p);
+  b_msg(&blob, 7, &shape);
+  float v[24];
+  for (int i = 0; i < 24; i++) v[i] = (float)i * 0.25f;
+  b_bytes(&blob, 5, v, sizeof v);
+  b_bytes(&blob, 8, "", 0);
+  b_msg(&l, 7, &blob);
+  int64_t bias_dims[1] = {3};
+  b_blob(&l, 1, bias_dims, 3);
+  b_msg(&file, 100, &l);
+  const char *w = put_file("empty_double.caffemodel", file.p, file.n);
+  free(file.p);
+  ns_ctx *ctx = new_ctx();
+  ns_net *n = NULL;
+  check_lib(ctx, ns_net_load(ctx, net, w, 1, &n), S(NS_OK), w, "empty double_data");
+  ns_tensor t = ns_net_param(n, ns_net_find_layer(n, "ip"), 0);
+  assert_int_equal(t.count, 24);
+  assert_memory_equal(t.data, v, sizeof v);
+  ns_net_destroy(n);
+  ns_ctx_destroy(ctx);
+}
+
 static void test_weights_wrong_shape(void **state) {
   (void)state;
   const char *net = tiny_prototxt();
@@ -1154,6 +1187,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_length_past_end, setup, teardown),
       cmocka_unit_test_setup_teardown(test_blob_count_mismatch, setup, teardown),
       cmocka_unit_test_setup_teardown(test_weights_wrong_shape, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_empty_double_data, setup, teardown),
       cmocka_unit_test_setup_teardown(test_empty_files, setup, teardown),
       cmocka_unit_test_setup_teardown(test_binary_garbage_prototxt, setup, teardown),
       cmocka_unit_test_setup_teardown(test_unclosed, setup, teardown),
