@@ -299,15 +299,16 @@ ns_status ns_weights_read_blob(ns_ctx *ctx, ns_weights_file *f, const ns_blob_he
                                float *dst) {
   cursor c = {f->base + h->offset, f->base + h->offset + h->length};
   int use_double = 0;
-  /* Caffe prefers double_data when present. */
+  /* Caffe prefers double_data when it holds values (an empty packed
+   * double_data leaves the floats in charge, as the header count does). */
   cursor probe = c;
   while (probe.p < probe.end) {
     uint32_t field;
     int wt;
-    cursor pl;
+    cursor pl = {0, 0};
     uint64_t v = 0;
     if (!read_field(&probe, &field, &wt, &pl, &v)) break;
-    if (field == 8) use_double = 1;
+    if (field == 8 && (wt != WT_LEN || pl.end > pl.p)) use_double = 1;
   }
   uint32_t want = use_double ? 8 : 5;
   size_t elem = use_double ? 8 : 4;
