@@ -4,19 +4,48 @@
  * run forward when it is small enough to be quick. */
 #include "fuzz_common.h"
 
+#include <string.h>
+
 #include "core/net.h"
 #include "format/model_io.h"
 
 #define FZ_TENSOR_LIMIT ((uint64_t)4 << 20)
 #define FZ_FORWARD_ELEMENTS ((int64_t)1 << 20)
-#define FZ_FORWARD_FLOPS 2e7
+#define FZ_FORWARD_WORK 3e7
+
+/* Work of a layer's forward, roughly: FLOPs of the GEMM layers, window
+ * sizes of the windowed ones, one step per element otherwise.  Only for
+ * keeping legitimate big computations (a 500 x 500 pooling window) from
+ * reading as hangs. */
+static double layer_work(const ns_net *net, int i) {
+  const ns_layer *l = &net->layers[i];
+  double out = 0, work = ns_net_layer_flops(net, i);
+  for (int j = 0; j < l->n_top; j++) out += (double)l->top[j]->count;
+  for (int j = 0; j < l->n_bottom; j++) out += (double)l->bottom[j]->count;
+  const Caffe__LayerParameter *p = l->param;
+  double window = 1;
+  if (!strcmp(l->ops->type, "Pooling") && p->pooling_param) {
+    const Caffe__PoolingParameter *pp = p->pooling_param;
+    const ns_blob *b = l->n_bottom ? l->bottom[0] : NULL;
+    if (pp->global_pooling && b && b->num_axes == 4)
+      window = (double)b->shape[2] * (double)b->shape[3];
+    else if (pp->has_kernel_size)
+      window = (double)pp->kernel_size * pp->kernel_size;
+    else
+      window = (double)pp->kernel_h * pp->kernel_w;
+  } else if (!strcmp(l->ops->type, "LRN") && p->lrn_param) {
+    double n = p->lrn_param->has_local_size ? p->lrn_param->local_size : 5;
+    window = p->lrn_param->norm_region ? n * n : n;
+  }
+  return work + out * (window > 1 ? window : 1);
+}
 
 static int small_enough(const ns_net *net) {
   int64_t total = 0;
   for (int i = 0; i < net->n_blobs; i++) total += net->blobs[i]->count;
-  double flops = 0;
-  for (int i = 0; i < net->n_layers; i++) flops += ns_net_layer_flops(net, i);
-  return total <= FZ_FORWARD_ELEMENTS && flops <= FZ_FORWARD_FLOPS;
+  double work = 0;
+  for (int i = 0; i < net->n_layers; i++) work += layer_work(net, i);
+  return total <= FZ_FORWARD_ELEMENTS && work <= FZ_FORWARD_WORK;
 }
 
 static void exercise(ns_ctx *ctx, ns_net *net) {
