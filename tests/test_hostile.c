@@ -1140,6 +1140,37 @@ static void test_failed_save_keeps_old_file(void **state) {
   check_cli(NULL, S(NS_ERR_IO), missing, argv3);
 }
 
+/* ---- the other verbs on broken files --------------------------------------------------- */
+
+static void test_other_verbs(void **state) {
+  (void)state;
+  if (!cli[0]) skip();
+  const char *net = tiny_prototxt();
+  const char *w = tiny_caffemodel();
+  static char slots[3][4096];
+  size_t len;
+  unsigned char *d = read_all(w, &len);
+  const char *bad = keep(slots[0], put_file("bad.caffemodel", d, len / 2));
+  free(d);
+  const char *npy =
+      keep(slots[1], put_npy("bad.npy", "{'descr': '<f4', 'shape': (3, 8), }", "", 0));
+  const char *out = keep(slots[2], path_of("out.caffemodel"));
+  char spec[4200];
+  CLI(S(NS_ERR_INPUT), bad, "edit", net, bad, "--set", "ip[0][0]=1", "--out", out);
+  snprintf(spec, sizeof spec, "ip[0]=%s", npy);
+  CLI(S(NS_ERR_INPUT), npy, "edit", net, w, "--load", spec, "--out", out);
+  CLI(S(NS_ERR_INPUT), bad, "transplant", net, bad, net, "--map", "ip=ip", "--out", out);
+  CLI(S(NS_ERR_INPUT), bad, "fcn", net, bad, "--out", path_of("fcn"));
+  CLI(S(NS_ERR_INPUT), bad, "forward", net, bad, "--output", "prob=/dev/null");
+  CLI(S(NS_ERR_INPUT), bad, "bench", net, bad);
+  CLI(S(NS_ERR_INPUT), bad, "upgrade", bad, out);
+  const char *garbage = put_text("garbage.prototxt", "layer { name: \"x\" type: ");
+  CLI(S(NS_ERR_INPUT), garbage, "init", garbage, "--out", out);
+  CLI(S(NS_ERR_INPUT), garbage, "fcn", garbage, w, "--out", path_of("fcn2"));
+  /* nothing was written by the failed runs */
+  assert_int_equal(access(out, F_OK), -1);
+}
+
 /* ---- files that are not files -------------------------------------------------------------- */
 
 static void test_not_regular_files(void **state) {
@@ -1204,6 +1235,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_mean_files, setup, teardown),
       cmocka_unit_test_setup_teardown(test_failed_save_keeps_old_file, setup, teardown),
       cmocka_unit_test_setup_teardown(test_not_regular_files, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_other_verbs, setup, teardown),
   };
   return cmocka_run_group_tests_name("hostile", tests, NULL, NULL);
 }
