@@ -827,6 +827,38 @@ static void test_graph(void **state) {
                      "layer { name: \"r\" type: \"ReLU\" bottom: \"data\" }\n"));
 }
 
+/* Many layers: building must not be quadratic in them (100,000 layers in
+ * a 7 MB prototxt took minutes when every name lookup scanned the net). */
+static void test_many_layers(void **state) {
+  (void)state;
+  if (!cli[0]) skip();
+  const int n = 100000;
+  size_t cap = (size_t)n * 96 + 256, k = 0;
+  char *chain = malloc(cap), *fan = malloc(cap);
+  assert_non_null(chain);
+  assert_non_null(fan);
+  const char *head =
+      "layer { name: \"data\" type: \"Input\" top: \"b0\"\n"
+      "  input_param { shape { dim: 1 dim: 1 } } }\n";
+  k = (size_t)snprintf(chain, cap, "%s", head);
+  size_t kf = (size_t)snprintf(fan, cap, "%s", head);
+  for (int i = 1; i < n; i++) {
+    k += (size_t)snprintf(chain + k, cap - k,
+                          "layer { name: \"l%d\" type: \"ReLU\" bottom: \"b%d\" top: \"b%d\" }\n",
+                          i, i - 1, i);
+    if (i < n / 2) /* every layer reads the input: one Split with n/2 tops */
+      kf += (size_t)snprintf(fan + kf, cap - kf,
+                             "layer { name: \"l%d\" type: \"ReLU\" bottom: \"b0\" top: \"b%d\" }\n",
+                             i, i);
+  }
+  const char *p = put_text("chain.prototxt", chain);
+  CLI(S(NS_OK), p, "info", p);
+  p = put_text("fan.prototxt", fan);
+  CLI(S(NS_OK), p, "info", p);
+  free(chain);
+  free(fan);
+}
+
 /* ---- .npy -------------------------------------------------------------------------------- */
 
 /* A .npy 1.0 file: magic, version, header padded to 64 bytes, data. */
@@ -1230,6 +1262,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_cli_memory_budget, setup, teardown),
       cmocka_unit_test_setup_teardown(test_layer_geometry, setup, teardown),
       cmocka_unit_test_setup_teardown(test_graph, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_many_layers, setup, teardown),
       cmocka_unit_test_setup_teardown(test_npy, setup, teardown),
       cmocka_unit_test_setup_teardown(test_images, setup, teardown),
       cmocka_unit_test_setup_teardown(test_mean_files, setup, teardown),
