@@ -100,17 +100,6 @@ typedef struct source {
   int layer, top;
 } source;
 
-static int find_last_producer(const plan *p, int upto, const char *name, source *src) {
-  for (int i = upto - 1; i >= 0; i--)
-    for (int j = p->layers[i].n_top - 1; j >= 0; j--)
-      if (strcmp(p->layers[i].top[j], name) == 0) {
-        src->layer = i;
-        src->top = j;
-        return 1;
-      }
-  return 0;
-}
-
 static char *split_name(ns_ctx *ctx, const char *blob, const char *layer, int top, int k) {
   size_t n = strlen(blob) + strlen(layer) + 64;
   char *s = ns_alloc(ctx, n);
@@ -173,23 +162,33 @@ static ns_status build_plan(ns_ctx *ctx, const Caffe__NetParameter *def, plan *o
   /* Where each base layer went in `out`: its names move there when emitted. */
   int *emitted = ns_calloc(ctx, (size_t)base.n + 1, sizeof *emitted);
   source *srcs = NULL;
+  /* The last producer of each blob name so far: top id (offset + index). */
+  ns_name_map producers = {0};
+  source *top_src = ns_calloc(ctx, (size_t)total_tops + 1, sizeof *top_src);
   int total_bottoms = 0;
-  if (!offset || !readers || !next_split || !emitted) goto fail_counts;
+  if (!offset || !readers || !next_split || !emitted || !top_src) goto fail_counts;
   for (int i = 0; i < base.n; i++) {
     offset[i + 1] = offset[i] + base.layers[i].n_top;
     total_bottoms += base.layers[i].n_bottom;
   }
   srcs = ns_calloc(ctx, (size_t)total_bottoms + 1, sizeof *srcs);
-  if (!srcs) goto fail_counts;
+  if (!srcs || ns_name_map_init(ctx, &producers, (size_t)total_tops) != NS_OK) goto fail_counts;
   for (int i = 0, b = 0; i < base.n; i++) {
     plan_layer *pl = &base.layers[i];
     for (int j = 0; j < pl->n_bottom; j++, b++) {
-      if (!find_last_producer(&base, i, pl->bottom[j], &srcs[b])) {
+      int t = ns_name_map_get(&producers, pl->bottom[j]);
+      if (t < 0) {
         ns_fail(ctx, NS_ERR_NET, "layer '%s': bottom '%s' is not produced by any earlier layer",
                 pl->param->name ? pl->param->name : "", pl->bottom[j]);
         goto fail_counts;
       }
-      readers[offset[srcs[b].layer] + srcs[b].top]++;
+      srcs[b] = top_src[t];
+      readers[t]++;
+    }
+    /* Tops after the bottoms: an in-place layer reads the earlier producer. */
+    for (int j = 0; j < pl->n_top; j++) {
+      top_src[offset[i] + j] = (source){i, j};
+      ns_name_map_put(&producers, pl->top[j], offset[i] + j);
     }
   }
 
@@ -226,6 +225,8 @@ static ns_status build_plan(ns_ctx *ctx, const Caffe__NetParameter *def, plan *o
   ns_free(ctx, next_split);
   ns_free(ctx, emitted);
   ns_free(ctx, srcs);
+  ns_free(ctx, top_src);
+  ns_name_map_free(ctx, &producers);
   plan_free(ctx, &base);
   return NS_OK;
 
@@ -235,6 +236,8 @@ fail_counts:
   ns_free(ctx, next_split);
   ns_free(ctx, emitted);
   ns_free(ctx, srcs);
+  ns_free(ctx, top_src);
+  ns_name_map_free(ctx, &producers);
 fail:
   plan_free(ctx, &base);
   plan_free(ctx, out);
@@ -244,23 +247,34 @@ fail:
 /* ---- instantiating layers ------------------------------------------- */
 
 int ns_net_blob_index(const ns_net *net, const char *name) {
+  if (net->blob_names.keys) return ns_name_map_get(&net->blob_names, name);
   for (int i = 0; i < net->n_blobs; i++)
     if (strcmp(net->blobs[i]->name, name) == 0) return i;
   return -1;
 }
 
 int ns_net_layer_index(const ns_net *net, const char *name) {
+  if (net->layer_names.keys) return ns_name_map_get(&net->layer_names, name);
   for (int i = 0; i < net->n_layers; i++)
     if (strcmp(net->layers[i].name, name) == 0) return i;
   return -1;
 }
 
 static ns_blob *add_blob(ns_ctx *ctx, ns_net *net, const char *name) {
-  ns_blob **blobs = ns_realloc_array(ctx, net->blobs, (size_t)net->n_blobs + 1, sizeof *blobs);
-  if (!blobs) return NULL;
-  net->blobs = blobs;
+  /* Room for 16, then doubling when full (the capacity follows from
+   * n_blobs): growing by one each time copied quadratically. */
+  int n = net->n_blobs;
+  if (n == 0 || (n >= 16 && (n & (n - 1)) == 0)) {
+    size_t cap = n == 0 ? 16 : (size_t)n * 2;
+    ns_blob **blobs = ns_realloc_array(ctx, net->blobs, cap, sizeof *blobs);
+    if (!blobs) return NULL;
+    net->blobs = blobs;
+  }
   ns_blob *b = ns_blob_create(ctx, name);
-  if (b) net->blobs[net->n_blobs++] = b;
+  if (b) {
+    net->blobs[net->n_blobs++] = b;
+    if (net->blob_names.keys) ns_name_map_put(&net->blob_names, b->name, net->n_blobs - 1);
+  }
   return b;
 }
 
@@ -309,9 +323,9 @@ static ns_status init_layer(ns_ctx *ctx, ns_net *net, const plan_layer *pl, ns_l
   l->name = name;
   l->net = net;
   l->rng = &net->rng;
-  for (int i = 0; i < net->n_layers; i++)
-    if (strcmp(net->layers[i].name, name) == 0)
-      return ns_fail(ctx, NS_ERR_NET, "duplicate layer name '%s'", name);
+  if (ns_net_layer_index(net, name) >= 0)
+    return ns_fail(ctx, NS_ERR_NET, "duplicate layer name '%s'", name);
+  if (net->layer_names.keys) ns_name_map_put(&net->layer_names, name, (int)(l - net->layers));
   l->ops = ns_layer_find(type);
   if (!l->ops)
     return ns_fail(ctx, type[0] ? NS_ERR_UNSUPPORTED : NS_ERR_NET,
@@ -343,6 +357,8 @@ void ns_net_free(ns_net *net) {
   for (int i = 0; i < net->n_owned; i++)
     protobuf_c_message_free_unpacked(&net->owned[i]->base, &ctx->pb_alloc);
   ns_free(ctx, net->owned);
+  ns_name_map_free(ctx, &net->blob_names);
+  ns_name_map_free(ctx, &net->layer_names);
   ns_floats_free(ctx, net->scratch);
   if (net->def) protobuf_c_message_free_unpacked(&net->def->base, &ctx->pb_alloc);
   ns_free(ctx, net);
@@ -376,6 +392,11 @@ ns_status ns_net_build(ns_ctx *ctx, Caffe__NetParameter *def, uint64_t seed, ns_
   if (build_plan(ctx, def, &p) != NS_OK) goto fail;
   net->layers = ns_calloc(ctx, (size_t)p.n + 1, sizeof *net->layers);
   if (!net->layers) goto fail;
+  size_t n_tops = 0; /* every blob is some layer's top */
+  for (int i = 0; i < p.n; i++) n_tops += (size_t)p.layers[i].n_top;
+  if (ns_name_map_init(ctx, &net->blob_names, n_tops) != NS_OK ||
+      ns_name_map_init(ctx, &net->layer_names, (size_t)p.n) != NS_OK)
+    goto fail;
   for (int i = 0; i < p.n; i++) {
     ns_status st = init_layer(ctx, net, &p.layers[i], &net->layers[net->n_layers]);
     net->n_layers++; /* so that a failed layer is destroyed too */

@@ -7,6 +7,7 @@
 #include "caffe.pb-c.h"
 #include "core/blob.h"
 #include "core/layer.h"
+#include "core/name_map.h"
 #include "core/rng.h"
 
 struct ns_net {
@@ -18,6 +19,8 @@ struct ns_net {
   ns_blob **blobs; /* every named blob, owned */
   int n_owned;
   Caffe__LayerParameter **owned; /* inserted Split layers' params */
+  /* name -> index, so lookups do not scan (hostile nets have 100,000 layers) */
+  ns_name_map blob_names, layer_names;
   ns_rng rng;
   float *scratch;
   int64_t scratch_cap;
