@@ -224,6 +224,11 @@ ns_status ns_npy_save_f32(ns_ctx *ctx, const char *path, int num_axes, const int
 ns_status ns_npy_save_i32(ns_ctx *ctx, const char *path, int num_axes, const int64_t *shape,
                           const int32_t *data);
 
+/* Reads an IDX file (MNIST's and Fashion-MNIST's format: u8, i8, i16,
+ * i32, f32 or f64 big-endian data), plain or gzip-compressed, into floats
+ * holding the raw values (no scaling). */
+ns_status ns_idx_load(ns_ctx *ctx, const char *path, ns_ndarray *out);
+
 /* Loads a mean: a .npy of shape (C, H, W), (H, W) or (C,), or a Caffe
  * .binaryproto (BlobProto with num 1, or shape (1, C, H, W) / (C, H, W)).
  * The result has shape (C, H, W), or (C,) for per-channel values. */
@@ -394,6 +399,89 @@ const char *ns_fcn_map_explain(const ns_fcn_map *m, char *buf, size_t size);
 void ns_fcn_exact_sizes(int64_t size, int64_t window, int64_t stride, int64_t *below,
                         int64_t *above);
 /* ---- end of surgery ---- */
+
+/* ---- training: Caffe's solvers ---- */
+
+/* A solver as Caffe's SGDSolver family runs it, from a solver.prototxt:
+ * type SGD (momentum), Nesterov, AdaGrad, RMSProp (rms_decay), Adam
+ * (momentum, momentum2, delta); lr_policy fixed, step, multistep, exp,
+ * inv, poly, sigmoid; weight_decay with regularization_type L2 or L1 and
+ * each param's decay_mult; clip_gradients; iter_size; each param's
+ * lr_mult; test nets (test_iter, test_interval, test_initialization)
+ * whose params are copied by layer name from the train net before each
+ * test; snapshot / snapshot_prefix (<prefix>_iter_N.caffemodel and
+ * <prefix>_iter_N.solverstate in Caffe's SolverState format); random_seed.
+ * Nets come from net / net_param / train_net / train_net_param /
+ * test_net / test_net_param, paths relative to the working directory (as
+ * Caffe's).  Deterministic for a seed with one thread.  The library does
+ * not print: progress comes through the event callback. */
+typedef struct ns_solver ns_solver;
+
+typedef enum ns_solver_event_kind {
+  NS_SOLVER_DISPLAY = 0, /* every `display` iterations: loss (smoothed), rate */
+  NS_SOLVER_TEST = 1,    /* after each test: the test net's outputs, averaged */
+  NS_SOLVER_SNAPSHOT = 2 /* after a snapshot: path and state_path */
+} ns_solver_event_kind;
+
+typedef struct ns_solver_event {
+  ns_solver_event_kind kind;
+  int iter;   /* the iteration just run (DISPLAY), or the solver's count */
+  float loss; /* DISPLAY: smoothed over average_loss iterations; TEST: mean
+                 loss when test_compute_loss */
+  float rate; /* DISPLAY: the learning rate of that iteration */
+  int test_net;
+  /* TEST: each element of each output blob (blobs no layer reads), by name */
+  int n_outputs;
+  const char *const *output_names;
+  const float *output_values;
+  const char *path, *state_path; /* SNAPSHOT */
+} ns_solver_event;
+
+typedef void (*ns_solver_event_fn)(void *user, const ns_solver_event *ev);
+
+typedef struct ns_solver_opts {
+  int64_t seed;        /* >= 0 overrides random_seed; -1 (default) keeps it */
+  const char *weights; /* caffemodel to fine-tune from (by layer name); NULL: fillers */
+  ns_solver_event_fn on_event;
+  void *user;
+  /* Polled after every iteration: non-zero stops the run (a snapshot is
+   * written, ns_solver_stopped says so).  A signal handler may set it. */
+  volatile int *stop;
+} ns_solver_opts;
+void ns_solver_opts_init(ns_solver_opts *o);
+
+ns_status ns_solver_create(ns_ctx *ctx, const char *solver_prototxt, const ns_solver_opts *opts,
+                           ns_solver **out);
+void ns_solver_destroy(ns_solver *s);
+/* Resumes from a .solverstate: iteration, lr step, history blobs, and the
+ * params of the caffemodel it names (learned_net). */
+ns_status ns_solver_restore(ns_ctx *ctx, ns_solver *s, const char *solverstate);
+/* Caffe's Solver::Solve: steps to max_iter, snapshots at the end
+ * (snapshot_after_train), tests if test_interval divides max_iter. */
+ns_status ns_solver_solve(ns_ctx *ctx, ns_solver *s);
+/* Caffe's Solver::Step: `iters` iterations of clear diffs, (test when due),
+ * iter_size x forward + backward, update, (snapshot when due). */
+ns_status ns_solver_step(ns_ctx *ctx, ns_solver *s, int iters);
+/* One update from the param diffs already in the train net (clip, scale
+ * by 1/iter_size, weight decay, the rule, data -= update), then iter + 1:
+ * what each step does after its backward passes. */
+ns_status ns_solver_apply_update(ns_ctx *ctx, ns_solver *s);
+ns_status ns_solver_test_all(ns_ctx *ctx, ns_solver *s);
+/* Writes <prefix>_iter_N.caffemodel and .solverstate now. */
+ns_status ns_solver_snapshot(ns_ctx *ctx, ns_solver *s);
+
+int ns_solver_iter(const ns_solver *s);
+int ns_solver_max_iter(const ns_solver *s);
+int ns_solver_stopped(const ns_solver *s);
+uint64_t ns_solver_seed(const ns_solver *s);
+/* The learning rate the next update will use. */
+float ns_solver_learning_rate(const ns_solver *s);
+/* Images per iteration: the train net's first data top's batch x iter_size. */
+int64_t ns_solver_batch_images(const ns_solver *s);
+ns_net *ns_solver_net(ns_solver *s);
+int ns_solver_test_net_count(const ns_solver *s);
+ns_net *ns_solver_test_net(ns_solver *s, int i);
+/* ---- end of training ---- */
 
 #ifdef __cplusplus
 }

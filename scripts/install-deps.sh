@@ -6,7 +6,7 @@ set -euo pipefail
 
 build_pkgs=(gcc make pkg-config protobuf-c-compiler libprotobuf-c-dev libprotobuf-dev
             libopenblas-dev libjpeg62-turbo-dev libpng-dev zlib1g-dev)
-test_pkgs=(libcmocka-dev python3 python3-numpy python3-opencv)
+test_pkgs=(libcmocka-dev python3 python3-numpy python3-opencv dataset-fashion-mnist)
 fuzz_pkgs=(clang libclang-rt-14-dev libomp-14-dev)
 
 want=("${build_pkgs[@]}")

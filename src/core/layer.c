@@ -9,7 +9,10 @@
  * listed here once.  Keep the list sorted by family. */
 #define NS_LAYER_LIST(X) \
   X(input)               \
-  NS_LAYER_LIST_CAFFENET(X) NS_LAYER_LIST_ZOO(X)
+  NS_LAYER_LIST_CAFFENET(X) NS_LAYER_LIST_ZOO(X) NS_LAYER_LIST_DATA(X)
+
+/* Data layers without LMDB (src/layers/data.c). */
+#define NS_LAYER_LIST_DATA(X) X(image_data) X(npy_data) X(idx_data)
 
 /* CaffeNet's layers (src/layers: conv.c, inner_product.c, activation.c,
  * pooling.c, lrn.c, dropout.c, softmax.c). */

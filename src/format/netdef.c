@@ -3,6 +3,7 @@
 
 #include "core/net.h"
 #include "format/model_io.h"
+#include "format/netdef.h"
 #include "format/upgrade.h"
 
 struct ns_netdef {
@@ -35,6 +36,17 @@ ns_status ns_netdef_load(ns_ctx *ctx, const char *path, ns_netdef **out) {
   d->upgraded = what != 0;
   *out = d;
   return NS_OK;
+}
+
+ns_netdef *ns_netdef_wrap(ns_ctx *ctx, Caffe__NetParameter *param) {
+  ns_netdef *d = ns_calloc(ctx, 1, sizeof *d);
+  if (!d) {
+    ns_net_param_free(ctx, param);
+    return NULL;
+  }
+  d->ctx = ctx;
+  d->param = param;
+  return d;
 }
 
 void ns_netdef_destroy(ns_netdef *d) {
