@@ -30,7 +30,7 @@ static ns_status xform_setup(ns_ctx *ctx, ns_layer *l, xform *x) {
   x->scale = tp && tp->has_scale ? tp->scale : 1.0f;
   x->crop = tp && tp->has_crop_size ? (int)tp->crop_size : 0;
   x->mirror = tp && tp->has_mirror && tp->mirror;
-  x->train = l->net->phase == NS_PHASE_TRAIN;
+  x->train = ns_layer_phase_train(l);
   if (!tp) return NS_OK;
   if (tp->mean_file && tp->n_mean_value)
     return ns_layer_fail(ctx, l, NS_ERR_NET, "cannot specify mean_file and mean_value at once");
