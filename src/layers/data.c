@@ -161,7 +161,7 @@ static int64_t next_index(data_priv *p) {
 
 static ns_status shape_tops(ns_ctx *ctx, ns_layer *l, int flat) {
   data_priv *p = l->priv;
-  int64_t oh, ow;
+  int64_t oh = 0, ow = 0;
   if (xform_check(ctx, l, &p->x, p->c, p->h, p->w, &oh, &ow) != NS_OK) return ctx->status;
   int64_t shape[4] = {p->batch, p->c, oh, ow};
   if (ns_blob_reshape(ctx, l->top[0], flat ? 2 : 4, shape) != NS_OK) return ctx->status;

@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "caffe.pb-c.h"
-#include "core/ctx.h"
+#include "core/blob.h"
 #include "format/model_io.h"
 #include "format/netdef.h"
 
