@@ -18,6 +18,7 @@ static const cli_verb verbs[] = {
     {"transplant", "fill a net by name, then copy mapped layers' params flat", cmd_transplant},
     {"fcn", "cast a classifier into a fully convolutional net (dense maps)", cmd_fcn},
     {"classify", "classify images (pycaffe preprocessing); argmax maps, heatmaps", cmd_classify},
+    {"train", "train or fine-tune from a solver.prototxt (Caffe's solvers); snapshots", cmd_train},
     {NULL, NULL, NULL},
 };
 
@@ -36,6 +37,7 @@ static void usage(FILE *f) {
           "  5 out of memory or over the memory limit\n"
           "  6 invalid net (shapes, missing blobs, duplicate names)\n"
           "  7 internal error\n"
+          "  130 train stopped by Ctrl-C (after writing a snapshot)\n"
           "\nenvironment:\n"
           "  NETSURG_MEMORY_LIMIT  the most memory a run may allocate, in bytes or with a K, M\n"
           "                        or G suffix (default: 90%% of RAM); past it: exit 5\n");
