@@ -48,7 +48,6 @@ static void fill_away_from_zero(ns_blob *b, float gap) {
 }
 
 /* Distinct values spaced 0.05 apart, shuffled (no ties in MAX within h). */
-static void fill_distinct(ns_blob *b) __attribute__((unused));
 static void fill_distinct(ns_blob *b) {
   for (int64_t i = 0; i < b->count; i++) b->data[i] = 0.05f * (float)i - 0.025f * (float)b->count;
   for (int64_t i = b->count - 1; i > 0; i--) {
@@ -435,6 +434,153 @@ static void test_flatten_reshape_crop(void **state) {
   lh_destroy(h);
 }
 
+
+/* ---- convolution, deconvolution, inner product, pooling ----------------- */
+
+typedef struct conv_case {
+  int64_t shape[4];
+  uint32_t num_output, group, kh, kw, pad_h, pad_w, stride_h, stride_w, dilation;
+  int bias;
+} conv_case;
+
+static const conv_case conv_cases[] = {
+    {{2, 3, 5, 6}, 4, 1, 3, 3, 0, 0, 1, 1, 1, 1},  /* plain, odd sizes */
+    {{1, 4, 7, 5}, 6, 2, 3, 2, 1, 0, 2, 1, 1, 1},  /* groups, pad, stride, rect kernel */
+    {{2, 2, 7, 7}, 3, 1, 3, 3, 2, 2, 1, 2, 2, 0},  /* dilation, no bias */
+    {{2, 6, 4, 3}, 3, 3, 1, 1, 0, 0, 1, 1, 1, 1},  /* 1x1 path, groups */
+    {{1, 3, 6, 6}, 2, 1, 2, 2, 1, 1, 3, 3, 1, 1},  /* stride larger than kernel */
+};
+
+static void set_conv_param(Caffe__ConvolutionParameter *p, const conv_case *c, uint32_t *dil) {
+  p->has_num_output = p->has_group = p->has_bias_term = 1;
+  p->num_output = c->num_output;
+  p->group = c->group;
+  p->bias_term = c->bias;
+  p->has_kernel_h = p->has_kernel_w = p->has_pad_h = p->has_pad_w = 1;
+  p->has_stride_h = p->has_stride_w = 1;
+  p->kernel_h = c->kh;
+  p->kernel_w = c->kw;
+  p->pad_h = c->pad_h;
+  p->pad_w = c->pad_w;
+  p->stride_h = c->stride_h;
+  p->stride_w = c->stride_w;
+  *dil = c->dilation;
+  p->n_dilation = 1;
+  p->dilation = dil;
+}
+
+static void randomize_params(lh_harness *h) {
+  for (int i = 0; i < h->layer.n_params; i++) fill_uniform(h->layer.params[i], -1, 1);
+}
+
+static void test_convolution(void **state) {
+  for (size_t c = 0; c < sizeof conv_cases / sizeof *conv_cases; c++) {
+    lh_harness *h = layer("Convolution");
+    Caffe__ConvolutionParameter p = CAFFE__CONVOLUTION_PARAMETER__INIT;
+    uint32_t dil;
+    set_conv_param(&p, &conv_cases[c], &dil);
+    h->param.convolution_param = &p;
+    bottom(h, 4, conv_cases[c].shape);
+    lh_add_top(h);
+    assert_int_equal(lh_setup(h), NS_OK);
+    randomize_params(h);
+    gc_opts o = {.setup_done = 1};
+    grad_check(h, &o);
+    lh_destroy(h);
+  }
+}
+
+/* Two bottoms share the weights: their gradients add up in the params. */
+static void test_convolution_two_bottoms(void **state) {
+  lh_harness *h = layer("Convolution");
+  Caffe__ConvolutionParameter p = CAFFE__CONVOLUTION_PARAMETER__INIT;
+  uint32_t dil;
+  set_conv_param(&p, &conv_cases[1], &dil);
+  h->param.convolution_param = &p;
+  bottom(h, 4, conv_cases[1].shape);
+  bottom(h, 4, conv_cases[1].shape);
+  lh_add_top(h);
+  lh_add_top(h);
+  assert_int_equal(lh_setup(h), NS_OK);
+  randomize_params(h);
+  gc_opts o = {.setup_done = 1};
+  grad_check(h, &o);
+  lh_destroy(h);
+}
+
+static void test_deconvolution(void **state) {
+  for (size_t c = 0; c < sizeof conv_cases / sizeof *conv_cases; c++) {
+    lh_harness *h = layer("Deconvolution");
+    Caffe__ConvolutionParameter p = CAFFE__CONVOLUTION_PARAMETER__INIT;
+    uint32_t dil;
+    set_conv_param(&p, &conv_cases[c], &dil);
+    h->param.convolution_param = &p;
+    bottom(h, 4, conv_cases[c].shape);
+    lh_add_top(h);
+    assert_int_equal(lh_setup(h), NS_OK);
+    randomize_params(h);
+    gc_opts o = {.setup_done = 1};
+    grad_check(h, &o);
+    lh_destroy(h);
+  }
+}
+
+static void test_inner_product(void **state) {
+  for (int transpose = 0; transpose < 2; transpose++)
+    for (int axis = 1; axis <= 2; axis++) {
+      lh_harness *h = layer("InnerProduct");
+      Caffe__InnerProductParameter p = CAFFE__INNER_PRODUCT_PARAMETER__INIT;
+      p.has_num_output = p.has_transpose = p.has_axis = 1;
+      p.num_output = 5;
+      p.transpose = transpose;
+      p.axis = axis;
+      h->param.inner_product_param = &p;
+      const int64_t shape[4] = {3, 2, 3, 2};
+      bottom(h, 4, shape);
+      lh_add_top(h);
+      assert_int_equal(lh_setup(h), NS_OK);
+      randomize_params(h);
+      gc_opts o = {.setup_done = 1};
+      grad_check(h, &o);
+      lh_destroy(h);
+    }
+}
+
+typedef struct pool_case {
+  int64_t shape[4];
+  int method;
+  uint32_t kernel, pad, stride;
+  int global;
+} pool_case;
+
+static void test_pooling(void **state) {
+  const pool_case cases[] = {
+      {{2, 2, 5, 5}, 0, 3, 0, 2, 0}, {{1, 3, 6, 7}, 0, 2, 1, 2, 0}, {{2, 2, 7, 5}, 0, 3, 1, 1, 0},
+      {{2, 2, 5, 5}, 1, 3, 0, 2, 0}, {{1, 3, 6, 7}, 1, 3, 1, 2, 0}, {{2, 2, 7, 5}, 1, 2, 1, 3, 0},
+      {{2, 3, 4, 5}, 0, 0, 0, 1, 1}, {{2, 3, 4, 5}, 1, 0, 0, 1, 1},
+  };
+  for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+    lh_harness *h = layer("Pooling");
+    Caffe__PoolingParameter p = CAFFE__POOLING_PARAMETER__INIT;
+    p.has_pool = 1;
+    p.pool = cases[c].method;
+    if (cases[c].global) {
+      p.has_global_pooling = 1;
+      p.global_pooling = 1;
+    } else {
+      p.has_kernel_size = p.has_pad = p.has_stride = 1;
+      p.kernel_size = cases[c].kernel;
+      p.pad = cases[c].pad;
+      p.stride = cases[c].stride;
+    }
+    h->param.pooling_param = &p;
+    fill_distinct(bottom(h, 4, cases[c].shape));
+    lh_add_top(h);
+    grad_check(h, NULL);
+    lh_destroy(h);
+  }
+}
+
 int main(void) {
   ns_rng_seed(&data_rng, 2026);
   const struct CMUnitTest tests[] = {
@@ -450,6 +596,11 @@ int main(void) {
       cmocka_unit_test(test_concat),
       cmocka_unit_test(test_slice),
       cmocka_unit_test(test_flatten_reshape_crop),
+      cmocka_unit_test(test_convolution),
+      cmocka_unit_test(test_convolution_two_bottoms),
+      cmocka_unit_test(test_deconvolution),
+      cmocka_unit_test(test_inner_product),
+      cmocka_unit_test(test_pooling),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
