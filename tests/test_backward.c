@@ -1,0 +1,606 @@
+/* Backward passes against finite differences, as Caffe's GradientChecker:
+ * the objective is E = sum_t sum_i w_ti top_t[i] with fixed random w, so
+ * the top diffs are w and every bottom and param gradient is compared
+ * with the central difference (E(x + h) - E(x - h)) / 2h, h = 1e-2, on
+ * small shapes (odd sizes, groups, padding, stride, dilation).  A gradient
+ * passes when |analytic - numeric| <= tol * max(1, |analytic|, |numeric|)
+ * (tol 1e-2 unless a test says otherwise; float forward, double sums).
+ * Inputs avoid the kinks (ReLU at 0, ties in MAX) by construction.
+ * Loss values are checked against hand computations. */
+#include <float.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "caffe.pb-c.h"
+#include "core/blob.h"
+#include "core/layer.h"
+#include "core/net.h"
+#include "netsurg.h"
+#include "support/layer_harness.h"
+#include "support/testutil.h"
+
+#define STEP 1e-2
+#define TOL 1e-2
+
+/* ---- random data -------------------------------------------------------- */
+
+static ns_rng data_rng;
+
+static float urand(float lo, float hi) { return ns_rng_uniform(&data_rng, lo, hi); }
+
+static void fill_uniform(ns_blob *b, float lo, float hi) {
+  for (int64_t i = 0; i < b->count; i++) b->data[i] = urand(lo, hi);
+}
+
+/* Values at least `gap` away from 0 (ReLU-like kinks). */
+static void fill_away_from_zero(ns_blob *b, float gap) {
+  for (int64_t i = 0; i < b->count; i++) {
+    float v = urand(gap, 1.0f);
+    b->data[i] = urand(0, 1) < 0.5f ? -v : v;
+  }
+}
+
+/* Distinct values spaced 0.05 apart, shuffled (no ties in MAX within h). */
+static void fill_distinct(ns_blob *b) {
+  for (int64_t i = 0; i < b->count; i++) b->data[i] = 0.05f * (float)i - 0.025f * (float)b->count;
+  for (int64_t i = b->count - 1; i > 0; i--) {
+    int64_t j = (int64_t)(ns_rng_uniform01(&data_rng) * (double)(i + 1));
+    float t = b->data[i];
+    b->data[i] = b->data[j];
+    b->data[j] = t;
+  }
+}
+
+static ns_blob *bottom(lh_harness *h, int n, const int64_t *shape) {
+  ns_blob *b = lh_add_bottom(h, n, shape, NULL);
+  assert_non_null(b);
+  fill_uniform(b, -1, 1);
+  return b;
+}
+
+/* ---- the checker -------------------------------------------------------- */
+
+typedef struct gc_opts {
+  double tol;
+  unsigned skip_bottoms; /* bit i: do not check (nor propagate to) bottom i */
+  int skip_params;
+  int train;  /* run the layer in phase TRAIN */
+  int reseed; /* reseed the net's generator before each forward (Dropout) */
+  int setup_done; /* the test ran setup (and set params): reshape + forward only */
+} gc_opts;
+
+typedef struct gc {
+  lh_harness *h;
+  const gc_opts *o;
+  float *orig[LH_MAX_IO]; /* the bottoms' inputs (restored before each forward: in place) */
+  float *w[LH_MAX_IO];
+} gc;
+
+static double objective(gc *g) {
+  ns_layer *l = &g->h->layer;
+  for (int i = 0; i < l->n_bottom; i++)
+    memcpy(l->bottom[i]->data, g->orig[i], (size_t)l->bottom[i]->count * sizeof(float));
+  if (g->o->reseed) ns_rng_seed(&g->h->net.rng, 99);
+  assert_int_equal(l->ops->forward(g->h->ctx, l), NS_OK);
+  double e = 0;
+  for (int t = 0; t < l->n_top; t++)
+    for (int64_t i = 0; i < l->top[t]->count; i++) e += (double)g->w[t][i] * l->top[t]->data[i];
+  return e;
+}
+
+static void compare(const char *what, int index, int64_t i, double ana, double num, double tol) {
+  double scale = fmax(1.0, fmax(fabs(ana), fabs(num)));
+  if (fabs(ana - num) > tol * scale)
+    fail_msg("%s %d element %lld: analytic %.6g, numeric %.6g", what, index, (long long)i, ana,
+             num);
+}
+
+/* Checks one perturbable array: analytic gradient `ana` of `x`. */
+static void check_array(gc *g, const char *what, int index, float *x, int64_t n,
+                        const float *ana) {
+  for (int64_t i = 0; i < n; i++) {
+    float keep = x[i];
+    x[i] = keep + (float)STEP;
+    double ep = objective(g);
+    x[i] = keep - (float)STEP;
+    double em = objective(g);
+    x[i] = keep;
+    compare(what, index, i, ana[i], (ep - em) / (2 * STEP), g->o->tol);
+  }
+}
+
+/* Runs setup/reshape/forward, backward with top diffs w, and compares
+ * every bottom (not skipped) and param gradient with finite differences.
+ * Param diffs start at 0.5 to check that backward adds to them. */
+static void grad_check(lh_harness *h, const gc_opts *opts) {
+  gc_opts o = opts ? *opts : (gc_opts){0};
+  if (o.tol == 0) o.tol = TOL;
+  if (o.train) h->net.phase = NS_PHASE_TRAIN;
+  ns_layer *l = &h->layer;
+  ns_ctx *ctx = h->ctx;
+  if (o.reseed) ns_rng_seed(&h->net.rng, 99);
+  gc g = {h, &o, {0}, {0}};
+  /* Inputs saved before any forward: in place, forward overwrites them. */
+  for (int i = 0; i < l->n_bottom; i++) {
+    g.orig[i] = malloc((size_t)(l->bottom[i]->count + 1) * sizeof(float));
+    memcpy(g.orig[i], l->bottom[i]->data, (size_t)l->bottom[i]->count * sizeof(float));
+  }
+  if ((o.setup_done ? lh_rerun(h) : lh_run(h)) != NS_OK) fail_msg("%s", ns_ctx_error(ctx));
+  assert_non_null(l->ops->backward);
+  ns_rng wr;
+  ns_rng_seed(&wr, 7);
+  for (int t = 0; t < l->n_top; t++) {
+    g.w[t] = malloc((size_t)(l->top[t]->count + 1) * sizeof(float));
+    for (int64_t i = 0; i < l->top[t]->count; i++) g.w[t][i] = ns_rng_uniform(&wr, -1, 1);
+  }
+  objective(&g);
+  int down[LH_MAX_IO] = {0};
+  for (int i = 0; i < l->n_bottom; i++) {
+    down[i] = !(o.skip_bottoms >> i & 1);
+    assert_int_equal(ns_blob_ensure_diff(ctx, l->bottom[i]), NS_OK);
+  }
+  for (int t = 0; t < l->n_top; t++) {
+    assert_int_equal(ns_blob_ensure_diff(ctx, l->top[t]), NS_OK);
+    memcpy(l->top[t]->diff, g.w[t], (size_t)l->top[t]->count * sizeof(float));
+  }
+  for (int p = 0; p < l->n_params; p++) {
+    assert_int_equal(ns_blob_ensure_diff(ctx, l->params[p]), NS_OK);
+    for (int64_t i = 0; i < l->params[p]->count; i++) l->params[p]->diff[i] = 0.5f;
+  }
+  if (l->ops->backward(ctx, l, down) != NS_OK) fail_msg("backward: %s", ns_ctx_error(ctx));
+  float *ana[LH_MAX_IO] = {0};
+  for (int i = 0; i < l->n_bottom; i++) {
+    if (!down[i]) continue;
+    ana[i] = malloc((size_t)(l->bottom[i]->count + 1) * sizeof(float));
+    memcpy(ana[i], l->bottom[i]->diff, (size_t)l->bottom[i]->count * sizeof(float));
+  }
+  int n_params = o.skip_params ? 0 : l->n_params;
+  float **pana = calloc((size_t)n_params + 1, sizeof *pana);
+  for (int p = 0; p < n_params; p++) {
+    pana[p] = malloc((size_t)(l->params[p]->count + 1) * sizeof(float));
+    for (int64_t i = 0; i < l->params[p]->count; i++) pana[p][i] = l->params[p]->diff[i] - 0.5f;
+  }
+  for (int i = 0; i < l->n_bottom; i++)
+    if (down[i]) check_array(&g, "bottom", i, g.orig[i], l->bottom[i]->count, ana[i]);
+  for (int p = 0; p < n_params; p++)
+    check_array(&g, "param", p, l->params[p]->data, l->params[p]->count, pana[p]);
+  for (int i = 0; i < LH_MAX_IO; i++) {
+    free(g.orig[i]);
+    free(g.w[i]);
+    free(ana[i]);
+  }
+  for (int p = 0; p < n_params; p++) free(pana[p]);
+  free(pana);
+}
+
+static lh_harness *layer(const char *type) {
+  lh_harness *h = lh_create(type);
+  assert_non_null(h);
+  return h;
+}
+
+/* ---- element-wise layers ------------------------------------------------- */
+
+static const int64_t S4[4] = {2, 3, 5, 4};
+
+static void check_relu(float slope, int in_place) {
+  lh_harness *h = layer("ReLU");
+  Caffe__ReLUParameter p = CAFFE__RE_LUPARAMETER__INIT;
+  p.has_negative_slope = 1;
+  p.negative_slope = slope;
+  h->param.relu_param = &p;
+  fill_away_from_zero(bottom(h, 4, S4), 0.05f);
+  if (in_place)
+    lh_add_top_in_place(h, 0);
+  else
+    lh_add_top(h);
+  grad_check(h, NULL);
+  lh_destroy(h);
+}
+
+static void test_relu(void **state) {
+  check_relu(0, 0);
+  check_relu(0.1f, 0);
+  check_relu(0, 1);
+  check_relu(0.2f, 1);
+}
+
+static void check_neuron(const char *type, float lo, float hi, int in_place) {
+  lh_harness *h = layer(type);
+  ns_blob *b = bottom(h, 4, S4);
+  fill_uniform(b, lo, hi);
+  if (in_place)
+    lh_add_top_in_place(h, 0);
+  else
+    lh_add_top(h);
+  grad_check(h, NULL);
+  lh_destroy(h);
+}
+
+static void test_neurons(void **state) {
+  check_neuron("Sigmoid", -3, 3, 0);
+  check_neuron("Sigmoid", -3, 3, 1);
+  check_neuron("TanH", -2, 2, 0);
+  check_neuron("TanH", -2, 2, 1);
+  check_neuron("BNLL", -2, 2, 0);
+  check_neuron("Exp", -1, 1, 0);
+  check_neuron("Exp", -1, 1, 1);
+  check_neuron("Log", 0.5f, 2, 0);
+  lh_harness *h = layer("AbsVal");
+  fill_away_from_zero(bottom(h, 4, S4), 0.05f);
+  lh_add_top(h);
+  grad_check(h, NULL);
+  lh_destroy(h);
+}
+
+static void test_elu(void **state) {
+  for (int in_place = 0; in_place < 2; in_place++) {
+    lh_harness *h = layer("ELU");
+    Caffe__ELUParameter p = CAFFE__ELUPARAMETER__INIT;
+    p.has_alpha = 1;
+    p.alpha = 0.7f;
+    h->param.elu_param = &p;
+    fill_away_from_zero(bottom(h, 4, S4), 0.05f);
+    if (in_place)
+      lh_add_top_in_place(h, 0);
+    else
+      lh_add_top(h);
+    grad_check(h, NULL);
+    lh_destroy(h);
+  }
+}
+
+static void test_power(void **state) {
+  const float cases[][3] = {{2, 0.5f, 1.5f}, {1, -2, 0.3f}, {3, 0.7f, 2}, {0.5f, 1, 2}};
+  for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+    lh_harness *h = layer("Power");
+    Caffe__PowerParameter p = CAFFE__POWER_PARAMETER__INIT;
+    p.has_power = p.has_scale = p.has_shift = 1;
+    p.power = cases[c][0];
+    p.scale = cases[c][1];
+    p.shift = cases[c][2];
+    h->param.power_param = &p;
+    fill_uniform(bottom(h, 4, S4), 0, 1); /* keeps shift + scale x > 0 */
+    lh_add_top(h);
+    grad_check(h, NULL);
+    lh_destroy(h);
+  }
+}
+
+static void test_prelu(void **state) {
+  for (int shared = 0; shared < 2; shared++)
+    for (int in_place = 0; in_place < 2; in_place++) {
+      lh_harness *h = layer("PReLU");
+      Caffe__PReLUParameter p = CAFFE__PRE_LUPARAMETER__INIT;
+      p.has_channel_shared = 1;
+      p.channel_shared = shared;
+      h->param.prelu_param = &p;
+      fill_away_from_zero(bottom(h, 4, S4), 0.05f);
+      if (in_place)
+        lh_add_top_in_place(h, 0);
+      else
+        lh_add_top(h);
+      h->net.phase = NS_PHASE_TRAIN; /* in place keeps a copy of the bottom */
+      assert_int_equal(lh_setup(h), NS_OK);
+      for (int64_t i = 0; i < h->layer.params[0]->count; i++)
+        h->layer.params[0]->data[i] = urand(0.1f, 0.6f);
+      gc_opts o = {.setup_done = 1};
+      grad_check(h, &o);
+      lh_destroy(h);
+    }
+}
+
+static void test_dropout(void **state) {
+  for (int in_place = 0; in_place < 2; in_place++) {
+    lh_harness *h = layer("Dropout");
+    Caffe__DropoutParameter p = CAFFE__DROPOUT_PARAMETER__INIT;
+    p.has_dropout_ratio = 1;
+    p.dropout_ratio = 0.3f;
+    h->param.dropout_param = &p;
+    bottom(h, 4, S4);
+    if (in_place)
+      lh_add_top_in_place(h, 0);
+    else
+      lh_add_top(h);
+    gc_opts o = {.train = 1, .reseed = 1};
+    grad_check(h, &o);
+    lh_destroy(h);
+  }
+}
+
+/* TRAIN: kept elements scaled by 1 / (1 - ratio), about 1 - ratio kept. */
+static void test_dropout_values(void **state) {
+  lh_harness *h = layer("Dropout");
+  h->net.phase = NS_PHASE_TRAIN;
+  Caffe__DropoutParameter p = CAFFE__DROPOUT_PARAMETER__INIT;
+  p.has_dropout_ratio = 1;
+  p.dropout_ratio = 0.25f;
+  h->param.dropout_param = &p;
+  const int64_t shape[1] = {4000};
+  ns_blob *b = lh_add_bottom(h, 1, shape, NULL);
+  for (int64_t i = 0; i < b->count; i++) b->data[i] = 3.0f;
+  ns_blob *t = lh_add_top(h);
+  assert_int_equal(lh_run(h), NS_OK);
+  int kept = 0;
+  for (int64_t i = 0; i < t->count; i++) {
+    if (t->data[i] != 0) {
+      assert_float_equal(t->data[i], 4.0f, 1e-6);
+      kept++;
+    }
+  }
+  assert_in_range(kept, 2850, 3150); /* 3000 +- 5 sigma */
+  lh_destroy(h);
+}
+
+/* ---- softmax, split, concat, slice, shapes ------------------------------- */
+
+static void test_softmax(void **state) {
+  for (int axis = 1; axis <= 3; axis += 2) {
+    lh_harness *h = layer("Softmax");
+    Caffe__SoftmaxParameter p = CAFFE__SOFTMAX_PARAMETER__INIT;
+    p.has_axis = 1;
+    p.axis = axis;
+    h->param.softmax_param = &p;
+    fill_uniform(bottom(h, 4, S4), -2, 2);
+    lh_add_top(h);
+    grad_check(h, NULL);
+    lh_destroy(h);
+  }
+}
+
+static void test_split(void **state) {
+  lh_harness *h = layer("Split");
+  bottom(h, 4, S4);
+  lh_add_top(h);
+  lh_add_top(h);
+  lh_add_top(h);
+  grad_check(h, NULL);
+  lh_destroy(h);
+}
+
+static void test_concat(void **state) {
+  for (int axis = 0; axis < 4; axis += 1) {
+    lh_harness *h = layer("Concat");
+    Caffe__ConcatParameter p = CAFFE__CONCAT_PARAMETER__INIT;
+    p.has_axis = 1;
+    p.axis = axis;
+    h->param.concat_param = &p;
+    int64_t a[4] = {2, 3, 3, 2}, b[4] = {2, 3, 3, 2};
+    a[axis] = 1;
+    b[axis] = 3;
+    bottom(h, 4, a);
+    bottom(h, 4, b);
+    lh_add_top(h);
+    grad_check(h, NULL);
+    lh_destroy(h);
+  }
+}
+
+static void test_slice(void **state) {
+  lh_harness *h = layer("Slice");
+  Caffe__SliceParameter p = CAFFE__SLICE_PARAMETER__INIT;
+  uint32_t points[2] = {1, 4};
+  p.n_slice_point = 2;
+  p.slice_point = points;
+  h->param.slice_param = &p;
+  const int64_t shape[4] = {2, 5, 3, 2};
+  bottom(h, 4, shape);
+  lh_add_top(h);
+  lh_add_top(h);
+  lh_add_top(h);
+  grad_check(h, NULL);
+  lh_destroy(h);
+}
+
+static void test_flatten_reshape_crop(void **state) {
+  lh_harness *h = layer("Flatten");
+  bottom(h, 4, S4);
+  lh_add_top(h);
+  grad_check(h, NULL);
+  lh_destroy(h);
+
+  h = layer("Reshape");
+  Caffe__ReshapeParameter p = CAFFE__RESHAPE_PARAMETER__INIT;
+  Caffe__BlobShape bs = CAFFE__BLOB_SHAPE__INIT;
+  int64_t dims[3] = {0, -1, 4};
+  bs.n_dim = 3;
+  bs.dim = dims;
+  p.shape = &bs;
+  h->param.reshape_param = &p;
+  bottom(h, 4, S4);
+  lh_add_top(h);
+  grad_check(h, NULL);
+  lh_destroy(h);
+
+  h = layer("Crop");
+  Caffe__CropParameter cp = CAFFE__CROP_PARAMETER__INIT;
+  uint32_t off[1] = {1};
+  cp.n_offset = 1;
+  cp.offset = off;
+  h->param.crop_param = &cp;
+  const int64_t big[4] = {2, 2, 5, 6}, small[4] = {2, 2, 3, 3};
+  bottom(h, 4, big);
+  bottom(h, 4, small);
+  lh_add_top(h);
+  gc_opts o = {.skip_bottoms = 2};
+  grad_check(h, &o);
+  lh_destroy(h);
+}
+
+
+/* ---- convolution, deconvolution, inner product, pooling ----------------- */
+
+typedef struct conv_case {
+  int64_t shape[4];
+  uint32_t num_output, group, kh, kw, pad_h, pad_w, stride_h, stride_w, dilation;
+  int bias;
+} conv_case;
+
+static const conv_case conv_cases[] = {
+    {{2, 3, 5, 6}, 4, 1, 3, 3, 0, 0, 1, 1, 1, 1},  /* plain, odd sizes */
+    {{1, 4, 7, 5}, 6, 2, 3, 2, 1, 0, 2, 1, 1, 1},  /* groups, pad, stride, rect kernel */
+    {{2, 2, 7, 7}, 3, 1, 3, 3, 2, 2, 1, 2, 2, 0},  /* dilation, no bias */
+    {{2, 6, 4, 3}, 3, 3, 1, 1, 0, 0, 1, 1, 1, 1},  /* 1x1 path, groups */
+    {{1, 3, 6, 6}, 2, 1, 2, 2, 1, 1, 3, 3, 1, 1},  /* stride larger than kernel */
+};
+
+static void set_conv_param(Caffe__ConvolutionParameter *p, const conv_case *c, uint32_t *dil) {
+  p->has_num_output = p->has_group = p->has_bias_term = 1;
+  p->num_output = c->num_output;
+  p->group = c->group;
+  p->bias_term = c->bias;
+  p->has_kernel_h = p->has_kernel_w = p->has_pad_h = p->has_pad_w = 1;
+  p->has_stride_h = p->has_stride_w = 1;
+  p->kernel_h = c->kh;
+  p->kernel_w = c->kw;
+  p->pad_h = c->pad_h;
+  p->pad_w = c->pad_w;
+  p->stride_h = c->stride_h;
+  p->stride_w = c->stride_w;
+  *dil = c->dilation;
+  p->n_dilation = 1;
+  p->dilation = dil;
+}
+
+static void randomize_params(lh_harness *h) {
+  for (int i = 0; i < h->layer.n_params; i++) fill_uniform(h->layer.params[i], -1, 1);
+}
+
+static void test_convolution(void **state) {
+  for (size_t c = 0; c < sizeof conv_cases / sizeof *conv_cases; c++) {
+    lh_harness *h = layer("Convolution");
+    Caffe__ConvolutionParameter p = CAFFE__CONVOLUTION_PARAMETER__INIT;
+    uint32_t dil;
+    set_conv_param(&p, &conv_cases[c], &dil);
+    h->param.convolution_param = &p;
+    bottom(h, 4, conv_cases[c].shape);
+    lh_add_top(h);
+    assert_int_equal(lh_setup(h), NS_OK);
+    randomize_params(h);
+    gc_opts o = {.setup_done = 1};
+    grad_check(h, &o);
+    lh_destroy(h);
+  }
+}
+
+/* Two bottoms share the weights: their gradients add up in the params. */
+static void test_convolution_two_bottoms(void **state) {
+  lh_harness *h = layer("Convolution");
+  Caffe__ConvolutionParameter p = CAFFE__CONVOLUTION_PARAMETER__INIT;
+  uint32_t dil;
+  set_conv_param(&p, &conv_cases[1], &dil);
+  h->param.convolution_param = &p;
+  bottom(h, 4, conv_cases[1].shape);
+  bottom(h, 4, conv_cases[1].shape);
+  lh_add_top(h);
+  lh_add_top(h);
+  assert_int_equal(lh_setup(h), NS_OK);
+  randomize_params(h);
+  gc_opts o = {.setup_done = 1};
+  grad_check(h, &o);
+  lh_destroy(h);
+}
+
+static void test_deconvolution(void **state) {
+  for (size_t c = 0; c < sizeof conv_cases / sizeof *conv_cases; c++) {
+    lh_harness *h = layer("Deconvolution");
+    Caffe__ConvolutionParameter p = CAFFE__CONVOLUTION_PARAMETER__INIT;
+    uint32_t dil;
+    set_conv_param(&p, &conv_cases[c], &dil);
+    h->param.convolution_param = &p;
+    bottom(h, 4, conv_cases[c].shape);
+    lh_add_top(h);
+    assert_int_equal(lh_setup(h), NS_OK);
+    randomize_params(h);
+    gc_opts o = {.setup_done = 1};
+    grad_check(h, &o);
+    lh_destroy(h);
+  }
+}
+
+static void test_inner_product(void **state) {
+  for (int transpose = 0; transpose < 2; transpose++)
+    for (int axis = 1; axis <= 2; axis++) {
+      lh_harness *h = layer("InnerProduct");
+      Caffe__InnerProductParameter p = CAFFE__INNER_PRODUCT_PARAMETER__INIT;
+      p.has_num_output = p.has_transpose = p.has_axis = 1;
+      p.num_output = 5;
+      p.transpose = transpose;
+      p.axis = axis;
+      h->param.inner_product_param = &p;
+      const int64_t shape[4] = {3, 2, 3, 2};
+      bottom(h, 4, shape);
+      lh_add_top(h);
+      assert_int_equal(lh_setup(h), NS_OK);
+      randomize_params(h);
+      gc_opts o = {.setup_done = 1};
+      grad_check(h, &o);
+      lh_destroy(h);
+    }
+}
+
+typedef struct pool_case {
+  int64_t shape[4];
+  int method;
+  uint32_t kernel, pad, stride;
+  int global;
+} pool_case;
+
+static void test_pooling(void **state) {
+  const pool_case cases[] = {
+      {{2, 2, 5, 5}, 0, 3, 0, 2, 0}, {{1, 3, 6, 7}, 0, 2, 1, 2, 0}, {{2, 2, 7, 5}, 0, 3, 1, 1, 0},
+      {{2, 2, 5, 5}, 1, 3, 0, 2, 0}, {{1, 3, 6, 7}, 1, 3, 1, 2, 0}, {{2, 2, 7, 5}, 1, 2, 1, 3, 0},
+      {{2, 3, 4, 5}, 0, 0, 0, 1, 1}, {{2, 3, 4, 5}, 1, 0, 0, 1, 1},
+  };
+  for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+    lh_harness *h = layer("Pooling");
+    Caffe__PoolingParameter p = CAFFE__POOLING_PARAMETER__INIT;
+    p.has_pool = 1;
+    p.pool = cases[c].method;
+    if (cases[c].global) {
+      p.has_global_pooling = 1;
+      p.global_pooling = 1;
+    } else {
+      p.has_kernel_size = p.has_pad = p.has_stride = 1;
+      p.kernel_size = cases[c].kernel;
+      p.pad = cases[c].pad;
+      p.stride = cases[c].stride;
+    }
+    h->param.pooling_param = &p;
+    fill_distinct(bottom(h, 4, cases[c].shape));
+    lh_add_top(h);
+    grad_check(h, NULL);
+    lh_destroy(h);
+  }
+}
+
+int main(void) {
+  ns_rng_seed(&data_rng, 2026);
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_relu),
+      cmocka_unit_test(test_neurons),
+      cmocka_unit_test(test_elu),
+      cmocka_unit_test(test_power),
+      cmocka_unit_test(test_prelu),
+      cmocka_unit_test(test_dropout),
+      cmocka_unit_test(test_dropout_values),
+      cmocka_unit_test(test_softmax),
+      cmocka_unit_test(test_split),
+      cmocka_unit_test(test_concat),
+      cmocka_unit_test(test_slice),
+      cmocka_unit_test(test_flatten_reshape_crop),
+      cmocka_unit_test(test_convolution),
+      cmocka_unit_test(test_convolution_two_bottoms),
+      cmocka_unit_test(test_deconvolution),
+      cmocka_unit_test(test_inner_product),
+      cmocka_unit_test(test_pooling),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
