@@ -85,6 +85,9 @@ static void on_event(void *user, const ns_solver_event *ev) {
       printf("%s %s = %.6g", i ? "," : "", ev->output_names[i], ev->output_values[i]);
     printf("\n");
     fflush(stdout);
+    /* the speed shown is training's: restart the clock after a test */
+    p->t_last = now();
+    p->it_last = ev->iter;
   } else if (ev->kind == NS_SOLVER_SNAPSHOT) {
     printf("snapshot at iter %d: %s, %s\n", ev->iter, ev->path, ev->state_path);
     fflush(stdout);
