@@ -8,12 +8,17 @@
 
 static const char *bench_help =
     "usage: netsurg bench NET [WEIGHTS] [--shape N,C,H,W] [--iters N] [--warmup N]\n"
-    "                     [--threads N] [--per-layer] [--json]\n\n"
+    "                     [--threads N] [--per-layer] [--json]\n"
+    "       netsurg bench --train SOLVER.prototxt [WEIGHTS] [--iters N] [--warmup N]\n"
+    "                     [--threads N] [--json]\n\n"
     "Time the forward pass: warm-up runs, then N timed runs (default 20); prints the\n"
     "median, min and max in ms and GFLOP/s (2 FLOP per multiply-add of convolutions\n"
     "and inner products). --shape reshapes the first input blob. --per-layer adds each\n"
     "layer's median time and share. Without WEIGHTS, params come from the fillers\n"
-    "(timing does not depend on the values). --json prints one JSON object.\n";
+    "(timing does not depend on the values). --json prints one JSON object.\n"
+    "--train times whole training iterations of the solver's train net instead: data\n"
+    "layer, forward, backward and the solver's update (no tests, no snapshots), and\n"
+    "reports images/s (the batch over the median iteration).\n";
 
 static int cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
@@ -43,7 +48,7 @@ typedef struct bench_opts {
   int64_t shape[32];
   int shape_axes;
   unsigned long long iters, warmup, threads;
-  int per_layer, json;
+  int per_layer, json, train;
 } bench_opts;
 
 static int parse_bench(int argc, char **argv, bench_opts *o) {
@@ -51,7 +56,8 @@ static int parse_bench(int argc, char **argv, bench_opts *o) {
       {"shape", required_argument, 0, 's'}, {"iters", required_argument, 0, 'n'},
       {"warmup", required_argument, 0, 'w'}, {"threads", required_argument, 0, 't'},
       {"per-layer", no_argument, 0, 'p'},   {"json", no_argument, 0, 'j'},
-      {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
+      {"train", no_argument, 0, 'T'},       {"help", no_argument, 0, 'h'},
+      {0, 0, 0, 0}};
   memset(o, 0, sizeof *o);
   o->iters = 20;
   o->warmup = 3;
@@ -75,6 +81,7 @@ static int parse_bench(int argc, char **argv, bench_opts *o) {
         break;
       case 'p': o->per_layer = 1; break;
       case 'j': o->json = 1; break;
+      case 'T': o->train = 1; break;
       case 'h': fputs(bench_help, stdout); return -1;
       default: return cli_usage_error("bench", "bad option");
     }
@@ -139,10 +146,72 @@ static void report(const bench_opts *o, ns_net *net, double *runs, double *per_l
   }
 }
 
+/* --train: whole solver iterations (clear diffs, forward with the data
+ * layers, backward, update), as ns_solver_step runs them minus tests. */
+static int bench_train(const bench_opts *o) {
+  ns_ctx *ctx = cli_ctx(0, (int)(o->threads > 1024 ? 1024 : o->threads));
+  ns_solver_opts so;
+  ns_solver_opts_init(&so);
+  so.seed = 1;
+  so.weights = o->weights;
+  ns_solver *s = NULL;
+  double *runs = calloc(o->iters, sizeof *runs);
+  int rc = 0;
+  if (!runs) {
+    ns_ctx_destroy(ctx);
+    fprintf(stderr, "netsurg bench: out of memory\n");
+    return NS_ERR_NOMEM;
+  }
+  if (ns_solver_create(ctx, o->net, &so, &s) != NS_OK) goto fail;
+  ns_net *net = ns_solver_net(s);
+  for (unsigned long long i = 0; i < o->warmup + o->iters; i++) {
+    double t0 = omp_get_wtime();
+    ns_net_clear_param_diffs(net);
+    if (ns_net_forward_loss(ctx, net, NULL) != NS_OK || ns_net_backward(ctx, net) != NS_OK ||
+        ns_solver_apply_update(ctx, s) != NS_OK)
+      goto fail;
+    if (i >= o->warmup) runs[i - o->warmup] = (omp_get_wtime() - t0) * 1e3;
+  }
+  int n = (int)o->iters, threads = o->threads ? (int)o->threads : omp_get_num_procs();
+  double mn = runs[0], mx = runs[0];
+  for (int i = 1; i < n; i++) {
+    if (runs[i] < mn) mn = runs[i];
+    if (runs[i] > mx) mx = runs[i];
+  }
+  double med = median(runs, n);
+  int64_t batch = ns_solver_batch_images(s);
+  if (o->json) {
+    printf("{\"solver\": ");
+    cli_json_string(stdout, o->net);
+    printf(", \"threads\": %d, \"iters\": %d, \"batch\": %lld, \"median_ms\": %.3f, "
+           "\"min_ms\": %.3f, \"max_ms\": %.3f, \"images_per_s\": %.1f}\n",
+           threads, n, (long long)batch, med, mn, mx, batch * 1e3 / med);
+  } else {
+    printf("%s, %lld images per iteration, %d threads, %d runs\n", o->net, (long long)batch,
+           threads, n);
+    printf("train iteration (forward+backward+update): median %.2f ms (min %.2f, max %.2f), "
+           "%.1f images/s\n",
+           med, mn, mx, batch * 1e3 / med);
+  }
+  goto done;
+fail:
+  rc = cli_fail(ctx, "bench");
+done:
+  free(runs);
+  ns_solver_destroy(s);
+  ns_ctx_destroy(ctx);
+  return rc;
+}
+
 int cmd_bench(int argc, char **argv) {
   bench_opts o;
   int rc = parse_bench(argc, argv, &o);
   if (rc) return rc < 0 ? 0 : rc;
+  if (o.train) {
+    if (o.shape_axes || o.per_layer)
+      return cli_usage_error("bench", "--shape and --per-layer are not for --train");
+    return bench_train(&o);
+  }
   ns_ctx *ctx = cli_ctx(0, (int)(o.threads > 1024 ? 1024 : o.threads));
   ns_net *net = NULL;
   double *runs = NULL, *per_layer = NULL;
