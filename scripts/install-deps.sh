@@ -1,21 +1,25 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages netsurg needs to build and test.
 # As root it installs what is missing; otherwise it prints the apt-get line.
-# Usage: scripts/install-deps.sh [build|test|fuzz|all]   (default: test)
+# Usage: scripts/install-deps.sh [build|test|torch|fuzz|all]   (default: test)
+# torch: the test set plus PyTorch, the oracle of the training tests and
+# of `netsurg bench --train`'s comparison (those skip without it).
 set -euo pipefail
 
 build_pkgs=(gcc make pkg-config protobuf-c-compiler libprotobuf-c-dev libprotobuf-dev
             libopenblas-dev libjpeg62-turbo-dev libpng-dev zlib1g-dev)
 test_pkgs=(libcmocka-dev python3 python3-numpy python3-opencv dataset-fashion-mnist)
 fuzz_pkgs=(clang libclang-rt-14-dev libomp-14-dev)
+torch_pkgs=(python3-torch)
 
 want=("${build_pkgs[@]}")
 case "${1:-test}" in
   build) ;;
   test) want+=("${test_pkgs[@]}") ;;
+  torch) want+=("${test_pkgs[@]}" "${torch_pkgs[@]}") ;;
   fuzz) want+=("${test_pkgs[@]}" "${fuzz_pkgs[@]}") ;;
-  all) want+=("${test_pkgs[@]}" "${fuzz_pkgs[@]}") ;;
-  *) echo "usage: $0 [build|test|fuzz|all]" >&2; exit 1 ;;
+  all) want+=("${test_pkgs[@]}" "${fuzz_pkgs[@]}" "${torch_pkgs[@]}") ;;
+  *) echo "usage: $0 [build|test|torch|fuzz|all]" >&2; exit 1 ;;
 esac
 
 missing=()
