@@ -34,7 +34,7 @@ TEST_SUPPORT_OBJ := $(TEST_SUPPORT:%.c=$(BUILD)/obj/%.o)
 EXAMPLE_SRC := $(sort $(wildcard examples/*.c))
 EXAMPLE_BIN := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
 
-.PHONY: all deps demo test test-unit test-asan fuzz fuzz-smoke bench bench-peers clean format
+.PHONY: all deps demo train-fmnist test test-unit test-asan fuzz fuzz-smoke bench bench-peers clean format
 
 all: $(CLI) $(EXAMPLE_BIN)
 
@@ -73,6 +73,11 @@ $(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(LIB)
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@scripts/demo.sh $(BUILD)
+
+# Retrains the demo's Fashion-MNIST LeNet (models/fmnist_lenet) from scratch.
+train-fmnist: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/train-fmnist.sh $(BUILD)
 
 # Unit tests (cmocka), CLI tests and the OpenCV oracle tests; the runner
 # prints the totals.

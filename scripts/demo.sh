@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # The seed's workflow end to end (net surgery: a classifier cast into a
-# fully convolutional net, then a dense classification map), on a default
-# that needs no download: a CaffeNet-shaped net written by
-# scripts/make-caffenet.sh with random weights from a seed, and
-# ../shared/data/cat.jpg when present, else an image the repo draws.
+# fully convolutional net, then a dense classification map), twice:
+#  A. on a real trained model: the LeNet in models/fmnist_lenet, trained on
+#     Fashion-MNIST by `netsurg train` (scripts/train-fmnist.sh reproduces
+#     it), cast and run on an image tiled with 4x4 test items;
+#  B. on a default that needs no download: a CaffeNet-shaped net written by
+#     scripts/make-caffenet.sh with random weights from a seed, and
+#     ../shared/data/cat.jpg when present, else an image the repo draws.
 # Usage: scripts/demo.sh [BUILD_DIR]   (outputs go to demo-out/)
 set -euo pipefail
 build=${1:-build}
@@ -14,6 +17,43 @@ mkdir -p "$out"
 start=$SECONDS
 
 say() { printf '\n== %s ==\n' "$*"; }
+
+model=models/fmnist_lenet
+fm=${NS_FASHION_MNIST:-/usr/share/datasets/fashion-mnist}
+if [ -f "$fm/t10k-images-idx3-ubyte.gz" ] && [ -f "$model/fmnist_lenet.caffemodel" ]; then
+  say "A1. the Fashion-MNIST LeNet trained by netsurg train ($model), its test accuracy"
+  echo "(trained by scripts/train-fmnist.sh: $ns train $model/solver.prototxt --threads 1)"
+  # max_iter 0: no training, only the test pass over the 10,000 test images
+  printf '%s\n' "net: \"$model/train_val.prototxt\"" "test_iter: 100" "test_interval: 1" \
+    "base_lr: 0" "lr_policy: \"fixed\"" "max_iter: 0" "snapshot_after_train: false" \
+    > "$out/fmnist_eval.prototxt"
+  "$ns" train "$out/fmnist_eval.prototxt" --weights "$model/fmnist_lenet.caffemodel" --quiet |
+    grep '^test net'
+
+  say "A2. 16 test items tiled 4x4 into one 112x112 image (examples/fmnist_tiles.c)"
+  "$build/examples/fmnist_tiles" make "$fm/t10k-images-idx3-ubyte.gz" \
+    "$fm/t10k-labels-idx1-ubyte.gz" "$model/labels.txt" "$out/fmnist_tiles.png" \
+    "$out/fmnist_truth.txt" 4 0
+
+  say "A3. the cast: ip1/ip2 -> convolutions, input 112x112"
+  "$ns" fcn "$model/deploy.prototxt" "$model/fmnist_lenet.caffemodel" --size 112x112 \
+    --out "$out/fmnist_fcn"
+
+  say "A4. classify the tiled image: a 22x22 map (28x28 windows every 4 px), heatmap PNG"
+  "$ns" classify "$out/fmnist_fcn.prototxt" "$out/fmnist_fcn.caffemodel" "$out/fmnist_tiles.png" \
+    --raw-scale 1 --labels "$model/labels.txt" --top 3 --heatmap "$out/fmnist_heatmap.png" \
+    --save-input "$out/fmnist_input.npy" 2>/dev/null | sed -n '/^argmax/,/^confidence/p' | sed '$d'
+  echo "heatmap: $out/fmnist_heatmap.png"
+  "$ns" forward "$out/fmnist_fcn.prototxt" "$out/fmnist_fcn.caffemodel" \
+    --input data="$out/fmnist_input.npy" --output prob="$out/fmnist_prob.npy" 2>/dev/null
+  "$build/examples/fmnist_tiles" check "$out/fmnist_prob.npy" "$out/fmnist_truth.txt" \
+    "$model/labels.txt" || true
+
+  say "B. CaffeNet with random weights: the notebook's shapes and plumbing"
+else
+  echo "(skipping the Fashion-MNIST part: no $fm/t10k-images-idx3-ubyte.gz or"
+  echo " $model/fmnist_lenet.caffemodel; scripts/install-deps.sh installs dataset-fashion-mnist)"
+fi
 
 say "1. a CaffeNet-shaped classifier, random weights (seed 7), its fc params"
 scripts/make-caffenet.sh 1 227 > "$out/caffenet_deploy.prototxt"
