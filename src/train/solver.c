@@ -209,6 +209,7 @@ static ns_status parse_type(ns_ctx *ctx, const Caffe__SolverParameter *p, rule *
 
 static ns_status check_policy(ns_ctx *ctx, const Caffe__SolverParameter *p) {
   const char *pol = p->lr_policy ? p->lr_policy : "";
+  if (!pol[0]) return ns_fail(ctx, NS_ERR_INPUT, "lr_policy is not set (fixed, step, inv, ...)");
   static const char *const known[] = {"fixed", "step", "exp", "inv", "multistep", "poly", "sigmoid"};
   for (size_t i = 0; i < sizeof known / sizeof *known; i++)
     if (!strcmp(pol, known[i])) {
