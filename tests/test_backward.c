@@ -581,6 +581,165 @@ static void test_pooling(void **state) {
   }
 }
 
+
+/* ---- LRN, BatchNorm, Scale, Bias, Eltwise ---------------------------------- */
+
+static void test_lrn(void **state) {
+  for (int within = 0; within < 2; within++)
+    for (uint32_t size = 3; size <= 5; size += 2) {
+      lh_harness *h = layer("LRN");
+      Caffe__LRNParameter p = CAFFE__LRNPARAMETER__INIT;
+      p.has_local_size = p.has_alpha = p.has_beta = p.has_k = p.has_norm_region = 1;
+      p.local_size = size;
+      p.alpha = 0.8f; /* large enough for the normalisation to matter */
+      p.beta = 0.75f;
+      p.k = 1.5f;
+      p.norm_region = within ? CAFFE__LRNPARAMETER__NORM_REGION__WITHIN_CHANNEL
+                             : CAFFE__LRNPARAMETER__NORM_REGION__ACROSS_CHANNELS;
+      h->param.lrn_param = &p;
+      const int64_t shape[4] = {2, 7, 3, 4};
+      fill_uniform(bottom(h, 4, shape), -2, 2);
+      lh_add_top(h);
+      grad_check(h, NULL);
+      lh_destroy(h);
+    }
+}
+
+static void check_batchnorm(int global, int in_place, int axes) {
+  lh_harness *h = layer("BatchNorm");
+  Caffe__BatchNormParameter p = CAFFE__BATCH_NORM_PARAMETER__INIT;
+  if (global >= 0) {
+    p.has_use_global_stats = 1;
+    p.use_global_stats = global;
+  }
+  h->param.batch_norm_param = &p;
+  const int64_t shape[4] = {3, 4, 3, 2};
+  fill_uniform(bottom(h, axes, shape), -2, 2);
+  if (in_place)
+    lh_add_top_in_place(h, 0);
+  else
+    lh_add_top(h);
+  h->net.phase = NS_PHASE_TRAIN;
+  assert_int_equal(lh_setup(h), NS_OK);
+  /* stored statistics for the global case: factor 2, so mean 0.1, var 0.8 */
+  for (int64_t k = 0; k < 4; k++) {
+    h->layer.params[0]->data[k] = 0.2f * (float)(k - 1);
+    h->layer.params[1]->data[k] = 1.6f + 0.1f * (float)k;
+  }
+  h->layer.params[2]->data[0] = 2.0f;
+  gc_opts o = {.setup_done = 1, .train = 1, .skip_params = 1, .tol = 2e-2};
+  grad_check(h, &o);
+  lh_destroy(h);
+}
+
+static void test_batchnorm(void **state) {
+  check_batchnorm(-1, 0, 4); /* TRAIN default: batch statistics */
+  check_batchnorm(-1, 1, 4);
+  check_batchnorm(-1, 0, 2);
+  check_batchnorm(1, 0, 4); /* frozen statistics while fine-tuning */
+  check_batchnorm(1, 1, 4);
+}
+
+/* Caffe's moving averages after two TRAIN forwards, by hand: factor
+ * 0.999 * 1 + 1 ... with maf 0.5: after one forward from zeros, factor 1,
+ * mean sum = mean, var sum = m / (m - 1) var; after a second (same data)
+ * factor 1.5, mean sum 1.5 mean, var sum 1.5 m / (m - 1) var. */
+static void test_batchnorm_moving_average(void **state) {
+  lh_harness *h = layer("BatchNorm");
+  h->net.phase = NS_PHASE_TRAIN;
+  Caffe__BatchNormParameter p = CAFFE__BATCH_NORM_PARAMETER__INIT;
+  p.has_moving_average_fraction = 1;
+  p.moving_average_fraction = 0.5f;
+  h->param.batch_norm_param = &p;
+  const int64_t shape[2] = {4, 2};
+  const float x[8] = {1, 10, 2, 20, 3, 30, 6, 40}; /* channel 0: 1 2 3 6; channel 1: 10..40 */
+  assert_non_null(lh_add_bottom(h, 2, shape, x));
+  ns_blob *t = lh_add_top(h);
+  assert_int_equal(lh_run(h), NS_OK);
+  assert_int_equal(h->layer.ops->forward(h->ctx, &h->layer), NS_OK);
+  float *mean = h->layer.params[0]->data, *var = h->layer.params[1]->data;
+  assert_float_equal(h->layer.params[2]->data[0], 1.5, 1e-6);
+  assert_float_equal(mean[0], 1.5 * 3.0, 1e-5);
+  assert_float_equal(mean[1], 1.5 * 25.0, 1e-4);
+  /* channel 0: deviations -2 -1 0 3, biased var 14/4, unbiased 14/3 */
+  assert_float_equal(var[0], 1.5 * 14.0 / 3.0, 1e-4);
+  assert_float_equal(var[1], 1.5 * 500.0 / 3.0, 1e-2); /* deviations -15 -5 5 15 */
+  assert_float_equal(t->data[0], -2.0 / sqrt(3.5 + 1e-5), 1e-5);
+  lh_destroy(h);
+}
+
+static void check_scale(const char *type, int two_bottoms, int bias, int in_place) {
+  lh_harness *h = layer(type);
+  Caffe__ScaleParameter sp = CAFFE__SCALE_PARAMETER__INIT;
+  Caffe__BiasParameter bp = CAFFE__BIAS_PARAMETER__INIT;
+  sp.has_bias_term = 1;
+  sp.bias_term = bias;
+  sp.has_axis = bp.has_axis = 1;
+  sp.axis = bp.axis = 1;
+  sp.has_num_axes = bp.has_num_axes = 1;
+  sp.num_axes = bp.num_axes = 2;
+  h->param.scale_param = &sp;
+  h->param.bias_param = &bp;
+  bottom(h, 4, S4);
+  if (two_bottoms) {
+    const int64_t op[2] = {S4[1], S4[2]};
+    bottom(h, 2, op);
+  }
+  if (in_place)
+    lh_add_top_in_place(h, 0);
+  else
+    lh_add_top(h);
+  h->net.phase = NS_PHASE_TRAIN;
+  assert_int_equal(lh_setup(h), NS_OK);
+  randomize_params(h);
+  gc_opts o = {.setup_done = 1, .train = 1};
+  grad_check(h, &o);
+  lh_destroy(h);
+}
+
+static void test_scale_bias(void **state) {
+  check_scale("Scale", 0, 0, 0);
+  check_scale("Scale", 0, 1, 0);
+  check_scale("Scale", 0, 1, 1);
+  check_scale("Scale", 1, 0, 0);
+  check_scale("Scale", 1, 1, 1);
+  check_scale("Bias", 0, 0, 0);
+  check_scale("Bias", 1, 0, 0);
+  check_scale("Bias", 0, 0, 1);
+}
+
+static void check_eltwise(int op, int n_bottoms, int coeff, int in_place) {
+  lh_harness *h = layer("Eltwise");
+  Caffe__EltwiseParameter p = CAFFE__ELTWISE_PARAMETER__INIT;
+  float c[3] = {0.5f, -1.5f, 2.0f};
+  p.has_operation = 1;
+  p.operation = op;
+  if (coeff) {
+    p.n_coeff = (size_t)n_bottoms;
+    p.coeff = c;
+  }
+  h->param.eltwise_param = &p;
+  for (int i = 0; i < n_bottoms; i++) {
+    ns_blob *b = bottom(h, 4, S4);
+    if (op == CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__MAX)
+      for (int64_t j = 0; j < b->count; j++) b->data[j] = urand(0, 1) + (float)((j + i) % 3);
+  }
+  if (in_place)
+    lh_add_top_in_place(h, 0);
+  else
+    lh_add_top(h);
+  grad_check(h, NULL);
+  lh_destroy(h);
+}
+
+static void test_eltwise(void **state) {
+  check_eltwise(CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__SUM, 2, 0, 0);
+  check_eltwise(CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__SUM, 3, 1, 0);
+  check_eltwise(CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__SUM, 3, 1, 1);
+  check_eltwise(CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__PROD, 3, 0, 0);
+  check_eltwise(CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__MAX, 3, 0, 0);
+}
+
 int main(void) {
   ns_rng_seed(&data_rng, 2026);
   const struct CMUnitTest tests[] = {
@@ -601,6 +760,11 @@ int main(void) {
       cmocka_unit_test(test_deconvolution),
       cmocka_unit_test(test_inner_product),
       cmocka_unit_test(test_pooling),
+      cmocka_unit_test(test_lrn),
+      cmocka_unit_test(test_batchnorm),
+      cmocka_unit_test(test_batchnorm_moving_average),
+      cmocka_unit_test(test_scale_bias),
+      cmocka_unit_test(test_eltwise),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

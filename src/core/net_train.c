@@ -28,13 +28,18 @@ static const Caffe__ParamSpec *param_spec(const ns_layer *l, int i) {
   return i < (int)l->param->n_param ? l->param->param[i] : NULL;
 }
 
+/* BatchNorm's statistics never learn: Caffe masks them with lr_mult 0. */
+static int frozen_statistics(const ns_layer *l) { return strcmp(l->ops->type, "BatchNorm") == 0; }
+
 static float lr_mult(const ns_layer *l, int i) {
   const Caffe__ParamSpec *p = param_spec(l, i);
+  if (frozen_statistics(l)) return 0.0f;
   return p && p->has_lr_mult ? p->lr_mult : 1.0f;
 }
 
 static float decay_mult(const ns_layer *l, int i) {
   const Caffe__ParamSpec *p = param_spec(l, i);
+  if (frozen_statistics(l)) return 0.0f;
   return p && p->has_decay_mult ? p->decay_mult : 1.0f;
 }
 
