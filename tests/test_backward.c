@@ -740,6 +740,213 @@ static void test_eltwise(void **state) {
   check_eltwise(CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__MAX, 3, 0, 0);
 }
 
+
+/* ---- losses and accuracy ---------------------------------------------------- */
+
+static ns_blob *labels(lh_harness *h, int n, const int64_t *shape, int classes, int ignore) {
+  ns_blob *b = lh_add_bottom(h, n, shape, NULL);
+  assert_non_null(b);
+  for (int64_t i = 0; i < b->count; i++) {
+    int v = (int)(ns_rng_uniform01(&data_rng) * classes);
+    b->data[i] = (float)(ignore >= 0 && i % 4 == 1 ? ignore : v);
+  }
+  return b;
+}
+
+static void test_softmax_loss_grad(void **state) {
+  const int modes[] = {-1, CAFFE__LOSS_PARAMETER__NORMALIZATION_MODE__FULL,
+                       CAFFE__LOSS_PARAMETER__NORMALIZATION_MODE__VALID,
+                       CAFFE__LOSS_PARAMETER__NORMALIZATION_MODE__BATCH_SIZE,
+                       CAFFE__LOSS_PARAMETER__NORMALIZATION_MODE__NONE};
+  for (size_t m = 0; m < sizeof modes / sizeof *modes; m++)
+    for (int ignore = 0; ignore < 2; ignore++) {
+      lh_harness *h = layer("SoftmaxWithLoss");
+      Caffe__LossParameter lp = CAFFE__LOSS_PARAMETER__INIT;
+      if (modes[m] >= 0) {
+        lp.has_normalization = 1;
+        lp.normalization = modes[m];
+      }
+      if (ignore) {
+        lp.has_ignore_label = 1;
+        lp.ignore_label = 2;
+      }
+      h->param.loss_param = &lp;
+      const int64_t shape[4] = {2, 4, 3, 2}, lshape[3] = {2, 3, 2}; /* a loss map */
+      fill_uniform(bottom(h, 4, shape), -2, 2);
+      labels(h, 3, lshape, 4, ignore ? 2 : -1);
+      lh_add_top(h);
+      gc_opts o = {.skip_bottoms = 2};
+      grad_check(h, &o);
+      lh_destroy(h);
+    }
+  /* axis 2 of a (2, 3, 5) bottom: 5 classes, labels (2, 3); second top prob */
+  lh_harness *h = layer("SoftmaxWithLoss");
+  Caffe__SoftmaxParameter sp = CAFFE__SOFTMAX_PARAMETER__INIT;
+  sp.has_axis = 1;
+  sp.axis = 2;
+  h->param.softmax_param = &sp;
+  const int64_t shape[3] = {2, 3, 5}, lshape[2] = {2, 3};
+  fill_uniform(bottom(h, 3, shape), -2, 2);
+  labels(h, 2, lshape, 5, -1);
+  lh_add_top(h);
+  gc_opts o = {.skip_bottoms = 2};
+  grad_check(h, &o);
+  lh_destroy(h);
+}
+
+/* Hand computation: logits (1, 2, 3) label 2 and (0, 0, 0) label 0 (ignored
+ * in the second run).  -log softmax: log(e + e^2 + e^3) - 3 = 0.407606;
+ * log 3 = 1.098612. */
+static void test_softmax_loss_values(void **state) {
+  const double l0 = log(exp(1.0) + exp(2.0) + exp(3.0)) - 3.0, l1 = log(3.0);
+  const struct {
+    int mode, legacy, ignore;
+    double want;
+  } cases[] = {
+      {-1, -1, 0, (l0 + l1) / 2},  /* default VALID */
+      {CAFFE__LOSS_PARAMETER__NORMALIZATION_MODE__NONE, -1, 0, l0 + l1},
+      {CAFFE__LOSS_PARAMETER__NORMALIZATION_MODE__VALID, -1, 1, l0},
+      {CAFFE__LOSS_PARAMETER__NORMALIZATION_MODE__FULL, -1, 1, l0 / 2},
+      {CAFFE__LOSS_PARAMETER__NORMALIZATION_MODE__BATCH_SIZE, -1, 1, l0 / 2},
+      {-1, 0, 1, l0 / 2}, /* normalize: false is BATCH_SIZE */
+      {-1, 1, 1, l0},     /* normalize: true is VALID */
+  };
+  for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+    lh_harness *h = layer("SoftmaxWithLoss");
+    Caffe__LossParameter lp = CAFFE__LOSS_PARAMETER__INIT;
+    if (cases[c].mode >= 0) {
+      lp.has_normalization = 1;
+      lp.normalization = cases[c].mode;
+    }
+    if (cases[c].legacy >= 0) {
+      lp.has_normalize = 1;
+      lp.normalize = cases[c].legacy;
+    }
+    if (cases[c].ignore) {
+      lp.has_ignore_label = 1;
+      lp.ignore_label = 0;
+    }
+    h->param.loss_param = &lp;
+    const int64_t shape[2] = {2, 3}, lshape[1] = {2};
+    const float x[6] = {1, 2, 3, 0, 0, 0}, lab[2] = {2, 0};
+    assert_non_null(lh_add_bottom(h, 2, shape, x));
+    assert_non_null(lh_add_bottom(h, 1, lshape, lab));
+    ns_blob *t = lh_add_top(h);
+    ns_blob *prob = lh_add_top(h);
+    assert_int_equal(lh_run(h), NS_OK);
+    assert_int_equal(t->num_axes, 0);
+    assert_float_equal(t->data[0], cases[c].want, 1e-5);
+    assert_float_equal(prob->data[3], 1.0 / 3.0, 1e-6);
+    lh_destroy(h);
+  }
+  /* a label out of range is an error, not a read past the row */
+  lh_harness *h = layer("SoftmaxWithLoss");
+  const int64_t shape[2] = {1, 3}, lshape[1] = {1};
+  const float x[3] = {0, 0, 0}, lab[1] = {3};
+  assert_non_null(lh_add_bottom(h, 2, shape, x));
+  assert_non_null(lh_add_bottom(h, 1, lshape, lab));
+  lh_add_top(h);
+  assert_int_equal(lh_run(h), NS_ERR_INPUT);
+  assert_non_null(strstr(ns_ctx_error(h->ctx), "out of range"));
+  lh_destroy(h);
+}
+
+static void test_euclidean_loss(void **state) {
+  lh_harness *h = layer("EuclideanLoss");
+  const int64_t shape[2] = {2, 3};
+  const float a[6] = {1, 2, 3, 4, 5, 6}, b[6] = {1, 0, 3, 1, 5, 7};
+  assert_non_null(lh_add_bottom(h, 2, shape, a));
+  assert_non_null(lh_add_bottom(h, 2, shape, b));
+  ns_blob *t = lh_add_top(h);
+  assert_int_equal(lh_run(h), NS_OK);
+  assert_float_equal(t->data[0], (4.0 + 9.0 + 1.0) / 2 / 2, 1e-6); /* sum d^2 / (2 N) */
+  lh_destroy(h);
+  h = layer("EuclideanLoss");
+  const int64_t s3[3] = {3, 2, 2};
+  bottom(h, 3, s3);
+  bottom(h, 3, s3);
+  lh_add_top(h);
+  grad_check(h, NULL); /* both bottoms take gradients */
+  lh_destroy(h);
+}
+
+static void test_sigmoid_ce_loss(void **state) {
+  /* x = (0, 2, -1), t = (1, 0, 1): -[log s(0)] - [log(1 - s(2))] - [log s(-1)]
+   * = log 2 + log(1 + e^2) + log(1 + e), divided by the batch size 1. */
+  lh_harness *h = layer("SigmoidCrossEntropyLoss");
+  const int64_t shape[2] = {1, 3};
+  const float x[3] = {0, 2, -1}, t[3] = {1, 0, 1};
+  assert_non_null(lh_add_bottom(h, 2, shape, x));
+  assert_non_null(lh_add_bottom(h, 2, shape, t));
+  ns_blob *top = lh_add_top(h);
+  assert_int_equal(lh_run(h), NS_OK);
+  assert_float_equal(top->data[0], log(2.0) + log(1 + exp(2.0)) + log(1 + exp(1.0)), 1e-5);
+  lh_destroy(h);
+  for (int ignore = 0; ignore < 2; ignore++) {
+    h = layer("SigmoidCrossEntropyLoss");
+    Caffe__LossParameter lp = CAFFE__LOSS_PARAMETER__INIT;
+    lp.has_ignore_label = ignore;
+    lp.ignore_label = -1;
+    h->param.loss_param = &lp;
+    const int64_t s4[4] = {2, 3, 2, 2};
+    fill_uniform(bottom(h, 4, s4), -3, 3);
+    ns_blob *tb = bottom(h, 4, s4);
+    for (int64_t i = 0; i < tb->count; i++)
+      tb->data[i] = ignore && i % 5 == 0 ? -1.0f : urand(0, 1); /* soft targets */
+    lh_add_top(h);
+    gc_opts o = {.skip_bottoms = 2};
+    grad_check(h, &o);
+    lh_destroy(h);
+  }
+}
+
+static void test_accuracy(void **state) {
+  /* 4 items, 3 classes; labels 0 1 2 1 */
+  const float x[12] = {0.9f, 0.05f, 0.05f,  /* top-1 hit */
+                       0.5f, 0.3f,  0.2f,   /* label 1: second */
+                       0.1f, 0.2f,  0.7f,   /* hit */
+                       0.3f, 0.3f,  0.4f};  /* label 1 ties class 0 at 2nd; third */
+  const float lab[4] = {0, 1, 2, 1};
+  const struct {
+    int top_k, ignore;
+    double want;
+  } cases[] = {{1, -1, 0.5}, {2, -1, 0.75}, {3, -1, 1.0}, {1, 2, 1.0 / 3.0}};
+  for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+    lh_harness *h = layer("Accuracy");
+    Caffe__AccuracyParameter p = CAFFE__ACCURACY_PARAMETER__INIT;
+    p.has_top_k = 1;
+    p.top_k = (uint32_t)cases[c].top_k;
+    if (cases[c].ignore >= 0) {
+      p.has_ignore_label = 1;
+      p.ignore_label = cases[c].ignore;
+    }
+    h->param.accuracy_param = &p;
+    const int64_t shape[2] = {4, 3}, lshape[1] = {4};
+    assert_non_null(lh_add_bottom(h, 2, shape, x));
+    assert_non_null(lh_add_bottom(h, 1, lshape, lab));
+    ns_blob *t = lh_add_top(h);
+    ns_blob *per = lh_add_top(h);
+    assert_int_equal(lh_run(h), NS_OK);
+    assert_float_equal(t->data[0], cases[c].want, 1e-6);
+    if (cases[c].top_k == 1 && cases[c].ignore < 0) {
+      assert_float_equal(per->data[0], 1.0, 1e-6);
+      assert_float_equal(per->data[1], 0.0, 1e-6);
+      assert_float_equal(per->data[2], 1.0, 1e-6);
+    }
+    lh_destroy(h);
+  }
+  /* spatial: (1, 2, 2) scores at axis 1 against a (1, 2) label map */
+  lh_harness *h = layer("Accuracy");
+  const int64_t shape[3] = {1, 2, 2}, lshape[2] = {1, 2};
+  const float xs[4] = {1, 0, 0, 1}, ls[2] = {0, 0}; /* position 0: class 0 wins; 1: class 1 */
+  assert_non_null(lh_add_bottom(h, 3, shape, xs));
+  assert_non_null(lh_add_bottom(h, 2, lshape, ls));
+  ns_blob *t = lh_add_top(h);
+  assert_int_equal(lh_run(h), NS_OK);
+  assert_float_equal(t->data[0], 0.5, 1e-6);
+  lh_destroy(h);
+}
+
 int main(void) {
   ns_rng_seed(&data_rng, 2026);
   const struct CMUnitTest tests[] = {
@@ -765,6 +972,11 @@ int main(void) {
       cmocka_unit_test(test_batchnorm_moving_average),
       cmocka_unit_test(test_scale_bias),
       cmocka_unit_test(test_eltwise),
+      cmocka_unit_test(test_softmax_loss_grad),
+      cmocka_unit_test(test_softmax_loss_values),
+      cmocka_unit_test(test_euclidean_loss),
+      cmocka_unit_test(test_sigmoid_ce_loss),
+      cmocka_unit_test(test_accuracy),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
