@@ -947,6 +947,304 @@ static void test_accuracy(void **state) {
   lh_destroy(h);
 }
 
+
+/* ---- whole nets -------------------------------------------------------------- */
+
+/* conv -> ReLU (in place) -> split: MAX pool -> ip -> SoftmaxWithLoss, and
+ * 1x1 conv -> AVE pool -> ip -> EuclideanLoss (weight 0.5); an Accuracy
+ * only in TEST; Dropout in place on the second path (TRAIN: a mask). */
+static const char *const small_net =
+    "name: 'small'\n"
+    "force_backward: true\n"
+    "layer { name: 'in' type: 'Input' top: 'data' top: 'label' top: 'target'\n"
+    "  input_param { shape { dim: 2 dim: 2 dim: 7 dim: 6 } shape { dim: 2 }\n"
+    "                shape { dim: 2 dim: 3 } } }\n"
+    "layer { name: 'conv1' type: 'Convolution' bottom: 'data' top: 'conv1'\n"
+    "  param { lr_mult: 1 decay_mult: 1 } param { lr_mult: 2 decay_mult: 0 }\n"
+    "  convolution_param { num_output: 3 kernel_size: 3 pad: 1\n"
+    "    weight_filler { type: 'gaussian' std: 0.5 } bias_filler { type: 'uniform' min: -0.3 max: 0.3 } } }\n"
+    "layer { name: 'relu1' type: 'ReLU' bottom: 'conv1' top: 'conv1' }\n"
+    "layer { name: 'pool1' type: 'Pooling' bottom: 'conv1' top: 'pool1'\n"
+    "  pooling_param { pool: MAX kernel_size: 2 stride: 2 } }\n"
+    "layer { name: 'ip1' type: 'InnerProduct' bottom: 'pool1' top: 'ip1'\n"
+    "  inner_product_param { num_output: 4 weight_filler { type: 'gaussian' std: 0.5 }\n"
+    "    bias_filler { type: 'uniform' min: -0.3 max: 0.3 } } }\n"
+    "layer { name: 'loss' type: 'SoftmaxWithLoss' bottom: 'ip1' bottom: 'label' top: 'loss' }\n"
+    "layer { name: 'acc' type: 'Accuracy' bottom: 'ip1' bottom: 'label' top: 'acc'\n"
+    "  include { phase: TEST } }\n"
+    "layer { name: 'conv2' type: 'Convolution' bottom: 'conv1' top: 'conv2'\n"
+    "  convolution_param { num_output: 2 kernel_size: 1\n"
+    "    weight_filler { type: 'gaussian' std: 0.5 } } }\n"
+    "layer { name: 'drop' type: 'Dropout' bottom: 'conv2' top: 'conv2'\n"
+    "  dropout_param { dropout_ratio: 0.2 } }\n"
+    "layer { name: 'pool2' type: 'Pooling' bottom: 'conv2' top: 'pool2'\n"
+    "  pooling_param { pool: AVE kernel_size: 3 stride: 2 } }\n"
+    "layer { name: 'ip2' type: 'InnerProduct' bottom: 'pool2' top: 'ip2'\n"
+    "  inner_product_param { num_output: 3 weight_filler { type: 'gaussian' std: 0.5 } } }\n"
+    "layer { name: 'l2' type: 'EuclideanLoss' bottom: 'ip2' bottom: 'target' top: 'l2'\n"
+    "  loss_weight: 0.5 }\n";
+
+typedef struct net_fixture {
+  char *dir;
+  ns_ctx *ctx;
+  ns_net *net;
+} net_fixture;
+
+static ns_status load_net(net_fixture *f, const char *text, ns_phase phase) {
+  char path[1024];
+  f->dir = tu_mkdtemp();
+  assert_non_null(f->dir);
+  tu_path(path, sizeof path, f->dir, "net.prototxt");
+  assert_int_equal(tu_write_file(path, text, strlen(text)), 0);
+  f->ctx = ns_ctx_create();
+  ns_ctx_set_threads(f->ctx, 1);
+  return ns_net_load_phase(f->ctx, path, NULL, 5, phase, &f->net);
+}
+
+static void free_net(net_fixture *f) {
+  ns_net_destroy(f->net);
+  ns_ctx_destroy(f->ctx);
+  tu_rmtree(f->dir);
+  free(f->dir);
+}
+
+static float *blob_data(ns_net *net, const char *name) {
+  int b = ns_net_find_blob(net, name);
+  assert_true(b >= 0);
+  return ns_net_blob(net, b).data;
+}
+
+static void fill_inputs(ns_net *net) {
+  float *data = blob_data(net, "data"), *label = blob_data(net, "label");
+  float *target = blob_data(net, "target");
+  for (int i = 0; i < 2 * 2 * 7 * 6; i++) data[i] = urand(-1, 1);
+  label[0] = 3;
+  label[1] = 1;
+  for (int i = 0; i < 6; i++) target[i] = urand(-1, 1);
+}
+
+/* Loss with the dropout mask fixed: the net's generator reseeded. */
+static double net_loss(ns_net *net, ns_ctx *ctx) {
+  float loss;
+  ns_rng_seed(&net->rng, 31);
+  assert_int_equal(ns_net_forward_loss(ctx, net, &loss), NS_OK);
+  return loss;
+}
+
+static void test_net_gradient(void **state) {
+  net_fixture f;
+  if (load_net(&f, small_net, NS_PHASE_TRAIN) != NS_OK) fail_msg("%s", ns_ctx_error(f.ctx));
+  ns_net *net = f.net;
+  assert_int_equal(ns_net_find_layer(net, "acc"), -1); /* TEST only */
+  assert_int_equal(ns_net_phase(net), NS_PHASE_TRAIN);
+  fill_inputs(net);
+  double loss = net_loss(net, f.ctx);
+  /* the loss is the weighted sum of the two loss tops */
+  double parts = blob_data(net, "loss")[0] + 0.5 * blob_data(net, "l2")[0];
+  assert_float_equal(loss, parts, 1e-5);
+  ns_net_clear_param_diffs(net);
+  assert_int_equal(ns_net_backward(f.ctx, net), NS_OK);
+  /* every learnable param, and the data (force_backward), against
+   * central differences of the net's loss; step 1e-3 here: a 1e-2 step
+   * would cross ReLU kinks somewhere in the net */
+  const double h = 1e-3;
+  int n = ns_net_learnable_count(net);
+  assert_int_equal(n, 8); /* weights and biases of conv1, ip1, conv2, ip2 */
+  for (int k = 0; k < n; k++) {
+    ns_learnable lr;
+    assert_int_equal(ns_net_learnable(net, k, &lr), NS_OK);
+    float *ana = malloc((size_t)lr.data.count * sizeof(float));
+    memcpy(ana, lr.diff, (size_t)lr.data.count * sizeof(float));
+    for (int64_t i = 0; i < lr.data.count; i++) {
+      float keep = lr.data.data[i];
+      lr.data.data[i] = keep + (float)h;
+      double ep = net_loss(net, f.ctx);
+      lr.data.data[i] = keep - (float)h;
+      double em = net_loss(net, f.ctx);
+      lr.data.data[i] = keep;
+      compare(lr.layer_name, lr.index, i, ana[i], (ep - em) / (2 * h), 2e-2);
+    }
+    free(ana);
+  }
+  int d = ns_net_find_blob(net, "data");
+  ns_tensor data = ns_net_blob(net, d);
+  assert_non_null(net->blobs[d]->diff);
+  float *ana = malloc((size_t)data.count * sizeof(float));
+  memcpy(ana, net->blobs[d]->diff, (size_t)data.count * sizeof(float));
+  for (int64_t i = 0; i < data.count; i++) {
+    float keep = data.data[i];
+    data.data[i] = keep + (float)h;
+    double ep = net_loss(net, f.ctx);
+    data.data[i] = keep - (float)h;
+    double em = net_loss(net, f.ctx);
+    data.data[i] = keep;
+    compare("data", 0, i, ana[i], (ep - em) / (2 * h), 2e-2);
+  }
+  free(ana);
+  free_net(&f);
+}
+
+static void test_net_learnables(void **state) {
+  net_fixture f;
+  if (load_net(&f, small_net, NS_PHASE_TRAIN) != NS_OK) fail_msg("%s", ns_ctx_error(f.ctx));
+  const char *names[] = {"conv1", "conv1", "ip1", "ip1", "conv2", "conv2", "ip2", "ip2"};
+  int n = ns_net_learnable_count(f.net);
+  assert_int_equal(n, 8);
+  for (int k = 0; k < n; k++) {
+    ns_learnable lr;
+    assert_int_equal(ns_net_learnable(f.net, k, &lr), NS_OK);
+    assert_string_equal(lr.layer_name, names[k]);
+    assert_int_equal(lr.index, k % 2);
+    assert_non_null(lr.diff);
+    float want_lr = k == 1 ? 2.0f : 1.0f, want_decay = k == 1 ? 0.0f : 1.0f;
+    assert_float_equal(lr.lr_mult, want_lr, 0);
+    assert_float_equal(lr.decay_mult, want_decay, 0);
+  }
+  ns_learnable lr;
+  assert_int_equal(ns_net_learnable(f.net, n, &lr), NS_ERR_USAGE);
+  /* TEST has the Accuracy and the same learnables */
+  ns_net *test;
+  char path[1024];
+  tu_path(path, sizeof path, f.dir, "net.prototxt");
+  assert_int_equal(ns_net_load(f.ctx, path, NULL, 5, &test), NS_OK);
+  assert_true(ns_net_find_layer(test, "acc") >= 0);
+  assert_int_equal(ns_net_phase(test), NS_PHASE_TEST);
+  assert_int_equal(ns_net_learnable_count(test), 8);
+  ns_net_destroy(test);
+  free_net(&f);
+}
+
+/* Param diffs accumulate over backward calls (iter_size) until cleared. */
+static void test_net_accumulate(void **state) {
+  net_fixture f;
+  if (load_net(&f, small_net, NS_PHASE_TRAIN) != NS_OK) fail_msg("%s", ns_ctx_error(f.ctx));
+  fill_inputs(f.net);
+  net_loss(f.net, f.ctx);
+  ns_net_clear_param_diffs(f.net);
+  assert_int_equal(ns_net_backward(f.ctx, f.net), NS_OK);
+  ns_learnable lr;
+  assert_int_equal(ns_net_learnable(f.net, 2, &lr), NS_OK);
+  float *once = malloc((size_t)lr.data.count * sizeof(float));
+  memcpy(once, lr.diff, (size_t)lr.data.count * sizeof(float));
+  net_loss(f.net, f.ctx);
+  assert_int_equal(ns_net_backward(f.ctx, f.net), NS_OK);
+  int nonzero = 0;
+  for (int64_t i = 0; i < lr.data.count; i++) {
+    assert_float_equal(lr.diff[i], 2 * once[i], 1e-5 * (1 + fabs(once[i])));
+    nonzero += once[i] != 0;
+  }
+  assert_true(nonzero > 0);
+  ns_net_clear_param_diffs(f.net);
+  for (int64_t i = 0; i < lr.data.count; i++) assert_true(lr.diff[i] == 0);
+  free(once);
+  free_net(&f);
+}
+
+/* The small net with each `from` replaced by its `to` (NULL-terminated
+ * pairs); without force_backward. */
+static char *edit_net(const char *from, const char *to, ...) {
+  char *s = strdup(small_net);
+  va_list ap;
+  va_start(ap, to);
+  const char *pairs[16] = {"force_backward: true\n", "", from, to};
+  int n = 4;
+  while (n < 14 && (pairs[n] = va_arg(ap, const char *)) != NULL) {
+    pairs[n + 1] = va_arg(ap, const char *);
+    n += 2;
+  }
+  va_end(ap);
+  for (int i = 0; i < n; i += 2) {
+    char *at = strstr(s, pairs[i]);
+    assert_non_null(at);
+    size_t len = strlen(s) + strlen(pairs[i + 1]) + 1;
+    char *t = malloc(len);
+    snprintf(t, len, "%.*s%s%s", (int)(at - s), s, pairs[i + 1], at + strlen(pairs[i]));
+    free(s);
+    s = t;
+  }
+  return s;
+}
+
+static int layer_needs_backward(ns_net *net, const char *name) {
+  int i = ns_net_find_layer(net, name);
+  assert_true(i >= 0);
+  return net->layers[i].need_backward;
+}
+
+static int diff_is_zero(ns_net *net, const char *layer, int index) {
+  ns_tensor t;
+  assert_int_equal(ns_net_param_by_name(net->ctx, net, layer, index, &t), NS_OK);
+  int li = ns_net_find_layer(net, layer);
+  const float *d = net->layers[li].params[index]->diff;
+  for (int64_t i = 0; d && i < t.count; i++)
+    if (d[i] != 0) return 0;
+  return 1;
+}
+
+/* lr_mult 0 freezes conv1 (no param gradient; without force_backward no
+ * layer below ip1's inputs needs backward at all); propagate_down false
+ * on ip1 cuts pool1 and relu1 off the first loss. */
+static void test_net_frozen_and_propagate_down(void **state) {
+  char *frozen = edit_net("param { lr_mult: 1 decay_mult: 1 } param { lr_mult: 2 decay_mult: 0 }",
+                          "param { lr_mult: 0 } param { lr_mult: 0 }", NULL);
+  net_fixture f;
+  if (load_net(&f, frozen, NS_PHASE_TRAIN) != NS_OK) fail_msg("%s", ns_ctx_error(f.ctx));
+  assert_false(layer_needs_backward(f.net, "conv1"));
+  assert_false(layer_needs_backward(f.net, "relu1"));
+  assert_true(layer_needs_backward(f.net, "ip1"));
+  assert_true(layer_needs_backward(f.net, "conv2"));
+  assert_false(layer_needs_backward(f.net, "pool1"));
+  fill_inputs(f.net);
+  net_loss(f.net, f.ctx);
+  ns_net_clear_param_diffs(f.net);
+  assert_int_equal(ns_net_backward(f.ctx, f.net), NS_OK);
+  assert_true(diff_is_zero(f.net, "conv1", 0));
+  assert_true(diff_is_zero(f.net, "conv1", 1));
+  assert_false(diff_is_zero(f.net, "ip1", 0));
+  assert_false(diff_is_zero(f.net, "conv2", 0));
+  ns_learnable lr;
+  assert_int_equal(ns_net_learnable(f.net, 0, &lr), NS_OK);
+  assert_float_equal(lr.lr_mult, 0, 0);
+  free_net(&f);
+  free(frozen);
+
+  /* propagate_down: false on ip1 and conv2 -> conv1 gets no gradient */
+  char *cut = edit_net("bottom: 'pool1' top: 'ip1'\n",
+                       "bottom: 'pool1' top: 'ip1' propagate_down: false\n",
+                       "bottom: 'conv1' top: 'conv2'\n",
+                       "bottom: 'conv1' top: 'conv2' propagate_down: false\n", NULL);
+  if (load_net(&f, cut, NS_PHASE_TRAIN) != NS_OK) fail_msg("%s", ns_ctx_error(f.ctx));
+  assert_false(layer_needs_backward(f.net, "conv1"));
+  assert_false(layer_needs_backward(f.net, "pool1"));
+  assert_true(layer_needs_backward(f.net, "ip1"));
+  fill_inputs(f.net);
+  net_loss(f.net, f.ctx);
+  ns_net_clear_param_diffs(f.net);
+  assert_int_equal(ns_net_backward(f.ctx, f.net), NS_OK);
+  assert_true(diff_is_zero(f.net, "conv1", 0));
+  assert_false(diff_is_zero(f.net, "ip1", 0));
+  assert_false(diff_is_zero(f.net, "ip2", 0));
+  free_net(&f);
+  free(cut);
+}
+
+/* A layer without a backward on the loss's path is an error naming it. */
+static void test_net_no_backward(void **state) {
+  const char *text =
+      "layer { name: 'in' type: 'Input' top: 'x' top: 'y'\n"
+      "  input_param { shape { dim: 2 dim: 3 } shape { dim: 2 dim: 1 } } }\n"
+      "layer { name: 'ip' type: 'InnerProduct' bottom: 'x' top: 'ip'\n"
+      "  inner_product_param { num_output: 3 } }\n"
+      "layer { name: 'am' type: 'ArgMax' bottom: 'ip' top: 'am' }\n"
+      "layer { name: 'l' type: 'EuclideanLoss' bottom: 'am' bottom: 'y' top: 'l' }\n";
+  net_fixture f;
+  if (load_net(&f, text, NS_PHASE_TRAIN) != NS_OK) fail_msg("%s", ns_ctx_error(f.ctx));
+  assert_int_equal(ns_net_forward_loss(f.ctx, f.net, NULL), NS_OK);
+  assert_int_equal(ns_net_backward(f.ctx, f.net), NS_ERR_UNSUPPORTED);
+  assert_non_null(strstr(ns_ctx_error(f.ctx), "'am'"));
+  free_net(&f);
+}
+
 int main(void) {
   ns_rng_seed(&data_rng, 2026);
   const struct CMUnitTest tests[] = {
@@ -977,6 +1275,11 @@ int main(void) {
       cmocka_unit_test(test_euclidean_loss),
       cmocka_unit_test(test_sigmoid_ce_loss),
       cmocka_unit_test(test_accuracy),
+      cmocka_unit_test(test_net_gradient),
+      cmocka_unit_test(test_net_learnables),
+      cmocka_unit_test(test_net_accumulate),
+      cmocka_unit_test(test_net_frozen_and_propagate_down),
+      cmocka_unit_test(test_net_no_backward),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
