@@ -558,6 +558,7 @@ static void test_pooling(void **state) {
       {{2, 2, 5, 5}, 0, 3, 0, 2, 0}, {{1, 3, 6, 7}, 0, 2, 1, 2, 0}, {{2, 2, 7, 5}, 0, 3, 1, 1, 0},
       {{2, 2, 5, 5}, 1, 3, 0, 2, 0}, {{1, 3, 6, 7}, 1, 3, 1, 2, 0}, {{2, 2, 7, 5}, 1, 2, 1, 3, 0},
       {{2, 3, 4, 5}, 0, 0, 0, 1, 1}, {{2, 3, 4, 5}, 1, 0, 0, 1, 1},
+      {{1, 2, 6, 6}, 0, 3, 0, 2, 0}, {{1, 2, 6, 8}, 1, 3, 0, 2, 0}, /* ceil: last window clipped */
   };
   for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
     lh_harness *h = layer("Pooling");
@@ -1245,6 +1246,202 @@ static void test_net_no_backward(void **state) {
   free_net(&f);
 }
 
+
+/* ---- the conformance nets, trained ---------------------------------------- */
+
+/* Every net of tests/conformance (Caffe's own nets and weights) with an
+ * EuclideanLoss against a random target on each output blob, in TRAIN with
+ * force_backward: the net's param and input gradients against central
+ * differences of E = sum over outputs of |out - target|^2 / (2 num),
+ * summed in double.  Up to 8 sampled elements per param and input, h =
+ * 1e-3; a difference may straddle a ReLU or MAX kink, so up to 1 in 20
+ * comparisons may miss (none do in practice: counted and printed).  Nets
+ * with a layer that has no gradient (ArgMax) are skipped. */
+#include <dirent.h>
+
+typedef struct conf_out {
+  int blob, target;
+  int64_t count, num;
+} conf_out;
+
+static char *read_text(const char *path) {
+  FILE *fp = fopen(path, "rb");
+  if (!fp) return NULL;
+  fseek(fp, 0, SEEK_END);
+  long n = ftell(fp);
+  fseek(fp, 0, SEEK_SET);
+  char *s = malloc((size_t)n + 1);
+  if (fread(s, 1, (size_t)n, fp) != (size_t)n) n = 0;
+  s[n] = 0;
+  fclose(fp);
+  return s;
+}
+
+static double conf_objective(ns_net *net, const conf_out *outs, int n_out) {
+  ns_rng_seed(&net->rng, 31); /* the same Dropout masks every time */
+  assert_int_equal(ns_net_run_forward(net->ctx, net, NULL), NS_OK);
+  double e = 0;
+  for (int k = 0; k < n_out; k++) {
+    const float *y = net->blobs[outs[k].blob]->data, *t = net->blobs[outs[k].target]->data;
+    double sum = 0;
+    for (int64_t i = 0; i < outs[k].count; i++) sum += ((double)y[i] - t[i]) * ((double)y[i] - t[i]);
+    e += sum / (2.0 * (double)outs[k].num);
+  }
+  return e;
+}
+
+/* Returns the number of comparisons; *misses gets those out of tolerance. */
+static int check_conformance_case(const char *dir, const char *name, int *misses, int *skipped) {
+  char path[1200], wpath[1200];
+  tu_path(path, sizeof path, dir, "net.prototxt");
+  tu_path(wpath, sizeof wpath, dir, "weights.caffemodel");
+  ns_ctx *ctx = ns_ctx_create();
+  ns_ctx_set_threads(ctx, 1);
+  ns_net *plain;
+  if (ns_net_load(ctx, path, NULL, 1, &plain) != NS_OK) fail_msg("%s: %s", name, ns_ctx_error(ctx));
+  /* outputs: blobs no layer reads (in place does not count as reading) */
+  char *text = read_text(path);
+  assert_non_null(text);
+  size_t cap = strlen(text) + 4096;
+  char *edited = malloc(cap);
+  size_t len = (size_t)snprintf(edited, cap, "force_backward: true\n%s\n", text);
+  free(text);
+  int n_out = 0;
+  char out_names[8][256];
+  for (int b = 0; b < ns_net_blob_count(plain) && n_out < 8; b++) {
+    ns_tensor t = ns_net_blob(plain, b);
+    int read = 0;
+    for (int l = 0; l < ns_net_layer_count(plain) && !read; l++)
+      for (int j = 0; j < ns_net_layer_bottom_count(plain, l); j++) {
+        if (strcmp(ns_net_layer_bottom(plain, l, j), t.name) != 0) continue;
+        int in_place = j < ns_net_layer_top_count(plain, l) &&
+                       strcmp(ns_net_layer_top(plain, l, j), t.name) == 0;
+        if (!in_place) read = 1;
+      }
+    if (read || t.count == 0) continue;
+    snprintf(out_names[n_out], sizeof out_names[n_out], "%s", t.name);
+    len += (size_t)snprintf(edited + len, cap - len,
+                            "layer { name: 'gc_in%d' type: 'Input' top: 'gc_target%d' "
+                            "input_param { shape {",
+                            n_out, n_out);
+    for (int a = 0; a < t.num_axes; a++)
+      len += (size_t)snprintf(edited + len, cap - len, " dim: %lld", (long long)t.shape[a]);
+    len += (size_t)snprintf(edited + len, cap - len,
+                            " } } }\nlayer { name: 'gc_loss%d' type: 'EuclideanLoss' "
+                            "bottom: '%s' bottom: 'gc_target%d' top: 'gc_loss%d' }\n",
+                            n_out, t.name, n_out, n_out);
+    n_out++;
+  }
+  ns_net_destroy(plain);
+  char tdir_path[1200];
+  char *tdir = tu_mkdtemp();
+  tu_path(tdir_path, sizeof tdir_path, tdir, "net.prototxt");
+  assert_int_equal(tu_write_file(tdir_path, edited, strlen(edited)), 0);
+  free(edited);
+  ns_net *net;
+  if (ns_net_load_phase(ctx, tdir_path, wpath, 1, NS_PHASE_TRAIN, &net) != NS_OK)
+    fail_msg("%s: %s", name, ns_ctx_error(ctx));
+  tu_rmtree(tdir);
+  free(tdir);
+  conf_out outs[8];
+  for (int k = 0; k < n_out; k++) {
+    char tname[64];
+    snprintf(tname, sizeof tname, "gc_target%d", k);
+    outs[k].blob = ns_net_find_blob(net, out_names[k]);
+    outs[k].target = ns_net_find_blob(net, tname);
+    outs[k].count = net->blobs[outs[k].blob]->count;
+    outs[k].num = net->blobs[outs[k].blob]->num_axes ? net->blobs[outs[k].blob]->shape[0] : 1;
+  }
+  /* random inputs (also the targets) */
+  for (int i = 0; i < ns_net_input_count(net); i++) {
+    ns_tensor t = ns_net_blob(net, ns_net_input_blob(net, i));
+    for (int64_t k = 0; k < t.count; k++) t.data[k] = urand(-1, 1);
+  }
+  conf_objective(net, outs, n_out);
+  ns_net_clear_param_diffs(net);
+  ns_status st = ns_net_backward(ctx, net);
+  if (st == NS_ERR_UNSUPPORTED) {
+    (*skipped)++;
+    ns_net_destroy(net);
+    ns_ctx_destroy(ctx);
+    return 0;
+  }
+  if (st != NS_OK) fail_msg("%s: %s", name, ns_ctx_error(ctx));
+  const double h = 1e-3;
+  int compared = 0;
+  /* params, then the inputs that are not targets */
+  int n_learn = ns_net_learnable_count(net);
+  for (int k = 0; k < n_learn + ns_net_input_count(net); k++) {
+    float *x, *ana;
+    int64_t count;
+    const char *what;
+    if (k < n_learn) {
+      ns_learnable lr;
+      assert_int_equal(ns_net_learnable(net, k, &lr), NS_OK);
+      if (lr.lr_mult == 0) continue; /* BatchNorm statistics */
+      x = lr.data.data;
+      count = lr.data.count;
+      what = lr.layer_name;
+      ana = malloc((size_t)count * sizeof(float) + 4);
+      memcpy(ana, lr.diff, (size_t)count * sizeof(float));
+    } else {
+      ns_blob *b = net->blobs[ns_net_input_blob(net, k - n_learn)];
+      if (strncmp(b->name, "gc_target", 9) == 0 || !b->diff) continue;
+      x = b->data;
+      count = b->count;
+      what = b->name;
+      ana = malloc((size_t)count * sizeof(float) + 4);
+      memcpy(ana, b->diff, (size_t)count * sizeof(float));
+    }
+    for (int s = 0; s < 8 && s < count; s++) {
+      int64_t i = count <= 8 ? s : (int64_t)(ns_rng_uniform01(&data_rng) * (double)count);
+      float keep = x[i];
+      x[i] = keep + (float)h;
+      double ep = conf_objective(net, outs, n_out);
+      x[i] = keep - (float)h;
+      double em = conf_objective(net, outs, n_out);
+      x[i] = keep;
+      double num = (ep - em) / (2 * h);
+      double scale = fmax(1.0, fmax(fabs(ana[i]), fabs(num)));
+      compared++;
+      if (fabs(ana[i] - num) > 2e-2 * scale) {
+        (*misses)++;
+        fprintf(stderr, "  %s: %s[%lld] analytic %.6g numeric %.6g\n", name, what, (long long)i,
+                ana[i], num);
+      }
+    }
+    free(ana);
+  }
+  ns_net_destroy(net);
+  ns_ctx_destroy(ctx);
+  return compared;
+}
+
+static void test_conformance_nets(void **state) {
+  char root[1024];
+  tu_path(root, sizeof root, tu_test_dir(), "conformance");
+  DIR *d = opendir(root);
+  if (!d) skip();
+  struct dirent *e;
+  int cases = 0, compared = 0, misses = 0, skipped = 0;
+  while ((e = readdir(d))) {
+    char dir[1100], w[1200];
+    if (e->d_name[0] == '.' || strstr(e->d_name, "_v1") || strstr(e->d_name, "_fcn")) continue;
+    tu_path(dir, sizeof dir, root, e->d_name);
+    tu_path(w, sizeof w, dir, "weights.caffemodel");
+    FILE *fp = fopen(w, "rb");
+    if (!fp) continue;
+    fclose(fp);
+    compared += check_conformance_case(dir, e->d_name, &misses, &skipped);
+    cases++;
+  }
+  closedir(d);
+  fprintf(stderr, "  conformance nets: %d cases (%d without a gradient), %d comparisons, %d "
+          "misses\n", cases, skipped, compared, misses);
+  assert_true(cases > 40);
+  assert_true(misses * 20 <= compared);
+}
+
 int main(void) {
   ns_rng_seed(&data_rng, 2026);
   const struct CMUnitTest tests[] = {
@@ -1280,6 +1477,7 @@ int main(void) {
       cmocka_unit_test(test_net_accumulate),
       cmocka_unit_test(test_net_frozen_and_propagate_down),
       cmocka_unit_test(test_net_no_backward),
+      cmocka_unit_test(test_conformance_nets),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
