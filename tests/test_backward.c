@@ -1247,6 +1247,46 @@ static void test_net_no_backward(void **state) {
 }
 
 
+
+/* A loss_weight on an inner top that a later layer also reads: its loss
+ * is weight * sum(top) and its gradient adds to the reader's. */
+static void test_net_inner_loss_weight(void **state) {
+  const char *text =
+      "layer { name: 'in' type: 'Input' top: 'x' top: 'label'\n"
+      "  input_param { shape { dim: 3 dim: 4 } shape { dim: 3 } } }\n"
+      "layer { name: 'ip' type: 'InnerProduct' bottom: 'x' top: 'ip' loss_weight: 0.3\n"
+      "  inner_product_param { num_output: 5 weight_filler { type: 'gaussian' std: 1 } } }\n"
+      "layer { name: 'loss' type: 'SoftmaxWithLoss' bottom: 'ip' bottom: 'label' top: 'loss'\n"
+      "  loss_weight: 2 }\n";
+  net_fixture f;
+  if (load_net(&f, text, NS_PHASE_TRAIN) != NS_OK) fail_msg("%s", ns_ctx_error(f.ctx));
+  float *x = blob_data(f.net, "x"), *label = blob_data(f.net, "label");
+  for (int i = 0; i < 12; i++) x[i] = urand(-1, 1);
+  label[0] = 0;
+  label[1] = 4;
+  label[2] = 2;
+  double loss = net_loss(f.net, f.ctx);
+  double want = 2.0 * blob_data(f.net, "loss")[0];
+  for (int i = 0; i < 15; i++) want += 0.3 * blob_data(f.net, "ip")[i];
+  assert_float_equal(loss, want, 1e-5);
+  ns_net_clear_param_diffs(f.net);
+  assert_int_equal(ns_net_backward(f.ctx, f.net), NS_OK);
+  for (int k = 0; k < 2; k++) {
+    ns_learnable lr;
+    assert_int_equal(ns_net_learnable(f.net, k, &lr), NS_OK);
+    for (int64_t i = 0; i < lr.data.count; i++) {
+      float keep = lr.data.data[i];
+      lr.data.data[i] = keep + 1e-2f;
+      double ep = net_loss(f.net, f.ctx);
+      lr.data.data[i] = keep - 1e-2f;
+      double em = net_loss(f.net, f.ctx);
+      lr.data.data[i] = keep;
+      compare(lr.layer_name, k, i, lr.diff[i], (ep - em) / 2e-2, TOL);
+    }
+  }
+  free_net(&f);
+}
+
 /* ---- the conformance nets, trained ---------------------------------------- */
 
 /* Every net of tests/conformance (Caffe's own nets and weights) with an
@@ -1477,6 +1517,7 @@ int main(void) {
       cmocka_unit_test(test_net_accumulate),
       cmocka_unit_test(test_net_frozen_and_propagate_down),
       cmocka_unit_test(test_net_no_backward),
+      cmocka_unit_test(test_net_inner_loss_weight),
       cmocka_unit_test(test_conformance_nets),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
