@@ -1,4 +1,4 @@
-/* Internal view of a built net.  Built in phase TEST from an upgraded
+/* Internal view of a built net.  Built in phase TEST or TRAIN from an upgraded
  * NetParameter, which the net keeps (and owns) so that saving writes back
  * every field we do not interpret. */
 #ifndef NS_CORE_NET_H
