@@ -71,8 +71,8 @@ typedef struct gc_opts {
   double tol;
   unsigned skip_bottoms; /* bit i: do not check (nor propagate to) bottom i */
   int skip_params;
-  int train;  /* run the layer in phase TRAIN */
-  int reseed; /* reseed the net's generator before each forward (Dropout) */
+  int train;      /* run the layer in phase TRAIN */
+  int reseed;     /* reseed the net's generator before each forward (Dropout) */
   int setup_done; /* the test ran setup (and set params): reshape + forward only */
 } gc_opts;
 
@@ -103,8 +103,7 @@ static void compare(const char *what, int index, int64_t i, double ana, double n
 }
 
 /* Checks one perturbable array: analytic gradient `ana` of `x`. */
-static void check_array(gc *g, const char *what, int index, float *x, int64_t n,
-                        const float *ana) {
+static void check_array(gc *g, const char *what, int index, float *x, int64_t n, const float *ana) {
   for (int64_t i = 0; i < n; i++) {
     float keep = x[i];
     x[i] = keep + (float)STEP;
@@ -434,7 +433,6 @@ static void test_flatten_reshape_crop(void **state) {
   lh_destroy(h);
 }
 
-
 /* ---- convolution, deconvolution, inner product, pooling ----------------- */
 
 typedef struct conv_case {
@@ -444,11 +442,11 @@ typedef struct conv_case {
 } conv_case;
 
 static const conv_case conv_cases[] = {
-    {{2, 3, 5, 6}, 4, 1, 3, 3, 0, 0, 1, 1, 1, 1},  /* plain, odd sizes */
-    {{1, 4, 7, 5}, 6, 2, 3, 2, 1, 0, 2, 1, 1, 1},  /* groups, pad, stride, rect kernel */
-    {{2, 2, 7, 7}, 3, 1, 3, 3, 2, 2, 1, 2, 2, 0},  /* dilation, no bias */
-    {{2, 6, 4, 3}, 3, 3, 1, 1, 0, 0, 1, 1, 1, 1},  /* 1x1 path, groups */
-    {{1, 3, 6, 6}, 2, 1, 2, 2, 1, 1, 3, 3, 1, 1},  /* stride larger than kernel */
+    {{2, 3, 5, 6}, 4, 1, 3, 3, 0, 0, 1, 1, 1, 1}, /* plain, odd sizes */
+    {{1, 4, 7, 5}, 6, 2, 3, 2, 1, 0, 2, 1, 1, 1}, /* groups, pad, stride, rect kernel */
+    {{2, 2, 7, 7}, 3, 1, 3, 3, 2, 2, 1, 2, 2, 0}, /* dilation, no bias */
+    {{2, 6, 4, 3}, 3, 3, 1, 1, 0, 0, 1, 1, 1, 1}, /* 1x1 path, groups */
+    {{1, 3, 6, 6}, 2, 1, 2, 2, 1, 1, 3, 3, 1, 1}, /* stride larger than kernel */
 };
 
 static void set_conv_param(Caffe__ConvolutionParameter *p, const conv_case *c, uint32_t *dil) {
@@ -557,8 +555,8 @@ static void test_pooling(void **state) {
   const pool_case cases[] = {
       {{2, 2, 5, 5}, 0, 3, 0, 2, 0}, {{1, 3, 6, 7}, 0, 2, 1, 2, 0}, {{2, 2, 7, 5}, 0, 3, 1, 1, 0},
       {{2, 2, 5, 5}, 1, 3, 0, 2, 0}, {{1, 3, 6, 7}, 1, 3, 1, 2, 0}, {{2, 2, 7, 5}, 1, 2, 1, 3, 0},
-      {{2, 3, 4, 5}, 0, 0, 0, 1, 1}, {{2, 3, 4, 5}, 1, 0, 0, 1, 1},
-      {{1, 2, 6, 6}, 0, 3, 0, 2, 0}, {{1, 2, 6, 8}, 1, 3, 0, 2, 0}, /* ceil: last window clipped */
+      {{2, 3, 4, 5}, 0, 0, 0, 1, 1}, {{2, 3, 4, 5}, 1, 0, 0, 1, 1}, {{1, 2, 6, 6}, 0, 3, 0, 2, 0},
+      {{1, 2, 6, 8}, 1, 3, 0, 2, 0}, /* ceil: last window clipped */
   };
   for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
     lh_harness *h = layer("Pooling");
@@ -581,7 +579,6 @@ static void test_pooling(void **state) {
     lh_destroy(h);
   }
 }
-
 
 /* ---- LRN, BatchNorm, Scale, Bias, Eltwise ---------------------------------- */
 
@@ -741,7 +738,6 @@ static void test_eltwise(void **state) {
   check_eltwise(CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__MAX, 3, 0, 0);
 }
 
-
 /* ---- losses and accuracy ---------------------------------------------------- */
 
 static ns_blob *labels(lh_harness *h, int n, const int64_t *shape, int classes, int ignore) {
@@ -804,7 +800,7 @@ static void test_softmax_loss_values(void **state) {
     int mode, legacy, ignore;
     double want;
   } cases[] = {
-      {-1, -1, 0, (l0 + l1) / 2},  /* default VALID */
+      {-1, -1, 0, (l0 + l1) / 2}, /* default VALID */
       {CAFFE__LOSS_PARAMETER__NORMALIZATION_MODE__NONE, -1, 0, l0 + l1},
       {CAFFE__LOSS_PARAMETER__NORMALIZATION_MODE__VALID, -1, 1, l0},
       {CAFFE__LOSS_PARAMETER__NORMALIZATION_MODE__FULL, -1, 1, l0 / 2},
@@ -903,10 +899,10 @@ static void test_sigmoid_ce_loss(void **state) {
 
 static void test_accuracy(void **state) {
   /* 4 items, 3 classes; labels 0 1 2 1 */
-  const float x[12] = {0.9f, 0.05f, 0.05f,  /* top-1 hit */
-                       0.5f, 0.3f,  0.2f,   /* label 1: second */
-                       0.1f, 0.2f,  0.7f,   /* hit */
-                       0.3f, 0.3f,  0.4f};  /* label 1 ties class 0 at 2nd; third */
+  const float x[12] = {0.9f, 0.05f, 0.05f, /* top-1 hit */
+                       0.5f, 0.3f,  0.2f,  /* label 1: second */
+                       0.1f, 0.2f,  0.7f,  /* hit */
+                       0.3f, 0.3f,  0.4f}; /* label 1 ties class 0 at 2nd; third */
   const float lab[4] = {0, 1, 2, 1};
   const struct {
     int top_k, ignore;
@@ -948,7 +944,6 @@ static void test_accuracy(void **state) {
   lh_destroy(h);
 }
 
-
 /* ---- whole nets -------------------------------------------------------------- */
 
 /* conv -> ReLU (in place) -> split: MAX pool -> ip -> SoftmaxWithLoss, and
@@ -963,7 +958,8 @@ static const char *const small_net =
     "layer { name: 'conv1' type: 'Convolution' bottom: 'data' top: 'conv1'\n"
     "  param { lr_mult: 1 decay_mult: 1 } param { lr_mult: 2 decay_mult: 0 }\n"
     "  convolution_param { num_output: 3 kernel_size: 3 pad: 1\n"
-    "    weight_filler { type: 'gaussian' std: 0.5 } bias_filler { type: 'uniform' min: -0.3 max: 0.3 } } }\n"
+    "    weight_filler { type: 'gaussian' std: 0.5 } bias_filler { type: 'uniform' min: -0.3 max: "
+    "0.3 } } }\n"
     "layer { name: 'relu1' type: 'ReLU' bottom: 'conv1' top: 'conv1' }\n"
     "layer { name: 'pool1' type: 'Pooling' bottom: 'conv1' top: 'pool1'\n"
     "  pooling_param { pool: MAX kernel_size: 2 stride: 2 } }\n"
@@ -1210,10 +1206,10 @@ static void test_net_frozen_and_propagate_down(void **state) {
   free(frozen);
 
   /* propagate_down: false on ip1 and conv2 -> conv1 gets no gradient */
-  char *cut = edit_net("bottom: 'pool1' top: 'ip1'\n",
-                       "bottom: 'pool1' top: 'ip1' propagate_down: false\n",
-                       "bottom: 'conv1' top: 'conv2'\n",
-                       "bottom: 'conv1' top: 'conv2' propagate_down: false\n", NULL);
+  char *cut =
+      edit_net("bottom: 'pool1' top: 'ip1'\n", "bottom: 'pool1' top: 'ip1' propagate_down: false\n",
+               "bottom: 'conv1' top: 'conv2'\n",
+               "bottom: 'conv1' top: 'conv2' propagate_down: false\n", NULL);
   if (load_net(&f, cut, NS_PHASE_TRAIN) != NS_OK) fail_msg("%s", ns_ctx_error(f.ctx));
   assert_false(layer_needs_backward(f.net, "conv1"));
   assert_false(layer_needs_backward(f.net, "pool1"));
@@ -1245,8 +1241,6 @@ static void test_net_no_backward(void **state) {
   assert_non_null(strstr(ns_ctx_error(f.ctx), "'am'"));
   free_net(&f);
 }
-
-
 
 /* A loss_weight on an inner top that a later layer also reads: its loss
  * is weight * sum(top) and its gradient adds to the reader's. */
@@ -1324,7 +1318,8 @@ static double conf_objective(ns_net *net, const conf_out *outs, int n_out) {
   for (int k = 0; k < n_out; k++) {
     const float *y = net->blobs[outs[k].blob]->data, *t = net->blobs[outs[k].target]->data;
     double sum = 0;
-    for (int64_t i = 0; i < outs[k].count; i++) sum += ((double)y[i] - t[i]) * ((double)y[i] - t[i]);
+    for (int64_t i = 0; i < outs[k].count; i++)
+      sum += ((double)y[i] - t[i]) * ((double)y[i] - t[i]);
     e += sum / (2.0 * (double)outs[k].num);
   }
   return e;
@@ -1476,8 +1471,10 @@ static void test_conformance_nets(void **state) {
     cases++;
   }
   closedir(d);
-  fprintf(stderr, "  conformance nets: %d cases (%d without a gradient), %d comparisons, %d "
-          "misses\n", cases, skipped, compared, misses);
+  fprintf(stderr,
+          "  conformance nets: %d cases (%d without a gradient), %d comparisons, %d "
+          "misses\n",
+          cases, skipped, compared, misses);
   assert_true(cases > 40);
   assert_true(misses * 20 <= compared);
 }

@@ -12,7 +12,7 @@
 
 struct ns_net {
   ns_ctx *ctx;
-  ns_phase phase; /* NetState phase the layers were filtered with */
+  ns_phase phase;           /* NetState phase the layers were filtered with */
   Caffe__NetParameter *def; /* upgraded definition, owned */
   int n_layers;
   ns_layer *layers; /* in execution order (after NetStateRule filtering) */

@@ -233,7 +233,8 @@ void ns_net_clear_param_diffs(ns_net *net) {
   for (int i = 0; i < net->n_layers; i++) {
     ns_layer *l = &net->layers[i];
     for (int j = 0; j < l->n_params; j++)
-      if (l->params[j]->diff) memset(l->params[j]->diff, 0, (size_t)l->params[j]->count * sizeof(float));
+      if (l->params[j]->diff)
+        memset(l->params[j]->diff, 0, (size_t)l->params[j]->count * sizeof(float));
   }
 }
 

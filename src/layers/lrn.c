@@ -105,19 +105,19 @@ static ns_status lrn_backward(ns_ctx *ctx, ns_layer *l, const int *down) {
   const float *x = b->data, *y = l->top[0]->data, *dy = l->top[0]->diff;
   float *dx = l->bottom[0]->diff;
   /* window sums of q over the region around element (n, c, i, j) */
-#define LRN_WINDOW_SUM(q, n, c, i, j, out)                                          \
-  do {                                                                              \
-    double acc_ = 0;                                                                \
-    if (!s->within) {                                                               \
-      for (int64_t cc = c - half; cc <= c + half; cc++)                             \
+#define LRN_WINDOW_SUM(q, n, c, i, j, out)                                                    \
+  do {                                                                                        \
+    double acc_ = 0;                                                                          \
+    if (!s->within) {                                                                         \
+      for (int64_t cc = c - half; cc <= c + half; cc++)                                       \
         if (cc >= 0 && cc < channels) acc_ += (q)[((n)*channels + cc) * plane + (i)*w + (j)]; \
-    } else {                                                                        \
-      for (int64_t ii = i - half; ii <= i + half; ii++)                             \
-        for (int64_t jj = j - half; jj <= j + half; jj++)                           \
-          if (ii >= 0 && ii < h && jj >= 0 && jj < w)                               \
-            acc_ += (q)[((n)*channels + c) * plane + ii * w + jj];                  \
-    }                                                                               \
-    out = acc_;                                                                     \
+    } else {                                                                                  \
+      for (int64_t ii = i - half; ii <= i + half; ii++)                                       \
+        for (int64_t jj = j - half; jj <= j + half; jj++)                                     \
+          if (ii >= 0 && ii < h && jj >= 0 && jj < w)                                         \
+            acc_ += (q)[((n)*channels + c) * plane + ii * w + jj];                            \
+    }                                                                                         \
+    out = acc_;                                                                               \
   } while (0)
   float *sq = dx; /* x^2 first, then overwritten by the result */
   for (int64_t i = 0; i < b->count; i++) sq[i] = x[i] * x[i];
@@ -138,8 +138,7 @@ static ns_status lrn_backward(ns_ctx *ctx, ns_layer *l, const int *down) {
           double sum;
           LRN_WINDOW_SUM(ratio, n, c, i, j, sum);
           int64_t idx = (n * channels + c) * plane + i * w + j;
-          dx[idx] = (float)(dy[idx] * pow(scale[idx], -s->beta) -
-                            2.0 * a * s->beta * x[idx] * sum);
+          dx[idx] = (float)(dy[idx] * pow(scale[idx], -s->beta) - 2.0 * a * s->beta * x[idx] * sum);
         }
 #undef LRN_WINDOW_SUM
   return NS_OK;
