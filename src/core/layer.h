@@ -50,6 +50,7 @@ struct ns_layer {
   int need_backward;
   int *bottom_need_backward;
   int *param_propagate_down;
+  int *top_read_back; /* top j's diff is written by a later layer's backward */
 };
 
 /* Whether backward must compute the gradient of param i (a bare layer

@@ -397,8 +397,8 @@ ns_status ns_net_build_phase(ns_ctx *ctx, Caffe__NetParameter *def, uint64_t see
   net->phase = phase;
   ns_rng_seed(&net->rng, seed);
   plan p = {0};
-  if (build_plan(ctx, def, phase == NS_PHASE_TRAIN ? CAFFE__PHASE__TRAIN : CAFFE__PHASE__TEST, &p) !=
-      NS_OK)
+  if (build_plan(ctx, def, phase == NS_PHASE_TRAIN ? CAFFE__PHASE__TRAIN : CAFFE__PHASE__TEST,
+                 &p) != NS_OK)
     goto fail;
   net->layers = ns_calloc(ctx, (size_t)p.n + 1, sizeof *net->layers);
   if (!net->layers) goto fail;

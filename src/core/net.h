@@ -1,4 +1,4 @@
-/* Internal view of a built net.  Built in phase TEST from an upgraded
+/* Internal view of a built net.  Built in phase TEST or TRAIN from an upgraded
  * NetParameter, which the net keeps (and owns) so that saving writes back
  * every field we do not interpret. */
 #ifndef NS_CORE_NET_H
@@ -12,7 +12,7 @@
 
 struct ns_net {
   ns_ctx *ctx;
-  ns_phase phase; /* NetState phase the layers were filtered with */
+  ns_phase phase;           /* NetState phase the layers were filtered with */
   Caffe__NetParameter *def; /* upgraded definition, owned */
   int n_layers;
   ns_layer *layers; /* in execution order (after NetStateRule filtering) */

@@ -1,6 +1,7 @@
 /* Training side of the net, as Caffe's Net: loss weights, which layers
  * and bottoms need backward (Net::Init's bookkeeping), the loss of a
  * forward, the backward pass and the learnable params. */
+#include <cblas.h>
 #include <omp.h>
 #include <string.h>
 
@@ -17,6 +18,8 @@ void ns_layer_free_train(ns_ctx *ctx, ns_layer *l) {
   ns_free(ctx, l->loss_weight);
   ns_free(ctx, l->bottom_need_backward);
   ns_free(ctx, l->param_propagate_down);
+  ns_free(ctx, l->top_read_back);
+  l->top_read_back = NULL;
   l->loss_weight = NULL;
   l->bottom_need_backward = NULL;
   l->param_propagate_down = NULL;
@@ -28,13 +31,18 @@ static const Caffe__ParamSpec *param_spec(const ns_layer *l, int i) {
   return i < (int)l->param->n_param ? l->param->param[i] : NULL;
 }
 
+/* BatchNorm's statistics never learn: Caffe masks them with lr_mult 0. */
+static int frozen_statistics(const ns_layer *l) { return strcmp(l->ops->type, "BatchNorm") == 0; }
+
 static float lr_mult(const ns_layer *l, int i) {
   const Caffe__ParamSpec *p = param_spec(l, i);
+  if (frozen_statistics(l)) return 0.0f;
   return p && p->has_lr_mult ? p->lr_mult : 1.0f;
 }
 
 static float decay_mult(const ns_layer *l, int i) {
   const Caffe__ParamSpec *p = param_spec(l, i);
+  if (frozen_statistics(l)) return 0.0f;
   return p && p->has_decay_mult ? p->decay_mult : 1.0f;
 }
 
@@ -127,6 +135,21 @@ ns_status ns_net_init_backward(ns_ctx *ctx, ns_net *net) {
       for (int j = 0; j < l->n_bottom; j++)
         l->bottom_need_backward[j] |= !(l->ops->is_loss && j > 0);
     }
+  /* A loss top that a later layer also reads gets that layer's gradient
+   * plus its loss weight (Caffe routes it through a Split). */
+  char *written = under_loss; /* reused: blob's diff is written by a backward */
+  memset(written, 0, (size_t)nb + 1);
+  for (int i = 0; i < net->n_layers; i++) {
+    ns_layer *l = &net->layers[i];
+    for (int j = 0; j < l->n_bottom && l->need_backward; j++)
+      if (l->bottom_need_backward[j] && !(j < l->n_top && l->top[j] == l->bottom[j]))
+        written[blob_id(net, l->bottom[j])] = 1;
+  }
+  for (int i = 0; i < net->n_layers; i++) {
+    ns_layer *l = &net->layers[i];
+    if (!(l->top_read_back = ns_calloc(ctx, (size_t)l->n_top + 1, sizeof(int)))) goto fail;
+    for (int j = 0; j < l->n_top; j++) l->top_read_back[j] = written[blob_id(net, l->top[j])];
+  }
   ns_free(ctx, need);
   ns_free(ctx, under_loss);
   ns_free(ctx, skip);
@@ -176,7 +199,8 @@ static ns_status prepare_diffs(ns_ctx *ctx, ns_layer *l) {
 
 ns_status ns_net_backward(ns_ctx *ctx, ns_net *net) {
   int n = ctx->threads > 0 ? ctx->threads : omp_get_num_procs();
-  omp_set_num_threads(n);
+  omp_set_num_threads(n); /* as forward: one setting for OpenMP and OpenBLAS */
+  openblas_set_num_threads(n);
   for (int i = 0; i < net->n_layers; i++) {
     ns_layer *l = &net->layers[i];
     if (!l->need_backward) continue;
@@ -186,19 +210,20 @@ ns_status ns_net_backward(ns_ctx *ctx, ns_net *net) {
                            "through it (set propagate_down: false or lr_mult: 0 below it)");
     if (prepare_diffs(ctx, l) != NS_OK) return ctx->status;
   }
-  /* The loss tops' diffs hold their weights (Caffe's SetLossWeights). */
-  for (int i = 0; i < net->n_layers; i++) {
-    ns_layer *l = &net->layers[i];
-    if (!l->loss_weight) continue;
-    for (int j = 0; j < l->n_top; j++) {
-      if (ns_blob_ensure_diff(ctx, l->top[j]) != NS_OK) return ctx->status;
-      ns_blob *t = l->top[j];
-      for (int64_t k = 0; k < t->count; k++) t->diff[k] = l->loss_weight[j];
-    }
-  }
+  /* The loss tops' diffs hold their weights (Caffe's SetLossWeights),
+   * added to the gradient a later reader wrote, if any; set just before
+   * their layer's backward reads them. */
   for (int i = net->n_layers - 1; i >= 0; i--) {
     ns_layer *l = &net->layers[i];
     if (!l->need_backward) continue;
+    for (int j = 0; l->loss_weight && j < l->n_top; j++) {
+      ns_blob *t = l->top[j];
+      float w = l->loss_weight[j];
+      if (l->top_read_back[j])
+        for (int64_t k = 0; k < t->count; k++) t->diff[k] += w;
+      else
+        for (int64_t k = 0; k < t->count; k++) t->diff[k] = w;
+    }
     if (l->ops->backward(ctx, l, l->bottom_need_backward) != NS_OK) return ctx->status;
   }
   return NS_OK;
@@ -208,7 +233,8 @@ void ns_net_clear_param_diffs(ns_net *net) {
   for (int i = 0; i < net->n_layers; i++) {
     ns_layer *l = &net->layers[i];
     for (int j = 0; j < l->n_params; j++)
-      if (l->params[j]->diff) memset(l->params[j]->diff, 0, (size_t)l->params[j]->count * sizeof(float));
+      if (l->params[j]->diff)
+        memset(l->params[j]->diff, 0, (size_t)l->params[j]->count * sizeof(float));
   }
 }
 

@@ -242,9 +242,9 @@ static ns_status deconv_backward(ns_ctx *ctx, ns_layer *l, const int *down) {
   float *dw = ns_layer_param_grad(l, 0) ? l->params[0]->diff : NULL;
   float *db = s->bias_term && ns_layer_param_grad(l, 1) ? l->params[1]->diff : NULL;
   const float *w = l->params[0]->data;
-  ns_im2col_geom g = {s->num_output, s->out_hw[0],   s->out_hw[1],   s->kernel[0], s->kernel[1],
-                      s->pad[0],     s->pad[1],      s->stride[0],   s->stride[1], s->dilation[0],
-                      s->dilation[1], s->in_hw[0],   s->in_hw[1]};
+  ns_im2col_geom g = {s->num_output,  s->out_hw[0], s->out_hw[1], s->kernel[0], s->kernel[1],
+                      s->pad[0],      s->pad[1],    s->stride[0], s->stride[1], s->dilation[0],
+                      s->dilation[1], s->in_hw[0],  s->in_hw[1]};
   for (int i = 0; i < l->n_bottom; i++) {
     int64_t num = ns_blob_count_range(l->bottom[i], 0, s->axis);
     for (int64_t n = 0; n < num; n++) {
@@ -263,9 +263,8 @@ static ns_status deconv_backward(ns_ctx *ctx, ns_layer *l, const int *down) {
           ns_sgemm(0, 1, cg, kdim, spatial, 1.0f, x + k * cg * spatial, spatial,
                    col + k * kdim * spatial, spatial, 1.0f, dw + k * cg * kdim, kdim);
         if (down[i])
-          ns_sgemm(0, 0, cg, spatial, kdim, 1.0f, w + k * cg * kdim, kdim,
-                   col + k * kdim * spatial, spatial, 0.0f,
-                   l->bottom[i]->diff + n * in_item + k * cg * spatial, spatial);
+          ns_sgemm(0, 0, cg, spatial, kdim, 1.0f, w + k * cg * kdim, kdim, col + k * kdim * spatial,
+                   spatial, 0.0f, l->bottom[i]->diff + n * in_item + k * cg * spatial, spatial);
       }
     }
   }

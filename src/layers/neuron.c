@@ -54,12 +54,12 @@ static ns_status neuron_forward(ns_ctx *ctx, ns_layer *l) {
 
 /* Backward of an element-wise neuron: dx from x, y and dy (x is y when
  * in place; each formula below is the one Caffe's layer uses). */
-#define NEURON_BACKWARD(NAME)                                                        \
-  static ns_status NAME##_backward(ns_ctx *ctx, ns_layer *l, const int *down) {      \
-    if (down[0])                                                                     \
-      NAME##_grad(l->priv, l->bottom[0]->data, l->top[0]->data, l->top[0]->diff,     \
-                  l->bottom[0]->diff, l->bottom[0]->count);                          \
-    return NS_OK;                                                                    \
+#define NEURON_BACKWARD(NAME)                                                    \
+  static ns_status NAME##_backward(ns_ctx *ctx, ns_layer *l, const int *down) {  \
+    if (down[0])                                                                 \
+      NAME##_grad(l->priv, l->bottom[0]->data, l->top[0]->data, l->top[0]->diff, \
+                  l->bottom[0]->diff, l->bottom[0]->count);                      \
+    return NS_OK;                                                                \
   }
 
 #define NEURON_OPS(NAME, TYPE, SETUP, RESHAPE) \
@@ -245,7 +245,8 @@ static ns_status log_setup(ns_ctx *ctx, ns_layer *l) {
 }
 static void log_grad(const neuron_state *s, const float *x, const float *y, const float *dy,
                      float *dx, int64_t n) {
-  for (int64_t i = 0; i < n; i++) dx[i] = dy[i] * s->outer * s->scale / (s->scale * x[i] + s->shift);
+  for (int64_t i = 0; i < n; i++)
+    dx[i] = dy[i] * s->outer * s->scale / (s->scale * x[i] + s->shift);
 }
 NEURON_OPS(log, "Log", log_setup, neuron_reshape)
 

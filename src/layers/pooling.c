@@ -195,13 +195,13 @@ static ns_status pool_backward(ns_ctx *ctx, ns_layer *l, const int *down) {
     float *dx = dx_all + p * in_plane;
     for (int64_t ph = 0; ph < sh->out_h; ph++) {
       int64_t hs0 = ph * sh->stride_h - sh->pad_h;
-      int64_t he0 = hs0 + sh->kernel_h < sh->height + sh->pad_h ? hs0 + sh->kernel_h
-                                                                : sh->height + sh->pad_h;
+      int64_t he0 =
+          hs0 + sh->kernel_h < sh->height + sh->pad_h ? hs0 + sh->kernel_h : sh->height + sh->pad_h;
       int64_t hs = hs0 < 0 ? 0 : hs0, he = he0 < sh->height ? he0 : sh->height;
       for (int64_t pw = 0; pw < sh->out_w; pw++) {
         int64_t ws0 = pw * sh->stride_w - sh->pad_w;
-        int64_t we0 = ws0 + sh->kernel_w < sh->width + sh->pad_w ? ws0 + sh->kernel_w
-                                                                 : sh->width + sh->pad_w;
+        int64_t we0 =
+            ws0 + sh->kernel_w < sh->width + sh->pad_w ? ws0 + sh->kernel_w : sh->width + sh->pad_w;
         int64_t ws = ws0 < 0 ? 0 : ws0, we = we0 < sh->width ? we0 : sh->width;
         float g = dy[ph * sh->out_w + pw];
         if (s->method == NS_POOL_MAX) {
