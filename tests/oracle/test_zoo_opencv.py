@@ -1,0 +1,137 @@
+"""Model-zoo nets with filler weights: `netsurg forward` against OpenCV's
+Caffe importer (cv2.dnn), an independent implementation.
+
+CaffeNet (current and legacy V1 prototxts), SqueezeNet 1.1, GoogLeNet and
+ResNet-50 from ../shared/data/prototxt (skipped when it is absent). The
+weights come from `netsurg init --filler msra`; BatchNorm statistics are
+then set by `netsurg edit` to a valid state (variance 1, scale factor 1),
+because zero variances would amplify by 1/sqrt(eps) per layer and overflow
+a 50-layer net, and the Scale layers' gammas to 0.3, so that the logits
+stay moderate and the softmax does not saturate. Both engines read the same caffemodel and the same input.
+
+Compared: the blob feeding the final Softmax (the logits) and `prob`, each
+within 1e-4 relative to the blob's largest magnitude (logits) or 1e-4
+absolute + 1e-4 relative (probabilities). Slow (a few seconds per net):
+skipped with NS_SKIP_SLOW=1.
+"""
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import unittest
+
+try:
+    import numpy as np
+    import cv2
+except ImportError:  # pragma: no cover
+    np = cv2 = None
+
+BUILD = os.environ.get("NS_BUILD", "build")
+CLI = os.path.join(BUILD, "netsurg")
+SHARED = os.environ.get("NS_SHARED", "../shared")
+PROTO = os.path.join(SHARED, "data", "prototxt")
+RTOL = 1e-4
+
+NETS = {
+    "caffenet": ("current/bvlc_reference_caffenet__deploy.prototxt", 227),
+    "caffenet_v1": ("legacy_v1/bvlc_reference_caffenet__deploy.prototxt", 227),
+    "squeezenet_v1.1": ("zoo/squeezenet_v1.1__deploy.prototxt", 227),
+    "googlenet": ("current/bvlc_googlenet__deploy.prototxt", 224),
+    "resnet50": ("zoo/resnet50__deploy.prototxt", 224),
+}
+
+
+def run(*args):
+    p = subprocess.run([CLI, *args], capture_output=True, text=True)
+    if p.returncode != 0:
+        raise AssertionError("netsurg %s failed (%d): %s%s" % (" ".join(args), p.returncode,
+                                                               p.stdout, p.stderr))
+    return p
+
+
+@unittest.skipIf(cv2 is None, "python3-opencv / numpy not installed")
+@unittest.skipIf(not os.access(CLI, os.X_OK), "netsurg not built")
+@unittest.skipIf(os.environ.get("NS_SKIP_SLOW") == "1", "slow (NS_SKIP_SLOW=1)")
+@unittest.skipIf(not os.path.isdir(PROTO), "../shared prototxts absent")
+class ZooAgainstOpenCV(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="netsurg-zoo-")
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def check(self, key):
+        rel, size = NETS[key]
+        proto = os.path.join(PROTO, rel)
+        if not os.path.exists(proto):
+            self.skipTest(proto + " absent")
+        weights = self.path("w.caffemodel")
+        run("init", proto, "--filler", "msra", "--seed", "3", "--out", weights)
+        info = json.loads(run("info", proto, "--json").stdout)
+        edits = []
+        for layer in info["layers"]:
+            if layer["type"] == "BatchNorm":
+                ones = self.path(layer["name"].replace("/", "_") + "_var.npy")
+                np.save(ones, np.ones(layer["params"][1], np.float32))
+                edits += ["--load", "%s[1]=%s" % (layer["name"], ones),
+                          "--set", "%s[2][0]=1" % layer["name"]]
+            elif layer["type"] == "Scale" and layer["params"]:
+                # msra draws the BN scales with std sqrt(2); 0.3 keeps 16
+                # residual blocks from growing the logits to 1e8
+                gamma = self.path(layer["name"].replace("/", "_") + "_gamma.npy")
+                np.save(gamma, np.full(layer["params"][0], 0.3, np.float32))
+                edits += ["--load", "%s[0]=%s" % (layer["name"], gamma)]
+        if edits:
+            fixed = self.path("w_bn.caffemodel")
+            run("edit", proto, weights, *edits, "--out", fixed)
+            weights = fixed
+        softmax = [l for l in info["layers"] if l["type"] == "Softmax"][-1]
+        logits, prob = softmax["bottoms"][0], softmax["tops"][0]
+
+        x = np.random.RandomState(1).uniform(-1, 1, (1, 3, size, size)).astype(np.float32)
+        np.save(self.path("x.npy"), x)
+        data = [l for l in info["layers"] if l["type"] == "Input"][0]["tops"][0]
+        run("forward", proto, weights, "--input", "%s=%s" % (data, self.path("x.npy")),
+            "--output", "%s=%s" % (logits, self.path("logits.npy")),
+            "--output", "%s=%s" % (prob, self.path("prob.npy")))
+        ours_logits = np.load(self.path("logits.npy"))
+        ours_prob = np.load(self.path("prob.npy"))
+
+        net = cv2.dnn.readNetFromCaffe(proto, weights)
+        net.setInput(x)
+        cv_logits, cv_prob = net.forward([logits, prob])
+
+        self.assertTrue(np.isfinite(cv_logits).all())
+        cv_logits = cv_logits.reshape(ours_logits.shape)
+        scale = np.abs(cv_logits).max()
+        self.assertGreater(scale, 0, "a net of zeros proves nothing")
+        err = np.abs(ours_logits - cv_logits).max()
+        self.assertLessEqual(err, RTOL * scale, "%s logits: max abs diff %g, scale %g" %
+                             (key, err, scale))
+        cv_prob = cv_prob.reshape(ours_prob.shape)
+        perr = np.abs(ours_prob - cv_prob) - (RTOL + RTOL * np.abs(cv_prob))
+        self.assertLessEqual(perr.max(), 0, "%s prob: max abs diff %g" %
+                             (key, np.abs(ours_prob - cv_prob).max()))
+
+    def test_caffenet(self):
+        self.check("caffenet")
+
+    def test_caffenet_legacy_v1(self):
+        self.check("caffenet_v1")
+
+    def test_squeezenet_v1_1(self):
+        self.check("squeezenet_v1.1")
+
+    def test_googlenet(self):
+        self.check("googlenet")
+
+    def test_resnet50(self):
+        self.check("resnet50")
+
+
+if __name__ == "__main__":
+    unittest.main()
