@@ -107,8 +107,10 @@ static int check(ns_ctx *ctx, char **argv) {
     fprintf(stderr, "fmnist_tiles: the map does not tile the image exactly\n");
     return 2;
   }
-  printf("the FCN's class at the cell whose window is exactly each tile (stride %lld px, cell = tile * %lld):\n",
-         (long long)stride, (long long)(TILE / stride));
+  printf(
+      "the FCN's class at the cell whose window is exactly each tile (stride %lld px, cell = tile "
+      "* %lld):\n",
+      (long long)stride, (long long)(TILE / stride));
   int right = 0;
   for (int r = 0; r < grid; r++) {
     for (int c = 0; c < grid; c++) {

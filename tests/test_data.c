@@ -71,8 +71,7 @@ static void write_npy(fixture *f, int n) {
   free(l);
 }
 
-static ns_net *npy_net(fixture *f, int batch, int shuffle, const char *transform,
-                       ns_phase phase) {
+static ns_net *npy_net(fixture *f, int batch, int shuffle, const char *transform, ns_phase phase) {
   char text[4096];
   snprintf(text, sizeof text,
            "layer { name: 'd' type: 'NpyData' top: 'data' top: 'label' %s\n"
@@ -132,9 +131,9 @@ static void test_transform_test_phase(void **state) {
   write_npy(f, 2);
   /* crop 2 of 2 x 3 at TEST: rows 0..1, columns 0..1 ((3 - 2) / 2 = 0);
    * (x - 10) * 0.5; mirror ignored at TEST */
-  ns_net *net = npy_net(f, 1, 0,
-                        "transform_param { scale: 0.5 mean_value: 10 crop_size: 2 mirror: true }",
-                        NS_PHASE_TEST);
+  ns_net *net =
+      npy_net(f, 1, 0, "transform_param { scale: 0.5 mean_value: 10 crop_size: 2 mirror: true }",
+              NS_PHASE_TEST);
   assert_int_equal(ns_net_forward(f->ctx, net), NS_OK);
   assert_int_equal(ns_net_forward(f->ctx, net), NS_OK); /* sample 1 */
   ns_tensor x = ns_net_blob(net, ns_net_find_blob(net, "data"));
@@ -252,7 +251,8 @@ static void test_idx_reader(void **state) {
   unsigned char type[] = {0, 0, 7, 1, 0, 0, 0, 1, 5};
   write_idx(path_in(f, "ty.idx"), 0, type, sizeof type);
   assert_int_equal(ns_idx_load(f->ctx, path_in(f, "ty.idx"), &a), NS_ERR_INPUT);
-  unsigned char huge[] = {0, 0, 8, 3, 0x7F, 0xFF, 0xFF, 0xFF, 0x7F, 0xFF, 0xFF, 0xFF, 0x7F, 0xFF, 0xFF, 0xFF};
+  unsigned char huge[] = {0,    0,    8,    3,    0x7F, 0xFF, 0xFF, 0xFF,
+                          0x7F, 0xFF, 0xFF, 0xFF, 0x7F, 0xFF, 0xFF, 0xFF};
   write_idx(path_in(f, "h.idx"), 0, huge, sizeof huge);
   assert_int_not_equal(ns_idx_load(f->ctx, path_in(f, "h.idx"), &a), NS_OK);
   assert_int_equal(ns_idx_load(f->ctx, path_in(f, "absent.idx"), &a), NS_ERR_IO);

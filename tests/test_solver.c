@@ -55,8 +55,8 @@ static const char *net_param =
 static ns_solver *make_solver(fixture *f, const char *settings) {
   char path[1024], text[8192], prefix[1024];
   tu_path(prefix, sizeof prefix, f->dir, "snap");
-  snprintf(text, sizeof text, "%s%s\nsnapshot_prefix: '%s'\nrandom_seed: 5\n", net_param,
-           settings, prefix);
+  snprintf(text, sizeof text, "%s%s\nsnapshot_prefix: '%s'\nrandom_seed: 5\n", net_param, settings,
+           prefix);
   tu_path(path, sizeof path, f->dir, "solver.prototxt");
   assert_int_equal(tu_write_file(path, text, strlen(text)), 0);
   ns_solver *s = NULL;
@@ -182,9 +182,8 @@ static ref base_ref(int rule) {
 static void test_sgd_momentum_l2(void **state) {
   ref r = base_ref(SGD);
   r.momentum = 0.9, r.wd = 0.01;
-  check_rule(*state,
-             "type: 'SGD' base_lr: 0.1 lr_policy: 'fixed' momentum: 0.9 weight_decay: 0.01", &r,
-             5);
+  check_rule(*state, "type: 'SGD' base_lr: 0.1 lr_policy: 'fixed' momentum: 0.9 weight_decay: 0.01",
+             &r, 5);
 }
 
 static void test_sgd_l1_clip_iter_size(void **state) {
@@ -209,16 +208,15 @@ static void test_adagrad(void **state) {
   ref r = base_ref(ADAGRAD);
   r.delta = 1e-3, r.wd = 0.01;
   check_rule(*state,
-             "type: 'AdaGrad' base_lr: 0.1 lr_policy: 'fixed' delta: 0.001 weight_decay: 0.01",
-             &r, 5);
+             "type: 'AdaGrad' base_lr: 0.1 lr_policy: 'fixed' delta: 0.001 weight_decay: 0.01", &r,
+             5);
 }
 
 static void test_rmsprop(void **state) {
   ref r = base_ref(RMSPROP);
   r.rms_decay = 0.9, r.delta = 1e-4;
-  check_rule(*state,
-             "type: 'RMSProp' base_lr: 0.1 lr_policy: 'fixed' rms_decay: 0.9 delta: 0.0001", &r,
-             5);
+  check_rule(*state, "type: 'RMSProp' base_lr: 0.1 lr_policy: 'fixed' rms_decay: 0.9 delta: 0.0001",
+             &r, 5);
 }
 
 static void test_adam(void **state) {
@@ -324,8 +322,9 @@ static void check_resume(fixture *f, const char *settings) {
 
 static void test_resume_bit_exact(void **state) {
   fixture *f = *state;
-  check_resume(f, "type: 'SGD' base_lr: 0.1 lr_policy: 'multistep' gamma: 0.5 stepvalue: 2 "
-                  "stepvalue: 6 momentum: 0.9 weight_decay: 0.01");
+  check_resume(f,
+               "type: 'SGD' base_lr: 0.1 lr_policy: 'multistep' gamma: 0.5 stepvalue: 2 "
+               "stepvalue: 6 momentum: 0.9 weight_decay: 0.01");
   check_resume(f, "type: 'Adam' base_lr: 0.01 lr_policy: 'inv' gamma: 0.1 power: 0.5");
   check_resume(f, "type: 'RMSProp' base_lr: 0.01 lr_policy: 'fixed'");
 }

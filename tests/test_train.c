@@ -78,20 +78,20 @@ static void write_dataset(fixture *f) {
 static const char *write_solver(fixture *f, int batch, int shuffle, const char *ip1_params,
                                 const char *settings) {
   char net[4096], solver[4096];
-  snprintf(net, sizeof net,
-           "name: 'tiny'\n"
-           "layer { name: 'd' type: 'NpyData' top: 'data' top: 'label'\n"
-           "  array_data_param { source: '%s' label_source: '%s' batch_size: %d shuffle: %s } }\n"
-           "layer { name: 'ip1' type: 'InnerProduct' bottom: 'data' top: 'h' %s\n"
-           "  inner_product_param { num_output: 8 weight_filler { type: 'xavier' } } }\n"
-           "layer { name: 'relu' type: 'ReLU' bottom: 'h' top: 'h' }\n"
-           "layer { name: 'ip2' type: 'InnerProduct' bottom: 'h' top: 'out'\n"
-           "  inner_product_param { num_output: 2 weight_filler { type: 'xavier' } } }\n"
-           "layer { name: 'loss' type: 'SoftmaxWithLoss' bottom: 'out' bottom: 'label' top: 'loss' }\n"
-           "layer { name: 'acc' type: 'Accuracy' bottom: 'out' bottom: 'label' top: 'acc'\n"
-           "  include { phase: TEST } }\n",
-           path_in(f, "x.npy"), path_in(f, "y.npy"), batch, shuffle ? "true" : "false",
-           ip1_params);
+  snprintf(
+      net, sizeof net,
+      "name: 'tiny'\n"
+      "layer { name: 'd' type: 'NpyData' top: 'data' top: 'label'\n"
+      "  array_data_param { source: '%s' label_source: '%s' batch_size: %d shuffle: %s } }\n"
+      "layer { name: 'ip1' type: 'InnerProduct' bottom: 'data' top: 'h' %s\n"
+      "  inner_product_param { num_output: 8 weight_filler { type: 'xavier' } } }\n"
+      "layer { name: 'relu' type: 'ReLU' bottom: 'h' top: 'h' }\n"
+      "layer { name: 'ip2' type: 'InnerProduct' bottom: 'h' top: 'out'\n"
+      "  inner_product_param { num_output: 2 weight_filler { type: 'xavier' } } }\n"
+      "layer { name: 'loss' type: 'SoftmaxWithLoss' bottom: 'out' bottom: 'label' top: 'loss' }\n"
+      "layer { name: 'acc' type: 'Accuracy' bottom: 'out' bottom: 'label' top: 'acc'\n"
+      "  include { phase: TEST } }\n",
+      path_in(f, "x.npy"), path_in(f, "y.npy"), batch, shuffle ? "true" : "false", ip1_params);
   assert_int_equal(tu_write_file(path_in(f, "net.prototxt"), net, strlen(net)), 0);
   snprintf(solver, sizeof solver,
            "net: '%s'\nbase_lr: 0.1\nmomentum: 0.9\nlr_policy: 'fixed'\nweight_decay: 0.001\n"
@@ -115,8 +115,8 @@ static char *read_text(const char *path) {
 static void test_cli_loss_drops(void **state) {
   fixture *f = *state;
   write_dataset(f);
-  const char *solver = write_solver(f, 16, 1, "",
-                                    "display: 10\nmax_iter: 100\ntest_iter: 4\ntest_interval: 50");
+  const char *solver =
+      write_solver(f, 16, 1, "", "display: 10\nmax_iter: 100\ntest_iter: 4\ntest_interval: 50");
   char cmd[4096];
   snprintf(cmd, sizeof cmd, "%s train %s --threads 1 > %s 2>&1", cli, solver,
            path_in(f, "log.txt"));
@@ -221,8 +221,7 @@ static void test_finetune_frozen_layer(void **state) {
   ns_solver_destroy(s);
   char weights[1024];
   snprintf(weights, sizeof weights, "%s", path_in(f, "snap_iter_20.caffemodel"));
-  solver = write_solver(f, 16, 1, "param { lr_mult: 0 } param { lr_mult: 0 }",
-                        "max_iter: 30");
+  solver = write_solver(f, 16, 1, "param { lr_mult: 0 } param { lr_mult: 0 }", "max_iter: 30");
   ns_solver_opts o;
   ns_solver_opts_init(&o);
   o.weights = weights;

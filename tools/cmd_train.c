@@ -95,19 +95,25 @@ static void on_event(void *user, const ns_solver_event *ev) {
 }
 
 int cmd_train(int argc, char **argv) {
-  static const struct option longopts[] = {
-      {"weights", required_argument, 0, 'w'}, {"resume", required_argument, 0, 'r'},
-      {"threads", required_argument, 0, 't'}, {"seed", required_argument, 0, 's'},
-      {"quiet", no_argument, 0, 'q'},         {"help", no_argument, 0, 'h'},
-      {0, 0, 0, 0}};
+  static const struct option longopts[] = {{"weights", required_argument, 0, 'w'},
+                                           {"resume", required_argument, 0, 'r'},
+                                           {"threads", required_argument, 0, 't'},
+                                           {"seed", required_argument, 0, 's'},
+                                           {"quiet", no_argument, 0, 'q'},
+                                           {"help", no_argument, 0, 'h'},
+                                           {0, 0, 0, 0}};
   const char *weights = NULL, *resume = NULL;
   unsigned long long threads = 0, seed = 0;
   int have_seed = 0, quiet = 0, c;
   optind = 1;
   while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
     switch (c) {
-      case 'w': weights = optarg; break;
-      case 'r': resume = optarg; break;
+      case 'w':
+        weights = optarg;
+        break;
+      case 'r':
+        resume = optarg;
+        break;
       case 't':
         if (cli_parse_u64("train", "--threads", optarg, &threads)) return NS_ERR_USAGE;
         break;
@@ -116,9 +122,14 @@ int cmd_train(int argc, char **argv) {
         if (seed > INT64_MAX) return cli_usage_error("train", "--seed too large");
         have_seed = 1;
         break;
-      case 'q': quiet = 1; break;
-      case 'h': fputs(train_help, stdout); return 0;
-      default: return cli_usage_error("train", "bad option");
+      case 'q':
+        quiet = 1;
+        break;
+      case 'h':
+        fputs(train_help, stdout);
+        return 0;
+      default:
+        return cli_usage_error("train", "bad option");
     }
   }
   if (argc - optind != 1) return cli_usage_error("train", "expected one SOLVER.prototxt");

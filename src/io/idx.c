@@ -14,20 +14,28 @@
 static int item_size(int type) {
   switch (type) {
     case 0x08: /* unsigned byte */
-    case 0x09: return 1; /* signed byte */
-    case 0x0B: return 2; /* int16 */
-    case 0x0C:           /* int32 */
-    case 0x0D: return 4; /* float32 */
-    case 0x0E: return 8; /* float64 */
-    default: return 0;
+    case 0x09:
+      return 1; /* signed byte */
+    case 0x0B:
+      return 2; /* int16 */
+    case 0x0C:  /* int32 */
+    case 0x0D:
+      return 4; /* float32 */
+    case 0x0E:
+      return 8; /* float64 */
+    default:
+      return 0;
   }
 }
 
 static float convert(int type, const unsigned char *b) {
   switch (type) {
-    case 0x08: return (float)b[0];
-    case 0x09: return (float)(int8_t)b[0];
-    case 0x0B: return (float)(int16_t)(uint16_t)((unsigned)b[0] << 8 | b[1]);
+    case 0x08:
+      return (float)b[0];
+    case 0x09:
+      return (float)(int8_t)b[0];
+    case 0x0B:
+      return (float)(int16_t)(uint16_t)((unsigned)b[0] << 8 | b[1]);
     case 0x0C:
       return (float)(int32_t)((uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 |
                               b[3]);
@@ -70,7 +78,8 @@ static ns_status read_idx(ns_ctx *ctx, const char *path, gzFile f, ns_ndarray *o
   int64_t count = 1;
   for (int i = 0; i < axes; i++) {
     unsigned char d[4];
-    if (read_full(f, d, 4) != 4) return ns_fail(ctx, NS_ERR_INPUT, "%s: truncated IDX header", path);
+    if (read_full(f, d, 4) != 4)
+      return ns_fail(ctx, NS_ERR_INPUT, "%s: truncated IDX header", path);
     uint32_t dim = (uint32_t)d[0] << 24 | (uint32_t)d[1] << 16 | (uint32_t)d[2] << 8 | d[3];
     if (dim > INT32_MAX || !ns_mul_i64(count, dim, &count))
       return ns_fail(ctx, NS_ERR_INPUT, "%s: IDX dimension %u is too large", path, dim);

@@ -51,12 +51,12 @@ static ns_status xform_setup(ns_ctx *ctx, ns_layer *l, xform *x) {
 static ns_status xform_check(ns_ctx *ctx, ns_layer *l, const xform *x, int64_t c, int64_t h,
                              int64_t w, int64_t *out_h, int64_t *out_w) {
   if (x->crop && (x->crop > h || x->crop > w))
-    return ns_layer_fail(ctx, l, NS_ERR_NET, "crop_size %d exceeds the %lldx%lld samples",
-                         x->crop, (long long)h, (long long)w);
+    return ns_layer_fail(ctx, l, NS_ERR_NET, "crop_size %d exceeds the %lldx%lld samples", x->crop,
+                         (long long)h, (long long)w);
   if (x->n_mean > 1 && x->n_mean != c)
     return ns_layer_fail(ctx, l, NS_ERR_NET,
-                         "%d mean values for %lld channels (give 1 or one per channel)",
-                         x->n_mean, (long long)c);
+                         "%d mean values for %lld channels (give 1 or one per channel)", x->n_mean,
+                         (long long)c);
   if (x->mean.count) {
     int ok = x->mean.num_axes == 3 && x->mean.shape[0] == c && x->mean.shape[1] == h &&
              x->mean.shape[2] == w;
@@ -104,7 +104,7 @@ static void xform_apply(const xform *x, ns_rng *rng, const float *src, int64_t c
 
 typedef struct data_priv {
   xform x;
-  ns_rng rng;      /* shuffles, crops and mirrors: drawn from the net's seed */
+  ns_rng rng; /* shuffles, crops and mirrors: drawn from the net's seed */
   int64_t batch;
   int64_t n;       /* samples */
   int64_t c, h, w; /* one sample, before the crop */

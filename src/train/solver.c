@@ -94,7 +94,8 @@ static ns_status build_net(ns_ctx *ctx, ns_solver *s, const char *file,
                            const Caffe__NetState *extra, uint64_t seed, ns_net **out) {
   Caffe__NetParameter *np = NULL;
   int what = 0;
-  ns_status st = file ? ns_load_net_param(ctx, file, &np, &what) : copy_net_param(ctx, inline_param, &np);
+  ns_status st =
+      file ? ns_load_net_param(ctx, file, &np, &what) : copy_net_param(ctx, inline_param, &np);
   if (st != NS_OK) return st;
   Caffe__NetState *state = ns_alloc(ctx, sizeof *state);
   if (!state) {
@@ -210,7 +211,8 @@ static ns_status parse_type(ns_ctx *ctx, const Caffe__SolverParameter *p, rule *
 static ns_status check_policy(ns_ctx *ctx, const Caffe__SolverParameter *p) {
   const char *pol = p->lr_policy ? p->lr_policy : "";
   if (!pol[0]) return ns_fail(ctx, NS_ERR_INPUT, "lr_policy is not set (fixed, step, inv, ...)");
-  static const char *const known[] = {"fixed", "step", "exp", "inv", "multistep", "poly", "sigmoid"};
+  static const char *const known[] = {"fixed",     "step", "exp",    "inv",
+                                      "multistep", "poly", "sigmoid"};
   for (size_t i = 0; i < sizeof known / sizeof *known; i++)
     if (!strcmp(pol, known[i])) {
       if ((!strcmp(pol, "step")) && p->stepsize <= 0)
@@ -230,10 +232,10 @@ static ns_status init_nets(ns_ctx *ctx, ns_solver *s, const char *path) {
     return ns_fail(ctx, NS_ERR_INPUT,
                    "%s: give exactly one of train_net_param, train_net, net_param, net (got %d)",
                    path, n_train);
-  const char *file = p->train_net_param   ? NULL
+  const char *file = p->train_net_param                ? NULL
                      : p->train_net && p->train_net[0] ? p->train_net
-                     : p->net_param       ? NULL
-                                          : p->net;
+                     : p->net_param                    ? NULL
+                                                       : p->net;
   const Caffe__NetParameter *inl = p->train_net_param ? p->train_net_param : p->net_param;
   if (build_net(ctx, s, file, inl, CAFFE__PHASE__TRAIN, p->train_state, s->seed, &s->net) != NS_OK)
     return ctx->status;
@@ -249,8 +251,8 @@ static ns_status init_nets(ns_ctx *ctx, ns_solver *s, const char *path) {
     return ns_fail(ctx, NS_ERR_INPUT, "%s: %zu test_iter values for %d test nets", path,
                    p->n_test_iter, total);
   if (p->n_test_state && (int)p->n_test_state != total)
-    return ns_fail(ctx, NS_ERR_INPUT, "%s: test_state must be unspecified or given for each test net",
-                   path);
+    return ns_fail(ctx, NS_ERR_INPUT,
+                   "%s: test_state must be unspecified or given for each test net", path);
   if (total && p->test_interval <= 0)
     return ns_fail(ctx, NS_ERR_INPUT, "%s: test nets need a positive test_interval", path);
   s->test_nets = ns_calloc(ctx, (size_t)total + 1, sizeof *s->test_nets);
@@ -286,7 +288,8 @@ static ns_status init_history(ns_ctx *ctx, ns_solver *s) {
   for (int h = 0; h < s->n_history; h++) {
     ns_learnable L;
     ns_net_learnable(s->net, h % (s->n_params ? s->n_params : 1), &L);
-    if (!(s->history[h] = ns_floats_alloc(ctx, L.data.count ? L.data.count : 1))) return ctx->status;
+    if (!(s->history[h] = ns_floats_alloc(ctx, L.data.count ? L.data.count : 1)))
+      return ctx->status;
     memset(s->history[h], 0, sizeof(float) * (size_t)(L.data.count ? L.data.count : 1));
     if (L.data.count > most) most = L.data.count;
   }
@@ -499,8 +502,8 @@ static ns_status apply_update(ns_ctx *ctx, ns_solver *s, float *rate_out) {
   for (int i = 0; i < s->n_params; i++) {
     ns_learnable L;
     ns_net_learnable(s->net, i, &L);
-    if (!L.diff) return ns_fail(ctx, NS_ERR_INTERNAL, "param %d of '%s' has no diff", L.index,
-                                L.layer_name);
+    if (!L.diff)
+      return ns_fail(ctx, NS_ERR_INTERNAL, "param %d of '%s' has no diff", L.index, L.layer_name);
     if (iter_size > 1) {
       float f = 1.0f / (float)iter_size;
       for (int64_t k = 0; k < L.data.count; k++) L.diff[k] *= f;
@@ -533,8 +536,9 @@ static ns_status share_params(ns_ctx *ctx, ns_net *train, ns_net *test) {
     for (int j = 0; j < n; j++) {
       ns_tensor a = ns_net_param(train, src, j), b = ns_net_param(test, l, j);
       if (a.count != b.count)
-        return ns_fail(ctx, NS_ERR_NET, "layer '%s' param %d: %lld values in the test net, %lld "
-                                        "in the train net",
+        return ns_fail(ctx, NS_ERR_NET,
+                       "layer '%s' param %d: %lld values in the test net, %lld "
+                       "in the train net",
                        ns_net_layer_name(test, l), j, (long long)b.count, (long long)a.count);
       memcpy(b.data, a.data, sizeof(float) * (size_t)a.count);
     }
@@ -689,9 +693,9 @@ ns_status ns_solver_restore(ns_ctx *ctx, ns_solver *s, const char *path) {
     ns_learnable L;
     ns_net_learnable(s->net, h % s->n_params, &L);
     if ((int64_t)st->history[h]->n_data != L.data.count)
-      status = ns_fail(ctx, NS_ERR_INPUT, "%s: history blob %d holds %zu values, param '%s'[%d] %lld",
-                       path, h, st->history[h]->n_data, L.layer_name, L.index,
-                       (long long)L.data.count);
+      status =
+          ns_fail(ctx, NS_ERR_INPUT, "%s: history blob %d holds %zu values, param '%s'[%d] %lld",
+                  path, h, st->history[h]->n_data, L.layer_name, L.index, (long long)L.data.count);
   }
   if (status == NS_OK && st->learned_net && st->learned_net[0])
     status = ns_net_load_weights(ctx, s->net, st->learned_net);
