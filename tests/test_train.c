@@ -210,6 +210,30 @@ static void test_resume_equals_uninterrupted(void **state) {
   ns_solver_destroy(b);
 }
 
+/* iter_size 2 on half batches = one full batch: the loss averages over
+ * the batch and the solver scales accumulated diffs by 1/iter_size. */
+static void test_iter_size_equals_full_batch(void **state) {
+  fixture *f = *state;
+  write_dataset(f);
+  static float pa[4096], pb[4096];
+  int na, nb;
+  ns_solver *s = NULL;
+  const char *solver = write_solver(f, N / 2, 0, "", "max_iter: 3\niter_size: 2");
+  assert_int_equal(ns_solver_create(f->ctx, solver, NULL, &s), NS_OK);
+  assert_int_equal(ns_solver_step(f->ctx, s, 3), NS_OK);
+  params_of(ns_solver_net(s), pa, &na);
+  ns_solver_destroy(s);
+  solver = write_solver(f, N, 0, "", "max_iter: 3");
+  assert_int_equal(ns_solver_create(f->ctx, solver, NULL, &s), NS_OK);
+  assert_int_equal(ns_solver_step(f->ctx, s, 3), NS_OK);
+  params_of(ns_solver_net(s), pb, &nb);
+  ns_solver_destroy(s);
+  assert_int_equal(na, nb);
+  for (int i = 0; i < na; i++)
+    if (fabsf(pa[i] - pb[i]) > 1e-5f + 1e-4f * fabsf(pb[i]))
+      fail_msg("param value %d: %.8g with iter_size 2, %.8g with the full batch", i, pa[i], pb[i]);
+}
+
 static void test_finetune_frozen_layer(void **state) {
   fixture *f = *state;
   write_dataset(f);
@@ -245,6 +269,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_cli_loss_drops, setup, teardown),
       cmocka_unit_test_setup_teardown(test_cli_sigint_snapshots, setup, teardown),
       cmocka_unit_test_setup_teardown(test_resume_equals_uninterrupted, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_iter_size_equals_full_batch, setup, teardown),
       cmocka_unit_test_setup_teardown(test_finetune_frozen_layer, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
