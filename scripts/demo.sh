@@ -23,12 +23,7 @@ fm=${NS_FASHION_MNIST:-/usr/share/datasets/fashion-mnist}
 if [ -f "$fm/t10k-images-idx3-ubyte.gz" ] && [ -f "$model/fmnist_lenet.caffemodel" ]; then
   say "A1. the Fashion-MNIST LeNet trained by netsurg train ($model), its test accuracy"
   echo "(trained by scripts/train-fmnist.sh: $ns train $model/solver.prototxt --threads 1)"
-  # max_iter 0: no training, only the test pass over the 10,000 test images
-  printf '%s\n' "net: \"$model/train_val.prototxt\"" "test_iter: 100" "test_interval: 1" \
-    "base_lr: 0" "lr_policy: \"fixed\"" "max_iter: 0" "snapshot_after_train: false" \
-    > "$out/fmnist_eval.prototxt"
-  "$ns" train "$out/fmnist_eval.prototxt" --weights "$model/fmnist_lenet.caffemodel" --quiet |
-    grep '^test net'
+  "$ns" test "$model/train_val.prototxt" "$model/fmnist_lenet.caffemodel" --iterations 100
 
   say "A2. 16 test items tiled 4x4 into one 112x112 image (examples/fmnist_tiles.c)"
   "$build/examples/fmnist_tiles" make "$fm/t10k-images-idx3-ubyte.gz" \

@@ -142,6 +142,17 @@ static void test_cli_loss_drops(void **state) {
   FILE *fp = fopen(path_in(f, "snap_iter_100.caffemodel"), "rb");
   assert_non_null(fp);
   fclose(fp);
+  /* `netsurg test` on the snapshot: 4 batches of 16 = the whole set, in
+   * any order, so the same accuracy as the solver's last test */
+  snprintf(cmd, sizeof cmd, "%s test %s %s --iterations 4 --threads 1 > %s 2>&1", cli,
+           path_in(f, "net.prototxt"), path_in(f, "snap_iter_100.caffemodel"),
+           path_in(f, "test.txt"));
+  rc = tu_run(cmd);
+  log = read_text(path_in(f, "test.txt"));
+  if (rc != 0) fail_msg("netsurg test: exit %d:\n%s", rc, log);
+  char *p = strstr(log, "\nacc = ");
+  assert_non_null(p);
+  assert_float_equal(atof(p + 7), acc, 1e-5);
   fp = fopen(path_in(f, "snap_iter_100.solverstate"), "rb");
   assert_non_null(fp);
   fclose(fp);

@@ -21,6 +21,7 @@ int cmd_transplant(int argc, char **argv);
 int cmd_fcn(int argc, char **argv);
 int cmd_classify(int argc, char **argv);
 int cmd_train(int argc, char **argv);
+int cmd_test(int argc, char **argv);
 
 /* A context with warnings printed to stderr, on the memory budget. */
 ns_ctx *cli_ctx(int allow_unknown, int threads);

@@ -19,6 +19,7 @@ static const cli_verb verbs[] = {
     {"fcn", "cast a classifier into a fully convolutional net (dense maps)", cmd_fcn},
     {"classify", "classify images (pycaffe preprocessing); argmax maps, heatmaps", cmd_classify},
     {"train", "train or fine-tune from a solver.prototxt (Caffe's solvers); snapshots", cmd_train},
+    {"test", "score a net with its own data layers: outputs (accuracy) averaged", cmd_test},
     {NULL, NULL, NULL},
 };
 

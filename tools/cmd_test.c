@@ -1,0 +1,118 @@
+/* netsurg test: Caffe's `caffe test`: a net with its own data layers, run
+ * in phase TEST for N batches; every output blob averaged. */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tools/cli.h"
+
+static const char *test_help =
+    "usage: netsurg test NET WEIGHTS [--iterations N] [--threads N] [--train-phase]\n\n"
+    "Caffe's `caffe test`: build NET in phase TEST (its data layers, e.g. IdxData,\n"
+    "NpyData or ImageData, feed it), copy WEIGHTS by layer name, run N forward passes\n"
+    "(default 50) and print every output blob (blobs no layer reads: accuracy, loss),\n"
+    "each element averaged over the passes. --train-phase builds the TRAIN net instead.\n";
+
+/* Blobs produced and not read afterwards, sorted by name (Caffe's order). */
+static int find_outputs(ns_net *net, int *out) {
+  int nb = ns_net_blob_count(net), n = 0;
+  char *open = calloc((size_t)nb + 1, 1);
+  if (!open) return -1;
+  for (int l = 0; l < ns_net_layer_count(net); l++) {
+    for (int i = 0; i < ns_net_layer_bottom_count(net, l); i++) {
+      int b = ns_net_find_blob(net, ns_net_layer_bottom(net, l, i));
+      if (b >= 0) open[b] = 0;
+    }
+    for (int i = 0; i < ns_net_layer_top_count(net, l); i++) {
+      int b = ns_net_find_blob(net, ns_net_layer_top(net, l, i));
+      if (b >= 0) open[b] = 1;
+    }
+  }
+  for (int b = 0; b < nb; b++) {
+    if (!open[b]) continue;
+    int k = n++;
+    while (k > 0 && strcmp(ns_net_blob(net, out[k - 1]).name, ns_net_blob(net, b).name) > 0) {
+      out[k] = out[k - 1];
+      k--;
+    }
+    out[k] = b;
+  }
+  free(open);
+  return n;
+}
+
+int cmd_test(int argc, char **argv) {
+  static const struct option longopts[] = {{"iterations", required_argument, 0, 'n'},
+                                           {"threads", required_argument, 0, 't'},
+                                           {"train-phase", no_argument, 0, 'T'},
+                                           {"help", no_argument, 0, 'h'},
+                                           {0, 0, 0, 0}};
+  unsigned long long iters = 50, threads = 0;
+  int train = 0, c;
+  optind = 1;
+  while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    switch (c) {
+      case 'n':
+        if (cli_parse_u64("test", "--iterations", optarg, &iters)) return NS_ERR_USAGE;
+        if (iters < 1 || iters > 100000000) return cli_usage_error("test", "--iterations 1..1e8");
+        break;
+      case 't':
+        if (cli_parse_u64("test", "--threads", optarg, &threads)) return NS_ERR_USAGE;
+        break;
+      case 'T': train = 1; break;
+      case 'h': fputs(test_help, stdout); return 0;
+      default: return cli_usage_error("test", "bad option");
+    }
+  }
+  if (argc - optind != 2) return cli_usage_error("test", "expected NET WEIGHTS");
+  ns_ctx *ctx = cli_ctx(0, (int)(threads > 1024 ? 1024 : threads));
+  ns_net *net = NULL;
+  int *outs = NULL, rc = 0;
+  double *sum = NULL;
+  if (ns_net_load_phase(ctx, argv[optind], argv[optind + 1], 1,
+                        train ? NS_PHASE_TRAIN : NS_PHASE_TEST, &net) != NS_OK)
+    goto fail;
+  outs = calloc((size_t)ns_net_blob_count(net) + 1, sizeof *outs);
+  int n_out = outs ? find_outputs(net, outs) : -1;
+  if (n_out < 0) {
+    fprintf(stderr, "netsurg test: out of memory\n");
+    rc = NS_ERR_NOMEM;
+    goto done;
+  }
+  int64_t n_values = 0;
+  for (unsigned long long it = 0; it < iters; it++) {
+    float loss;
+    if (ns_net_forward_loss(ctx, net, &loss) != NS_OK) goto fail;
+    if (!sum) {
+      for (int k = 0; k < n_out; k++) n_values += ns_net_blob(net, outs[k]).count;
+      sum = calloc((size_t)n_values + 1, sizeof *sum);
+      if (!sum) {
+        fprintf(stderr, "netsurg test: out of memory\n");
+        rc = NS_ERR_NOMEM;
+        goto done;
+      }
+    }
+    int64_t v = 0;
+    for (int k = 0; k < n_out; k++) {
+      ns_tensor t = ns_net_blob(net, outs[k]);
+      for (int64_t e = 0; e < t.count && v < n_values; e++) sum[v++] += t.data[e];
+    }
+  }
+  printf("%s with %s, %llu batches (phase %s):\n", argv[optind], argv[optind + 1], iters,
+         train ? "TRAIN" : "TEST");
+  int64_t v = 0;
+  for (int k = 0; k < n_out; k++) {
+    ns_tensor t = ns_net_blob(net, outs[k]);
+    for (int64_t e = 0; e < t.count && v < n_values; e++, v++)
+      printf("%s = %.6g\n", t.name, sum[v] / (double)iters);
+  }
+  goto done;
+fail:
+  rc = cli_fail(ctx, "test");
+done:
+  free(sum);
+  free(outs);
+  ns_net_destroy(net);
+  ns_ctx_destroy(ctx);
+  return rc;
+}
