@@ -1199,6 +1199,14 @@ static void test_other_verbs(void **state) {
   const char *garbage = put_text("garbage.prototxt", "layer { name: \"x\" type: ");
   CLI(S(NS_ERR_INPUT), garbage, "init", garbage, "--out", out);
   CLI(S(NS_ERR_INPUT), garbage, "fcn", garbage, w, "--out", path_of("fcn2"));
+  /* training: broken weights, solver, solver state; scoring a broken model */
+  CLI(S(NS_ERR_INPUT), bad, "test", net, bad);
+  char text[4200];
+  snprintf(text, sizeof text, "net: \"%s\" base_lr: 0.1 lr_policy: \"fixed\" max_iter: 1\n", net);
+  const char *solver = put_text("solver.prototxt", text);
+  CLI(S(NS_ERR_INPUT), bad, "train", solver, "--weights", bad);
+  CLI(S(NS_ERR_INPUT), garbage, "train", solver, "--resume", garbage);
+  CLI(S(NS_ERR_INPUT), garbage, "train", garbage);
   /* nothing was written by the failed runs */
   assert_int_equal(access(out, F_OK), -1);
 }
