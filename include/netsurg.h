@@ -445,8 +445,8 @@ void ns_fcn_exact_sizes(int64_t size, int64_t window, int64_t stride, int64_t *b
 /* ---- training: Caffe's solvers ---- */
 
 /* A solver as Caffe's SGDSolver family runs it, from a solver.prototxt:
- * type SGD (momentum), Nesterov, AdaGrad, RMSProp (rms_decay), Adam
- * (momentum, momentum2, delta); lr_policy fixed, step, multistep, exp,
+ * type SGD (momentum), Nesterov, AdaGrad, RMSProp (rms_decay), AdaDelta
+ * (momentum, delta), Adam (momentum, momentum2, delta); lr_policy fixed, step, multistep, exp,
  * inv, poly, sigmoid; weight_decay with regularization_type L2 or L1 and
  * each param's decay_mult; clip_gradients; iter_size; each param's
  * lr_mult; test nets (test_iter, test_interval, test_initialization)

@@ -66,7 +66,7 @@ static ns_solver *make_solver(fixture *f, const char *settings) {
 
 /* ---- the reference, in double ---- */
 
-enum { SGD, NESTEROV, ADAGRAD, RMSPROP, ADAM };
+enum { SGD, NESTEROV, ADAGRAD, RMSPROP, ADADELTA, ADAM };
 
 typedef struct ref {
   int rule;
@@ -113,6 +113,14 @@ static void ref_step(ref *r, int t, double rate) {
         r->h[k] = r->rms_decay * r->h[k] + (1 - r->rms_decay) * g[k] * g[k];
         u = lr * g[k] / (sqrt(r->h[k]) + r->delta);
         break;
+      case ADADELTA: {
+        double m = r->momentum;
+        r->h[k] = m * r->h[k] + (1 - m) * g[k] * g[k];
+        double step = g[k] * sqrt((r->v[k] + r->delta) / (r->h[k] + r->delta));
+        r->v[k] = m * r->v[k] + (1 - m) * step * step;
+        u = lr * step;
+        break;
+      }
       case ADAM: {
         double b1 = r->momentum, b2 = r->momentum2;
         r->h[k] = b1 * r->h[k] + (1 - b1) * g[k];
@@ -219,6 +227,15 @@ static void test_rmsprop(void **state) {
              &r, 5);
 }
 
+static void test_adadelta(void **state) {
+  ref r = base_ref(ADADELTA);
+  r.momentum = 0.95, r.delta = 1e-6, r.wd = 0.002, r.base_lr = 1;
+  check_rule(*state,
+             "type: 'AdaDelta' base_lr: 1 lr_policy: 'fixed' momentum: 0.95 delta: 1e-6 "
+             "weight_decay: 0.002",
+             &r, 6);
+}
+
 static void test_adam(void **state) {
   ref r = base_ref(ADAM);
   r.momentum = 0.9, r.momentum2 = 0.99, r.wd = 0.001;
@@ -238,7 +255,7 @@ static void test_adagrad_rejects_momentum(void **state) {
   ns_solver *s = NULL;
   assert_int_equal(ns_solver_create(f->ctx, path, NULL, &s), NS_ERR_INPUT);
   assert_null(s);
-  snprintf(text, sizeof text, "%stype: 'AdaDelta' base_lr: 0.1 lr_policy: 'fixed'", net_param);
+  snprintf(text, sizeof text, "%stype: 'LBFGS' base_lr: 0.1 lr_policy: 'fixed'", net_param);
   assert_int_equal(tu_write_file(path, text, strlen(text)), 0);
   assert_int_equal(ns_solver_create(f->ctx, path, NULL, &s), NS_ERR_UNSUPPORTED);
   snprintf(text, sizeof text, "%sbase_lr: 0.1 lr_policy: 'cosine'", net_param);
@@ -327,6 +344,7 @@ static void test_resume_bit_exact(void **state) {
                "stepvalue: 6 momentum: 0.9 weight_decay: 0.01");
   check_resume(f, "type: 'Adam' base_lr: 0.01 lr_policy: 'inv' gamma: 0.1 power: 0.5");
   check_resume(f, "type: 'RMSProp' base_lr: 0.01 lr_policy: 'fixed'");
+  check_resume(f, "type: 'AdaDelta' base_lr: 1 lr_policy: 'fixed' momentum: 0.9");
 }
 
 static void test_restore_rejects_mismatch(void **state) {
@@ -354,6 +372,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_nesterov, setup, teardown),
       cmocka_unit_test_setup_teardown(test_adagrad, setup, teardown),
       cmocka_unit_test_setup_teardown(test_rmsprop, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_adadelta, setup, teardown),
       cmocka_unit_test_setup_teardown(test_adam, setup, teardown),
       cmocka_unit_test_setup_teardown(test_adagrad_rejects_momentum, setup, teardown),
       cmocka_unit_test_setup_teardown(test_lr_policies, setup, teardown),

@@ -59,9 +59,14 @@ int cmd_test(int argc, char **argv) {
       case 't':
         if (cli_parse_u64("test", "--threads", optarg, &threads)) return NS_ERR_USAGE;
         break;
-      case 'T': train = 1; break;
-      case 'h': fputs(test_help, stdout); return 0;
-      default: return cli_usage_error("test", "bad option");
+      case 'T':
+        train = 1;
+        break;
+      case 'h':
+        fputs(test_help, stdout);
+        return 0;
+      default:
+        return cli_usage_error("test", "bad option");
     }
   }
   if (argc - optind != 2) return cli_usage_error("test", "expected NET WEIGHTS");

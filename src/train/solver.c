@@ -18,7 +18,14 @@
 #include "format/model_io.h"
 #include "format/netdef.h"
 
-typedef enum rule { RULE_SGD, RULE_NESTEROV, RULE_ADAGRAD, RULE_RMSPROP, RULE_ADAM } rule;
+typedef enum rule {
+  RULE_SGD,
+  RULE_NESTEROV,
+  RULE_ADAGRAD,
+  RULE_RMSPROP,
+  RULE_ADADELTA,
+  RULE_ADAM
+} rule;
 
 typedef struct outputs {
   int n;
@@ -42,7 +49,7 @@ struct ns_solver {
   int n_params; /* learnables of the train net */
   int n_history;
   float **history;
-  float *update; /* scratch of the largest param's size */
+  float *update, *temp; /* scratch of the largest param's size */
   int iter, current_step;
   int stopped;
   float *losses; /* average_loss ring */
@@ -192,11 +199,8 @@ static ns_status parse_type(ns_ctx *ctx, const Caffe__SolverParameter *p, rule *
   static const struct {
     const char *name;
     rule r;
-  } names[] = {{"SGD", RULE_SGD},
-               {"Nesterov", RULE_NESTEROV},
-               {"AdaGrad", RULE_ADAGRAD},
-               {"RMSProp", RULE_RMSPROP},
-               {"Adam", RULE_ADAM}};
+  } names[] = {{"SGD", RULE_SGD},         {"Nesterov", RULE_NESTEROV}, {"AdaGrad", RULE_ADAGRAD},
+               {"RMSProp", RULE_RMSPROP}, {"AdaDelta", RULE_ADADELTA}, {"Adam", RULE_ADAM}};
   for (size_t i = 0; i < sizeof names / sizeof *names; i++)
     if (!strcmp(t, names[i].name)) {
       *out = names[i].r;
@@ -204,8 +208,9 @@ static ns_status parse_type(ns_ctx *ctx, const Caffe__SolverParameter *p, rule *
         return ns_fail(ctx, NS_ERR_INPUT, "Momentum cannot be used with AdaGrad.");
       return NS_OK;
     }
-  return ns_fail(ctx, NS_ERR_UNSUPPORTED,
-                 "solver type '%s' is not supported (SGD, Nesterov, AdaGrad, RMSProp, Adam)", t);
+  return ns_fail(
+      ctx, NS_ERR_UNSUPPORTED,
+      "solver type '%s' is not supported (SGD, Nesterov, AdaGrad, RMSProp, AdaDelta, Adam)", t);
 }
 
 static ns_status check_policy(ns_ctx *ctx, const Caffe__SolverParameter *p) {
@@ -281,7 +286,10 @@ static ns_status init_nets(ns_ctx *ctx, ns_solver *s, const char *path) {
 
 static ns_status init_history(ns_ctx *ctx, ns_solver *s) {
   s->n_params = ns_net_learnable_count(s->net);
-  s->n_history = s->type == RULE_ADAM ? 2 * s->n_params : s->n_params;
+  /* Adam and AdaDelta keep two histories per param, the second set after
+   * the first (as their Caffe constructors append them) */
+  int two = s->type == RULE_ADAM || s->type == RULE_ADADELTA;
+  s->n_history = two ? 2 * s->n_params : s->n_params;
   s->history = ns_calloc(ctx, (size_t)s->n_history + 1, sizeof *s->history);
   if (!s->history) return ctx->status;
   int64_t most = 1;
@@ -294,7 +302,8 @@ static ns_status init_history(ns_ctx *ctx, ns_solver *s) {
     if (L.data.count > most) most = L.data.count;
   }
   s->update = ns_floats_alloc(ctx, most);
-  if (!s->update) return ctx->status;
+  s->temp = ns_floats_alloc(ctx, most);
+  if (!s->update || !s->temp) return ctx->status;
   int avg = s->param->has_average_loss && s->param->average_loss > 0 ? s->param->average_loss : 1;
   s->losses = ns_calloc(ctx, (size_t)avg, sizeof *s->losses);
   return s->losses ? NS_OK : ctx->status;
@@ -347,6 +356,7 @@ void ns_solver_destroy(ns_solver *s) {
   for (int h = 0; s->history && h < s->n_history; h++) ns_floats_free(ctx, s->history[h]);
   ns_free(ctx, s->history);
   ns_floats_free(ctx, s->update);
+  ns_floats_free(ctx, s->temp);
   ns_free(ctx, s->losses);
   for (int i = 0; i < s->n_test; i++) {
     ns_net_destroy(s->test_nets[i]);
@@ -471,6 +481,23 @@ static void compute_update(ns_solver *s, int i, ns_learnable *L, float rate) {
         u[k] += delta;
         u[k] = g[k] / u[k];
         g[k] = local * u[k];
+      }
+      break;
+    }
+    case RULE_ADADELTA: {
+      float *h2 = s->history[i + s->n_params], *tmp = s->temp;
+      for (int64_t k = 0; k < n; k++) {
+        u[k] = g[k] * g[k];
+        h[k] = (1 - mom) * u[k] + mom * h[k];
+        tmp[k] = delta;
+        u[k] = tmp[k] + h2[k];
+        tmp[k] = tmp[k] + h[k];
+        u[k] = u[k] / tmp[k];
+        u[k] = powf(u[k], 0.5f);
+        g[k] = g[k] * u[k];
+        u[k] = g[k] * g[k];
+        h2[k] = (1 - mom) * u[k] + mom * h2[k];
+        g[k] = local * g[k];
       }
       break;
     }
