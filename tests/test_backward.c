@@ -846,6 +846,16 @@ static void test_softmax_loss_values(void **state) {
   assert_int_equal(lh_run(h), NS_ERR_INPUT);
   assert_non_null(strstr(ns_ctx_error(h->ctx), "out of range"));
   lh_destroy(h);
+  /* so is a NaN or huge label, in the loss and in Accuracy */
+  const float bad[2] = {NAN, 3e9f};
+  for (int k = 0; k < 4; k++) {
+    h = layer(k < 2 ? "SoftmaxWithLoss" : "Accuracy");
+    assert_non_null(lh_add_bottom(h, 2, shape, x));
+    assert_non_null(lh_add_bottom(h, 1, lshape, &bad[k % 2]));
+    lh_add_top(h);
+    assert_int_equal(lh_run(h), NS_ERR_INPUT);
+    lh_destroy(h);
+  }
 }
 
 static void test_euclidean_loss(void **state) {
