@@ -1118,6 +1118,17 @@ static void test_net_learnables(void **state) {
   assert_int_equal(ns_net_phase(test), NS_PHASE_TEST);
   assert_int_equal(ns_net_learnable_count(test), 8);
   ns_net_destroy(test);
+  /* the same through a net definition */
+  ns_netdef *def;
+  assert_int_equal(ns_netdef_load(f.ctx, path, &def), NS_OK);
+  assert_int_equal(ns_net_build_from_phase(f.ctx, def, 5, NS_PHASE_TEST, &test), NS_OK);
+  assert_true(ns_net_find_layer(test, "acc") >= 0);
+  ns_net_destroy(test);
+  assert_int_equal(ns_netdef_load(f.ctx, path, &def), NS_OK);
+  assert_int_equal(ns_net_build_from_phase(f.ctx, def, 5, NS_PHASE_TRAIN, &test), NS_OK);
+  assert_int_equal(ns_net_find_layer(test, "acc"), -1);
+  assert_int_equal(ns_net_phase(test), NS_PHASE_TRAIN);
+  ns_net_destroy(test);
   free_net(&f);
 }
 
