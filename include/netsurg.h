@@ -129,6 +129,45 @@ double ns_net_layer_flops(const ns_net *net, int layer);
  * with Caffe's defaults for its other fields, from `seed`. */
 ns_status ns_net_refill_weights(ns_ctx *ctx, ns_net *net, const char *filler, uint64_t seed);
 
+/* ---- training: phases, losses, backward, learnable params ------------- */
+
+/* Caffe's Phase: which NetStateRule-filtered layers a net has (a train net
+ * keeps its TRAIN data layers and losses), and how Dropout and BatchNorm
+ * behave. */
+typedef enum ns_phase { NS_PHASE_TRAIN = 0, NS_PHASE_TEST = 1 } ns_phase;
+
+/* ns_net_load in the given phase. */
+ns_status ns_net_load_phase(ns_ctx *ctx, const char *prototxt, const char *weights, uint64_t seed,
+                            ns_phase phase, ns_net **out);
+ns_phase ns_net_phase(const ns_net *net);
+
+/* Forward; *loss (may be NULL) = the sum over every top with a loss weight
+ * of loss_weight * (sum of the top's values): Caffe's Net::Forward loss.
+ * Loss layers weigh their first top 1 unless loss_weight says otherwise. */
+ns_status ns_net_forward_loss(ns_ctx *ctx, ns_net *net, float *loss);
+/* Backward from the losses of the last forward.  Blob diffs are
+ * overwritten; param diffs ACCUMULATE (as Caffe's, so that iter_size
+ * works): clear them before each accumulation.  Layers whose params all
+ * have lr_mult 0 and that feed nothing needing a gradient are skipped;
+ * propagate_down false stops the gradient at that bottom. */
+ns_status ns_net_backward(ns_ctx *ctx, ns_net *net);
+void ns_net_clear_param_diffs(ns_net *net);
+
+/* A learnable param: every param blob of every layer, in Caffe's
+ * learnable_params order (layer order, then param order).  lr_mult and
+ * decay_mult come from the layer's ParamSpec (default 1).  diff has
+ * data.count floats (allocated by ns_net_learnable); both views stay valid
+ * until the net is destroyed. */
+typedef struct ns_learnable {
+  int layer, index;
+  const char *layer_name;
+  ns_tensor data;
+  float *diff;
+  float lr_mult, decay_mult;
+} ns_learnable;
+int ns_net_learnable_count(const ns_net *net);
+ns_status ns_net_learnable(ns_net *net, int i, ns_learnable *out);
+
 /* ---- net definitions (no weights, no shapes) -------------------------- */
 
 /* A parsed, upgraded NetParameter: what `info` shows for nets that cannot
@@ -165,6 +204,9 @@ ns_status ns_netdef_save_prototxt(ns_ctx *ctx, const ns_netdef *def, const char 
 ns_status ns_netdef_save_caffemodel(ns_ctx *ctx, const ns_netdef *def, const char *path);
 /* Builds a net from the definition (consumed: def is destroyed). */
 ns_status ns_net_build_from(ns_ctx *ctx, ns_netdef *def, uint64_t seed, ns_net **out);
+/* The same in the given phase (ns_net_build_from is phase TEST). */
+ns_status ns_net_build_from_phase(ns_ctx *ctx, ns_netdef *def, uint64_t seed, ns_phase phase,
+                                  ns_net **out);
 
 /* ---- images, .npy, preprocessing ---- */
 

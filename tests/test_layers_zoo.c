@@ -43,6 +43,7 @@ static harness *h_new(const char *type) {
   h->param.name = (char *)"t";
   h->param.type = (char *)type;
   h->net.ctx = h->ctx;
+  h->net.phase = NS_PHASE_TEST; /* a zeroed net would be TRAIN */
   ns_rng_seed(&h->net.rng, 1);
   h->l.ops = ns_layer_find(type);
   if (!h->l.ops) fail_msg("layer type %s is not registered", type);

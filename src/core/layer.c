@@ -9,7 +9,7 @@
  * listed here once.  Keep the list sorted by family. */
 #define NS_LAYER_LIST(X) \
   X(input)               \
-  NS_LAYER_LIST_CAFFENET(X) NS_LAYER_LIST_ZOO(X)
+  NS_LAYER_LIST_CAFFENET(X) NS_LAYER_LIST_ZOO(X) NS_LAYER_LIST_LOSS(X)
 
 /* CaffeNet's layers (src/layers: conv.c, inner_product.c, activation.c,
  * pooling.c, lrn.c, dropout.c, softmax.c). */
@@ -21,6 +21,9 @@
   X(argmax) X(batchnorm) X(bias) X(concat) X(crop) X(deconv) X(eltwise) X(flatten)       \
   X(reshape) X(scale) X(silence) X(slice) X(split) X(sigmoid) X(tanh) X(absval) X(power) \
   X(elu) X(bnll) X(exp) X(log) X(prelu)
+
+/* Losses and metrics for training (src/layers: loss.c, accuracy.c). */
+#define NS_LAYER_LIST_LOSS(X) X(softmax_loss) X(euclidean_loss) X(sigmoid_ce_loss) X(accuracy)
 
 #define NS_DECLARE_OPS(name) extern const ns_layer_ops ns_##name##_ops;
 NS_LAYER_LIST(NS_DECLARE_OPS)

@@ -20,8 +20,16 @@ typedef struct ns_layer_ops {
   ns_status (*setup)(ns_ctx *ctx, ns_layer *l);
   ns_status (*reshape)(ns_ctx *ctx, ns_layer *l);
   ns_status (*forward)(ns_ctx *ctx, ns_layer *l);
+  /* Optional (NULL: no gradient; an error if one is needed through it).
+   * Reads the tops' diffs; writes (overwrites) the diff of every bottom i
+   * with propagate_down[i] set, and ADDS the param gradients to the
+   * params' diffs for the params with ns_layer_param_grad. */
+  ns_status (*backward)(ns_ctx *ctx, ns_layer *l, const int *propagate_down);
   /* Optional; frees what setup put in l->priv beyond the block itself. */
   void (*destroy)(ns_ctx *ctx, ns_layer *l);
+  /* A loss layer (Caffe's LossLayer): top 0 has loss weight 1 by default,
+   * and no gradient is forced into its bottoms after the first. */
+  int is_loss;
 } ns_layer_ops;
 
 struct ns_layer {
@@ -35,7 +43,25 @@ struct ns_layer {
   ns_blob **params; /* owned by the layer */
   void *priv;       /* layer state; freed with ns_free after ops->destroy */
   ns_rng *rng;      /* the net's generator, for fillers */
+  /* Training, set by the net after setup (all NULL / 0 in a bare layer):
+   * loss weight per top (NULL: none), whether the net runs this layer's
+   * backward, into which bottoms, and which params learn (lr_mult != 0). */
+  float *loss_weight;
+  int need_backward;
+  int *bottom_need_backward;
+  int *param_propagate_down;
+  int *top_read_back; /* top j's diff is written by a later layer's backward */
 };
+
+/* Whether backward must compute the gradient of param i (a bare layer
+ * without a net, as in the tests, computes all). */
+static inline int ns_layer_param_grad(const ns_layer *l, int i) {
+  return !l->param_propagate_down || l->param_propagate_down[i];
+}
+/* The net's phase as seen by a layer. */
+int ns_layer_phase_train(const ns_layer *l);
+/* Allocates the diff of b if it has none (zeroed); keeps an existing one. */
+ns_status ns_blob_ensure_diff(ns_ctx *ctx, ns_blob *b);
 
 /* The registry: type name -> ops (NULL when we do not have it). */
 const ns_layer_ops *ns_layer_find(const char *type);

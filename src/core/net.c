@@ -1,4 +1,4 @@
-/* Net construction (Caffe's Net::Init in phase TEST), reshape, forward and
+/* Net construction (Caffe's Net::Init in phase TEST or TRAIN), reshape, forward and
  * weight copying by layer name. */
 #include "core/net.h"
 
@@ -31,16 +31,16 @@ static int state_meets_rule(const Caffe__NetState *s, Caffe__Phase phase,
   return 1;
 }
 
-static ns_status layer_included(ns_ctx *ctx, const Caffe__NetParameter *def,
+static ns_status layer_included(ns_ctx *ctx, const Caffe__NetParameter *def, Caffe__Phase phase,
                                 const Caffe__LayerParameter *lp, int *included) {
   if (lp->n_include && lp->n_exclude)
     return ns_fail(ctx, NS_ERR_NET, "layer '%s': specify either include or exclude rules, not both",
                    lp->name ? lp->name : "");
   int in = lp->n_include == 0;
   for (size_t i = 0; i < lp->n_exclude; i++)
-    if (state_meets_rule(def->state, CAFFE__PHASE__TEST, lp->exclude[i])) in = 0;
+    if (state_meets_rule(def->state, phase, lp->exclude[i])) in = 0;
   for (size_t i = 0; i < lp->n_include; i++)
-    if (state_meets_rule(def->state, CAFFE__PHASE__TEST, lp->include[i])) in = 1;
+    if (state_meets_rule(def->state, phase, lp->include[i])) in = 1;
   *included = in;
   return NS_OK;
 }
@@ -133,12 +133,13 @@ static ns_status make_split_layer(ns_ctx *ctx, const plan_layer *producer, int t
   return NS_OK;
 }
 
-static ns_status build_plan(ns_ctx *ctx, const Caffe__NetParameter *def, plan *out) {
+static ns_status build_plan(ns_ctx *ctx, const Caffe__NetParameter *def, Caffe__Phase phase,
+                            plan *out) {
   plan base = {0};
   for (size_t i = 0; i < def->n_layer; i++) {
     const Caffe__LayerParameter *lp = def->layer[i];
     int inc = 0;
-    if (layer_included(ctx, def, lp, &inc) != NS_OK) goto fail;
+    if (layer_included(ctx, def, phase, lp, &inc) != NS_OK) goto fail;
     if (!inc) continue;
     plan_layer *pl = plan_add(ctx, &base);
     if (!pl) goto fail;
@@ -345,6 +346,7 @@ static void destroy_layer(ns_ctx *ctx, ns_layer *l) {
   ns_free(ctx, l->params);
   ns_free(ctx, l->bottom);
   ns_free(ctx, l->top);
+  ns_layer_free_train(ctx, l);
 }
 
 void ns_net_free(ns_net *net) {
@@ -379,6 +381,11 @@ static ns_status adopt_owned(ns_ctx *ctx, ns_net *net, plan *p) {
 }
 
 ns_status ns_net_build(ns_ctx *ctx, Caffe__NetParameter *def, uint64_t seed, ns_net **out) {
+  return ns_net_build_phase(ctx, def, seed, NS_PHASE_TEST, out);
+}
+
+ns_status ns_net_build_phase(ns_ctx *ctx, Caffe__NetParameter *def, uint64_t seed, ns_phase phase,
+                             ns_net **out) {
   *out = NULL;
   ns_net *net = ns_calloc(ctx, 1, sizeof *net);
   if (!net) {
@@ -387,9 +394,12 @@ ns_status ns_net_build(ns_ctx *ctx, Caffe__NetParameter *def, uint64_t seed, ns_
   }
   net->ctx = ctx;
   net->def = def;
+  net->phase = phase;
   ns_rng_seed(&net->rng, seed);
   plan p = {0};
-  if (build_plan(ctx, def, &p) != NS_OK) goto fail;
+  if (build_plan(ctx, def, phase == NS_PHASE_TRAIN ? CAFFE__PHASE__TRAIN : CAFFE__PHASE__TEST,
+                 &p) != NS_OK)
+    goto fail;
   net->layers = ns_calloc(ctx, (size_t)p.n + 1, sizeof *net->layers);
   if (!net->layers) goto fail;
   size_t n_tops = 0; /* every blob is some layer's top */
@@ -403,6 +413,7 @@ ns_status ns_net_build(ns_ctx *ctx, Caffe__NetParameter *def, uint64_t seed, ns_
     if (st != NS_OK) goto fail;
   }
   if (adopt_owned(ctx, net, &p) != NS_OK) goto fail;
+  if (ns_net_init_backward(ctx, net) != NS_OK) goto fail;
   plan_free(ctx, &p);
   *out = net;
   return NS_OK;

@@ -1,4 +1,4 @@
-/* Internal view of a built net.  Built in phase TEST from an upgraded
+/* Internal view of a built net.  Built in phase TEST or TRAIN from an upgraded
  * NetParameter, which the net keeps (and owns) so that saving writes back
  * every field we do not interpret. */
 #ifndef NS_CORE_NET_H
@@ -12,6 +12,7 @@
 
 struct ns_net {
   ns_ctx *ctx;
+  ns_phase phase;           /* NetState phase the layers were filtered with */
   Caffe__NetParameter *def; /* upgraded definition, owned */
   int n_layers;
   ns_layer *layers; /* in execution order (after NetStateRule filtering) */
@@ -29,6 +30,14 @@ struct ns_net {
 /* Builds a net from a definition in the current format (call the upgrade
  * first).  Takes ownership of def in every case.  seed feeds the fillers. */
 ns_status ns_net_build(ns_ctx *ctx, Caffe__NetParameter *def, uint64_t seed, ns_net **out);
+/* The same in a given phase (ns_net_build is TEST). */
+ns_status ns_net_build_phase(ns_ctx *ctx, Caffe__NetParameter *def, uint64_t seed, ns_phase phase,
+                             ns_net **out);
+/* Net::Init's training bookkeeping after every layer is set up (net_train.c):
+ * loss weights, which layers and bottoms need backward, param_propagate_down. */
+ns_status ns_net_init_backward(ns_ctx *ctx, ns_net *net);
+/* Frees what ns_net_init_backward put in a layer. */
+void ns_layer_free_train(ns_ctx *ctx, ns_layer *l);
 
 void ns_net_free(ns_net *net);
 

@@ -8,11 +8,16 @@
 
 ns_status ns_net_load(ns_ctx *ctx, const char *prototxt, const char *weights, uint64_t seed,
                       ns_net **out) {
+  return ns_net_load_phase(ctx, prototxt, weights, seed, NS_PHASE_TEST, out);
+}
+
+ns_status ns_net_load_phase(ns_ctx *ctx, const char *prototxt, const char *weights, uint64_t seed,
+                            ns_phase phase, ns_net **out) {
   Caffe__NetParameter *def;
   *out = NULL;
   if (ns_load_net_param(ctx, prototxt, &def, NULL) != NS_OK) return ctx->status;
   ns_net *net;
-  if (ns_net_build(ctx, def, seed, &net) != NS_OK) {
+  if (ns_net_build_phase(ctx, def, seed, phase, &net) != NS_OK) {
     ns_error_prefix(ctx, "%s: ", prototxt);
     return ctx->status;
   }

@@ -87,6 +87,13 @@ ns_status ns_net_build_from(ns_ctx *ctx, ns_netdef *d, uint64_t seed, ns_net **o
   return ns_net_build(ctx, param, seed, out);
 }
 
+ns_status ns_net_build_from_phase(ns_ctx *ctx, ns_netdef *d, uint64_t seed, ns_phase phase,
+                                  ns_net **out) {
+  Caffe__NetParameter *param = d->param;
+  ns_free(ctx, d);
+  return ns_net_build_phase(ctx, param, seed, phase, out);
+}
+
 int ns_netdef_layer_blob_count(const ns_netdef *d, int i) { return (int)layer(d, i)->n_blobs; }
 
 /* Rank a param has in the current convention, by layer type and index. */

@@ -41,6 +41,20 @@ static ns_status relu_forward(ns_ctx *ctx, ns_layer *l) {
   return NS_OK;
 }
 
+/* dx = dy (x > 0) + slope dy (x <= 0), as Caffe's.  In place the top
+ * stands for the bottom: same sign for slope >= 0. */
+static ns_status relu_backward(ns_ctx *ctx, ns_layer *l, const int *down) {
+  if (!down[0]) return NS_OK;
+  const float *x = l->bottom[0]->data, *dy = l->top[0]->diff;
+  float *dx = l->bottom[0]->diff;
+  int64_t n = l->bottom[0]->count;
+  float slope = ((const relu_state *)l->priv)->negative_slope;
+  int nt = ns_kernel_threads(ns_ctx_threads(ctx));
+#pragma omp parallel for schedule(static) num_threads(nt) if (n > 65536)
+  for (int64_t i = 0; i < n; i++) dx[i] = dy[i] * ((x[i] > 0.0f) + slope * (x[i] <= 0.0f));
+  return NS_OK;
+}
+
 const ns_layer_ops ns_relu_ops = {
     .type = "ReLU",
     .min_bottoms = 1,
@@ -50,4 +64,5 @@ const ns_layer_ops ns_relu_ops = {
     .setup = relu_setup,
     .reshape = relu_reshape,
     .forward = relu_forward,
+    .backward = relu_backward,
 };

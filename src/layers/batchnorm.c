@@ -1,17 +1,21 @@
 /* BatchNorm: y = (x - mean[c]) / sqrt(var[c] + eps) per channel (axis 1).
  * Params, as Caffe stores them: [C] mean sum, [C] variance sum, [1] scale
  * factor; the statistics are the sums divided by the factor (0 when the
- * factor is 0).  use_global_stats defaults to true (we run in TEST); when
- * false the batch's own statistics are used (Caffe's moving-average update
- * of the params is not done: it only matters for training). */
+ * factor is 0).  use_global_stats defaults to true in TEST and false in
+ * TRAIN, as Caffe's.  With batch statistics in TRAIN, each forward also
+ * does Caffe's moving-average update: factor = maf factor + 1, mean sum =
+ * maf mean sum + mean, variance sum = maf variance sum + m / (m - 1) var
+ * (m values per channel; maf = moving_average_fraction, default 0.999).
+ * The params never learn (the net gives them lr_mult 0, as Caffe does). */
 #include <math.h>
 
 #include "core/layer.h"
 
 typedef struct batchnorm_state {
   int use_global_stats;
-  float eps;
+  float eps, maf;
   int64_t channels;
+  float *inv_std; /* [channels], of the last forward, for backward */
 } batchnorm_state;
 
 static int64_t bn_channels(const ns_blob *b) { return b->num_axes <= 1 ? 1 : b->shape[1]; }
@@ -21,11 +25,15 @@ static ns_status batchnorm_setup(ns_ctx *ctx, ns_layer *l) {
   batchnorm_state *s = ns_calloc(ctx, 1, sizeof *s);
   if (!s) return ctx->status;
   l->priv = s;
-  s->use_global_stats = p && p->has_use_global_stats ? p->use_global_stats : 1;
+  s->use_global_stats =
+      p && p->has_use_global_stats ? p->use_global_stats : !ns_layer_phase_train(l);
   s->eps = p && p->has_eps ? p->eps : 1e-5f;
+  s->maf = p && p->has_moving_average_fraction ? p->moving_average_fraction : 0.999f;
   if (l->bottom[0]->num_axes < 1)
     return ns_layer_fail(ctx, l, NS_ERR_NET, "bottom '%s' has no axes", l->bottom[0]->name);
   s->channels = bn_channels(l->bottom[0]);
+  if (!(s->inv_std = ns_calloc(ctx, (size_t)s->channels + 1, sizeof *s->inv_std)))
+    return ctx->status;
   const int64_t vec[1] = {s->channels}, one[1] = {1};
   if (ns_layer_add_param(ctx, l, 1, vec) != NS_OK || ns_layer_add_param(ctx, l, 1, vec) != NS_OK ||
       ns_layer_add_param(ctx, l, 1, one) != NS_OK)
@@ -73,7 +81,7 @@ static void batch_stats(const float *x, int64_t num, int64_t c, int64_t spatial,
 }
 
 static ns_status batchnorm_forward(ns_ctx *ctx, ns_layer *l) {
-  const batchnorm_state *s = l->priv;
+  batchnorm_state *s = l->priv;
   const ns_blob *b = l->bottom[0];
   int64_t c = s->channels, num = b->num_axes > 0 ? b->shape[0] : 1;
   int64_t spatial = num * c != 0 ? b->count / (num * c) : 0;
@@ -89,16 +97,64 @@ static ns_status batchnorm_forward(ns_ctx *ctx, ns_layer *l) {
     }
   } else {
     batch_stats(b->data, num, c, spatial, mean, var);
+    if (ns_layer_phase_train(l)) {
+      double m = (double)num * (double)spatial;
+      float correction = m > 1 ? (float)(m / (m - 1)) : 1.0f;
+      l->params[2]->data[0] = l->params[2]->data[0] * s->maf + 1.0f;
+      for (int64_t k = 0; k < c; k++) {
+        l->params[0]->data[k] = mean[k] + s->maf * l->params[0]->data[k];
+        l->params[1]->data[k] = correction * var[k] + s->maf * l->params[1]->data[k];
+      }
+    }
   }
   const float *x = b->data;
   float *y = l->top[0]->data;
   for (int64_t i = 0; i < num; i++)
     for (int64_t k = 0; k < c; k++) {
       float m = mean[k], sd = sqrtf(var[k] + s->eps);
+      s->inv_std[k] = 1.0f / sd;
       int64_t base = (i * c + k) * spatial;
       for (int64_t j = 0; j < spatial; j++) y[base + j] = (x[base + j] - m) / sd;
     }
   ns_free(ctx, stats);
+  return NS_OK;
+}
+
+static void batchnorm_destroy(ns_ctx *ctx, ns_layer *l) {
+  batchnorm_state *s = l->priv;
+  if (s) ns_free(ctx, s->inv_std);
+}
+
+/* Global statistics: dx = dy / sd.  Batch statistics (Caffe's formula,
+ * y the normalised top, means over batch and space per channel):
+ * dx = (dy - mean(dy) - y mean(dy y)) / sd.  In place works: y is the top. */
+static ns_status batchnorm_backward(ns_ctx *ctx, ns_layer *l, const int *down) {
+  const batchnorm_state *s = l->priv;
+  ns_blob *b = l->bottom[0];
+  if (!down[0]) return NS_OK;
+  int64_t c = s->channels, num = b->num_axes > 0 ? b->shape[0] : 1;
+  int64_t spatial = num * c != 0 ? b->count / (num * c) : 0;
+  const float *y = l->top[0]->data, *dy = l->top[0]->diff;
+  float *dx = b->diff;
+  double m = (double)num * (double)spatial;
+  for (int64_t k = 0; k < c; k++) {
+    double mdy = 0, mdyy = 0;
+    if (!s->use_global_stats && m > 0) {
+      for (int64_t i = 0; i < num; i++)
+        for (int64_t j = 0; j < spatial; j++) {
+          int64_t idx = (i * c + k) * spatial + j;
+          mdy += dy[idx];
+          mdyy += (double)dy[idx] * y[idx];
+        }
+      mdy /= m;
+      mdyy /= m;
+    }
+    for (int64_t i = 0; i < num; i++)
+      for (int64_t j = 0; j < spatial; j++) {
+        int64_t idx = (i * c + k) * spatial + j;
+        dx[idx] = (float)((dy[idx] - mdy - y[idx] * mdyy) * s->inv_std[k]);
+      }
+  }
   return NS_OK;
 }
 
@@ -111,4 +167,6 @@ const ns_layer_ops ns_batchnorm_ops = {
     .setup = batchnorm_setup,
     .reshape = batchnorm_reshape,
     .forward = batchnorm_forward,
+    .backward = batchnorm_backward,
+    .destroy = batchnorm_destroy,
 };

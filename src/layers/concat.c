@@ -86,6 +86,26 @@ static ns_status concat_forward(ns_ctx *ctx, ns_layer *l) {
   return NS_OK;
 }
 
+/* Each bottom gets its chunk of the top's gradient back. */
+static ns_status concat_backward(ns_ctx *ctx, ns_layer *l, const int *down) {
+  int axis;
+  if (concat_axis(ctx, l, &axis) != NS_OK) return ctx->status;
+  const ns_blob *top = l->top[0];
+  int64_t outer = ns_blob_count_range(top, 0, axis);
+  int64_t inner = ns_blob_count_range(top, axis + 1, top->num_axes);
+  int64_t top_axis = top->shape[axis], offset = 0;
+  for (int i = 0; i < l->n_bottom; i++) {
+    ns_blob *b = l->bottom[i];
+    int64_t chunk = b->shape[axis] * inner, start = offset;
+    offset += b->shape[axis];
+    if (chunk == 0 || !down[i]) continue;
+    for (int64_t n = 0; n < outer; n++)
+      memcpy(b->diff + n * chunk, top->diff + (n * top_axis + start) * inner,
+             (size_t)chunk * sizeof(float));
+  }
+  return NS_OK;
+}
+
 const ns_layer_ops ns_concat_ops = {
     .type = "Concat",
     .min_bottoms = 1,
@@ -95,4 +115,5 @@ const ns_layer_ops ns_concat_ops = {
     .setup = concat_setup,
     .reshape = concat_reshape,
     .forward = concat_forward,
+    .backward = concat_backward,
 };

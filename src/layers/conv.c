@@ -9,7 +9,9 @@
 
 #include "core/filler.h"
 #include "core/layer.h"
+#include "kernels/col2im.h"
 #include "kernels/conv2d.h"
+#include "kernels/gemm.h"
 #include "kernels/im2col.h"
 
 typedef struct conv_state {
@@ -252,6 +254,66 @@ static ns_status conv_forward(ns_ctx *ctx, ns_layer *l) {
   return NS_OK;
 }
 
+/* Backward per item, as Caffe's BaseConvolutionLayer: for each group,
+ * dW += dY col^T, dcol = W^T dY then col2im into dX; db += dY summed over
+ * space.  col is im2col(x) (x itself on the 1x1 path). */
+static ns_status conv_backward(ns_ctx *ctx, ns_layer *l, const int *down) {
+  const conv_state *s = l->priv;
+  const ns_conv2d_shape *sh = &s->shape;
+  int is_1x1 = ns_conv2d_is_1x1(sh);
+  int64_t col_count = is_1x1 ? 0 : ns_conv2d_col_count(sh);
+  float *col = NULL, *dcol = NULL;
+  if (col_count > 0) {
+    if (!(col = ns_layer_scratch(ctx, l, 2 * col_count))) return ctx->status;
+    dcol = col + col_count;
+  }
+  int64_t cg = sh->channels / sh->group, og = sh->num_output / sh->group;
+  int64_t kdim = cg * sh->kernel_h * sh->kernel_w, spatial = sh->out_h * sh->out_w;
+  int64_t in_item = sh->channels * sh->height * sh->width, out_item = sh->num_output * spatial;
+  int threads = ns_ctx_threads(ctx);
+  float *dw = ns_layer_param_grad(l, 0) ? l->params[0]->diff : NULL;
+  float *db = s->bias_term && ns_layer_param_grad(l, 1) ? l->params[1]->diff : NULL;
+  const float *w = l->params[0]->data;
+  ns_im2col_geom g = {sh->channels,   sh->height, sh->width,    sh->kernel_h, sh->kernel_w,
+                      sh->pad_h,      sh->pad_w,  sh->stride_h, sh->stride_w, sh->dilation_h,
+                      sh->dilation_w, sh->out_h,  sh->out_w};
+  ns_col2im_geom cgeom = {sh->channels, sh->height,     sh->width,     sh->kernel_h,
+                          sh->kernel_w, sh->pad_h,      sh->pad_w,     sh->stride_h,
+                          sh->stride_w, sh->dilation_h, sh->dilation_w};
+  for (int i = 0; i < l->n_bottom; i++) {
+    int64_t num = ns_blob_count_range(l->bottom[i], 0, s->axis);
+    for (int64_t n = 0; n < num; n++) {
+      const float *x = l->bottom[i]->data + n * in_item;
+      const float *dy = l->top[i]->diff + n * out_item;
+      if (db)
+        for (int64_t o = 0; o < sh->num_output; o++) {
+          double sum = 0;
+          for (int64_t j = 0; j < spatial; j++) sum += dy[o * spatial + j];
+          db[o] += (float)sum;
+        }
+      if (dw) {
+        const float *src = x;
+        if (!is_1x1) {
+          ns_im2col(&g, x, col, threads);
+          src = col;
+        }
+        for (int64_t k = 0; k < sh->group; k++)
+          ns_sgemm(0, 1, og, kdim, spatial, 1.0f, dy + k * og * spatial, spatial,
+                   src + k * kdim * spatial, spatial, 1.0f, dw + k * og * kdim, kdim);
+      }
+      if (down[i]) {
+        float *dx = l->bottom[i]->diff + n * in_item;
+        float *dst = is_1x1 ? dx : dcol;
+        for (int64_t k = 0; k < sh->group; k++)
+          ns_sgemm(1, 0, kdim, spatial, og, 1.0f, w + k * og * kdim, kdim, dy + k * og * spatial,
+                   spatial, 0.0f, dst + k * kdim * spatial, spatial);
+        if (!is_1x1) ns_col2im(&cgeom, dcol, dx, threads);
+      }
+    }
+  }
+  return NS_OK;
+}
+
 const ns_layer_ops ns_convolution_ops = {
     .type = "Convolution",
     .min_bottoms = 1,
@@ -261,4 +323,5 @@ const ns_layer_ops ns_convolution_ops = {
     .setup = conv_setup,
     .reshape = conv_reshape,
     .forward = conv_forward,
+    .backward = conv_backward,
 };

@@ -9,6 +9,7 @@
 #include "core/filler.h"
 #include "core/layer.h"
 #include "kernels/col2im.h"
+#include "kernels/im2col.h"
 #include "kernels/gemm.h"
 
 typedef struct deconv_state {
@@ -227,6 +228,49 @@ static ns_status deconv_forward(ns_ctx *ctx, ns_layer *l) {
   return NS_OK;
 }
 
+/* Backward, as Caffe's DeconvolutionLayer: col = im2col(dY) over the
+ * output image; per group dX = W col (a convolution forward) and
+ * dW += X col^T; db += dY summed over space. */
+static ns_status deconv_backward(ns_ctx *ctx, ns_layer *l, const int *down) {
+  const deconv_state *s = l->priv;
+  int64_t cg = s->channels / s->group, og = s->num_output / s->group;
+  int64_t kdim = og * s->kernel[0] * s->kernel[1], spatial = s->in_hw[0] * s->in_hw[1];
+  int64_t plane = s->out_hw[0] * s->out_hw[1];
+  float *col = ns_layer_scratch(ctx, l, kdim * s->group * spatial);
+  if (!col) return ctx->status;
+  int64_t in_item = s->channels * spatial, out_item = s->num_output * plane;
+  float *dw = ns_layer_param_grad(l, 0) ? l->params[0]->diff : NULL;
+  float *db = s->bias_term && ns_layer_param_grad(l, 1) ? l->params[1]->diff : NULL;
+  const float *w = l->params[0]->data;
+  ns_im2col_geom g = {s->num_output,  s->out_hw[0], s->out_hw[1], s->kernel[0], s->kernel[1],
+                      s->pad[0],      s->pad[1],    s->stride[0], s->stride[1], s->dilation[0],
+                      s->dilation[1], s->in_hw[0],  s->in_hw[1]};
+  for (int i = 0; i < l->n_bottom; i++) {
+    int64_t num = ns_blob_count_range(l->bottom[i], 0, s->axis);
+    for (int64_t n = 0; n < num; n++) {
+      const float *dy = l->top[i]->diff + n * out_item;
+      const float *x = l->bottom[i]->data + n * in_item;
+      if (db)
+        for (int64_t o = 0; o < s->num_output; o++) {
+          double sum = 0;
+          for (int64_t j = 0; j < plane; j++) sum += dy[o * plane + j];
+          db[o] += (float)sum;
+        }
+      if (!dw && !down[i]) continue;
+      ns_im2col(&g, dy, col, ctx->threads);
+      for (int64_t k = 0; k < s->group; k++) {
+        if (dw)
+          ns_sgemm(0, 1, cg, kdim, spatial, 1.0f, x + k * cg * spatial, spatial,
+                   col + k * kdim * spatial, spatial, 1.0f, dw + k * cg * kdim, kdim);
+        if (down[i])
+          ns_sgemm(0, 0, cg, spatial, kdim, 1.0f, w + k * cg * kdim, kdim, col + k * kdim * spatial,
+                   spatial, 0.0f, l->bottom[i]->diff + n * in_item + k * cg * spatial, spatial);
+      }
+    }
+  }
+  return NS_OK;
+}
+
 const ns_layer_ops ns_deconv_ops = {
     .type = "Deconvolution",
     .min_bottoms = 1,
@@ -236,4 +280,5 @@ const ns_layer_ops ns_deconv_ops = {
     .setup = deconv_setup,
     .reshape = deconv_reshape,
     .forward = deconv_forward,
+    .backward = deconv_backward,
 };

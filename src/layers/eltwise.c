@@ -91,6 +91,52 @@ static ns_status eltwise_forward(ns_ctx *ctx, ns_layer *l) {
   return NS_OK;
 }
 
+/* Backward, as Caffe's Eltwise: SUM dx_i = coeff_i dy; PROD dx_i = dy times
+ * the other bottoms (Caffe's stable_prod_grad); MAX routes dy to the
+ * bottom that won (Caffe's rule: bottom 1 wins a tie with bottom 0, the
+ * earlier one any later tie).  Bottom 0 last, so that in place (top ==
+ * bottom 0) SUM reads dy before overwriting it; PROD and MAX need the
+ * bottom's data, so they have no backward in place. */
+static ns_status eltwise_backward(ns_ctx *ctx, ns_layer *l, const int *down) {
+  const eltwise_state *s = l->priv;
+  const float *dy = l->top[0]->diff;
+  int64_t n = l->top[0]->count;
+  int in_place = l->top[0] == l->bottom[0];
+  if (in_place && s->op != CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__SUM)
+    return ns_layer_fail(ctx, l, NS_ERR_UNSUPPORTED,
+                         "no backward in place for PROD or MAX (it needs bottom 0's data)");
+  for (int i = l->n_bottom - 1; i >= 0; i--) {
+    if (!down[i]) continue;
+    float *dx = l->bottom[i]->diff;
+    switch (s->op) {
+      case CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__PROD:
+        for (int64_t j = 0; j < n; j++) {
+          float p = dy[j];
+          for (int k = 0; k < l->n_bottom; k++)
+            if (k != i) p *= l->bottom[k]->data[j];
+          dx[j] = p;
+        }
+        break;
+      case CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__MAX:
+        for (int64_t j = 0; j < n; j++) {
+          int arg = l->bottom[0]->data[j] > l->bottom[1]->data[j] ? 0 : 1;
+          float best = l->bottom[arg]->data[j];
+          for (int k = 2; k < l->n_bottom; k++)
+            if (l->bottom[k]->data[j] > best) {
+              best = l->bottom[k]->data[j];
+              arg = k;
+            }
+          dx[j] = arg == i ? dy[j] : 0.0f;
+        }
+        break;
+      default:
+        for (int64_t j = 0; j < n; j++) dx[j] = s->coeff[i] * dy[j];
+        break;
+    }
+  }
+  return NS_OK;
+}
+
 const ns_layer_ops ns_eltwise_ops = {
     .type = "Eltwise",
     .min_bottoms = 2,
@@ -100,5 +146,6 @@ const ns_layer_ops ns_eltwise_ops = {
     .setup = eltwise_setup,
     .reshape = eltwise_reshape,
     .forward = eltwise_forward,
+    .backward = eltwise_backward,
     .destroy = eltwise_destroy,
 };

@@ -94,6 +94,32 @@ static ns_status ip_forward(ns_ctx *ctx, ns_layer *l) {
   return NS_OK;
 }
 
+/* dW += dY^T X (or X^T dY when transposed), db += column sums of dY,
+ * dX = dY W (or dY W^T), as Caffe's InnerProductLayer. */
+static ns_status ip_backward(ns_ctx *ctx, ns_layer *l, const int *down) {
+  const ip_state *s = l->priv;
+  const float *x = l->bottom[0]->data, *dy = l->top[0]->diff, *w = l->params[0]->data;
+  int64_t n = s->num_output;
+  if (ns_layer_param_grad(l, 0)) {
+    if (s->transpose)
+      ns_sgemm(1, 0, s->k, n, s->m, 1.0f, x, s->k, dy, n, 1.0f, l->params[0]->diff, n);
+    else
+      ns_sgemm(1, 0, n, s->k, s->m, 1.0f, dy, n, x, s->k, 1.0f, l->params[0]->diff, s->k);
+  }
+  if (s->bias_term && ns_layer_param_grad(l, 1)) {
+    float *db = l->params[1]->diff;
+    for (int64_t j = 0; j < n; j++) {
+      double sum = 0;
+      for (int64_t i = 0; i < s->m; i++) sum += dy[i * n + j];
+      db[j] += (float)sum;
+    }
+  }
+  if (down[0])
+    ns_sgemm(0, s->transpose, s->m, s->k, n, 1.0f, dy, n, w, s->transpose ? n : s->k, 0.0f,
+             l->bottom[0]->diff, s->k);
+  return NS_OK;
+}
+
 const ns_layer_ops ns_inner_product_ops = {
     .type = "InnerProduct",
     .min_bottoms = 1,
@@ -103,4 +129,5 @@ const ns_layer_ops ns_inner_product_ops = {
     .setup = ip_setup,
     .reshape = ip_reshape,
     .forward = ip_forward,
+    .backward = ip_backward,
 };

@@ -5,6 +5,7 @@
  *     window centred on each pixel (zero padded; k unused, as in Caffe).
  * local_size n must be odd.  In place works. */
 #include <limits.h>
+#include <math.h>
 
 #include "core/layer.h"
 #include "kernels/lrn_kernel.h"
@@ -82,6 +83,72 @@ static ns_status lrn_forward(ns_ctx *ctx, ns_layer *l) {
   return NS_OK;
 }
 
+/* Backward, as Caffe's LRN (both regions have the same form):
+ *   scale_j = k + alpha / N sum_{i in win(j)} x_i^2   (N = n, or n^2 within)
+ *   dx_j = dy_j scale_j^-beta
+ *          - 2 alpha beta / N x_j sum_{i: j in win(i)} dy_i y_i / scale_i
+ * (windows are centred, so j in win(i) iff i in win(j)).  It needs the
+ * bottom, so in place has no backward. */
+static ns_status lrn_backward(ns_ctx *ctx, ns_layer *l, const int *down) {
+  const lrn_state *s = l->priv;
+  const ns_blob *b = l->bottom[0];
+  if (!down[0] || b->count == 0) return NS_OK;
+  if (l->top[0] == b)
+    return ns_layer_fail(ctx, l, NS_ERR_UNSUPPORTED, "no backward in place (it needs the input)");
+  int64_t num = b->shape[0], channels = b->shape[1], h = b->shape[2], w = b->shape[3];
+  int64_t plane = h * w, half = s->size / 2;
+  double n_win = s->within ? (double)s->size * s->size : (double)s->size;
+  double k = s->within ? 1.0 : s->k, a = s->alpha / n_win;
+  float *scale = ns_layer_scratch(ctx, l, 2 * b->count);
+  if (!scale) return ctx->status;
+  float *ratio = scale + b->count; /* dy y / scale */
+  const float *x = b->data, *y = l->top[0]->data, *dy = l->top[0]->diff;
+  float *dx = l->bottom[0]->diff;
+  /* window sums of q over the region around element (n, c, i, j) */
+  /* window sums of q around element (n, c, i, j), clipped to the blob
+   * (a huge local_size costs no more than the blob's extent) */
+#define LRN_WINDOW_SUM(q, n, c, i, j, out)                                                  \
+  do {                                                                                      \
+    double acc_ = 0;                                                                        \
+    if (!s->within) {                                                                       \
+      int64_t c0_ = c - half > 0 ? c - half : 0;                                            \
+      int64_t c1_ = c + half < channels - 1 ? c + half : channels - 1;                      \
+      for (int64_t cc = c0_; cc <= c1_; cc++)                                               \
+        acc_ += (q)[((n)*channels + cc) * plane + (i)*w + (j)];                             \
+    } else {                                                                                \
+      int64_t i0_ = i - half > 0 ? i - half : 0, i1_ = i + half < h - 1 ? i + half : h - 1; \
+      int64_t j0_ = j - half > 0 ? j - half : 0, j1_ = j + half < w - 1 ? j + half : w - 1; \
+      for (int64_t ii = i0_; ii <= i1_; ii++)                                               \
+        for (int64_t jj = j0_; jj <= j1_; jj++)                                             \
+          acc_ += (q)[((n)*channels + c) * plane + ii * w + jj];                            \
+    }                                                                                       \
+    out = acc_;                                                                             \
+  } while (0)
+  float *sq = dx; /* x^2 first, then overwritten by the result */
+  for (int64_t i = 0; i < b->count; i++) sq[i] = x[i] * x[i];
+  for (int64_t n = 0; n < num; n++)
+    for (int64_t c = 0; c < channels; c++)
+      for (int64_t i = 0; i < h; i++)
+        for (int64_t j = 0; j < w; j++) {
+          double sum;
+          LRN_WINDOW_SUM(sq, n, c, i, j, sum);
+          int64_t idx = (n * channels + c) * plane + i * w + j;
+          scale[idx] = (float)(k + a * sum);
+        }
+  for (int64_t i = 0; i < b->count; i++) ratio[i] = dy[i] * y[i] / scale[i];
+  for (int64_t n = 0; n < num; n++)
+    for (int64_t c = 0; c < channels; c++)
+      for (int64_t i = 0; i < h; i++)
+        for (int64_t j = 0; j < w; j++) {
+          double sum;
+          LRN_WINDOW_SUM(ratio, n, c, i, j, sum);
+          int64_t idx = (n * channels + c) * plane + i * w + j;
+          dx[idx] = (float)(dy[idx] * pow(scale[idx], -s->beta) - 2.0 * a * s->beta * x[idx] * sum);
+        }
+#undef LRN_WINDOW_SUM
+  return NS_OK;
+}
+
 const ns_layer_ops ns_lrn_ops = {
     .type = "LRN",
     .min_bottoms = 1,
@@ -91,4 +158,5 @@ const ns_layer_ops ns_lrn_ops = {
     .setup = lrn_setup,
     .reshape = lrn_reshape,
     .forward = lrn_forward,
+    .backward = lrn_backward,
 };

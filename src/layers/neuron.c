@@ -10,6 +10,7 @@
  *   Log      y = log_base(shift + scale x)       (base -1: e)
  *   PReLU    y = x > 0 ? x : slope[c] x          (c: axis 1, or one shared slope) */
 #include <math.h>
+#include <string.h>
 
 #include "core/filler.h"
 #include "core/layer.h"
@@ -23,6 +24,8 @@ struct neuron_state {
   float alpha;               /* ELU */
   float inner, outer;        /* Exp: y = outer e^(inner x); Log: y = outer ln(scale x + shift) */
   int64_t channels;          /* PReLU: number of slopes */
+  float *saved;              /* PReLU in place, TRAIN: the bottom before forward */
+  int64_t saved_cap;
 };
 
 /* The layer's state, in l->priv; NULL (error recorded) when out of memory. */
@@ -49,7 +52,18 @@ static ns_status neuron_forward(ns_ctx *ctx, ns_layer *l) {
   return NS_OK;
 }
 
+/* Backward of an element-wise neuron: dx from x, y and dy (x is y when
+ * in place; each formula below is the one Caffe's layer uses). */
+#define NEURON_BACKWARD(NAME)                                                    \
+  static ns_status NAME##_backward(ns_ctx *ctx, ns_layer *l, const int *down) {  \
+    if (down[0])                                                                 \
+      NAME##_grad(l->priv, l->bottom[0]->data, l->top[0]->data, l->top[0]->diff, \
+                  l->bottom[0]->diff, l->bottom[0]->count);                      \
+    return NS_OK;                                                                \
+  }
+
 #define NEURON_OPS(NAME, TYPE, SETUP, RESHAPE) \
+  NEURON_BACKWARD(NAME)                        \
   const ns_layer_ops ns_##NAME##_ops = {       \
       .type = TYPE,                            \
       .min_bottoms = 1,                        \
@@ -59,6 +73,7 @@ static ns_status neuron_forward(ns_ctx *ctx, ns_layer *l) {
       .setup = SETUP,                          \
       .reshape = RESHAPE,                      \
       .forward = neuron_forward,               \
+      .backward = NAME##_backward,             \
   };
 
 /* ---- Sigmoid, TanH, AbsVal, BNLL: no params --------------------------- */
@@ -95,6 +110,23 @@ static ns_status bnll_setup(ns_ctx *ctx, ns_layer *l) {
   return neuron_init(ctx, l, bnll_fn) ? NS_OK : ctx->status;
 }
 
+static void sigmoid_grad(const neuron_state *s, const float *x, const float *y, const float *dy,
+                         float *dx, int64_t n) {
+  for (int64_t i = 0; i < n; i++) dx[i] = dy[i] * y[i] * (1.0f - y[i]);
+}
+static void tanh_grad(const neuron_state *s, const float *x, const float *y, const float *dy,
+                      float *dx, int64_t n) {
+  for (int64_t i = 0; i < n; i++) dx[i] = dy[i] * (1.0f - y[i] * y[i]);
+}
+static void absval_grad(const neuron_state *s, const float *x, const float *y, const float *dy,
+                        float *dx, int64_t n) {
+  for (int64_t i = 0; i < n; i++) dx[i] = dy[i] * (float)((x[i] > 0) - (x[i] < 0));
+}
+static void bnll_grad(const neuron_state *s, const float *x, const float *y, const float *dy,
+                      float *dx, int64_t n) {
+  for (int64_t i = 0; i < n; i++) dx[i] = dy[i] * (float)(1.0 / (1.0 + exp(-(double)x[i])));
+}
+
 NEURON_OPS(sigmoid, "Sigmoid", sigmoid_setup, neuron_reshape)
 NEURON_OPS(tanh, "TanH", tanh_setup, neuron_reshape)
 NEURON_OPS(absval, "AbsVal", absval_setup, neuron_reshape)
@@ -123,6 +155,18 @@ static ns_status power_setup(ns_ctx *ctx, ns_layer *l) {
   s->shift = p && p->has_shift ? p->shift : 0.0f;
   return NS_OK;
 }
+static void power_grad(const neuron_state *s, const float *x, const float *y, const float *dy,
+                       float *dx, int64_t n) {
+  float k = s->power * s->scale;
+  for (int64_t i = 0; i < n; i++) {
+    if (k == 0.0f || s->power == 1.0f) {
+      dx[i] = dy[i] * k;
+      continue;
+    }
+    float v = s->scale * x[i] + s->shift;
+    dx[i] = dy[i] * k * (s->power == 2.0f ? v : powf(v, s->power - 1.0f));
+  }
+}
 NEURON_OPS(power, "Power", power_setup, neuron_reshape)
 
 /* ---- ELU -------------------------------------------------------------- */
@@ -137,6 +181,10 @@ static ns_status elu_setup(ns_ctx *ctx, ns_layer *l) {
   if (!s) return ctx->status;
   s->alpha = p && p->has_alpha ? p->alpha : 1.0f;
   return NS_OK;
+}
+static void elu_grad(const neuron_state *s, const float *x, const float *y, const float *dy,
+                     float *dx, int64_t n) {
+  for (int64_t i = 0; i < n; i++) dx[i] = dy[i] * (x[i] > 0 ? 1.0f : y[i] + s->alpha);
 }
 NEURON_OPS(elu, "ELU", elu_setup, neuron_reshape)
 
@@ -171,6 +219,10 @@ static ns_status exp_setup(ns_ctx *ctx, ns_layer *l) {
   s->outer = shift == 0.0f ? 1.0f : base == -1.0f ? expf(shift) : powf(base, shift);
   return NS_OK;
 }
+static void exp_grad(const neuron_state *s, const float *x, const float *y, const float *dy,
+                     float *dx, int64_t n) {
+  for (int64_t i = 0; i < n; i++) dx[i] = dy[i] * y[i] * s->inner;
+}
 NEURON_OPS(exp, "Exp", exp_setup, neuron_reshape)
 
 static void log_fn(const neuron_state *s, const float *x, float *y, int64_t n) {
@@ -190,6 +242,11 @@ static ns_status log_setup(ns_ctx *ctx, ns_layer *l) {
   s->scale = p && p->has_scale ? p->scale : 1.0f;
   s->shift = p && p->has_shift ? p->shift : 0.0f;
   return NS_OK;
+}
+static void log_grad(const neuron_state *s, const float *x, const float *y, const float *dy,
+                     float *dx, int64_t n) {
+  for (int64_t i = 0; i < n; i++)
+    dx[i] = dy[i] * s->outer * s->scale / (s->scale * x[i] + s->shift);
 }
 NEURON_OPS(log, "Log", log_setup, neuron_reshape)
 
@@ -227,9 +284,32 @@ static ns_status prelu_reshape(ns_ctx *ctx, ns_layer *l) {
   return neuron_reshape(ctx, l);
 }
 
+static void prelu_destroy(ns_ctx *ctx, ns_layer *l) {
+  neuron_state *s = l->priv;
+  if (s) ns_floats_free(ctx, s->saved);
+}
+
+/* In place, backward needs the bottom that forward overwrites: training
+ * keeps a copy (as Caffe's bottom_memory_). */
+static ns_status prelu_save_bottom(ns_ctx *ctx, ns_layer *l) {
+  neuron_state *s = l->priv;
+  const ns_blob *b = l->bottom[0];
+  if (b->count > s->saved_cap) {
+    float *p = ns_floats_alloc(ctx, b->count);
+    if (!p) return ctx->status;
+    ns_floats_free(ctx, s->saved);
+    s->saved = p;
+    s->saved_cap = b->count;
+  }
+  if (b->count) memcpy(s->saved, b->data, (size_t)b->count * sizeof(float));
+  return NS_OK;
+}
+
 static ns_status prelu_forward(ns_ctx *ctx, ns_layer *l) {
   const neuron_state *s = l->priv;
   const ns_blob *b = l->bottom[0];
+  if (l->top[0] == b && ns_layer_phase_train(l) && prelu_save_bottom(ctx, l) != NS_OK)
+    return ctx->status;
   const float *x = b->data, *slope = l->params[0]->data;
   float *y = l->top[0]->data;
   int shared = l->params[0]->num_axes == 0;
@@ -246,6 +326,34 @@ static ns_status prelu_forward(ns_ctx *ctx, ns_layer *l) {
   return NS_OK;
 }
 
+/* dx = dy (x > 0 ? 1 : slope); d slope += sum dy x over x <= 0. */
+static ns_status prelu_backward(ns_ctx *ctx, ns_layer *l, const int *down) {
+  const neuron_state *s = l->priv;
+  ns_blob *b = l->bottom[0];
+  const float *x = l->top[0] == b ? s->saved : b->data;
+  if (l->top[0] == b && (!x || s->saved_cap < b->count))
+    return ns_layer_fail(ctx, l, NS_ERR_NET, "in-place backward needs a TRAIN forward first");
+  const float *slope = l->params[0]->data, *dy = l->top[0]->diff;
+  float *ds = ns_layer_param_grad(l, 0) ? l->params[0]->diff : NULL;
+  int shared = l->params[0]->num_axes == 0;
+  int64_t c = s->channels, num = b->shape[0], dim = ns_blob_count_range(b, 2, b->num_axes);
+  for (int64_t i = 0; i < num; i++)
+    for (int64_t k = 0; k < c; k++) {
+      int64_t base = (i * c + k) * dim;
+      float a = slope[shared ? 0 : k];
+      if (ds) {
+        double g = 0;
+        for (int64_t j = 0; j < dim; j++)
+          if (x[base + j] <= 0) g += (double)dy[base + j] * x[base + j];
+        ds[shared ? 0 : k] += (float)g;
+      }
+      if (down[0])
+        for (int64_t j = 0; j < dim; j++)
+          b->diff[base + j] = dy[base + j] * (x[base + j] > 0 ? 1.0f : a);
+    }
+  return NS_OK;
+}
+
 const ns_layer_ops ns_prelu_ops = {
     .type = "PReLU",
     .min_bottoms = 1,
@@ -255,4 +363,6 @@ const ns_layer_ops ns_prelu_ops = {
     .setup = prelu_setup,
     .reshape = prelu_reshape,
     .forward = prelu_forward,
+    .backward = prelu_backward,
+    .destroy = prelu_destroy,
 };

@@ -18,6 +18,8 @@ typedef struct scale_state {
   int axis_param; /* axis as given (resolved per reshape) */
   int has_bias;   /* Scale: bias_term */
   bcast scale, bias;
+  float *saved; /* Scale in place, TRAIN: the bottom before forward */
+  int64_t saved_cap;
 } scale_state;
 
 static const ns_blob *operand(const ns_layer *l, int param_index) {
@@ -105,6 +107,29 @@ static void apply_bias(const bcast *d, const float *x, const float *b, float *y)
     }
 }
 
+/* Gradient of a broadcast operand: sum over outer and inner of dy (times
+ * x for Scale), added to a param's diff or written to a bottom's. */
+static void operand_grad(const bcast *d, const float *dy, const float *x, float *out, int add) {
+  for (int64_t k = 0; k < d->dim; k++) {
+    double sum = 0;
+    for (int64_t o = 0; o < d->outer; o++) {
+      int64_t base = (o * d->dim + k) * d->inner;
+      if (x)
+        for (int64_t i = 0; i < d->inner; i++) sum += (double)dy[base + i] * x[base + i];
+      else
+        for (int64_t i = 0; i < d->inner; i++) sum += dy[base + i];
+    }
+    out[k] = add ? out[k] + (float)sum : (float)sum;
+  }
+}
+
+/* The operand's diff: a param's (if it learns) or bottom 1's (if asked). */
+static float *operand_diff(ns_layer *l, int param_index, const int *down, int *add) {
+  *add = l->n_bottom == 1;
+  if (l->n_bottom > 1) return down[1] ? l->bottom[1]->diff : NULL;
+  return ns_layer_param_grad(l, param_index) ? l->params[param_index]->diff : NULL;
+}
+
 /* ---- Scale ---------------------------------------------------------- */
 
 static ns_status scale_setup(ns_ctx *ctx, ns_layer *l) {
@@ -145,11 +170,54 @@ static ns_status scale_reshape(ns_ctx *ctx, ns_layer *l) {
   return reshape_top(ctx, l);
 }
 
+static void scale_destroy(ns_ctx *ctx, ns_layer *l) {
+  scale_state *s = l->priv;
+  if (s) ns_floats_free(ctx, s->saved);
+}
+
+/* In place, the scale's gradient needs the bottom forward overwrites:
+ * training keeps a copy (Caffe's temp_). */
+static ns_status scale_save_bottom(ns_ctx *ctx, ns_layer *l) {
+  scale_state *s = l->priv;
+  const ns_blob *b = l->bottom[0];
+  if (b->count > s->saved_cap) {
+    float *p = ns_floats_alloc(ctx, b->count);
+    if (!p) return ctx->status;
+    ns_floats_free(ctx, s->saved);
+    s->saved = p;
+    s->saved_cap = b->count;
+  }
+  if (b->count) memcpy(s->saved, b->data, (size_t)b->count * sizeof(float));
+  return NS_OK;
+}
+
 static ns_status scale_forward(ns_ctx *ctx, ns_layer *l) {
   const scale_state *s = l->priv;
+  if (l->top[0] == l->bottom[0] && ns_layer_phase_train(l) && scale_save_bottom(ctx, l) != NS_OK)
+    return ctx->status;
   float *y = l->top[0]->data;
   apply_scale(&s->scale, l->bottom[0]->data, operand(l, 0)->data, y);
   if (s->has_bias) apply_bias(&s->bias, y, l->params[l->n_params - 1]->data, y);
+  return NS_OK;
+}
+
+/* dx = dy s; d scale = sum dy x; d bias = sum dy. */
+static ns_status scale_backward(ns_ctx *ctx, ns_layer *l, const int *down) {
+  const scale_state *s = l->priv;
+  ns_blob *b = l->bottom[0];
+  const float *dy = l->top[0]->diff;
+  int in_place = l->top[0] == b;
+  if (s->has_bias && ns_layer_param_grad(l, l->n_params - 1))
+    operand_grad(&s->bias, dy, NULL, l->params[l->n_params - 1]->diff, 1);
+  int add;
+  float *ds = operand_diff(l, 0, down, &add);
+  if (ds) {
+    const float *x = in_place ? s->saved : b->data;
+    if (in_place && (!x || s->saved_cap < b->count))
+      return ns_layer_fail(ctx, l, NS_ERR_NET, "in-place backward needs a TRAIN forward first");
+    operand_grad(&s->scale, dy, x, ds, add);
+  }
+  if (down[0]) apply_scale(&s->scale, dy, operand(l, 0)->data, b->diff);
   return NS_OK;
 }
 
@@ -162,6 +230,8 @@ const ns_layer_ops ns_scale_ops = {
     .setup = scale_setup,
     .reshape = scale_reshape,
     .forward = scale_forward,
+    .backward = scale_backward,
+    .destroy = scale_destroy,
 };
 
 /* ---- Bias ----------------------------------------------------------- */
@@ -193,6 +263,19 @@ static ns_status bias_forward(ns_ctx *ctx, ns_layer *l) {
   return NS_OK;
 }
 
+/* dx = dy; d bias = sum dy. */
+static ns_status bias_backward(ns_ctx *ctx, ns_layer *l, const int *down) {
+  const scale_state *s = l->priv;
+  ns_blob *b = l->bottom[0];
+  const float *dy = l->top[0]->diff;
+  int add;
+  float *db = operand_diff(l, 0, down, &add);
+  if (db) operand_grad(&s->bias, dy, NULL, db, add);
+  if (down[0] && b->diff != dy && b->count > 0)
+    memcpy(b->diff, dy, (size_t)b->count * sizeof(float));
+  return NS_OK;
+}
+
 const ns_layer_ops ns_bias_ops = {
     .type = "Bias",
     .min_bottoms = 1,
@@ -202,4 +285,5 @@ const ns_layer_ops ns_bias_ops = {
     .setup = bias_setup,
     .reshape = bias_reshape,
     .forward = bias_forward,
+    .backward = bias_backward,
 };

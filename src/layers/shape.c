@@ -66,6 +66,13 @@ static ns_status flatten_reshape(ns_ctx *ctx, ns_layer *l) {
   return set_top_shape(ctx, l, n, shape);
 }
 
+/* Flatten and Reshape keep the element order: the gradient is copied. */
+static ns_status copy_backward(ns_ctx *ctx, ns_layer *l, const int *down) {
+  if (down[0] && l->bottom[0]->count > 0)
+    memcpy(l->bottom[0]->diff, l->top[0]->diff, (size_t)l->bottom[0]->count * sizeof(float));
+  return NS_OK;
+}
+
 const ns_layer_ops ns_flatten_ops = {
     .type = "Flatten",
     .min_bottoms = 1,
@@ -75,6 +82,7 @@ const ns_layer_ops ns_flatten_ops = {
     .setup = flatten_setup,
     .reshape = flatten_reshape,
     .forward = copy_forward,
+    .backward = copy_backward,
 };
 
 /* ---- Reshape ---------------------------------------------------------- */
@@ -189,6 +197,7 @@ const ns_layer_ops ns_reshape_ops = {
     .setup = reshape_setup,
     .reshape = reshape_reshape,
     .forward = copy_forward,
+    .backward = copy_backward,
 };
 
 /* ---- Crop ------------------------------------------------------------- */
@@ -271,6 +280,33 @@ static ns_status crop_forward(ns_ctx *ctx, ns_layer *l) {
   return NS_OK;
 }
 
+/* The cropped window's gradient; zero elsewhere (Caffe's Crop backward). */
+static ns_status crop_backward(ns_ctx *ctx, ns_layer *l, const int *down) {
+  const crop_state *s = l->priv;
+  ns_blob *a = l->bottom[0];
+  const ns_blob *t = l->top[0];
+  int last = t->num_axes - 1;
+  if (!down[0] || a->count == 0) return NS_OK;
+  memset(a->diff, 0, (size_t)a->count * sizeof(float));
+  if (t->count == 0) return NS_OK;
+  if (last < 0) {
+    a->diff[0] = t->diff[0];
+    return NS_OK;
+  }
+  int64_t row = t->shape[last], rows = t->count / row;
+  for (int64_t r = 0; r < rows; r++) {
+    int64_t rem = r, src = 0, stride = a->shape[last];
+    for (int i = last - 1; i >= 0; i--) {
+      int64_t idx = rem % t->shape[i];
+      rem /= t->shape[i];
+      src += (idx + s->offset[i]) * stride;
+      stride *= a->shape[i];
+    }
+    memcpy(a->diff + src + s->offset[last], t->diff + r * row, (size_t)row * sizeof(float));
+  }
+  return NS_OK;
+}
+
 const ns_layer_ops ns_crop_ops = {
     .type = "Crop",
     .min_bottoms = 2,
@@ -280,11 +316,20 @@ const ns_layer_ops ns_crop_ops = {
     .setup = crop_setup,
     .reshape = crop_reshape,
     .forward = crop_forward,
+    .backward = crop_backward,
 };
 
 /* ---- Silence ---------------------------------------------------------- */
 
 static ns_status silence_nothing(ns_ctx *ctx, ns_layer *l) { return NS_OK; }
+
+/* Silence passes no gradient: its bottoms' diffs are zero. */
+static ns_status silence_backward(ns_ctx *ctx, ns_layer *l, const int *down) {
+  for (int i = 0; i < l->n_bottom; i++)
+    if (down[i] && l->bottom[i]->count > 0)
+      memset(l->bottom[i]->diff, 0, (size_t)l->bottom[i]->count * sizeof(float));
+  return NS_OK;
+}
 
 const ns_layer_ops ns_silence_ops = {
     .type = "Silence",
@@ -295,4 +340,5 @@ const ns_layer_ops ns_silence_ops = {
     .setup = silence_nothing,
     .reshape = silence_nothing,
     .forward = silence_nothing,
+    .backward = silence_backward,
 };

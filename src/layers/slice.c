@@ -109,6 +109,27 @@ static ns_status slice_forward(ns_ctx *ctx, ns_layer *l) {
   return NS_OK;
 }
 
+/* The tops' gradients go back to their places in the bottom's. */
+static ns_status slice_backward(ns_ctx *ctx, ns_layer *l, const int *down) {
+  int axis;
+  if (!down[0]) return NS_OK;
+  if (slice_axis(ctx, l, &axis) != NS_OK) return ctx->status;
+  ns_blob *b = l->bottom[0];
+  int64_t outer = ns_blob_count_range(b, 0, axis);
+  int64_t inner = ns_blob_count_range(b, axis + 1, b->num_axes);
+  int64_t offset = 0;
+  for (int i = 0; i < l->n_top; i++) {
+    const ns_blob *t = l->top[i];
+    int64_t chunk = t->shape[axis] * inner, start = offset;
+    offset += t->shape[axis];
+    if (chunk == 0) continue;
+    for (int64_t n = 0; n < outer; n++)
+      memcpy(b->diff + (n * b->shape[axis] + start) * inner, t->diff + n * chunk,
+             (size_t)chunk * sizeof(float));
+  }
+  return NS_OK;
+}
+
 const ns_layer_ops ns_slice_ops = {
     .type = "Slice",
     .min_bottoms = 1,
@@ -118,4 +139,5 @@ const ns_layer_ops ns_slice_ops = {
     .setup = slice_setup,
     .reshape = slice_reshape,
     .forward = slice_forward,
+    .backward = slice_backward,
 };

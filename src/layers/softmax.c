@@ -43,6 +43,28 @@ static ns_status softmax_forward(ns_ctx *ctx, ns_layer *l) {
   return NS_OK;
 }
 
+/* dx = y (dy - sum_c dy y), per position; in place works (the dot is
+ * taken before any write). */
+static ns_status softmax_backward(ns_ctx *ctx, ns_layer *l, const int *down) {
+  const softmax_state *s = l->priv;
+  if (!down[0]) return NS_OK;
+  const float *y = l->top[0]->data, *dy = l->top[0]->diff;
+  float *dx = l->bottom[0]->diff;
+  int64_t dim = s->channels * s->inner;
+  for (int64_t o = 0; o < s->outer; o++)
+    for (int64_t i = 0; i < s->inner; i++) {
+      int64_t base = o * dim + i;
+      double dot = 0;
+      for (int64_t c = 0; c < s->channels; c++)
+        dot += (double)dy[base + c * s->inner] * y[base + c * s->inner];
+      for (int64_t c = 0; c < s->channels; c++) {
+        int64_t k = base + c * s->inner;
+        dx[k] = y[k] * (dy[k] - (float)dot);
+      }
+    }
+  return NS_OK;
+}
+
 const ns_layer_ops ns_softmax_ops = {
     .type = "Softmax",
     .min_bottoms = 1,
@@ -52,4 +74,5 @@ const ns_layer_ops ns_softmax_ops = {
     .setup = softmax_setup,
     .reshape = softmax_reshape,
     .forward = softmax_forward,
+    .backward = softmax_backward,
 };

@@ -29,6 +29,19 @@ static ns_status split_forward(ns_ctx *ctx, ns_layer *l) {
   return NS_OK;
 }
 
+/* The bottom's gradient is the sum of its tops' (Caffe's SplitLayer). */
+static ns_status split_backward(ns_ctx *ctx, ns_layer *l, const int *down) {
+  if (!down[0]) return NS_OK;
+  ns_blob *b = l->bottom[0];
+  if (b->count == 0) return NS_OK;
+  memcpy(b->diff, l->top[0]->diff, (size_t)b->count * sizeof(float));
+  for (int i = 1; i < l->n_top; i++) {
+    const float *d = l->top[i]->diff;
+    for (int64_t k = 0; k < b->count; k++) b->diff[k] += d[k];
+  }
+  return NS_OK;
+}
+
 const ns_layer_ops ns_split_ops = {
     .type = "Split",
     .min_bottoms = 1,
@@ -38,4 +51,5 @@ const ns_layer_ops ns_split_ops = {
     .setup = split_setup,
     .reshape = split_reshape,
     .forward = split_forward,
+    .backward = split_backward,
 };

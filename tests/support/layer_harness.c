@@ -19,6 +19,7 @@ lh_harness *lh_create(const char *type) {
   h->param.name = (char *)"t";
   h->param.type = (char *)type;
   h->net.ctx = h->ctx;
+  h->net.phase = NS_PHASE_TEST; /* a zeroed net would be TRAIN */
   ns_rng_seed(&h->net.rng, 1);
   h->layer.ops = ops;
   h->layer.param = &h->param;
