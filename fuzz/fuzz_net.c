@@ -1,7 +1,7 @@
 /* libFuzzer target: the net builder.  A prototxt or caffemodel is parsed
  * and upgraded, built (every layer's setup and reshape, fillers drawn) with
  * a small tensor limit, reshaped again, its receptive fields computed, and
- * run forward when it is small enough to be quick. */
+ * run forward and backward when it is small enough to be quick. */
 #include "fuzz_common.h"
 
 #include <string.h>
@@ -59,7 +59,12 @@ static void exercise(ns_ctx *ctx, ns_net *net) {
     free(rf);
   }
   ns_ctx_clear_error(ctx);
-  if (small_enough(net)) fz_check_status(ctx, ns_net_forward(ctx, net));
+  if (!small_enough(net)) return;
+  float loss;
+  ns_status fst = ns_net_forward_loss(ctx, net, &loss);
+  fz_check_status(ctx, fst);
+  /* backward from whatever losses the net has (and force_backward) */
+  if (fst == NS_OK) fz_check_status(ctx, ns_net_backward(ctx, net));
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -69,6 +69,27 @@ layer { name: "ave" type: "Pooling" bottom: "crop" top: "ave"
   pooling_param { pool: AVE global_pooling: true } }
 EOF
 
+cat >"$tmp/losses.prototxt" <<'EOF'
+# Loss layers, Accuracy and force_backward: forward and backward run.
+name: "losses"
+force_backward: true
+layer { name: "in" type: "Input" top: "data" top: "label" top: "target"
+  input_param { shape { dim: 2 dim: 3 dim: 4 dim: 4 } shape { dim: 2 dim: 4 dim: 4 }
+                shape { dim: 2 dim: 4 dim: 4 dim: 4 } } }
+layer { name: "conv" type: "Convolution" bottom: "data" top: "conv"
+  param { lr_mult: 1 } param { lr_mult: 0 }
+  convolution_param { num_output: 4 kernel_size: 3 pad: 1 weight_filler { type: "xavier" } } }
+layer { name: "drop" type: "Dropout" bottom: "conv" top: "conv" }
+layer { name: "loss" type: "SoftmaxWithLoss" bottom: "conv" bottom: "label" top: "loss"
+  loss_param { ignore_label: 0 normalization: FULL } }
+layer { name: "acc" type: "Accuracy" bottom: "conv" bottom: "label" top: "acc" top: "per_class"
+  accuracy_param { top_k: 2 } }
+layer { name: "l2" type: "EuclideanLoss" bottom: "conv" bottom: "target" top: "l2"
+  loss_weight: 0.5 }
+layer { name: "sce" type: "SigmoidCrossEntropyLoss" bottom: "conv" bottom: "target" top: "sce"
+  propagate_down: true propagate_down: false loss_param { normalize: true } }
+EOF
+
 cat >"$tmp/v1.prototxt" <<'EOF'
 name: "legacy_v1"
 input: "data"

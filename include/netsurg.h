@@ -184,6 +184,8 @@ int ns_netdef_was_upgraded(const ns_netdef *def);
 int ns_netdef_is_binary(const ns_netdef *def);
 /* 1 if any layer carries param blobs (the file was a caffemodel). */
 int ns_netdef_has_weights(const ns_netdef *def);
+/* 1 when a layer has include/exclude rules (a train/test file). */
+int ns_netdef_has_state_rules(const ns_netdef *def);
 const char *ns_netdef_name(const ns_netdef *def);
 int ns_netdef_layer_count(const ns_netdef *def);
 const char *ns_netdef_layer_name(const ns_netdef *def, int i);

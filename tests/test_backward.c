@@ -846,6 +846,16 @@ static void test_softmax_loss_values(void **state) {
   assert_int_equal(lh_run(h), NS_ERR_INPUT);
   assert_non_null(strstr(ns_ctx_error(h->ctx), "out of range"));
   lh_destroy(h);
+  /* so is a NaN or huge label, in the loss and in Accuracy */
+  const float bad[2] = {NAN, 3e9f};
+  for (int k = 0; k < 4; k++) {
+    h = layer(k < 2 ? "SoftmaxWithLoss" : "Accuracy");
+    assert_non_null(lh_add_bottom(h, 2, shape, x));
+    assert_non_null(lh_add_bottom(h, 1, lshape, &bad[k % 2]));
+    lh_add_top(h);
+    assert_int_equal(lh_run(h), NS_ERR_INPUT);
+    lh_destroy(h);
+  }
 }
 
 static void test_euclidean_loss(void **state) {
@@ -1108,6 +1118,17 @@ static void test_net_learnables(void **state) {
   assert_int_equal(ns_net_phase(test), NS_PHASE_TEST);
   assert_int_equal(ns_net_learnable_count(test), 8);
   ns_net_destroy(test);
+  /* the same through a net definition */
+  ns_netdef *def;
+  assert_int_equal(ns_netdef_load(f.ctx, path, &def), NS_OK);
+  assert_int_equal(ns_net_build_from_phase(f.ctx, def, 5, NS_PHASE_TEST, &test), NS_OK);
+  assert_true(ns_net_find_layer(test, "acc") >= 0);
+  ns_net_destroy(test);
+  assert_int_equal(ns_netdef_load(f.ctx, path, &def), NS_OK);
+  assert_int_equal(ns_net_build_from_phase(f.ctx, def, 5, NS_PHASE_TRAIN, &test), NS_OK);
+  assert_int_equal(ns_net_find_layer(test, "acc"), -1);
+  assert_int_equal(ns_net_phase(test), NS_PHASE_TRAIN);
+  ns_net_destroy(test);
   free_net(&f);
 }
 
@@ -1279,6 +1300,62 @@ static void test_net_inner_loss_weight(void **state) {
     }
   }
   free_net(&f);
+}
+
+
+/* The gradients do not depend on the thread count (GEMM K-slicing,
+ * per-plane loops): 1 and 3 threads give the same bits. */
+static void test_net_threads_deterministic(void **state) {
+  /* GEMM reductions longer than a K slice (256): conv dW over 400
+   * positions, ip1 dX over 300 outputs */
+  const char *text =
+      "layer { name: 'in' type: 'Input' top: 'data' top: 'label'\n"
+      "  input_param { shape { dim: 2 dim: 3 dim: 22 dim: 22 } shape { dim: 2 } } }\n"
+      "layer { name: 'conv' type: 'Convolution' bottom: 'data' top: 'conv'\n"
+      "  convolution_param { num_output: 8 kernel_size: 3 weight_filler { type: 'xavier' } } }\n"
+      "layer { name: 'relu' type: 'ReLU' bottom: 'conv' top: 'conv' }\n"
+      "layer { name: 'pool' type: 'Pooling' bottom: 'conv' top: 'pool'\n"
+      "  pooling_param { pool: MAX kernel_size: 2 stride: 2 } }\n"
+      "layer { name: 'ip1' type: 'InnerProduct' bottom: 'pool' top: 'ip1'\n"
+      "  inner_product_param { num_output: 300 weight_filler { type: 'xavier' } } }\n"
+      "layer { name: 'relu1' type: 'ReLU' bottom: 'ip1' top: 'ip1' }\n"
+      "layer { name: 'ip2' type: 'InnerProduct' bottom: 'ip1' top: 'ip2'\n"
+      "  inner_product_param { num_output: 5 weight_filler { type: 'xavier' } } }\n"
+      "layer { name: 'loss' type: 'SoftmaxWithLoss' bottom: 'ip2' bottom: 'label' top: 'loss' }\n";
+  float *diffs[2] = {NULL, NULL};
+  int64_t total = 0;
+  for (int run = 0; run < 2; run++) {
+    net_fixture f;
+    if (load_net(&f, text, NS_PHASE_TRAIN) != NS_OK) fail_msg("%s", ns_ctx_error(f.ctx));
+    ns_ctx_set_threads(f.ctx, run ? 3 : 1);
+    ns_rng saved = data_rng;
+    float *data = blob_data(f.net, "data");
+    for (int i = 0; i < 2 * 3 * 22 * 22; i++) data[i] = urand(-1, 1);
+    blob_data(f.net, "label")[0] = 1;
+    blob_data(f.net, "label")[1] = 4;
+    data_rng = saved; /* the same inputs in both runs */
+    net_loss(f.net, f.ctx);
+    ns_net_clear_param_diffs(f.net);
+    assert_int_equal(ns_net_backward(f.ctx, f.net), NS_OK);
+    total = 0;
+    for (int k = 0; k < ns_net_learnable_count(f.net); k++) {
+      ns_learnable lr;
+      assert_int_equal(ns_net_learnable(f.net, k, &lr), NS_OK);
+      total += lr.data.count;
+    }
+    diffs[run] = malloc((size_t)total * sizeof(float));
+    int64_t at = 0;
+    for (int k = 0; k < ns_net_learnable_count(f.net); k++) {
+      ns_learnable lr;
+      assert_int_equal(ns_net_learnable(f.net, k, &lr), NS_OK);
+      memcpy(diffs[run] + at, lr.diff, (size_t)lr.data.count * sizeof(float));
+      at += lr.data.count;
+    }
+    free_net(&f);
+  }
+  assert_memory_equal(diffs[0], diffs[1], (size_t)total * sizeof(float));
+  free(diffs[0]);
+  free(diffs[1]);
 }
 
 /* ---- the conformance nets, trained ---------------------------------------- */
@@ -1515,6 +1592,7 @@ int main(void) {
       cmocka_unit_test(test_net_frozen_and_propagate_down),
       cmocka_unit_test(test_net_no_backward),
       cmocka_unit_test(test_net_inner_loss_weight),
+      cmocka_unit_test(test_net_threads_deterministic),
       cmocka_unit_test(test_conformance_nets),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -278,23 +278,34 @@ int cmd_info(int argc, char **argv) {
     ns_ctx_destroy(ctx);
     return 0;
   }
-  /* A net we cannot build (data layers, no input shape) is still listed
-   * from its definition; a broken file or net is an error. */
+  /* A net we cannot build (data layers, no input shape, or a train/test
+   * file whose TEST phase lacks a stage's data layer) is still listed from
+   * its definition; a broken file or net is an error. */
   ns_status st = ns_ctx_status(ctx);
-  if (o.weights || st != NS_ERR_UNSUPPORTED) {
+  if (o.weights || (st != NS_ERR_UNSUPPORTED && st != NS_ERR_NET)) {
     rc = cli_fail(ctx, "info");
     ns_ctx_destroy(ctx);
     return rc;
   }
-  fprintf(stderr, "netsurg info: note: cannot shape the net (%s); listing its definition\n",
-          ns_ctx_error(ctx));
+  char *why = strdup(ns_ctx_error(ctx));
   ns_ctx_clear_error(ctx);
   ns_netdef *def;
   if (ns_netdef_load(ctx, o.net, &def) != NS_OK) {
+    free(why);
     rc = cli_fail(ctx, "info");
     ns_ctx_destroy(ctx);
     return rc;
   }
+  if (st == NS_ERR_NET && !ns_netdef_has_state_rules(def)) {
+    fprintf(stderr, "netsurg info: %s\n", why ? why : "invalid net");
+    free(why);
+    ns_netdef_destroy(def);
+    ns_ctx_destroy(ctx);
+    return NS_ERR_NET;
+  }
+  fprintf(stderr, "netsurg info: note: cannot shape the net in phase TEST (%s); listing its "
+          "definition\n", why ? why : "out of memory");
+  free(why);
   if (o.json) json_def(def);
   else human_def(def, o.net);
   ns_netdef_destroy(def);

@@ -57,6 +57,12 @@ void ns_netdef_destroy(ns_netdef *d) {
 
 int ns_netdef_was_upgraded(const ns_netdef *d) { return d->upgraded; }
 int ns_netdef_is_binary(const ns_netdef *d) { return d->binary; }
+int ns_netdef_has_state_rules(const ns_netdef *d) {
+  for (size_t i = 0; i < d->param->n_layer; i++)
+    if (d->param->layer[i]->n_include || d->param->layer[i]->n_exclude) return 1;
+  return 0;
+}
+
 int ns_netdef_has_weights(const ns_netdef *d) {
   for (size_t i = 0; i < d->param->n_layer; i++)
     if (d->param->layer[i]->n_blobs) return 1;

@@ -78,9 +78,11 @@ static ns_status acc_forward(ns_ctx *ctx, ns_layer *l) {
   for (int64_t i = 0; i < a->outer; i++)
     for (int64_t j = 0; j < a->inner; j++) {
       float v = label[i * a->inner + j];
-      int c = (int)v;
-      if (a->has_ignore && c == a->ignore_label) continue;
-      if (c < 0 || c >= a->channels)
+      /* (int) of a NaN or huge value is undefined: those are no label */
+      int valid = v > -2147483648.0f && v < 2147483648.0f;
+      int c = valid ? (int)v : -1;
+      if (valid && a->has_ignore && c == a->ignore_label) continue;
+      if (!valid || c < 0 || c >= a->channels)
         return ns_layer_fail(ctx, l, NS_ERR_INPUT, "label %g out of range [0, %lld)", (double)v,
                              (long long)a->channels);
       if (per) a->per_class[c]++;

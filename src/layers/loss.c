@@ -49,6 +49,19 @@ static ns_status scalar_top(ns_ctx *ctx, ns_layer *l) {
   return NS_OK;
 }
 
+/* Caffe's static_cast<int>(label), without the undefined behaviour of a
+ * NaN or huge value (those are no label). */
+static int as_label(float v, int *out) {
+  if (!(v > -2147483648.0f && v < 2147483648.0f)) return 0;
+  *out = (int)v;
+  return 1;
+}
+
+static int is_ignored(int has_ignore, int ignore_label, float v) {
+  int c;
+  return has_ignore && as_label(v, &c) && c == ignore_label;
+}
+
 static float top_weight(const ns_layer *l) { return l->top[0]->diff ? l->top[0]->diff[0] : 1.0f; }
 
 /* ---- SoftmaxWithLoss -------------------------------------------------- */
@@ -110,8 +123,8 @@ static ns_status swl_reshape(ns_ctx *ctx, ns_layer *l) {
 }
 
 static ns_status label_at(ns_ctx *ctx, const ns_layer *l, float v, int64_t channels, int *out) {
-  int label = (int)v;
-  if (label < 0 || label >= channels)
+  int label = -1;
+  if (!as_label(v, &label) || label < 0 || label >= channels)
     return ns_layer_fail(ctx, l, NS_ERR_INPUT, "label %g out of range [0, %lld)", (double)v,
                          (long long)channels);
   *out = label;
@@ -127,7 +140,7 @@ static ns_status swl_forward(ns_ctx *ctx, ns_layer *l) {
   for (int64_t i = 0; i < s->outer; i++)
     for (int64_t j = 0; j < s->inner; j++) {
       float v = label[i * s->inner + j];
-      if (s->has_ignore && (int)v == s->ignore_label) continue;
+      if (is_ignored(s->has_ignore, s->ignore_label, v)) continue;
       int c = 0;
       if (label_at(ctx, l, v, s->channels, &c) != NS_OK) return ctx->status;
       float p = s->prob[i * dim + c * s->inner + j];
@@ -151,7 +164,7 @@ static ns_status swl_backward(ns_ctx *ctx, ns_layer *l, const int *down) {
   for (int64_t i = 0; i < s->outer; i++)
     for (int64_t j = 0; j < s->inner; j++) {
       float v = label[i * s->inner + j];
-      if (s->has_ignore && (int)v == s->ignore_label) {
+      if (is_ignored(s->has_ignore, s->ignore_label, v)) {
         for (int64_t c = 0; c < s->channels; c++) d[i * dim + c * s->inner + j] = 0;
         continue;
       }
@@ -286,7 +299,7 @@ static ns_status sce_forward(ns_ctx *ctx, ns_layer *l) {
   double loss = 0;
   int64_t valid = 0;
   for (int64_t i = 0; i < in->count; i++) {
-    if (s->has_ignore && (int)t[i] == s->ignore_label) continue;
+    if (is_ignored(s->has_ignore, s->ignore_label, t[i])) continue;
     /* Caffe's stable form of -(t log p + (1 - t) log (1 - p)). */
     double xi = x[i], pos = xi >= 0;
     loss -= xi * (t[i] - pos) - log(1 + exp(xi - 2 * xi * pos));
@@ -307,7 +320,7 @@ static ns_status sce_backward(ns_ctx *ctx, ns_layer *l, const int *down) {
   float *d = l->bottom[0]->diff;
   float scale = (float)(top_weight(l) / s->norm);
   for (int64_t i = 0; i < in->count; i++) {
-    if (s->has_ignore && (int)t[i] == s->ignore_label) {
+    if (is_ignored(s->has_ignore, s->ignore_label, t[i])) {
       d[i] = 0;
       continue;
     }

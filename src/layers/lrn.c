@@ -105,19 +105,24 @@ static ns_status lrn_backward(ns_ctx *ctx, ns_layer *l, const int *down) {
   const float *x = b->data, *y = l->top[0]->data, *dy = l->top[0]->diff;
   float *dx = l->bottom[0]->diff;
   /* window sums of q over the region around element (n, c, i, j) */
-#define LRN_WINDOW_SUM(q, n, c, i, j, out)                                                    \
-  do {                                                                                        \
-    double acc_ = 0;                                                                          \
-    if (!s->within) {                                                                         \
-      for (int64_t cc = c - half; cc <= c + half; cc++)                                       \
-        if (cc >= 0 && cc < channels) acc_ += (q)[((n)*channels + cc) * plane + (i)*w + (j)]; \
-    } else {                                                                                  \
-      for (int64_t ii = i - half; ii <= i + half; ii++)                                       \
-        for (int64_t jj = j - half; jj <= j + half; jj++)                                     \
-          if (ii >= 0 && ii < h && jj >= 0 && jj < w)                                         \
-            acc_ += (q)[((n)*channels + c) * plane + ii * w + jj];                            \
-    }                                                                                         \
-    out = acc_;                                                                               \
+  /* window sums of q around element (n, c, i, j), clipped to the blob
+   * (a huge local_size costs no more than the blob's extent) */
+#define LRN_WINDOW_SUM(q, n, c, i, j, out)                                                  \
+  do {                                                                                      \
+    double acc_ = 0;                                                                        \
+    if (!s->within) {                                                                       \
+      int64_t c0_ = c - half > 0 ? c - half : 0;                                            \
+      int64_t c1_ = c + half < channels - 1 ? c + half : channels - 1;                      \
+      for (int64_t cc = c0_; cc <= c1_; cc++)                                               \
+        acc_ += (q)[((n)*channels + cc) * plane + (i)*w + (j)];                             \
+    } else {                                                                                \
+      int64_t i0_ = i - half > 0 ? i - half : 0, i1_ = i + half < h - 1 ? i + half : h - 1; \
+      int64_t j0_ = j - half > 0 ? j - half : 0, j1_ = j + half < w - 1 ? j + half : w - 1; \
+      for (int64_t ii = i0_; ii <= i1_; ii++)                                               \
+        for (int64_t jj = j0_; jj <= j1_; jj++)                                             \
+          acc_ += (q)[((n)*channels + c) * plane + ii * w + jj];                            \
+    }                                                                                       \
+    out = acc_;                                                                             \
   } while (0)
   float *sq = dx; /* x^2 first, then overwritten by the result */
   for (int64_t i = 0; i < b->count; i++) sq[i] = x[i] * x[i];

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/layer.h"
+#include "kernels/parallel.h"
 #include "kernels/pool2d.h"
 
 typedef struct pool_state {
@@ -189,6 +190,9 @@ static ns_status pool_backward(ns_ctx *ctx, ns_layer *l, const int *down) {
   int64_t in_plane = sh->height * sh->width, out_plane = sh->out_h * sh->out_w;
   float *dx_all = l->bottom[0]->diff;
   memset(dx_all, 0, (size_t)l->bottom[0]->count * sizeof(float));
+  int nt = ns_kernel_threads(ns_ctx_threads(ctx)); /* planes are independent */
+#pragma omp parallel for schedule(static) \
+    num_threads(nt) if (sh->planes > 1 && sh->planes * out_plane > 4096)
   for (int64_t p = 0; p < sh->planes; p++) {
     const float *x = l->bottom[0]->data + p * in_plane;
     const float *dy = l->top[0]->diff + p * out_plane;
