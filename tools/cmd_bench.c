@@ -52,15 +52,12 @@ typedef struct bench_opts {
 } bench_opts;
 
 static int parse_bench(int argc, char **argv, bench_opts *o) {
-  static const struct option longopts[] = {{"shape", required_argument, 0, 's'},
-                                           {"iters", required_argument, 0, 'n'},
-                                           {"warmup", required_argument, 0, 'w'},
-                                           {"threads", required_argument, 0, 't'},
-                                           {"per-layer", no_argument, 0, 'p'},
-                                           {"json", no_argument, 0, 'j'},
-                                           {"train", no_argument, 0, 'T'},
-                                           {"help", no_argument, 0, 'h'},
-                                           {0, 0, 0, 0}};
+  static const struct option longopts[] = {
+      {"shape", required_argument, 0, 's'}, {"iters", required_argument, 0, 'n'},
+      {"warmup", required_argument, 0, 'w'}, {"threads", required_argument, 0, 't'},
+      {"per-layer", no_argument, 0, 'p'},   {"json", no_argument, 0, 'j'},
+      {"train", no_argument, 0, 'T'},       {"help", no_argument, 0, 'h'},
+      {0, 0, 0, 0}};
   memset(o, 0, sizeof *o);
   o->iters = 20;
   o->warmup = 3;
@@ -82,20 +79,11 @@ static int parse_bench(int argc, char **argv, bench_opts *o) {
       case 't':
         if (cli_parse_u64("bench", "--threads", optarg, &o->threads)) return NS_ERR_USAGE;
         break;
-      case 'p':
-        o->per_layer = 1;
-        break;
-      case 'j':
-        o->json = 1;
-        break;
-      case 'T':
-        o->train = 1;
-        break;
-      case 'h':
-        fputs(bench_help, stdout);
-        return -1;
-      default:
-        return cli_usage_error("bench", "bad option");
+      case 'p': o->per_layer = 1; break;
+      case 'j': o->json = 1; break;
+      case 'T': o->train = 1; break;
+      case 'h': fputs(bench_help, stdout); return -1;
+      default: return cli_usage_error("bench", "bad option");
     }
   }
   int rest = argc - optind;
@@ -105,8 +93,8 @@ static int parse_bench(int argc, char **argv, bench_opts *o) {
   return 0;
 }
 
-static void report(const bench_opts *o, ns_net *net, double *runs, double *per_layer, int n_layers,
-                   int threads) {
+static void report(const bench_opts *o, ns_net *net, double *runs, double *per_layer,
+                   int n_layers, int threads) {
   int n = (int)o->iters;
   double flops = 0;
   for (int l = 0; l < n_layers; l++) flops += ns_net_layer_flops(net, l);
@@ -122,10 +110,9 @@ static void report(const bench_opts *o, ns_net *net, double *runs, double *per_l
     cli_json_string(stdout, o->net);
     printf(", \"input_shape\": ");
     cli_print_shape(stdout, in.shape, in.num_axes, 1);
-    printf(
-        ", \"threads\": %d, \"iters\": %d, \"median_ms\": %.3f, \"min_ms\": %.3f, "
-        "\"max_ms\": %.3f, \"gflop\": %.4f, \"gflops\": %.2f",
-        threads, n, med, mn, mx, flops / 1e9, flops / 1e6 / med);
+    printf(", \"threads\": %d, \"iters\": %d, \"median_ms\": %.3f, \"min_ms\": %.3f, "
+           "\"max_ms\": %.3f, \"gflop\": %.4f, \"gflops\": %.2f",
+           threads, n, med, mn, mx, flops / 1e9, flops / 1e6 / med);
     if (per_layer) {
       printf(", \"layers\": [");
       for (int l = 0; l < n_layers; l++) {
@@ -152,8 +139,8 @@ static void report(const bench_opts *o, ns_net *net, double *runs, double *per_l
   printf("\n%-24s %-14s %10s %7s %10s\n", "layer", "type", "mean ms", "share", "GFLOP/s");
   for (int l = 0; l < n_layers; l++) {
     double ms = per_layer[l] * 1e3 / n, fl = ns_net_layer_flops(net, l);
-    printf("%-24s %-14s %10.3f %6.1f%% ", ns_net_layer_name(net, l), ns_net_layer_type(net, l), ms,
-           total > 0 ? 100.0 * per_layer[l] / total : 0);
+    printf("%-24s %-14s %10.3f %6.1f%% ", ns_net_layer_name(net, l), ns_net_layer_type(net, l),
+           ms, total > 0 ? 100.0 * per_layer[l] / total : 0);
     if (fl > 0 && ms > 0) printf("%10.1f", fl / 1e6 / ms);
     printf("\n");
   }

@@ -258,6 +258,16 @@ static int parse_info(int argc, char **argv, info_opts *o) {
   return 0;
 }
 
+/* A layer without bottoms other than Input: a data layer (ImageData,
+ * NpyData, ...), whose files (list, arrays, mean) a build reads: when
+ * they are missing or broken, the definition is still worth listing. */
+static int has_data_layer(const ns_netdef *def) {
+  for (int l = 0; l < ns_netdef_layer_count(def); l++)
+    if (ns_netdef_layer_bottom_count(def, l) == 0 && strcmp(ns_netdef_layer_type(def, l), "Input"))
+      return 1;
+  return 0;
+}
+
 int cmd_info(int argc, char **argv) {
   info_opts o;
   int rc = parse_info(argc, argv, &o);
@@ -282,7 +292,8 @@ int cmd_info(int argc, char **argv) {
    * file whose TEST phase lacks a stage's data layer) is still listed from
    * its definition; a broken file or net is an error. */
   ns_status st = ns_ctx_status(ctx);
-  if (o.weights || (st != NS_ERR_UNSUPPORTED && st != NS_ERR_NET)) {
+  int data_files = st == NS_ERR_IO || st == NS_ERR_INPUT; /* checked below */
+  if (o.weights || (st != NS_ERR_UNSUPPORTED && st != NS_ERR_NET && !data_files)) {
     rc = cli_fail(ctx, "info");
     ns_ctx_destroy(ctx);
     return rc;
@@ -296,12 +307,13 @@ int cmd_info(int argc, char **argv) {
     ns_ctx_destroy(ctx);
     return rc;
   }
-  if (st == NS_ERR_NET && !ns_netdef_has_state_rules(def)) {
+  if ((st == NS_ERR_NET && !ns_netdef_has_state_rules(def)) ||
+      (data_files && !has_data_layer(def))) {
     fprintf(stderr, "netsurg info: %s\n", why ? why : "invalid net");
     free(why);
     ns_netdef_destroy(def);
     ns_ctx_destroy(ctx);
-    return NS_ERR_NET;
+    return st;
   }
   fprintf(stderr, "netsurg info: note: cannot shape the net in phase TEST (%s); listing its "
           "definition\n", why ? why : "out of memory");
