@@ -245,6 +245,64 @@ static void test_iter_size_equals_full_batch(void **state) {
       fail_msg("param value %d: %.8g with iter_size 2, %.8g with the full batch", i, pa[i], pb[i]);
 }
 
+/* A loss map for every location (the notebook's closing remark): NpyData
+ * gives (N, H, W) label maps, a 1x1 convolution classifies each pixel by
+ * which of its two channels is larger, SoftmaxWithLoss averages over all
+ * locations; the loss must fall and the per-pixel accuracy rise. */
+static void test_loss_map_per_location(void **state) {
+  fixture *f = *state;
+  enum { M = 32, H = 3, W = 4 };
+  static float x[M * 2 * H * W], y[M * H * W];
+  uint32_t r = 777;
+  for (int i = 0; i < M * 2 * H * W; i++) {
+    r = r * 1664525u + 1013904223u;
+    x[i] = (float)(r >> 8) / 16777216.0f - 0.5f;
+  }
+  for (int n = 0; n < M; n++)
+    for (int k = 0; k < H * W; k++)
+      y[n * H * W + k] = x[(n * 2) * H * W + k] > x[(n * 2 + 1) * H * W + k] ? 1.0f : 0.0f;
+  int64_t xs[4] = {M, 2, H, W}, ys[3] = {M, H, W};
+  assert_int_equal(ns_npy_save_f32(f->ctx, path_in(f, "mx.npy"), 4, xs, x), NS_OK);
+  assert_int_equal(ns_npy_save_f32(f->ctx, path_in(f, "my.npy"), 3, ys, y), NS_OK);
+  char net[2048], solver[2048];
+  snprintf(net, sizeof net,
+           "layer { name: 'd' type: 'NpyData' top: 'data' top: 'label'\n"
+           "  array_data_param { source: '%s' label_source: '%s' batch_size: 8 shuffle: true } }\n"
+           "layer { name: 'c' type: 'Convolution' bottom: 'data' top: 'score'\n"
+           "  convolution_param { num_output: 2 kernel_size: 1 weight_filler { type: 'xavier' } } "
+           "}\n"
+           "layer { name: 'loss' type: 'SoftmaxWithLoss' bottom: 'score' bottom: 'label' top: "
+           "'loss' }\n"
+           "layer { name: 'acc' type: 'Accuracy' bottom: 'score' bottom: 'label' top: 'acc'\n"
+           "  include { phase: TEST } }\n",
+           path_in(f, "mx.npy"), path_in(f, "my.npy"));
+  assert_int_equal(tu_write_file(path_in(f, "map.prototxt"), net, strlen(net)), 0);
+  snprintf(solver, sizeof solver,
+           "net: '%s'\nbase_lr: 0.5\nmomentum: 0.9\nlr_policy: 'fixed'\nmax_iter: 200\n"
+           "test_iter: 4\ntest_interval: 200\ntest_initialization: true\n"
+           "snapshot_after_train: false\nrandom_seed: 2\n",
+           path_in(f, "map.prototxt"));
+  assert_int_equal(tu_write_file(path_in(f, "ms.prototxt"), solver, strlen(solver)), 0);
+  ns_solver *s = NULL;
+  if (ns_solver_create(f->ctx, path_in(f, "ms.prototxt"), NULL, &s) != NS_OK)
+    fail_msg("%s", ns_ctx_error(f->ctx));
+  ns_net *tn = ns_solver_net(s);
+  ns_tensor lab = ns_net_blob(tn, ns_net_find_blob(tn, "label"));
+  assert_int_equal(lab.num_axes, 3);
+  assert_int_equal(lab.shape[0], 8);
+  assert_int_equal(lab.shape[2], W);
+  float before, after;
+  assert_int_equal(ns_net_forward_loss(f->ctx, tn, &before), NS_OK);
+  assert_int_equal(ns_solver_step(f->ctx, s, 200), NS_OK);
+  assert_int_equal(ns_net_forward_loss(f->ctx, tn, &after), NS_OK);
+  if (!(after < 0.5f * before)) fail_msg("per-location loss %.4g -> %.4g", before, after);
+  ns_net *test = ns_solver_test_net(s, 0);
+  assert_int_equal(ns_solver_test_all(f->ctx, s), NS_OK);
+  ns_tensor acc = ns_net_blob(test, ns_net_find_blob(test, "acc"));
+  assert_true(acc.data[0] >= 0.9f);
+  ns_solver_destroy(s);
+}
+
 static void test_finetune_frozen_layer(void **state) {
   fixture *f = *state;
   write_dataset(f);
@@ -281,6 +339,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_cli_sigint_snapshots, setup, teardown),
       cmocka_unit_test_setup_teardown(test_resume_equals_uninterrupted, setup, teardown),
       cmocka_unit_test_setup_teardown(test_iter_size_equals_full_batch, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_loss_map_per_location, setup, teardown),
       cmocka_unit_test_setup_teardown(test_finetune_frozen_layer, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -113,6 +113,7 @@ typedef struct data_priv {
   int shuffle;
   /* NpyData / IdxData */
   ns_ndarray data, label;
+  int64_t label_size; /* values per sample: 1, or a map (N x H x W labels) */
   /* ImageData */
   char **paths;
   float *labels;
@@ -208,12 +209,26 @@ static ns_status array_setup(ns_ctx *ctx, ns_layer *l, int idx) {
     return ns_layer_fail(ctx, l, NS_ERR_NET, "crop_size needs samples with height and width");
   if (l->n_top > 1) {
     if (load_array(ctx, l, idx, ap->label_source, &p->label) != NS_OK) return ctx->status;
-    if (p->label.count != p->n)
+    if (p->label.shape[0] != p->n)
       return ns_layer_fail(ctx, l, NS_ERR_INPUT, "%s holds %lld labels for %lld samples",
-                           ap->label_source, (long long)p->label.count, (long long)p->n);
+                           ap->label_source, (long long)p->label.shape[0], (long long)p->n);
+    p->label_size = p->label.count / p->n;
+    /* a label map would have to be cropped and mirrored with its sample */
+    if (p->label_size > 1 && (p->x.crop || p->x.mirror))
+      return ns_layer_fail(ctx, l, NS_ERR_UNSUPPORTED,
+                           "crop_size and mirror with per-sample label maps");
   }
   if (make_order(ctx, p) != NS_OK) return ctx->status;
-  return shape_tops(ctx, l, flat);
+  if (shape_tops(ctx, l, flat) != NS_OK) return ctx->status;
+  if (l->n_top > 1 && p->label_size > 1) {
+    /* (batch, label dims...), e.g. the (N, H, W) map of a SoftmaxWithLoss
+     * over every location of a fully convolutional net */
+    int64_t shape[NS_NDARRAY_MAX_AXES];
+    shape[0] = p->batch;
+    for (int a = 1; a < p->label.num_axes; a++) shape[a] = p->label.shape[a];
+    if (ns_blob_reshape(ctx, l->top[1], p->label.num_axes, shape) != NS_OK) return ctx->status;
+  }
+  return NS_OK;
 }
 
 static ns_status npy_setup(ns_ctx *ctx, ns_layer *l) { return array_setup(ctx, l, 0); }
@@ -226,7 +241,9 @@ static ns_status array_forward(ns_ctx *ctx, ns_layer *l) {
     int64_t i = next_index(p);
     xform_apply(&p->x, &p->rng, p->data.data + i * sample, p->c, p->h, p->w,
                 l->top[0]->data + b * out);
-    if (l->n_top > 1) l->top[1]->data[b] = p->label.data[i];
+    if (l->n_top > 1)
+      memcpy(l->top[1]->data + b * p->label_size, p->label.data + i * p->label_size,
+             sizeof(float) * (size_t)p->label_size);
   }
   return NS_OK;
 }
