@@ -365,6 +365,34 @@ static void test_restore_rejects_mismatch(void **state) {
   ns_solver_destroy(b);
 }
 
+/* Caffe's UpgradeSnapshotPrefixProperty: no prefix = the solver file
+ * without its extension; a folder = folder/<solver file stem>. */
+static void test_snapshot_prefix_defaults(void **state) {
+  fixture *f = *state;
+  char path[1024], text[4096], sub[1024], want[1100];
+  for (int folder = 0; folder < 2; folder++) {
+    tu_path(sub, sizeof sub, f->dir, "snaps");
+    if (folder) {
+      char cmd[1200];
+      snprintf(cmd, sizeof cmd, "mkdir -p '%s'", sub);
+      assert_int_equal(tu_run(cmd), 0);
+    }
+    snprintf(text, sizeof text, "%sbase_lr: 0.1 lr_policy: 'fixed'\n%s%s%s", net_param,
+             folder ? "snapshot_prefix: '" : "", folder ? sub : "", folder ? "/'\n" : "");
+    tu_path(path, sizeof path, f->dir, "my_solver.prototxt");
+    assert_int_equal(tu_write_file(path, text, strlen(text)), 0);
+    ns_solver *s = NULL;
+    assert_int_equal(ns_solver_create(f->ctx, path, NULL, &s), NS_OK);
+    run_updates(f, s, 0, 1);
+    assert_int_equal(ns_solver_snapshot(f->ctx, s), NS_OK);
+    ns_solver_destroy(s);
+    snprintf(want, sizeof want, "%s/my_solver_iter_1.solverstate", folder ? sub : f->dir);
+    FILE *fp = fopen(want, "rb");
+    if (!fp) fail_msg("no %s", want);
+    fclose(fp);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_sgd_momentum_l2, setup, teardown),
@@ -378,6 +406,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_lr_policies, setup, teardown),
       cmocka_unit_test_setup_teardown(test_resume_bit_exact, setup, teardown),
       cmocka_unit_test_setup_teardown(test_restore_rejects_mismatch, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_snapshot_prefix_defaults, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
