@@ -118,7 +118,7 @@ typedef struct data_priv {
   char **paths;
   float *labels;
   int new_h, new_w, is_color;
-  float *sample; /* c*h*w scratch for one decoded image */
+  float *sample; /* the first image, decoded at setup for the shape */
 } data_priv;
 
 static void data_destroy(ns_ctx *ctx, ns_layer *l) {

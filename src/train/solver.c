@@ -96,9 +96,9 @@ static ns_status merge_state(ns_ctx *ctx, Caffe__NetState *dst, const Caffe__Net
 
 /* Caffe's InitTrainNet / InitTestNets: the state is the phase, merged with
  * the net's own state, merged with the solver's train_state/test_state. */
-static ns_status build_net(ns_ctx *ctx, ns_solver *s, const char *file,
-                           const Caffe__NetParameter *inline_param, Caffe__Phase phase,
-                           const Caffe__NetState *extra, uint64_t seed, ns_net **out) {
+static ns_status build_net(ns_ctx *ctx, const char *file, const Caffe__NetParameter *inline_param,
+                           Caffe__Phase phase, const Caffe__NetState *extra, uint64_t seed,
+                           ns_net **out) {
   Caffe__NetParameter *np = NULL;
   int what = 0;
   ns_status st =
@@ -242,7 +242,7 @@ static ns_status init_nets(ns_ctx *ctx, ns_solver *s, const char *path) {
                      : p->net_param                    ? NULL
                                                        : p->net;
   const Caffe__NetParameter *inl = p->train_net_param ? p->train_net_param : p->net_param;
-  if (build_net(ctx, s, file, inl, CAFFE__PHASE__TRAIN, p->train_state, s->seed, &s->net) != NS_OK)
+  if (build_net(ctx, file, inl, CAFFE__PHASE__TRAIN, p->train_state, s->seed, &s->net) != NS_OK)
     return ctx->status;
 
   int has_generic = p->net_param != NULL || (p->net && p->net[0]);
@@ -275,7 +275,7 @@ static ns_status init_nets(ns_ctx *ctx, ns_solver *s, const char *path) {
     else
       tf = p->net;
     const Caffe__NetState *ts = p->n_test_state ? p->test_state[i] : NULL;
-    if (build_net(ctx, s, tf, tp, CAFFE__PHASE__TEST, ts, s->seed + 1 + (uint64_t)i,
+    if (build_net(ctx, tf, tp, CAFFE__PHASE__TEST, ts, s->seed + 1 + (uint64_t)i,
                   &s->test_nets[i]) != NS_OK)
       return ctx->status;
     s->n_test = i + 1;
@@ -294,8 +294,10 @@ static ns_status init_history(ns_ctx *ctx, ns_solver *s) {
   if (!s->history) return ctx->status;
   int64_t most = 1;
   for (int h = 0; h < s->n_history; h++) {
+    /* this first call allocates every param's diff; later ones cannot fail */
     ns_learnable L;
-    ns_net_learnable(s->net, h % (s->n_params ? s->n_params : 1), &L);
+    memset(&L, 0, sizeof L);
+    if (ns_net_learnable(s->net, h % s->n_params, &L) != NS_OK) return ctx->status;
     if (!(s->history[h] = ns_floats_alloc(ctx, L.data.count ? L.data.count : 1)))
       return ctx->status;
     memset(s->history[h], 0, sizeof(float) * (size_t)(L.data.count ? L.data.count : 1));
