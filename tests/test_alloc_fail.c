@@ -307,6 +307,57 @@ static void test_npy_and_image(void **state) {
   fail_each_allocation(load_png, png, "PNG load + resize");
 }
 
+/* Training: a solver with a train and a test net (NpyData, InnerProduct,
+ * SoftmaxWithLoss, Accuracy), two Adam steps with a test, a snapshot and a
+ * restore from it. */
+static ns_status train_snapshot_restore(ns_ctx *ctx, void *arg) {
+  const char *solver = arg;
+  char state[4200];
+  snprintf(state, sizeof state, "%s", solver);
+  *strrchr(state, '/') = 0;
+  strcat(state, "/snap_iter_2.solverstate");
+  ns_solver *s = NULL;
+  ns_status st = ns_solver_create(ctx, solver, NULL, &s);
+  if (st == NS_OK) st = ns_solver_step(ctx, s, 2);
+  if (st == NS_OK) st = ns_solver_snapshot(ctx, s);
+  if (st == NS_OK) st = ns_solver_restore(ctx, s, state);
+  ns_solver_destroy(s);
+  return st;
+}
+
+static void test_solver(void **state) {
+  (void)state;
+  char x[4096], y[4096], net[4096], solver[4096], text[16384];
+  tu_path(x, sizeof x, dir, "x.npy");
+  tu_path(y, sizeof y, dir, "y.npy");
+  tu_path(net, sizeof net, dir, "train.prototxt");
+  tu_path(solver, sizeof solver, dir, "solver.prototxt");
+  ns_ctx *ctx = ns_ctx_create();
+  int64_t xs[2] = {4, 3}, ys[1] = {4};
+  float xd[12] = {1, 2, 3, -1, -2, -3, 0.5f, 1, 0, -1, 0, 2}, yd[4] = {0, 1, 0, 1};
+  assert_int_equal(ns_npy_save_f32(ctx, x, 2, xs, xd), NS_OK);
+  assert_int_equal(ns_npy_save_f32(ctx, y, 1, ys, yd), NS_OK);
+  ns_ctx_destroy(ctx);
+  snprintf(text, sizeof text,
+           "layer { name: 'd' type: 'NpyData' top: 'data' top: 'label'\n"
+           "  array_data_param { source: '%s' label_source: '%s' batch_size: 2 shuffle: true } }\n"
+           "layer { name: 'ip' type: 'InnerProduct' bottom: 'data' top: 'out'\n"
+           "  inner_product_param { num_output: 2 weight_filler { type: 'xavier' } } }\n"
+           "layer { name: 'loss' type: 'SoftmaxWithLoss' bottom: 'out' bottom: 'label' top: 'loss' }\n"
+           "layer { name: 'acc' type: 'Accuracy' bottom: 'out' bottom: 'label' top: 'acc'\n"
+           "  include { phase: TEST } }\n",
+           x, y);
+  assert_int_equal(tu_write_file(net, text, strlen(text)), 0);
+  snprintf(text, sizeof text,
+           "net: '%s'\ntype: 'Adam'\nbase_lr: 0.01\nlr_policy: 'fixed'\nmax_iter: 2\n"
+           "test_iter: 1\ntest_interval: 1\ndisplay: 1\nrandom_seed: 1\n"
+           "snapshot_prefix: '%s/snap'\n",
+           net, dir);
+  assert_int_equal(tu_write_file(solver, text, strlen(text)), 0);
+  long runs = fail_each_allocation(train_snapshot_restore, solver, "solver + step + snapshot");
+  assert_true(runs > 50);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_load_build_forward),
@@ -315,6 +366,7 @@ int main(void) {
       cmocka_unit_test(test_netdef_of_caffemodel),
       cmocka_unit_test(test_text_parser),
       cmocka_unit_test(test_npy_and_image),
+      cmocka_unit_test(test_solver),
   };
   return cmocka_run_group_tests_name("alloc_fail", tests, setup, teardown);
 }

@@ -657,7 +657,7 @@ static ns_status write_state(ns_ctx *ctx, ns_solver *s, const char *path, const 
   Caffe__BlobProto *bp = ns_calloc(ctx, (size_t)n + 1, sizeof *bp);
   Caffe__BlobShape *sh = ns_calloc(ctx, (size_t)n + 1, sizeof *sh);
   Caffe__BlobProto **ptrs = ns_calloc(ctx, (size_t)n + 1, sizeof *ptrs);
-  ns_status status = ctx->status;
+  ns_status status = NS_ERR_NOMEM;
   uint8_t *buf = NULL;
   if (bp && sh && ptrs) {
     for (int h = 0; h < n; h++) {
@@ -713,7 +713,10 @@ ns_status ns_solver_restore(ns_ctx *ctx, ns_solver *s, const char *path) {
   if (ns_read_file(ctx, path, &data, &len) != NS_OK) return ctx->status;
   Caffe__SolverState *st = caffe__solver_state__unpack(&ctx->pb_alloc, len, data);
   ns_free(ctx, data);
-  if (!st) return ns_fail(ctx, NS_ERR_INPUT, "%s: not a SolverState (protobuf parse failed)", path);
+  if (!st) {
+    if (ctx->status == NS_ERR_NOMEM) return ns_fail(ctx, NS_ERR_NOMEM, "%s: out of memory", path);
+    return ns_fail(ctx, NS_ERR_INPUT, "%s: not a SolverState (protobuf parse failed)", path);
+  }
   ns_status status = NS_OK;
   if ((int)st->n_history != s->n_history)
     status = ns_fail(ctx, NS_ERR_INPUT, "%s: %zu history blobs, the solver has %d", path,
