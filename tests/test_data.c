@@ -256,6 +256,15 @@ static void test_idx_reader(void **state) {
   write_idx(path_in(f, "h.idx"), 0, huge, sizeof huge);
   assert_int_not_equal(ns_idx_load(f->ctx, path_in(f, "h.idx"), &a), NS_OK);
   assert_int_equal(ns_idx_load(f->ctx, path_in(f, "absent.idx"), &a), NS_ERR_IO);
+  /* a lying header (a billion bytes, 10 stored) fails before any allocation:
+   * no memory limit is set, so only the size check stands in the way */
+  unsigned char lie[16 + 10] = {0, 0, 8, 3, 0, 0, 0x03, 0xE8, 0, 0, 0x03, 0xE8, 0, 0, 0x03, 0xE8};
+  for (int gz = 0; gz < 2; gz++) {
+    const char *p = path_in(f, gz ? "lie.idx.gz" : "lie.idx");
+    write_idx(p, gz, lie, sizeof lie);
+    assert_int_equal(ns_idx_load(f->ctx, p, &a), NS_ERR_INPUT);
+    assert_non_null(strstr(ns_ctx_error(f->ctx), "needs"));
+  }
 }
 
 static void test_idx_data_layer(void **state) {

@@ -4,6 +4,7 @@
  * and gzipped files alike.  The header is untrusted: sizes are checked
  * before anything is allocated, and the data must fill the file exactly. */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <zlib.h>
 
@@ -67,6 +68,31 @@ static int64_t read_full(gzFile f, unsigned char *buf, int64_t n) {
   return got;
 }
 
+/* What the whole file holds once decompressed: the size of a plain file,
+ * or a gzip member's ISIZE trailer (the size mod 2^32); *mod32 says which.
+ * -1 if unknown (not a regular file). */
+static int64_t stored_size(const char *path, int *mod32) {
+  FILE *fp = fopen(path, "rb");
+  if (!fp) return -1;
+  unsigned char magic[2] = {0}, tail[4];
+  int64_t size = -1;
+  *mod32 = 0;
+  if (fread(magic, 1, 2, fp) == 2 && fseek(fp, 0, SEEK_END) == 0) {
+    long end = ftell(fp);
+    if (magic[0] == 0x1f && magic[1] == 0x8b) {
+      if (end >= 18 && fseek(fp, -4, SEEK_END) == 0 && fread(tail, 1, 4, fp) == 4) {
+        size = (int64_t)((uint32_t)tail[0] | (uint32_t)tail[1] << 8 | (uint32_t)tail[2] << 16 |
+                         (uint32_t)tail[3] << 24);
+        *mod32 = 1;
+      }
+    } else if (end >= 0) {
+      size = end;
+    }
+  }
+  fclose(fp);
+  return size;
+}
+
 static ns_status read_idx(ns_ctx *ctx, const char *path, gzFile f, ns_ndarray *out) {
   unsigned char head[4];
   if (read_full(f, head, 4) != 4 || head[0] != 0 || head[1] != 0)
@@ -87,6 +113,18 @@ static ns_status read_idx(ns_ctx *ctx, const char *path, gzFile f, ns_ndarray *o
   }
   out->num_axes = axes;
   if (ns_check_tensor_size(ctx, count, path) != NS_OK) return ctx->status;
+  /* Check the size before allocating, so a lying header costs nothing
+   * (a gzip file only tells its size mod 2^32: a cheap, partial check). */
+  int mod32;
+  int64_t have = stored_size(path, &mod32), want;
+  if (have >= 0 && ns_mul_i64(count, size, &want) && ns_add_i64(want, 4 + 4 * axes, &want)) {
+    int64_t w = mod32 ? (int64_t)((uint64_t)want & 0xFFFFFFFFu) : want;
+    if (w != have)
+      return ns_fail(ctx, NS_ERR_INPUT,
+                     "%s: the IDX header's shape needs %lld bytes, the file "
+                     "holds %lld%s",
+                     path, (long long)want, (long long)have, mod32 ? " (mod 2^32)" : "");
+  }
   out->data = ns_floats_alloc(ctx, count ? count : 1);
   if (!out->data) return ctx->status;
   out->count = count;
