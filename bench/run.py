@@ -303,6 +303,9 @@ def machine_info(ns, workers):
     except (OSError, subprocess.CalledProcessError):
         info['netsurg'] = 'unknown'
     info['openblas'] = openblas_version()
+    # Threading settings inherited from the caller change every engine's times.
+    info['env'] = {k: os.environ[k] for k in sorted(os.environ)
+                   if k.startswith(('OMP_', 'GOMP_', 'OPENBLAS_', 'MKL_', 'KMP_'))}
     info['gcc'] = run(['gcc', '-dumpfullversion']).strip()
     for name, w in workers.items():
         info[name] = w.version
@@ -368,7 +371,10 @@ def report(meta, results, checks, ex, args):
     if 'torch' in meta:
         v.append('PyTorch %s' % meta['torch'])
     L.append('- versions: ' + '; '.join(v))
-    L.append('- method: %d rounds; in each round every engine runs %d warm-up and %s timed '
+    L.append('- threading environment: %s; total run %.0f s' % (
+        ', '.join('%s=%s' % kv for kv in meta.get('env', {}).items()) or 'none set '
+        '(OMP_*, GOMP_*, OPENBLAS_*, MKL_*, KMP_*)', meta.get('wall_s', 0)))
+    L.append('- method: %d round(s); in each round every engine runs %d warm-up and %s timed '
              'forwards of a config (order rotating between rounds), same random weights '
              '(Xavier, seed %d, random biases), random input. A cell is the median of '
              'the round medians in ms, (min-max) over all timed forwards; "best" is the '
@@ -541,6 +547,7 @@ def main():
     prepare(ns, work, 'ort' in peers)
     workers = {}
     meta = {'load_start': loadavg()}
+    t_start = time.perf_counter()
     try:
         for e in peers:
             log('bench: starting %s' % LABEL[e])
@@ -600,6 +607,7 @@ def main():
         for w in workers.values():
             w.close()
     meta['load_end'] = loadavg()
+    meta['wall_s'] = time.perf_counter() - t_start
     text = report(meta, results, checks, ex, args)
     print(text)
     if args.out:
