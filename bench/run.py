@@ -237,15 +237,24 @@ def extras(ns, work, results, configs, threads, crop_iters):
                   'info_with_weights_s': with_w, 'info_without_weights_s': without,
                   'process_start_s': start}
     log('bench: load %.3f s (fillers instead of weights %.3f s)' % (with_w, without))
-    # Peak resident memory of the 451x451 run.
-    txt = subprocess.run(['/usr/bin/time', '-v', ns, 'bench', p('fcn451.prototxt'),
-                          p('fcn451.caffemodel'), '--threads', str(threads), '--warmup', '1',
-                          '--iters', '3'], stdout=subprocess.DEVNULL,
-                         stderr=subprocess.PIPE, text=True, check=True).stderr
-    rss_kb = int(re.search(r'Maximum resident set size \(kbytes\): (\d+)', txt).group(1))
-    ex['peak_rss'] = {'bytes': rss_kb * 1024,
+    # Peak resident memory of the 451x451 run: /usr/bin/time -v, or where it
+    # is missing a fresh Python whose only child is the run (getrusage).
+    cmd = [ns, 'bench', p('fcn451.prototxt'), p('fcn451.caffemodel'), '--threads',
+           str(threads), '--warmup', '1', '--iters', '3']
+    if os.access('/usr/bin/time', os.X_OK):
+        txt = subprocess.run(['/usr/bin/time', '-v'] + cmd, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True, check=True).stderr
+        rss_kb = int(re.search(r'Maximum resident set size \(kbytes\): (\d+)', txt).group(1))
+        how = '/usr/bin/time -v'
+    else:
+        rss_kb = int(run([sys.executable, '-c',
+                          'import resource, subprocess, sys\n'
+                          'subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)\n'
+                          'print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)'] + cmd))
+        how = 'getrusage'
+    ex['peak_rss'] = {'bytes': rss_kb * 1024, 'method': how,
                       'weights_bytes': os.path.getsize(p('fcn451.caffemodel'))}
-    log('bench: peak RSS of the 451 run %.1f MB' % (rss_kb / 1024))
+    log('bench: peak RSS of the 451 run %.1f MiB' % (rss_kb / 1024))
     # The seed's comparison: 64 separate 227x227 crops vs one dense 451x451 pass.
     b64 = None
     if crop_iters > 0:
@@ -392,7 +401,8 @@ def report(meta, results, checks, ex, args):
                 r = results.get((key, t, e))
                 if r is None:
                     c = checks.get(key, {}).get(e)
-                    row.append('wrong output' if c and not c['ok'] else 'n/a')
+                    row.append('n/a' if not c or c['ok'] else
+                               'not run' if 'error' in c else 'wrong output')
                 else:
                     row.append('%s (%s-%s)' % (fmt(r['median']), fmt(r['min']), fmt(r['max'])))
             ns_r = results.get((key, t, 'netsurg'))
@@ -452,9 +462,10 @@ def report(meta, results, checks, ex, args):
                      ld['info_with_weights_s'], ld['weights_bytes'] / 2 ** 20,
                      ld['info_without_weights_s'], ld.get('process_start_s', 0)))
         pr = ex['peak_rss']
-        L.append('- peak resident memory of the 451x451 run (`/usr/bin/time -v netsurg bench`, '
+        L.append('- peak resident memory of the 451x451 run (`netsurg bench`, %s, '
                  '%s threads): %.0f MiB, weights %.0f MiB: weights + %.0f MiB (target: + 100 MB '
-                 'at most).' % (ex['crops']['threads'], pr['bytes'] / 2 ** 20,
+                 'at most).' % (pr.get('method', '/usr/bin/time -v'), ex['crops']['threads'],
+                                pr['bytes'] / 2 ** 20,
                                 pr['weights_bytes'] / 2 ** 20,
                                 (pr['bytes'] - pr['weights_bytes']) / 2 ** 20))
         cr = ex['crops']
@@ -545,13 +556,18 @@ def main():
     work = os.path.abspath(os.path.join(args.build, 'bench'))
     peers = [e for e in args.engines if e != 'netsurg']
     prepare(ns, work, 'ort' in peers)
-    workers = {}
+    workers, missing = {}, {}
     meta = {'load_start': loadavg()}
     t_start = time.perf_counter()
     try:
         for e in peers:
             log('bench: starting %s' % LABEL[e])
-            workers[e] = Worker(e)
+            try:
+                workers[e] = Worker(e)
+            except (OSError, RuntimeError) as err:  # a missing peer: the others still run
+                log('bench: %s unavailable (%s); run make bench-peers to install it' % (
+                    LABEL[e], err))
+                missing[e] = str(err)
         meta.update(machine_info(ns, workers))
         results, checks, rounds_raw = {}, {}, {}
         for key in args.configs:
@@ -570,6 +586,8 @@ def main():
                 except RuntimeError as err:
                     log('bench: %s' % err)
                     checks.setdefault(key, {})[e] = {'ok': False, 'error': str(err)}
+            for e, err in missing.items():
+                checks.setdefault(key, {})[e] = {'ok': False, 'error': 'not started: ' + err}
             if live:
                 checks.setdefault(key, {}).update(check_peers(ns, work, key, live))
                 for e, c in checks[key].items():
@@ -579,8 +597,13 @@ def main():
             n = iters_for(args, key)
             for t in args.threads:
                 if t != args.threads[0]:  # load set threads[0]
-                    for w in live.values():
-                        w.ask(cmd='threads', threads=t)
+                    for e in list(live):
+                        try:
+                            live[e].ask(cmd='threads', threads=t)
+                        except RuntimeError as err:
+                            log('bench: %s' % err)
+                            del live[e]
+                engines = [e for e in args.engines if e == 'netsurg' or e in live]
                 per = {e: [] for e in engines}
                 for rnd in range(args.rounds):
                     k = rnd % len(engines)

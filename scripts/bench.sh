@@ -9,5 +9,6 @@ set -euo pipefail
 build=${1:-build}
 cd "$(dirname "$0")/.."
 mkdir -p "$build/bench"
+scripts/install-deps.sh test
 exec /usr/bin/python3 bench/run.py --build "$build" --engines netsurg \
   --out "$build/bench/RESULTS.md" --json "$build/bench/results.json"
