@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages netsurg needs to build and test.
 # As root it installs what is missing; otherwise it prints the apt-get line.
-# Usage: scripts/install-deps.sh [build|test|torch|fuzz|all]   (default: test)
+# Usage: scripts/install-deps.sh [build|test|torch|fuzz|bench|all]   (default: test)
 # torch: the test set plus PyTorch, the oracle of the training tests and
-# of `netsurg bench --train`'s comparison (those skip without it).
+# of scripts/bench-train.sh (the test skips without it).
+# bench: the peer engines of `make bench-peers` (OpenCV dnn, PyTorch, ONNX,
+# Node.js + npm for the onnxruntime-node package).
 set -euo pipefail
 
 build_pkgs=(gcc make pkg-config protobuf-c-compiler libprotobuf-c-dev libprotobuf-dev
@@ -11,6 +13,7 @@ build_pkgs=(gcc make pkg-config protobuf-c-compiler libprotobuf-c-dev libprotobu
 test_pkgs=(libcmocka-dev python3 python3-numpy python3-opencv dataset-fashion-mnist)
 fuzz_pkgs=(clang libclang-rt-14-dev libomp-14-dev)
 torch_pkgs=(python3-torch)
+bench_pkgs=(python3-opencv python3-torch python3-onnx time)
 
 want=("${build_pkgs[@]}")
 case "${1:-test}" in
@@ -18,8 +21,16 @@ case "${1:-test}" in
   test) want+=("${test_pkgs[@]}") ;;
   torch) want+=("${test_pkgs[@]}" "${torch_pkgs[@]}") ;;
   fuzz) want+=("${test_pkgs[@]}" "${fuzz_pkgs[@]}") ;;
-  all) want+=("${test_pkgs[@]}" "${fuzz_pkgs[@]}" "${torch_pkgs[@]}") ;;
-  *) echo "usage: $0 [build|test|torch|fuzz|all]" >&2; exit 1 ;;
+  bench) want+=("${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
+  all) want+=("${test_pkgs[@]}" "${fuzz_pkgs[@]}") ;;  # what CI needs; bench is apart
+  *) echo "usage: $0 [build|test|torch|fuzz|bench|all]" >&2; exit 1 ;;
+esac
+# Node.js may come from elsewhere than Debian (with its own npm): only ask
+# Debian for what is missing, so the two never conflict.
+case "${1:-test}" in
+  bench)
+    command -v node >/dev/null 2>&1 || want+=(nodejs)
+    command -v npm >/dev/null 2>&1 || want+=(npm) ;;
 esac
 
 missing=()
