@@ -2,8 +2,8 @@
 # Installs the Debian 12 packages netsurg needs to build and test.
 # As root it installs what is missing; otherwise it prints the apt-get line.
 # Usage: scripts/install-deps.sh [build|test|torch|fuzz|bench|all]   (default: test)
-# torch: the test set plus PyTorch, the oracle of the training tests and
-# of scripts/bench-train.sh (the test skips without it).
+# torch: the test set plus PyTorch, the oracle of the training tests and of
+# scripts/bench-train.sh (those tests skip without it; CI's `all` has it).
 # bench: the peer engines of `make bench-peers` (OpenCV dnn, PyTorch, ONNX,
 # Node.js + npm for the onnxruntime-node package).
 set -euo pipefail
@@ -22,7 +22,7 @@ case "${1:-test}" in
   torch) want+=("${test_pkgs[@]}" "${torch_pkgs[@]}") ;;
   fuzz) want+=("${test_pkgs[@]}" "${fuzz_pkgs[@]}") ;;
   bench) want+=("${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
-  all) want+=("${test_pkgs[@]}" "${fuzz_pkgs[@]}") ;;  # what CI needs; bench is apart
+  all) want+=("${test_pkgs[@]}" "${torch_pkgs[@]}" "${fuzz_pkgs[@]}") ;;  # CI: the oracles run; bench is apart
   *) echo "usage: $0 [build|test|torch|fuzz|bench|all]" >&2; exit 1 ;;
 esac
 # Node.js may come from elsewhere than Debian (with its own npm): only ask
