@@ -325,6 +325,10 @@ typedef struct ns_heatmap_opts {
   float lo, hi;
   ns_colormap colormap;
   int gap; /* side by side: white pixels between the panels */
+  /* side by side: a colour bar labelled with the range's ends and middle,
+   * and a caption above it (characters of "0-9 . - + e ( ) p m a x") */
+  int colour_bar;
+  const char *caption;
 } ns_heatmap_opts;
 void ns_heatmap_opts_init(ns_heatmap_opts *o);
 /* Renders a map_h x map_w float map to out_h x out_w RGB bytes. */

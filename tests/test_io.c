@@ -1282,6 +1282,24 @@ static void test_heatmap_png_files(void **state) {
   for (int x = 5; x < 8; x++) assert_true(im.data[x * 3] == 1.0f); /* white gap */
   assert_float_equal(im.data[8 * 3] * 255, 68, 1e-3);              /* viridis(0) */
   ns_image_free(ctx, &im);
+  /* with the colour bar: 24 columns after a second gap, viridis(1) at the
+   * top of the bar (below the caption's 18 rows), viridis(0) at the bottom,
+   * labels beside it; the figure is at least 36 rows high for them */
+  o.colour_bar = 1;
+  o.caption = "max p";
+  assert_int_equal(ns_heatmap_save_side_by_side(ctx, path, &photo, map, 2, 2, &o), NS_OK);
+  assert_int_equal(ns_image_load(ctx, path, 0, &im), NS_OK);
+  int fw = 5 + 3 + 5 + 3 + 24 + 6 + 90;
+  assert_image(&im, 36, fw, 3);
+  int bx = 5 + 3 + 5 + 3 + 12;
+  assert_float_equal(im.data[(18 * fw + bx) * 3 + 0] * 255, 253, 1e-3);
+  assert_float_equal(im.data[(18 * fw + bx) * 3 + 1] * 255, 231, 1e-3);
+  assert_float_equal(im.data[(35 * fw + bx) * 3 + 0] * 255, 68, 1e-3);
+  int dark = 0; /* the labels' text: black pixels right of the bar */
+  for (int y = 0; y < 36; y++)
+    for (int x = bx + 12 + 6; x < fw; x++) dark += im.data[(y * fw + x) * 3] == 0.0f;
+  assert_true(dark > 20);
+  ns_image_free(ctx, &im);
   ns_image_free(ctx, &photo);
   tu_rmtree(dir);
   free(dir);

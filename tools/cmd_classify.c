@@ -6,7 +6,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "tools/classify_render.h"
 #include "tools/cli.h"
 #include "tools/cli_surgery.h"
 
@@ -496,10 +495,17 @@ static char *numbered(const char *path, int index, int n_images) {
   return p;
 }
 
+/* Small inputs (a 28x28 digit net's map) are drawn larger, so the figure
+ * can be read: at least this many rows, by a whole factor. */
+enum { HEATMAP_MIN_ROWS = 256 };
+
 static int save_heatmap(session *s, const ns_image *im, const result *r, const char *path) {
+  /* The input as the net sees it (its size), enlarged when small. */
+  int zoom = (HEATMAP_MIN_ROWS + s->height - 1) / s->height;
+  int h = s->height * zoom, w = s->width * zoom;
   ns_image view = *im, resized = {0};
-  if (im->height != s->height || im->width != s->width) {
-    if (ns_image_resize(s->ctx, im, s->height, s->width, s->tf.antialias, &resized) != NS_OK)
+  if (im->height != h || im->width != w) {
+    if (ns_image_resize(s->ctx, im, h, w, s->tf.antialias, &resized) != NS_OK)
       return cli_fail(s->ctx, "classify");
     view = resized;
   }
@@ -508,15 +514,15 @@ static int save_heatmap(session *s, const ns_image *im, const result *r, const c
     snprintf(caption, sizeof caption, "p(%d)", s->a->class_k);
   else
     snprintf(caption, sizeof caption, "max p");
-  ns_status st =
-      cli_save_heatmap_figure(s->ctx, path, &view, r->confidence, r->map_h, r->map_w, caption);
+  ns_heatmap_opts o;
+  ns_heatmap_opts_init(&o);
+  o.gap = 12;
+  o.colour_bar = 1;
+  o.caption = caption;
+  ns_status st = ns_heatmap_save_side_by_side(s->ctx, path, &view, r->confidence, r->map_h,
+                                              r->map_w, &o);
   ns_image_free(s->ctx, &resized);
-  if (st == NS_OK) return 0;
-  if (ns_ctx_status(s->ctx) == NS_OK) {
-    fprintf(stderr, "netsurg classify: out of memory drawing %s\n", path);
-    return NS_ERR_NOMEM;
-  }
-  return cli_fail(s->ctx, "classify");
+  return st == NS_OK ? 0 : cli_fail(s->ctx, "classify");
 }
 
 static int write_extras(session *s, const ns_image *im, const result *r, int index) {

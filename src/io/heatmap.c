@@ -1,10 +1,12 @@
 /* Confidence heatmaps: a float map (e.g. the max probability per location
  * of the 8x8 classification map) normalised to [0, 1], coloured, scaled
  * to the output size and written as PNG, alone or beside the input image
- * as the seed shows them. */
+ * as the seed shows them, optionally with a labelled colour bar. */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
+#include "io/glyphs.h"
 #include "io/png_write.h"
 
 /* Anchor colours at t = 0, 1/8, ..., 1, linearly interpolated: close to
@@ -149,6 +151,35 @@ static void draw_image(const ns_image *im, unsigned char *canvas, int64_t row_st
     }
 }
 
+enum { BAR_W = 24, LABEL_W = 90, TEXT_SCALE = 2 };
+
+static void label(unsigned char *rgb, int h, int w, int y, int x, double v) {
+  char text[32];
+  snprintf(text, sizeof text, fabs(v) >= 1e-3 || v == 0 ? "%.3f" : "%.1e", v);
+  ns_draw_text(rgb, h, w, y, x, TEXT_SCALE, text);
+}
+
+/* The colour bar at column x: hi at the top row `top`, lo at the bottom,
+ * in the map's colours, with the range's ends and middle written beside
+ * it and the caption above. */
+static void colour_bar(const float *map, int mh, int mw, const ns_heatmap_opts *o,
+                       unsigned char *rgb, int h, int w, int x, int top) {
+  double lo, hi;
+  value_range(map, (int64_t)mh * mw, o, &lo, &hi);
+  int bar_h = h - top;
+  for (int i = 0; i < bar_h; i++) {
+    double t = bar_h > 1 ? 1.0 - (double)i / (bar_h - 1) : 1.0;
+    unsigned char c[3];
+    colour(o->colormap, t, c);
+    for (int j = 0; j < BAR_W; j++) memcpy(rgb + ((int64_t)(top + i) * w + x + j) * 3, c, 3);
+  }
+  if (o->caption) ns_draw_text(rgb, h, w, 0, x, TEXT_SCALE, o->caption);
+  int lx = x + BAR_W + 6, text_h = NS_GLYPH_HEIGHT * TEXT_SCALE;
+  label(rgb, h, w, top, lx, hi);
+  label(rgb, h, w, top + (bar_h - text_h) / 2, lx, (lo + hi) / 2);
+  label(rgb, h, w, top + bar_h - text_h, lx, lo);
+}
+
 ns_status ns_heatmap_save_side_by_side(ns_ctx *ctx, const char *path, const ns_image *image,
                                        const float *map, int map_h, int map_w,
                                        const ns_heatmap_opts *opts) {
@@ -162,8 +193,13 @@ ns_status ns_heatmap_save_side_by_side(ns_ctx *ctx, const char *path, const ns_i
   int hh = opts->height > 0 ? opts->height : image->height;
   int hw = opts->width > 0 ? opts->width : image->width;
   int gap = opts->gap > 0 ? opts->gap : 0;
+  int bar_top = NS_GLYPH_HEIGHT * TEXT_SCALE + 4; /* room for the caption */
   int64_t total_w = (int64_t)image->width + gap + hw;
   int64_t total_h = image->height > hh ? image->height : hh;
+  if (opts->colour_bar) {
+    total_w += gap + BAR_W + 6 + LABEL_W;
+    if (total_h < 2 * bar_top) total_h = 2 * bar_top;
+  }
   if (check_map(ctx, map, map_h, map_w) != NS_OK || ns_png_check_size(ctx, path, hh, hw) != NS_OK ||
       ns_png_check_size(ctx, path, total_h, total_w) != NS_OK)
     return ctx->status;
@@ -173,6 +209,9 @@ ns_status ns_heatmap_save_side_by_side(ns_ctx *ctx, const char *path, const ns_i
   int64_t stride = total_w * 3;
   draw_image(image, rgb, stride);
   render(map, map_h, map_w, opts, hh, hw, rgb + ((int64_t)image->width + gap) * 3, stride);
+  if (opts->colour_bar)
+    colour_bar(map, map_h, map_w, opts, rgb, (int)total_h, (int)total_w,
+               image->width + gap + hw + gap, bar_top);
   ns_status st = ns_png_save_rgb8(ctx, path, (int)total_h, (int)total_w, rgb);
   ns_free(ctx, rgb);
   return st;
