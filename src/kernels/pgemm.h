@@ -1,0 +1,59 @@
+/* Our own single-precision GEMM for the forward paths: register-blocked
+ * micro-kernels (AVX2+FMA, chosen at run time, or portable C), B packed
+ * per call into the caller's scratch, A read in place (weights are used
+ * as stored: no packed copy, so no extra memory and nothing to invalidate
+ * when params change), bias and ReLU applied in the epilogue.
+ *
+ * Every C element is one sum over k in increasing order, cut into the
+ * same KC slices whatever the thread count; threads only share out
+ * tiles, so results do not depend on it. */
+#ifndef NS_KERNELS_PGEMM_H
+#define NS_KERNELS_PGEMM_H
+
+#include <stdint.h>
+
+enum { NS_GEMM_MR = 6, NS_GEMM_NR = 16, NS_GEMM_KC = 256, NS_GEMM_NC = 256 };
+
+typedef struct ns_gemm_epi {
+  const float *row_bias; /* [m]: added to row i, or NULL */
+  const float *col_bias; /* [n]: added to column j, or NULL */
+  int relu;              /* then max(0, .) (NaN passes, as Caffe's ReLU) */
+} ns_gemm_epi;
+
+/* 1 when the AVX2+FMA kernels are in use: the CPU has them and the
+ * environment variable NETSURG_PORTABLE is unset or "0". */
+int ns_gemm_avx2(void);
+
+/* Floats of scratch ns_gemm needs on `threads` threads (0 = all). */
+int64_t ns_gemm_scratch_floats(int threads);
+
+/* C [m, n] = A [m, k] op(B) (+ bias) (ReLU), row-major; op(B) is B [k, n]
+ * (ldb) or, with trans_b, the transpose of B stored [n, k].  epi may be
+ * NULL.  scratch: ns_gemm_scratch_floats(threads) floats, 64-byte
+ * aligned. */
+void ns_gemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b,
+             int64_t ldb, int trans_b, float *c, int64_t ldc, const ns_gemm_epi *epi,
+             float *scratch, int threads);
+
+/* Y [m, n] = X [m, k] W [n, k]^T (+ col_bias [n]) (ReLU) as dot products
+ * along rows: for the few-row (batch 1-4) fully connected case, where the
+ * weights stream through once and nothing is packed. */
+void ns_gemm_rows(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const float *w,
+                  int64_t ldw, float *y, int64_t ldy, const float *col_bias, int relu,
+                  int threads);
+
+/* Micro-kernels, shared between pgemm.c and pgemm_avx2.c.  A 6 x 16 tile
+ * of C += sum over kc of a[r][p] * b[p][0..16) (b packed 16 wide); with
+ * load_c 0 the sum starts from 0; on the last slice rb [6] / cb [16]
+ * (either NULL) are added and relu applied. */
+typedef void (*ns_gemm_ukernel)(int64_t kc, const float *const *a, const float *b, float *c,
+                                int64_t ldc, int load_c, const float *rb, const float *cb,
+                                int relu);
+/* out[r * 2 + i] = dot(w[r], x[i]) over k, r < 4, i < 2. */
+typedef void (*ns_gemm_dot_kernel)(int64_t k, const float *const *w, const float *const *x,
+                                   float *out);
+void ns_gemm_ukernel_avx2(int64_t kc, const float *const *a, const float *b, float *c, int64_t ldc,
+                          int load_c, const float *rb, const float *cb, int relu);
+void ns_gemm_dot_avx2(int64_t k, const float *const *w, const float *const *x, float *out);
+
+#endif
