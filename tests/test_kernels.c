@@ -27,6 +27,7 @@
 #include "kernels/pool2d.h"
 #include "kernels/reference.h"
 #include "kernels/softmax_kernel.h"
+#include "kernels/winograd.h"
 
 #define ABS_TOL 1e-5
 #define REL_TOL 1e-4
@@ -295,6 +296,44 @@ static void test_conv_random_shapes(void **state) {
 
 /* The 1x1 path (no im2col) with groups, and a 1x1 kernel with stride or
  * padding, which must take the im2col path. */
+/* The batch entry point on shapes where Winograd F(2x2, 3x3) runs
+ * (3x3, stride 1, pad 0 or 1, enough tiles): odd sizes (partial tiles),
+ * groups, several items, more tiles than one chunk holds, fused ReLU;
+ * both kernel paths, 1 and 3 threads bit-identical. */
+static void test_conv_winograd(void **state) {
+  rnd r = {0x3a3a3u};
+  for (int t = 0; t < 10; t++) {
+    int group = rnd_int(&r, 1, 2), hw = t == 9 ? 70 : rnd_int(&r, 27, 37);
+    ns_conv2d_shape s = {group * rnd_int(&r, 16, 40), hw, hw + rnd_int(&r, 0, 3), 0, group,
+                         3, 3, 0, 0, 1, 1, 1, 1, 0, 0};
+    s.num_output = group * rnd_int(&r, 16, 40);
+    s.pad_h = s.pad_w = rnd_int(&r, 0, 1);
+    s.out_h = ns_conv_out_size(s.height, 3, s.pad_h, 1, 1);
+    s.out_w = ns_conv_out_size(s.width, 3, s.pad_w, 1, 1);
+    int64_t num = t == 9 ? 1 : rnd_int(&r, 1, 3);
+    assert_true(ns_winograd_worth(&s, num));
+    int64_t wcount = s.num_output * (s.channels / group) * 9, in_item = s.channels * s.height * s.width;
+    int64_t out_item = s.num_output * s.out_h * s.out_w, ycount = num * out_item;
+    float *w = rnd_array(&r, wcount, -1, 1), *bias = rnd_array(&r, s.num_output, -1, 1);
+    float *x = rnd_array(&r, num * in_item, -1, 1);
+    float *y1 = zeros(ycount), *y3 = zeros(ycount), *ref = zeros(ycount);
+    float *sc = scratch(ns_conv2d_batch_scratch_count(&s, num, 3));
+    int relu = rnd_int(&r, 0, 1);
+    for (int64_t n = 0; n < num; n++)
+      ns_ref_conv2d(&s, w, bias, x + n * in_item, ref + n * out_item);
+    if (relu) apply_epi(ref, 1, ycount, NULL, NULL, 1);
+    for (int path = 0; path < 2; path++) {
+      if (!set_path(path)) continue;
+      ns_conv2d_batch(&s, num, w, bias, x, y1, sc, relu, 1);
+      ns_conv2d_batch(&s, num, w, bias, x, y3, sc, relu, 3);
+      expect_close(y1, ref, ycount, "winograd");
+      expect_same_bits(y1, y3, ycount, "winograd");
+    }
+    unsetenv("NETSURG_PORTABLE");
+    free(w), free(bias), free(x), free(y1), free(y3), free(ref), free_scratch(sc);
+  }
+}
+
 static void test_conv_1x1(void **state) {
   rnd r = {42};
   ns_conv2d_shape plain = {6, 7, 5, 9, 3, 1, 1, 0, 0, 1, 1, 1, 1, 0, 0};
@@ -475,7 +514,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_gemm_transposes),        cmocka_unit_test(test_pgemm_random),
       cmocka_unit_test(test_pgemm_rows_random),      cmocka_unit_test(test_im2col_definition),
-      cmocka_unit_test(test_conv_random_shapes),     cmocka_unit_test(test_conv_1x1),
+      cmocka_unit_test(test_conv_random_shapes),     cmocka_unit_test(test_conv_winograd),
+      cmocka_unit_test(test_conv_1x1),
       cmocka_unit_test(test_conv_caffenet_geometry), cmocka_unit_test(test_pool_out_size),
       cmocka_unit_test(test_pool_random_shapes),     cmocka_unit_test(test_lrn_across_random),
       cmocka_unit_test(test_lrn_within_random),      cmocka_unit_test(test_softmax_random),

@@ -5,6 +5,7 @@
 #include "kernels/im2col.h"
 #include "kernels/parallel.h"
 #include "kernels/pgemm.h"
+#include "kernels/winograd.h"
 
 int ns_conv2d_is_1x1(const ns_conv2d_shape *s) {
   return s->kernel_h == 1 && s->kernel_w == 1 && s->stride_h == 1 && s->stride_w == 1 &&
@@ -53,4 +54,21 @@ void ns_conv2d(const ns_conv2d_shape *s, const float *w, const float *bias, cons
     ns_gemm(og, spatial, kdim, w + g * og * kdim, kdim, src + g * kdim * spatial, spatial, 0,
             y + g * og * spatial, spatial, &epi, pack, threads);
   }
+}
+
+int64_t ns_conv2d_batch_scratch_count(const ns_conv2d_shape *s, int64_t num, int threads) {
+  if (ns_winograd_worth(s, num)) return ns_winograd_scratch_count(s, num, threads);
+  return ns_conv2d_scratch_count(s, threads);
+}
+
+void ns_conv2d_batch(const ns_conv2d_shape *s, int64_t num, const float *w, const float *bias,
+                     const float *x, float *y, float *scratch, int relu, int threads) {
+  if (ns_winograd_worth(s, num)) {
+    ns_winograd_conv(s, num, w, bias, x, y, scratch, relu, threads);
+    return;
+  }
+  int64_t in_item = s->channels * s->height * s->width;
+  int64_t out_item = s->num_output * s->out_h * s->out_w;
+  for (int64_t n = 0; n < num; n++)
+    ns_conv2d(s, w, bias, x + n * in_item, y + n * out_item, scratch, relu, threads);
 }

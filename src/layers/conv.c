@@ -238,16 +238,12 @@ static ns_status conv_forward(ns_ctx *ctx, ns_layer *l) {
   const ns_conv2d_shape *sh = &s->shape;
   const float *bias = s->bias_term ? l->params[1]->data : NULL;
   int threads = ns_ctx_threads(ctx);
-  float *col = ns_layer_scratch(ctx, l, ns_conv2d_scratch_count(sh, threads));
-  if (!col) return ctx->status;
-  int64_t in_item = sh->channels * sh->height * sh->width;
-  int64_t out_item = sh->num_output * sh->out_h * sh->out_w;
-  for (int i = 0; i < l->n_bottom; i++) {
-    int64_t num = ns_blob_count_range(l->bottom[i], 0, s->axis);
-    for (int64_t n = 0; n < num; n++)
-      ns_conv2d(sh, l->params[0]->data, bias, l->bottom[i]->data + n * in_item,
-                l->top[i]->data + n * out_item, col, 0, threads);
-  }
+  int64_t num = ns_blob_count_range(l->bottom[0], 0, s->axis);
+  float *scratch = ns_layer_scratch(ctx, l, ns_conv2d_batch_scratch_count(sh, num, threads));
+  if (!scratch) return ctx->status;
+  for (int i = 0; i < l->n_bottom; i++)
+    ns_conv2d_batch(sh, num, l->params[0]->data, bias, l->bottom[i]->data, l->top[i]->data,
+                    scratch, 0, threads);
   return NS_OK;
 }
 
