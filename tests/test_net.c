@@ -336,6 +336,59 @@ static void test_seed_determinism(void **state) {
   ns_net_destroy(b);
 }
 
+/* A plain in-place ReLU after a Convolution or InnerProduct runs in their
+ * epilogue; the tops must be what a separate ReLU gives: checked by hand
+ * against the same net with out-of-place ReLUs (pre-activations kept),
+ * including a leaky in-place ReLU, which is not fused. */
+#define RELU_NET(c_top, ip_top)                                                                  \
+  INPUT(2, 3, 7, 6)                                                                              \
+  "layer { name: 'c' type: 'Convolution' bottom: 'data' top: 'c' convolution_param { "         \
+  "num_output: 5 kernel_size: 3 pad: 1 weight_filler { type: 'gaussian' std: 1 } "             \
+  "bias_filler { type: 'gaussian' std: 1 } } }\n"                                              \
+  "layer { name: 'rc' type: 'ReLU' bottom: 'c' top: '" c_top "' }\n"                           \
+  "layer { name: 'ip' type: 'InnerProduct' bottom: '" c_top "' top: 'ip' "                     \
+  "inner_product_param { num_output: 7 weight_filler { type: 'gaussian' std: 1 } "             \
+  "bias_filler { type: 'gaussian' std: 1 } } }\n"                                              \
+  "layer { name: 'rip' type: 'ReLU' bottom: 'ip' top: '" ip_top "' "                           \
+  "relu_param { negative_slope: 0.25 } }\n"                                                     \
+  "layer { name: 'ip2' type: 'InnerProduct' bottom: '" ip_top "' top: 'ip2' "                  \
+  "inner_product_param { num_output: 4 weight_filler { type: 'gaussian' std: 1 } "             \
+  "bias_filler { type: 'gaussian' std: 1 } } }\n"                                              \
+  "layer { name: 'rip2' type: 'ReLU' bottom: 'ip2' top: 'ip2' }\n"
+
+static void expect_relu_of(ns_tensor got, ns_tensor pre, float slope) {
+  assert_int_equal(got.count, pre.count);
+  int neg = 0;
+  for (int64_t i = 0; i < got.count; i++) {
+    float v = pre.data[i], want = v < 0 ? slope * v : v;
+    neg += v < 0;
+    if (got.data[i] != want) fail_msg("element %lld: %g, want %g", (long long)i, got.data[i], want);
+  }
+  assert_true(neg > 0); /* the case is not vacuous */
+}
+
+static void test_fused_relu(void **state) {
+  fixture *f = *state;
+  ns_net *a = load(f, RELU_NET("c", "ip")), *b = load(f, RELU_NET("c_relu", "ip_relu"));
+  int ia = ns_net_find_blob(a, "data"), ib = ns_net_find_blob(b, "data");
+  ns_tensor xa = ns_net_blob(a, ia), xb = ns_net_blob(b, ib);
+  for (int64_t i = 0; i < xa.count; i++) xa.data[i] = xb.data[i] = (float)((i * 37) % 11) - 5.0f;
+  for (int t = 1; t <= 2; t++) {
+    ns_ctx_set_threads(f->ctx, t);
+    assert_int_equal(ns_net_forward(f->ctx, a), NS_OK);
+    assert_int_equal(ns_net_forward(f->ctx, b), NS_OK);
+    expect_relu_of(ns_net_blob(a, ns_net_find_blob(a, "c")), ns_net_blob(b, ns_net_find_blob(b, "c")), 0);
+    expect_relu_of(ns_net_blob(a, ns_net_find_blob(a, "ip")), ns_net_blob(b, ns_net_find_blob(b, "ip")),
+                   0.25f);
+    /* ip2 reads the same activations in both nets: same pre-activation */
+    ns_tensor pa = ns_net_blob(a, ns_net_find_blob(a, "ip2")), pb = ns_net_blob(b, ns_net_find_blob(b, "ip2"));
+    assert_memory_equal(pa.data, pb.data, (size_t)pa.count * sizeof(float));
+    for (int64_t i = 0; i < pa.count; i++) assert_true(pa.data[i] >= 0);
+  }
+  ns_net_destroy(a);
+  ns_net_destroy(b);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_split_naming, setup, teardown),
@@ -347,6 +400,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_save_load_round_trip, setup, teardown),
       cmocka_unit_test_setup_teardown(test_fillers, setup, teardown),
       cmocka_unit_test_setup_teardown(test_seed_determinism, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_fused_relu, setup, teardown),
   };
   return cmocka_run_group_tests_name("net", tests, NULL, NULL);
 }

@@ -22,6 +22,8 @@ typedef struct ns_layer_ops {
   ns_status (*forward)(ns_ctx *ctx, ns_layer *l);
   /* Optional; frees what setup put in l->priv beyond the block itself. */
   void (*destroy)(ns_ctx *ctx, ns_layer *l);
+  /* 1 when forward honours l->relu_fused (apply max(0, .) to its top). */
+  int can_fuse_relu;
 } ns_layer_ops;
 
 struct ns_layer {
@@ -35,6 +37,10 @@ struct ns_layer {
   ns_blob **params; /* owned by the layer */
   void *priv;       /* layer state; freed with ns_free after ops->destroy */
   ns_rng *rng;      /* the net's generator, for fillers */
+  /* Set by the net's forward when the next layer is an in-place ReLU
+   * (slope 0) on this layer's only top: forward applies it, the ReLU
+   * layer is skipped. */
+  int relu_fused;
 };
 
 /* The registry: type name -> ops (NULL when we do not have it). */

@@ -243,7 +243,7 @@ static ns_status conv_forward(ns_ctx *ctx, ns_layer *l) {
   if (!scratch) return ctx->status;
   for (int i = 0; i < l->n_bottom; i++)
     ns_conv2d_batch(sh, num, l->params[0]->data, bias, l->bottom[i]->data, l->top[i]->data,
-                    scratch, 0, threads);
+                    scratch, l->relu_fused, threads);
   return NS_OK;
 }
 
@@ -256,4 +256,5 @@ const ns_layer_ops ns_convolution_ops = {
     .setup = conv_setup,
     .reshape = conv_reshape,
     .forward = conv_forward,
+    .can_fuse_relu = 1,
 };

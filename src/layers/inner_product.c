@@ -92,19 +92,19 @@ static ns_status ip_forward(ns_ctx *ctx, ns_layer *l) {
   int64_t n = s->num_output, m = s->m;
   int threads = ns_ctx_threads(ctx);
   if (!s->transpose && m <= IP_ROWS_MAX) {
-    ns_gemm_rows(m, n, s->k, x, s->k, w, s->k, y, n, bias, 0, threads);
+    ns_gemm_rows(m, n, s->k, x, s->k, w, s->k, y, n, bias, l->relu_fused, threads);
     return NS_OK;
   }
   int64_t pack_floats = ns_gemm_scratch_floats(threads);
   float *scratch = ns_layer_scratch(ctx, l, pack_floats + (s->transpose ? 0 : m * n));
   if (!scratch) return ctx->status;
   if (s->transpose) { /* W [k, n] is op(B) as stored */
-    ns_gemm_epi epi = {NULL, bias, 0};
+    ns_gemm_epi epi = {NULL, bias, l->relu_fused};
     ns_gemm(m, n, s->k, x, s->k, w, n, 0, y, n, &epi, scratch, threads);
     return NS_OK;
   }
   float *yt = scratch + pack_floats; /* Y^T [n, m] */
-  ns_gemm_epi epi = {bias, NULL, 0};
+  ns_gemm_epi epi = {bias, NULL, l->relu_fused};
   ns_gemm(n, m, s->k, w, s->k, x, s->k, 1, yt, m, &epi, scratch, threads);
   int nt = ns_kernel_threads(threads);
 #pragma omp parallel for schedule(static) num_threads(nt) if (m * n > 65536)
@@ -122,4 +122,5 @@ const ns_layer_ops ns_inner_product_ops = {
     .setup = ip_setup,
     .reshape = ip_reshape,
     .forward = ip_forward,
+    .can_fuse_relu = 1,
 };
