@@ -55,5 +55,8 @@ typedef void (*ns_gemm_dot_kernel)(int64_t k, const float *const *w, const float
 void ns_gemm_ukernel_avx2(int64_t kc, const float *const *a, const float *b, float *c, int64_t ldc,
                           int load_c, const float *rb, const float *cb, int relu);
 void ns_gemm_dot_avx2(int64_t k, const float *const *w, const float *const *x, float *out);
+/* y[i] = x[i] s[i]^-0.75 as x / (sqrt(s) sqrt(sqrt(s))): LRN's common beta
+ * (ns_gemm_avx2() chooses the path for the other kernels too). */
+void ns_pow_m075_mul_avx2(int64_t n, const float *s, const float *x, float *y);
 
 #endif

@@ -113,9 +113,23 @@ NS_AVX2 void ns_gemm_dot_avx2(int64_t k, const float *const *w, const float *con
     }
 }
 
+NS_AVX2 void ns_pow_m075_mul_avx2(int64_t n, const float *s, const float *x, float *y) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256 r = _mm256_sqrt_ps(_mm256_loadu_ps(s + i));
+    __m256 d = _mm256_mul_ps(r, _mm256_sqrt_ps(r));
+    _mm256_storeu_ps(y + i, _mm256_div_ps(_mm256_loadu_ps(x + i), d));
+  }
+  for (; i < n; i++) {
+    float r = __builtin_sqrtf(s[i]);
+    y[i] = x[i] / (r * __builtin_sqrtf(r));
+  }
+}
+
 #else
 /* Not reached: ns_gemm_avx2() is 0 off x86-64. */
 void ns_gemm_ukernel_avx2(int64_t kc, const float *const *a, const float *b, float *c, int64_t ldc,
                           int load_c, const float *rb, const float *cb, int relu) {}
 void ns_gemm_dot_avx2(int64_t k, const float *const *w, const float *const *x, float *out) {}
+void ns_pow_m075_mul_avx2(int64_t n, const float *s, const float *x, float *y) {}
 #endif
