@@ -128,7 +128,7 @@ static void apply_epi(float *ref, int64_t m, int64_t n, const float *rb, const f
 }
 
 /* Our packed GEMM on random odd shapes (edges of the 6 x 16 tiles, K over
- * the 256-wide slices, N over the 256-wide blocks, padded leading
+ * the 512-wide slices, N over the 128-wide blocks, padded leading
  * dimensions), with each epilogue, on both paths; 1 and 3 threads agree
  * bit for bit. */
 static void test_pgemm_random(void **state) {
