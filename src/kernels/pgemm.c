@@ -77,18 +77,9 @@ static void pack_b(const float *b, int64_t ldb, int trans_b, int64_t p0, int64_t
   }
 }
 
-typedef struct gemm_job {
-  int64_t m, n, k, lda, ldb, ldc;
-  const float *a, *b;
-  float *c;
-  int trans_b;
-  ns_gemm_epi epi;
-  ns_gemm_ukernel kern;
-  int64_t kc_max; /* slice length: a function of the shape only */
-} gemm_job;
 
 /* Rows i0..i1 (multiples of MR, but for m) by columns j0..j0+nc. */
-static void gemm_task(const gemm_job *g, int64_t i0, int64_t i1, int64_t j0, int64_t nc,
+static void gemm_task(const ns_gemm_plan *g, int64_t i0, int64_t i1, int64_t j0, int64_t nc,
                       float *pack) {
   int64_t panels = (nc + NR - 1) / NR, p0 = 0;
   do {
@@ -133,34 +124,50 @@ static void gemm_task(const gemm_job *g, int64_t i0, int64_t i1, int64_t j0, int
   } while (p0 < g->k);
 }
 
+void ns_gemm_plan_init(ns_gemm_plan *g, int64_t m, int64_t n, int64_t k, const float *a,
+                       int64_t lda, const float *b, int64_t ldb, int trans_b, float *c,
+                       int64_t ldc, const ns_gemm_epi *epi, int threads) {
+  ns_gemm_plan p = {m, n, k, lda, ldb, ldc, a, b, c, trans_b, {NULL, NULL, 0}, ukernel_c, KC,
+                    0, 0, 0};
+  if (epi) p.epi = *epi;
+  if (ns_gemm_avx2()) p.kern = ns_gemm_ukernel_avx2;
+  if (m > 0 && n > 0) {
+    /* Tasks: column blocks of NC times row parts; enough of them for the
+     * threads to share out dynamically (a busy core then costs less). */
+    int nt = ns_kernel_threads(threads);
+    p.row_blocks = (m + MR - 1) / MR;
+    int64_t nb = (n + NC - 1) / NC;
+    p.parts = nb >= 2 * nt ? 1 : (2 * nt + nb - 1) / nb;
+    if (p.parts > p.row_blocks) p.parts = p.row_blocks;
+    p.tasks = nb * p.parts;
+  }
+  *g = p;
+}
+
+void ns_gemm_plan_run(const ns_gemm_plan *g, int64_t t, float *pack) {
+  int64_t jb = t / g->parts, part = t % g->parts;
+  int64_t i0 = g->row_blocks * part / g->parts * MR;
+  int64_t i1 = g->row_blocks * (part + 1) / g->parts * MR;
+  if (i1 > g->m) i1 = g->m;
+  int64_t j0 = jb * NC, nc = g->n - j0 < NC ? g->n - j0 : NC;
+  if (i0 < i1) gemm_task(g, i0, i1, j0, nc, pack);
+}
+
 void ns_gemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b,
              int64_t ldb, int trans_b, float *c, int64_t ldc, const ns_gemm_epi *epi,
              float *scratch, int threads) {
-  if (m <= 0 || n <= 0) return;
-  gemm_job g = {m, n, k, lda, ldb, ldc, a, b, c, trans_b, {NULL, NULL, 0}, ukernel_c, KC};
-  if (epi) g.epi = *epi;
-  if (ns_gemm_avx2()) g.kern = ns_gemm_ukernel_avx2;
+  ns_gemm_plan g;
+  ns_gemm_plan_init(&g, m, n, k, a, lda, b, ldb, trans_b, c, ldc, epi, threads);
+  if (g.tasks == 0) return;
   int nt = ns_kernel_threads(threads);
-  /* Tasks: column blocks of NC times row parts; enough of them for the
-   * threads to share out dynamically (a busy core then costs less). */
-  int64_t nb = (n + NC - 1) / NC, row_blocks = (m + MR - 1) / MR;
-  int64_t parts = nb >= 2 * nt ? 1 : (2 * nt + nb - 1) / nb;
-  if (parts > row_blocks) parts = row_blocks;
-  int64_t tasks = nb * parts;
   /* Small jobs are not worth waking threads for. */
   if ((double)m * n * k < 2e5) nt = 1;
-  if (nt > tasks) nt = (int)tasks;
+  if (nt > g.tasks) nt = (int)g.tasks;
 #pragma omp parallel num_threads(nt)
   {
     float *pack = scratch + (int64_t)omp_get_thread_num() * KC * NC;
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t t = 0; t < tasks; t++) {
-      int64_t jb = t / parts, part = t % parts;
-      int64_t i0 = row_blocks * part / parts * MR, i1 = row_blocks * (part + 1) / parts * MR;
-      if (i1 > m) i1 = m;
-      int64_t j0 = jb * NC, nc = n - j0 < NC ? n - j0 : NC;
-      if (i0 < i1) gemm_task(&g, i0, i1, j0, nc, pack);
-    }
+    for (int64_t t = 0; t < g.tasks; t++) ns_gemm_plan_run(&g, t, pack);
   }
 }
 

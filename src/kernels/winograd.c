@@ -70,9 +70,10 @@ static void weight_lanes(const float *w, int lanes, float *u, int64_t su) {
 }
 
 /* U [16][og][cg] (planes su apart) = G g G^T for one group's filters. */
-static void transform_weights(const float *w, int64_t og, int64_t cg, float *u, int64_t su,
-                              int nt) {
-#pragma omp parallel for schedule(static) num_threads(nt) if (og * cg > 4096)
+/* The transforms run inside the caller's parallel region (orphaned
+ * loops), so a layer forks its threads once, not 19 times per group. */
+static void transform_weights(const float *w, int64_t og, int64_t cg, float *u, int64_t su) {
+#pragma omp for schedule(static)
   for (int64_t o = 0; o < og; o++)
     for (int64_t c = 0; c < cg; c += 8)
       weight_lanes(w + (o * cg + c) * 9, cg - c < 8 ? (int)(cg - c) : 8, u + o * cg + c, su);
@@ -81,10 +82,10 @@ static void transform_weights(const float *w, int64_t og, int64_t cg, float *u, 
 /* V [16][cg][nt] = B^T d B for every 4x4 input tile of `items` items. */
 static void transform_input(const ns_conv2d_shape *s, const float *x, int64_t items,
                             int64_t in_item, int64_t c0, int64_t cg, float *v, int64_t sv,
-                            int64_t ntiles, int nt) {
+                            int64_t ntiles) {
   int64_t th = (s->out_h + 1) / 2, tw = (s->out_w + 1) / 2, tiles = th * tw;
   int64_t h = s->height, wd = s->width, pad = s->pad_h;
-#pragma omp parallel for schedule(static) num_threads(nt) if (cg * ntiles > 4096)
+#pragma omp for schedule(static)
   for (int64_t c = 0; c < cg; c++)
     for (int64_t n = 0; n < items; n++) {
       const float *plane = x + n * in_item + (c0 + c) * h * wd;
@@ -118,10 +119,10 @@ static void transform_input(const ns_conv2d_shape *s, const float *x, int64_t it
 /* y = A^T m A + bias (ReLU) for every tile, from M [16][og][nt]. */
 static void transform_output(const ns_conv2d_shape *s, const float *m, int64_t items,
                              int64_t out_item, int64_t o0, int64_t og, const float *bias,
-                             int relu, float *y, int64_t sm, int64_t ntiles, int nt) {
+                             int relu, float *y, int64_t sm, int64_t ntiles) {
   int64_t th = (s->out_h + 1) / 2, tw = (s->out_w + 1) / 2, tiles = th * tw;
   int64_t oh = s->out_h, ow = s->out_w;
-#pragma omp parallel for schedule(static) num_threads(nt) if (og * ntiles > 4096)
+#pragma omp for schedule(static)
   for (int64_t o = 0; o < og; o++) {
     float b = bias ? bias[o0 + o] : 0.0f;
     for (int64_t n = 0; n < items; n++) {
@@ -162,16 +163,24 @@ void ns_winograd_conv(const ns_conv2d_shape *s, int64_t num, const float *w, con
   int64_t su = plane(og * cg), sv = plane(cg * cap), sm = plane(og * cap);
   float *u = scratch, *v = u + 16 * su, *m = v + 16 * sv, *pack = m + 16 * sm;
   int nt = ns_kernel_threads(threads);
-  for (int64_t g = 0; g < s->group; g++) {
-    transform_weights(w + g * og * cg * 9, og, cg, u, su, nt);
-    for (int64_t n0 = 0; n0 < num; n0 += chunk) {
-      int64_t items = num - n0 < chunk ? num - n0 : chunk, ntiles = items * tiles_of(s);
-      transform_input(s, x + n0 * in_item, items, in_item, g * cg, cg, v, sv, ntiles, nt);
-      for (int xi = 0; xi < 16; xi++)
-        ns_gemm(og, ntiles, cg, u + xi * su, cg, v + xi * sv, ntiles, 0, m + xi * sm, ntiles, NULL,
-                pack, threads);
-      transform_output(s, m, items, out_item, g * og, og, bias, relu, y + n0 * out_item, sm,
-                       ntiles, nt);
+#pragma omp parallel num_threads(nt)
+  {
+    float *my_pack = pack + (int64_t)omp_get_thread_num() * NS_GEMM_KC * NS_GEMM_NC;
+    for (int64_t g = 0; g < s->group; g++) {
+      transform_weights(w + g * og * cg * 9, og, cg, u, su);
+      for (int64_t n0 = 0; n0 < num; n0 += chunk) {
+        int64_t items = num - n0 < chunk ? num - n0 : chunk, ntiles = items * tiles_of(s);
+        transform_input(s, x + n0 * in_item, items, in_item, g * cg, cg, v, sv, ntiles);
+        ns_gemm_plan plan[16]; /* each thread its own copy: no sharing needed */
+        for (int xi = 0; xi < 16; xi++)
+          ns_gemm_plan_init(&plan[xi], og, ntiles, cg, u + xi * su, cg, v + xi * sv, ntiles, 0,
+                            m + xi * sm, ntiles, NULL, threads);
+        int64_t per = plan[0].tasks;
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t t = 0; t < 16 * per; t++) ns_gemm_plan_run(&plan[t / per], t % per, my_pack);
+        transform_output(s, m, items, out_item, g * og, og, bias, relu, y + n0 * out_item, sm,
+                         ntiles);
+      }
     }
   }
 }
