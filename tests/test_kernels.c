@@ -311,26 +311,31 @@ static void test_conv_winograd(void **state) {
     s.out_h = ns_conv_out_size(s.height, 3, s.pad_h, 1, 1);
     s.out_w = ns_conv_out_size(s.width, 3, s.pad_w, 1, 1);
     int64_t num = t == 9 ? 1 : rnd_int(&r, 1, 3);
-    assert_true(ns_winograd_worth(&s, num));
+    assert_true(ns_winograd_worth(&s, num, 0));
     int64_t wcount = s.num_output * (s.channels / group) * 9, in_item = s.channels * s.height * s.width;
     int64_t out_item = s.num_output * s.out_h * s.out_w, ycount = num * out_item;
     float *w = rnd_array(&r, wcount, -1, 1), *bias = rnd_array(&r, s.num_output, -1, 1);
     float *x = rnd_array(&r, num * in_item, -1, 1);
     float *y1 = zeros(ycount), *y3 = zeros(ycount), *ref = zeros(ycount);
-    float *sc = scratch(ns_conv2d_batch_scratch_count(&s, num, 3));
+    float *sc = scratch(ns_conv2d_batch_scratch_count(&s, num, 0, 3));
+    float *u = scratch(ns_winograd_weights_count(&s));
     int relu = rnd_int(&r, 0, 1);
     for (int64_t n = 0; n < num; n++)
       ns_ref_conv2d(&s, w, bias, x + n * in_item, ref + n * out_item);
     if (relu) apply_epi(ref, 1, ycount, NULL, NULL, 1);
     for (int path = 0; path < 2; path++) {
       if (!set_path(path)) continue;
-      ns_conv2d_batch(&s, num, w, bias, x, y1, sc, relu, 1);
-      ns_conv2d_batch(&s, num, w, bias, x, y3, sc, relu, 3);
+      ns_conv2d_batch(&s, num, w, NULL, bias, x, y1, sc, relu, 1);
+      ns_conv2d_batch(&s, num, w, NULL, bias, x, y3, sc, relu, 3);
       expect_close(y1, ref, ycount, "winograd");
       expect_same_bits(y1, y3, ycount, "winograd");
+      /* with the weights transformed beforehand: the same bits */
+      ns_winograd_weights(&s, w, u, 2);
+      ns_conv2d_batch(&s, num, w, u, bias, x, y3, sc, relu, 3);
+      expect_same_bits(y1, y3, ycount, "winograd, weights given");
     }
     unsetenv("NETSURG_PORTABLE");
-    free(w), free(bias), free(x), free(y1), free(y3), free(ref), free_scratch(sc);
+    free(w), free(bias), free(x), free(y1), free(y3), free(ref), free_scratch(sc), free_scratch(u);
   }
 }
 

@@ -14,6 +14,8 @@
 #include "caffe.pb-c.h"
 #include "core/blob.h"
 #include "core/filler.h"
+#include "kernels/reference.h"
+#include "kernels/winograd.h"
 #include "netsurg.h"
 #include "support/testutil.h"
 
@@ -389,6 +391,45 @@ static void test_fused_relu(void **state) {
   ns_net_destroy(b);
 }
 
+/* A 3x3 convolution that takes the Winograd path keeps its transformed
+ * weights between forwards; writing the weights through the API must
+ * take effect on the next forward.  Reference: the direct convolution. */
+static void expect_conv_matches(ns_net *net, int li) {
+  ns_tensor x = ns_net_blob(net, ns_net_find_blob(net, "data"));
+  ns_tensor y = ns_net_blob(net, ns_net_find_blob(net, "c"));
+  ns_tensor w = ns_net_param(net, li, 0), b = ns_net_param(net, li, 1);
+  ns_conv2d_shape sh = {16, 26, 26, 16, 1, 3, 3, 1, 1, 1, 1, 1, 1, 26, 26};
+  float *ref = malloc((size_t)y.count * sizeof(float));
+  assert_non_null(ref);
+  ns_ref_conv2d(&sh, w.data, b.data, x.data, ref);
+  for (int64_t i = 0; i < y.count; i++)
+    if (!(fabs((double)y.data[i] - ref[i]) <= 1e-5 + 1e-4 * fabs((double)ref[i])))
+      fail_msg("element %lld: %g, reference %g", (long long)i, y.data[i], ref[i]);
+  free(ref);
+}
+
+static void test_winograd_weights_follow_edits(void **state) {
+  fixture *f = *state;
+  ns_net *net = load(f, INPUT(1, 16, 26, 26)
+                     "layer { name: 'c' type: 'Convolution' bottom: 'data' top: 'c' "
+                     "convolution_param { num_output: 16 kernel_size: 3 pad: 1 "
+                     "weight_filler { type: 'gaussian' std: 1 } "
+                     "bias_filler { type: 'gaussian' std: 1 } } }\n");
+  int li = ns_net_find_layer(net, "c");
+  ns_conv2d_shape sh = {16, 26, 26, 16, 1, 3, 3, 1, 1, 1, 1, 1, 1, 26, 26};
+  assert_true(ns_winograd_worth(&sh, 1, 1)); /* the case under test */
+  ns_tensor x = ns_net_blob(net, ns_net_find_blob(net, "data"));
+  for (int64_t i = 0; i < x.count; i++) x.data[i] = (float)((i * 29) % 13) / 6.0f - 1.0f;
+  assert_int_equal(ns_net_forward(f->ctx, net), NS_OK);
+  expect_conv_matches(net, li);
+  ns_tensor w = ns_net_param(net, li, 0);
+  w.data[5] += 3.0f;              /* one weight of filter 0 */
+  w.data[w.count - 1] = -2.0f;    /* and the last filter's last tap */
+  assert_int_equal(ns_net_forward(f->ctx, net), NS_OK);
+  expect_conv_matches(net, li);
+  ns_net_destroy(net);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_split_naming, setup, teardown),
@@ -401,6 +442,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_fillers, setup, teardown),
       cmocka_unit_test_setup_teardown(test_seed_determinism, setup, teardown),
       cmocka_unit_test_setup_teardown(test_fused_relu, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_winograd_weights_follow_edits, setup, teardown),
   };
   return cmocka_run_group_tests_name("net", tests, NULL, NULL);
 }

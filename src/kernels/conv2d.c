@@ -56,15 +56,17 @@ void ns_conv2d(const ns_conv2d_shape *s, const float *w, const float *bias, cons
   }
 }
 
-int64_t ns_conv2d_batch_scratch_count(const ns_conv2d_shape *s, int64_t num, int threads) {
-  if (ns_winograd_worth(s, num)) return ns_winograd_scratch_count(s, num, threads);
+int64_t ns_conv2d_batch_scratch_count(const ns_conv2d_shape *s, int64_t num, int have_u,
+                                      int threads) {
+  if (ns_winograd_worth(s, num, have_u)) return ns_winograd_scratch_count(s, num, threads);
   return ns_conv2d_scratch_count(s, threads);
 }
 
-void ns_conv2d_batch(const ns_conv2d_shape *s, int64_t num, const float *w, const float *bias,
-                     const float *x, float *y, float *scratch, int relu, int threads) {
-  if (ns_winograd_worth(s, num)) {
-    ns_winograd_conv(s, num, w, bias, x, y, scratch, relu, threads);
+void ns_conv2d_batch(const ns_conv2d_shape *s, int64_t num, const float *w, const float *wino_u,
+                     const float *bias, const float *x, float *y, float *scratch, int relu,
+                     int threads) {
+  if (ns_winograd_worth(s, num, wino_u != NULL)) {
+    ns_winograd_conv(s, num, w, wino_u, bias, x, y, scratch, relu, threads);
     return;
   }
   int64_t in_item = s->channels * s->height * s->width;

@@ -33,10 +33,13 @@ void ns_conv2d(const ns_conv2d_shape *s, const float *w, const float *bias, cons
                float *y, float *col, int relu, int threads);
 
 /* num items in a row: Winograd F(2x2, 3x3) where it applies and pays
- * (kernels/winograd.h), else ns_conv2d per item.  scratch:
- * ns_conv2d_batch_scratch_count floats. */
-int64_t ns_conv2d_batch_scratch_count(const ns_conv2d_shape *s, int64_t num, int threads);
-void ns_conv2d_batch(const ns_conv2d_shape *s, int64_t num, const float *w, const float *bias,
-                     const float *x, float *y, float *scratch, int relu, int threads);
+ * (kernels/winograd.h), else ns_conv2d per item.  wino_u: the weights as
+ * ns_winograd_weights transforms them, or NULL.  scratch:
+ * ns_conv2d_batch_scratch_count floats (have_u: wino_u will be given). */
+int64_t ns_conv2d_batch_scratch_count(const ns_conv2d_shape *s, int64_t num, int have_u,
+                                      int threads);
+void ns_conv2d_batch(const ns_conv2d_shape *s, int64_t num, const float *w, const float *wino_u,
+                     const float *bias, const float *x, float *y, float *scratch, int relu,
+                     int threads);
 
 #endif

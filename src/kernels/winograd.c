@@ -24,11 +24,14 @@ static int64_t chunk_items(const ns_conv2d_shape *s, int64_t num) {
   return per < num ? per : num;
 }
 
-int ns_winograd_worth(const ns_conv2d_shape *s, int64_t num) {
-  /* The weight transform is paid per call and the GEMMs want some width:
-   * measured on CaffeNet's conv3-5, a win from about 150 tiles, and
-   * channel counts high enough for the GEMMs to dominate. */
+int ns_winograd_worth(const ns_conv2d_shape *s, int64_t num, int have_u) {
+  /* The GEMMs want some width, and the channel counts must be high
+   * enough for them to dominate.  Measured on CaffeNet's conv3-5: a win
+   * at 196 tiles (451 x 451 input) and more, a loss at 49 (227 x 227,
+   * batch 1: 3.6 vs 3.4 ms for conv3) even with the weights transformed
+   * beforehand (have_u, which only saves the transform). */
   int64_t cg = s->channels / s->group, og = s->num_output / s->group;
+  (void)have_u;
   return ns_winograd_applies(s) && cg >= 16 && og >= 16 && tiles_of(s) * num >= 150;
 }
 
@@ -69,7 +72,8 @@ static void weight_lanes(const float *w, int lanes, float *u, int64_t su) {
   }
 }
 
-/* U [16][og][cg] (planes su apart) = G g G^T for one group's filters. */
+/* U [16][og][cg] (planes su apart) = G g G^T for one group's filters
+ * (inside the caller's parallel region). */
 /* The transforms run inside the caller's parallel region (orphaned
  * loops), so a layer forks its threads once, not 19 times per group. */
 static void transform_weights(const float *w, int64_t og, int64_t cg, float *u, int64_t su) {
@@ -154,8 +158,21 @@ static void transform_output(const ns_conv2d_shape *s, const float *m, int64_t i
   }
 }
 
-void ns_winograd_conv(const ns_conv2d_shape *s, int64_t num, const float *w, const float *bias,
-                      const float *x, float *y, float *scratch, int relu, int threads) {
+int64_t ns_winograd_weights_count(const ns_conv2d_shape *s) {
+  int64_t cg = s->channels / s->group, og = s->num_output / s->group;
+  return s->group * 16 * plane(og * cg);
+}
+
+void ns_winograd_weights(const ns_conv2d_shape *s, const float *w, float *u, int threads) {
+  int64_t cg = s->channels / s->group, og = s->num_output / s->group, su = plane(og * cg);
+#pragma omp parallel num_threads(ns_kernel_threads(threads))
+  for (int64_t g = 0; g < s->group; g++)
+    transform_weights(w + g * og * cg * 9, og, cg, u + g * 16 * su, su);
+}
+
+void ns_winograd_conv(const ns_conv2d_shape *s, int64_t num, const float *w, const float *u_ready,
+                      const float *bias, const float *x, float *y, float *scratch, int relu,
+                      int threads) {
   int64_t cg = s->channels / s->group, og = s->num_output / s->group;
   int64_t in_item = s->channels * s->height * s->width;
   int64_t out_item = s->num_output * s->out_h * s->out_w;
@@ -167,13 +184,17 @@ void ns_winograd_conv(const ns_conv2d_shape *s, int64_t num, const float *w, con
   {
     float *my_pack = pack + (int64_t)omp_get_thread_num() * NS_GEMM_KC * NS_GEMM_NC;
     for (int64_t g = 0; g < s->group; g++) {
-      transform_weights(w + g * og * cg * 9, og, cg, u, su);
+      const float *ug = u;
+      if (u_ready)
+        ug = u_ready + g * 16 * su;
+      else
+        transform_weights(w + g * og * cg * 9, og, cg, u, su);
       for (int64_t n0 = 0; n0 < num; n0 += chunk) {
         int64_t items = num - n0 < chunk ? num - n0 : chunk, ntiles = items * tiles_of(s);
         transform_input(s, x + n0 * in_item, items, in_item, g * cg, cg, v, sv, ntiles);
         ns_gemm_plan plan[16]; /* each thread its own copy: no sharing needed */
         for (int xi = 0; xi < 16; xi++)
-          ns_gemm_plan_init(&plan[xi], og, ntiles, cg, u + xi * su, cg, v + xi * sv, ntiles, 0,
+          ns_gemm_plan_init(&plan[xi], og, ntiles, cg, ug + xi * su, cg, v + xi * sv, ntiles, 0,
                             m + xi * sm, ntiles, NULL, threads);
         int64_t per = plan[0].tasks;
 #pragma omp for schedule(dynamic, 1)
