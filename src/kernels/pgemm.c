@@ -60,7 +60,12 @@ static void pack_b(const float *b, int64_t ldb, int trans_b, int64_t p0, int64_t
   for (int64_t q = 0; q < panels; q++) {
     float *d = dst + q * kc * NR;
     int64_t jq = j0 + q * NR, w = nc - q * NR < NR ? nc - q * NR : NR;
-    if (!trans_b) {
+    if (!trans_b && w == NR) {
+      /* A constant size, so the compiler copies inline: a call per 64
+       * bytes had cost 10-15% of conv2's GEMM. */
+      const float *s = b + p0 * ldb + jq;
+      for (int64_t p = 0; p < kc; p++) memcpy(d + p * NR, s + p * ldb, NR * sizeof(float));
+    } else if (!trans_b) {
       for (int64_t p = 0; p < kc; p++) {
         const float *s = b + (p0 + p) * ldb + jq;
         memcpy(d + p * NR, s, (size_t)w * sizeof(float));
