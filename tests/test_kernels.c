@@ -128,7 +128,7 @@ static void apply_epi(float *ref, int64_t m, int64_t n, const float *rb, const f
 }
 
 /* Our packed GEMM on random odd shapes (edges of the 6 x 16 tiles, K over
- * the 512-wide slices, N over the 128-wide blocks, padded leading
+ * the 512- and 1024-wide slices, N over the 128-wide blocks, padded leading
  * dimensions), with each epilogue, on both paths; 1 and 3 threads agree
  * bit for bit. */
 static void test_pgemm_random(void **state) {
@@ -137,7 +137,10 @@ static void test_pgemm_random(void **state) {
     if (!set_path(path)) continue;
     for (int t = 0; t < 40; t++) {
       int m = rnd_int(&r, 1, 40), n = rnd_int(&r, 1, t < 30 ? 70 : 300);
-      int k = t % 10 == 9 ? 0 : t < 20 ? rnd_int(&r, 1, 40) : rnd_int(&r, 200, 600);
+      int k = t % 10 == 9 ? 0
+              : t < 20  ? rnd_int(&r, 1, 40)
+              : t < 25  ? rnd_int(&r, 1030, 1400) /* over 1024-wide slices (n <= 64) */
+                        : rnd_int(&r, 200, 600);
       int tb = rnd_int(&r, 0, 1), relu = rnd_int(&r, 0, 1), bias = rnd_int(&r, 0, 2);
       int lda = k + rnd_int(&r, 0, 3), ldb = (tb ? k : n) + rnd_int(&r, 0, 3);
       int ldc = n + rnd_int(&r, 0, 3);

@@ -4,9 +4,9 @@
  * as stored: no packed copy, so no extra memory and nothing to invalidate
  * when params change), bias and ReLU applied in the epilogue.
  *
- * Every C element is one sum over k in increasing order, cut into the
- * same KC slices whatever the thread count; threads only share out
- * tiles, so results do not depend on it. */
+ * Every C element is one sum over k in increasing order, cut into slices
+ * whose length depends on the shape alone (KC, or 2 KC when n <= NC / 2);
+ * threads only share out tiles, so results do not depend on their count. */
 #ifndef NS_KERNELS_PGEMM_H
 #define NS_KERNELS_PGEMM_H
 
