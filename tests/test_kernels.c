@@ -4,7 +4,8 @@
  * Tolerance: |got - want| <= ABS_TOL + REL_TOL |want| (the reference
  * accumulates in double; float GEMM sums of up to ~300 terms of [-1, 1]
  * values stay well inside it).  Every kernel also gives bit-identical
- * results on 1 and 3 threads (OpenMP and, for convolution, OpenBLAS). */
+ * results on 1 and 3 threads; the GEMM and convolution are checked on both
+ * kernel paths (AVX2+FMA where the CPU has it, and portable C). */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,9 +23,11 @@
 #include "kernels/gemm.h"
 #include "kernels/im2col.h"
 #include "kernels/lrn_kernel.h"
+#include "kernels/pgemm.h"
 #include "kernels/pool2d.h"
 #include "kernels/reference.h"
 #include "kernels/softmax_kernel.h"
+#include "kernels/winograd.h"
 
 #define ABS_TOL 1e-5
 #define REL_TOL 1e-4
@@ -62,6 +65,15 @@ static float *zeros(int64_t n) {
   return v;
 }
 
+/* 64-byte aligned, as the kernels' scratch from the net. */
+static float *scratch(int64_t n) {
+  void *p = NULL;
+  assert_int_equal(posix_memalign(&p, 64, (size_t)(n > 0 ? n : 1) * sizeof(float)), 0);
+  memset(p, 0, (size_t)(n > 0 ? n : 1) * sizeof(float));
+  return p;
+}
+static void free_scratch(float *p) { free(p); }
+
 static void expect_close(const float *got, const float *want, int64_t n, const char *what) {
   for (int64_t i = 0; i < n; i++) {
     double err = fabs((double)got[i] - (double)want[i]);
@@ -91,6 +103,100 @@ static void test_gemm_transposes(void **state) {
     expect_close(c, ref, (int64_t)m * n, "gemm");
     free(a), free(b), free(c), free(ref);
   }
+}
+
+/* The kernel paths to test: portable C always, AVX2+FMA where the CPU
+ * has it (NETSURG_PORTABLE forces the portable one). */
+static int set_path(int avx2) {
+  if (avx2) {
+    unsetenv("NETSURG_PORTABLE");
+    return ns_gemm_avx2();
+  }
+  setenv("NETSURG_PORTABLE", "1", 1);
+  assert_int_equal(ns_gemm_avx2(), 0);
+  return 1;
+}
+
+/* ref [m, n] + bias, then ReLU: what the epilogue must give. */
+static void apply_epi(float *ref, int64_t m, int64_t n, const float *rb, const float *cb,
+                      int relu) {
+  for (int64_t i = 0; i < m; i++)
+    for (int64_t j = 0; j < n; j++) {
+      float v = ref[i * n + j] + (rb ? rb[i] : 0.0f) + (cb ? cb[j] : 0.0f);
+      ref[i * n + j] = relu && v < 0.0f ? 0.0f : v;
+    }
+}
+
+/* Our packed GEMM on random odd shapes (edges of the 6 x 16 tiles, K over
+ * the 512- and 1024-wide slices, N over the 128-wide blocks, padded leading
+ * dimensions), with each epilogue, on both paths; 1 and 3 threads agree
+ * bit for bit. */
+static void test_pgemm_random(void **state) {
+  rnd r = {0x5eed1u};
+  for (int path = 0; path < 2; path++) {
+    if (!set_path(path)) continue;
+    for (int t = 0; t < 40; t++) {
+      int m = rnd_int(&r, 1, 40), n = rnd_int(&r, 1, t < 30 ? 70 : 300);
+      int k = t % 10 == 9 ? 0
+              : t < 20  ? rnd_int(&r, 1, 40)
+              : t < 25  ? rnd_int(&r, 1030, 1400) /* over 1024-wide slices (n <= 64) */
+                        : rnd_int(&r, 200, 600);
+      int tb = rnd_int(&r, 0, 1), relu = rnd_int(&r, 0, 1), bias = rnd_int(&r, 0, 2);
+      int lda = k + rnd_int(&r, 0, 3), ldb = (tb ? k : n) + rnd_int(&r, 0, 3);
+      int ldc = n + rnd_int(&r, 0, 3);
+      float *a = rnd_array(&r, (int64_t)m * lda, -1, 1);
+      float *b = rnd_array(&r, (int64_t)(tb ? n : k) * ldb, -1, 1);
+      float *rb = rnd_array(&r, m, -1, 1), *cb = rnd_array(&r, n, -1, 1);
+      float *ad = zeros((int64_t)m * k), *bd = zeros((int64_t)k * n);
+      for (int i = 0; i < m; i++)
+        for (int p = 0; p < k; p++) ad[i * k + p] = a[i * lda + p];
+      for (int p = 0; p < k; p++)
+        for (int j = 0; j < n; j++) bd[p * n + j] = tb ? b[j * ldb + p] : b[p * ldb + j];
+      float *ref = zeros((int64_t)m * n), *c1 = zeros((int64_t)m * ldc);
+      float *c3 = zeros((int64_t)m * ldc), *got = zeros((int64_t)m * n);
+      float *sc = scratch(ns_gemm_scratch_floats(3));
+      ns_gemm_epi epi = {bias == 1 ? rb : NULL, bias == 2 ? cb : NULL, relu};
+      ns_gemm(m, n, k, a, lda, b, ldb, tb, c1, ldc, &epi, sc, 1);
+      ns_gemm(m, n, k, a, lda, b, ldb, tb, c3, ldc, &epi, sc, 3);
+      ns_ref_gemm(0, 0, m, n, k, ad, bd, ref);
+      apply_epi(ref, m, n, epi.row_bias, epi.col_bias, relu);
+      for (int i = 0; i < m; i++) memcpy(got + i * n, c1 + i * ldc, (size_t)n * sizeof(float));
+      expect_close(got, ref, (int64_t)m * n, path ? "pgemm avx2" : "pgemm portable");
+      expect_same_bits(c1, c3, (int64_t)m * ldc, "pgemm");
+      free(a), free(b), free(rb), free(cb), free(ad), free(bd), free(ref), free(c1), free(c3);
+      free(got), free_scratch(sc);
+    }
+  }
+  unsetenv("NETSURG_PORTABLE");
+}
+
+/* The few-row dot-product path: Y = X W^T + bias, ReLU. */
+static void test_pgemm_rows_random(void **state) {
+  rnd r = {0x5eed2u};
+  for (int path = 0; path < 2; path++) {
+    if (!set_path(path)) continue;
+    for (int t = 0; t < 30; t++) {
+      int m = rnd_int(&r, 1, 13), n = rnd_int(&r, 1, 45), k = rnd_int(&r, 0, 600);
+      int relu = rnd_int(&r, 0, 1), bias = rnd_int(&r, 0, 1);
+      int ldx = k + rnd_int(&r, 0, 3), ldw = k + rnd_int(&r, 0, 3), ldy = n + rnd_int(&r, 0, 3);
+      float *x = rnd_array(&r, (int64_t)m * ldx, -1, 1), *w = rnd_array(&r, (int64_t)n * ldw, -1, 1);
+      float *cb = rnd_array(&r, n, -1, 1);
+      float *xd = zeros((int64_t)m * k), *wd = zeros((int64_t)n * k);
+      for (int i = 0; i < m; i++) memcpy(xd + i * k, x + i * ldx, (size_t)k * sizeof(float));
+      for (int j = 0; j < n; j++) memcpy(wd + j * k, w + j * ldw, (size_t)k * sizeof(float));
+      float *ref = zeros((int64_t)m * n), *y1 = zeros((int64_t)m * ldy);
+      float *y3 = zeros((int64_t)m * ldy), *got = zeros((int64_t)m * n);
+      ns_gemm_rows(m, n, k, x, ldx, w, ldw, y1, ldy, bias ? cb : NULL, relu, 1);
+      ns_gemm_rows(m, n, k, x, ldx, w, ldw, y3, ldy, bias ? cb : NULL, relu, 3);
+      ns_ref_gemm(0, 1, m, n, k, xd, wd, ref);
+      apply_epi(ref, m, n, NULL, bias ? cb : NULL, relu);
+      for (int i = 0; i < m; i++) memcpy(got + i * n, y1 + i * ldy, (size_t)n * sizeof(float));
+      expect_close(got, ref, (int64_t)m * n, path ? "gemm rows avx2" : "gemm rows portable");
+      expect_same_bits(y1, y3, (int64_t)m * ldy, "gemm rows");
+      free(x), free(w), free(cb), free(xd), free(wd), free(ref), free(y1), free(y3), free(got);
+    }
+  }
+  unsetenv("NETSURG_PORTABLE");
 }
 
 /* im2col against its definition: column (c, ki, kj) x (oh, ow) holds the
@@ -143,16 +249,19 @@ static void run_conv_case(const ns_conv2d_shape *s, rnd *r, const char *what) {
   float *w = rnd_array(r, wcount, -1, 1), *bias = rnd_array(r, s->num_output, -1, 1);
   float *x = rnd_array(r, xcount, -1, 1);
   float *y1 = zeros(ycount), *y3 = zeros(ycount), *ref = zeros(ycount);
-  float *col = zeros(ns_conv2d_col_count(s));
-  int with_bias = rnd_int(r, 0, 3) != 0;
-  openblas_set_num_threads(1);
-  ns_conv2d(s, w, with_bias ? bias : NULL, x, y1, col, 1);
-  openblas_set_num_threads(3);
-  ns_conv2d(s, w, with_bias ? bias : NULL, x, y3, col, 3);
+  float *col = scratch(ns_conv2d_scratch_count(s, 3));
+  int with_bias = rnd_int(r, 0, 3) != 0, relu = rnd_int(r, 0, 1);
   ns_ref_conv2d(s, w, with_bias ? bias : NULL, x, ref);
-  expect_close(y1, ref, ycount, what);
-  expect_same_bits(y1, y3, ycount, what);
-  free(w), free(bias), free(x), free(y1), free(y3), free(ref), free(col);
+  if (relu) apply_epi(ref, 1, ycount, NULL, NULL, 1);
+  for (int path = 0; path < 2; path++) {
+    if (!set_path(path)) continue;
+    ns_conv2d(s, w, with_bias ? bias : NULL, x, y1, col, relu, 1);
+    ns_conv2d(s, w, with_bias ? bias : NULL, x, y3, col, relu, 3);
+    expect_close(y1, ref, ycount, what);
+    expect_same_bits(y1, y3, ycount, what);
+  }
+  unsetenv("NETSURG_PORTABLE");
+  free(w), free(bias), free(x), free(y1), free(y3), free(ref), free_scratch(col);
 }
 
 static void set_out(ns_conv2d_shape *s) {
@@ -190,6 +299,49 @@ static void test_conv_random_shapes(void **state) {
 
 /* The 1x1 path (no im2col) with groups, and a 1x1 kernel with stride or
  * padding, which must take the im2col path. */
+/* The batch entry point on shapes where Winograd F(2x2, 3x3) runs
+ * (3x3, stride 1, pad 0 or 1, enough tiles): odd sizes (partial tiles),
+ * groups, several items, more tiles than one chunk holds, fused ReLU;
+ * both kernel paths, 1 and 3 threads bit-identical. */
+static void test_conv_winograd(void **state) {
+  rnd r = {0x3a3a3u};
+  for (int t = 0; t < 10; t++) {
+    int group = rnd_int(&r, 1, 2), hw = t == 9 ? 70 : rnd_int(&r, 27, 37);
+    ns_conv2d_shape s = {group * rnd_int(&r, 16, 40), hw, hw + rnd_int(&r, 0, 3), 0, group,
+                         3, 3, 0, 0, 1, 1, 1, 1, 0, 0};
+    s.num_output = group * rnd_int(&r, 16, 40);
+    s.pad_h = s.pad_w = rnd_int(&r, 0, 1);
+    s.out_h = ns_conv_out_size(s.height, 3, s.pad_h, 1, 1);
+    s.out_w = ns_conv_out_size(s.width, 3, s.pad_w, 1, 1);
+    int64_t num = t == 9 ? 1 : rnd_int(&r, 1, 3);
+    assert_true(ns_winograd_worth(&s, num, 0));
+    int64_t wcount = s.num_output * (s.channels / group) * 9, in_item = s.channels * s.height * s.width;
+    int64_t out_item = s.num_output * s.out_h * s.out_w, ycount = num * out_item;
+    float *w = rnd_array(&r, wcount, -1, 1), *bias = rnd_array(&r, s.num_output, -1, 1);
+    float *x = rnd_array(&r, num * in_item, -1, 1);
+    float *y1 = zeros(ycount), *y3 = zeros(ycount), *ref = zeros(ycount);
+    float *sc = scratch(ns_conv2d_batch_scratch_count(&s, num, 0, 3));
+    float *u = scratch(ns_winograd_weights_count(&s));
+    int relu = rnd_int(&r, 0, 1);
+    for (int64_t n = 0; n < num; n++)
+      ns_ref_conv2d(&s, w, bias, x + n * in_item, ref + n * out_item);
+    if (relu) apply_epi(ref, 1, ycount, NULL, NULL, 1);
+    for (int path = 0; path < 2; path++) {
+      if (!set_path(path)) continue;
+      ns_conv2d_batch(&s, num, w, NULL, bias, x, y1, sc, relu, 1);
+      ns_conv2d_batch(&s, num, w, NULL, bias, x, y3, sc, relu, 3);
+      expect_close(y1, ref, ycount, "winograd");
+      expect_same_bits(y1, y3, ycount, "winograd");
+      /* with the weights transformed beforehand: the same bits */
+      ns_winograd_weights(&s, w, u, 2);
+      ns_conv2d_batch(&s, num, w, u, bias, x, y3, sc, relu, 3);
+      expect_same_bits(y1, y3, ycount, "winograd, weights given");
+    }
+    unsetenv("NETSURG_PORTABLE");
+    free(w), free(bias), free(x), free(y1), free(y3), free(ref), free_scratch(sc), free_scratch(u);
+  }
+}
+
 static void test_conv_1x1(void **state) {
   rnd r = {42};
   ns_conv2d_shape plain = {6, 7, 5, 9, 3, 1, 1, 0, 0, 1, 1, 1, 1, 0, 0};
@@ -310,6 +462,7 @@ static void test_lrn_across_random(void **state) {
     int64_t c = rnd_int(&r, 1, 12), sp = rnd_int(&r, 1, 700);
     int size = 2 * rnd_int(&r, 0, 4) + 1;
     float alpha = rnd_float(&r, 0.0001f, 2.0f), beta = rnd_float(&r, 0.1f, 1.0f);
+    if (t % 2) beta = 0.75f; /* the square-root path (AVX2 only) */
     float k = rnd_float(&r, 0.5f, 2.0f);
     float *x = rnd_array(&r, c * sp, -2, 2), *y1 = zeros(c * sp), *y3 = zeros(c * sp);
     float *ref = zeros(c * sp), *scale = zeros(c * sp);
@@ -368,8 +521,10 @@ static void test_softmax_random(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_gemm_transposes),        cmocka_unit_test(test_im2col_definition),
-      cmocka_unit_test(test_conv_random_shapes),     cmocka_unit_test(test_conv_1x1),
+      cmocka_unit_test(test_gemm_transposes),        cmocka_unit_test(test_pgemm_random),
+      cmocka_unit_test(test_pgemm_rows_random),      cmocka_unit_test(test_im2col_definition),
+      cmocka_unit_test(test_conv_random_shapes),     cmocka_unit_test(test_conv_winograd),
+      cmocka_unit_test(test_conv_1x1),
       cmocka_unit_test(test_conv_caffenet_geometry), cmocka_unit_test(test_pool_out_size),
       cmocka_unit_test(test_pool_random_shapes),     cmocka_unit_test(test_lrn_across_random),
       cmocka_unit_test(test_lrn_within_random),      cmocka_unit_test(test_softmax_random),

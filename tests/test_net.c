@@ -14,6 +14,8 @@
 #include "caffe.pb-c.h"
 #include "core/blob.h"
 #include "core/filler.h"
+#include "kernels/reference.h"
+#include "kernels/winograd.h"
 #include "netsurg.h"
 #include "support/testutil.h"
 
@@ -336,6 +338,98 @@ static void test_seed_determinism(void **state) {
   ns_net_destroy(b);
 }
 
+/* A plain in-place ReLU after a Convolution or InnerProduct runs in their
+ * epilogue; the tops must be what a separate ReLU gives: checked by hand
+ * against the same net with out-of-place ReLUs (pre-activations kept),
+ * including a leaky in-place ReLU, which is not fused. */
+#define RELU_NET(c_top, ip_top)                                                                  \
+  INPUT(2, 3, 7, 6)                                                                              \
+  "layer { name: 'c' type: 'Convolution' bottom: 'data' top: 'c' convolution_param { "         \
+  "num_output: 5 kernel_size: 3 pad: 1 weight_filler { type: 'gaussian' std: 1 } "             \
+  "bias_filler { type: 'gaussian' std: 1 } } }\n"                                              \
+  "layer { name: 'rc' type: 'ReLU' bottom: 'c' top: '" c_top "' }\n"                           \
+  "layer { name: 'ip' type: 'InnerProduct' bottom: '" c_top "' top: 'ip' "                     \
+  "inner_product_param { num_output: 7 weight_filler { type: 'gaussian' std: 1 } "             \
+  "bias_filler { type: 'gaussian' std: 1 } } }\n"                                              \
+  "layer { name: 'rip' type: 'ReLU' bottom: 'ip' top: '" ip_top "' "                           \
+  "relu_param { negative_slope: 0.25 } }\n"                                                     \
+  "layer { name: 'ip2' type: 'InnerProduct' bottom: '" ip_top "' top: 'ip2' "                  \
+  "inner_product_param { num_output: 4 weight_filler { type: 'gaussian' std: 1 } "             \
+  "bias_filler { type: 'gaussian' std: 1 } } }\n"                                              \
+  "layer { name: 'rip2' type: 'ReLU' bottom: 'ip2' top: 'ip2' }\n"
+
+static void expect_relu_of(ns_tensor got, ns_tensor pre, float slope) {
+  assert_int_equal(got.count, pre.count);
+  int neg = 0;
+  for (int64_t i = 0; i < got.count; i++) {
+    float v = pre.data[i], want = v < 0 ? slope * v : v;
+    neg += v < 0;
+    if (got.data[i] != want) fail_msg("element %lld: %g, want %g", (long long)i, got.data[i], want);
+  }
+  assert_true(neg > 0); /* the case is not vacuous */
+}
+
+static void test_fused_relu(void **state) {
+  fixture *f = *state;
+  ns_net *a = load(f, RELU_NET("c", "ip")), *b = load(f, RELU_NET("c_relu", "ip_relu"));
+  int ia = ns_net_find_blob(a, "data"), ib = ns_net_find_blob(b, "data");
+  ns_tensor xa = ns_net_blob(a, ia), xb = ns_net_blob(b, ib);
+  for (int64_t i = 0; i < xa.count; i++) xa.data[i] = xb.data[i] = (float)((i * 37) % 11) - 5.0f;
+  for (int t = 1; t <= 2; t++) {
+    ns_ctx_set_threads(f->ctx, t);
+    assert_int_equal(ns_net_forward(f->ctx, a), NS_OK);
+    assert_int_equal(ns_net_forward(f->ctx, b), NS_OK);
+    expect_relu_of(ns_net_blob(a, ns_net_find_blob(a, "c")), ns_net_blob(b, ns_net_find_blob(b, "c")), 0);
+    expect_relu_of(ns_net_blob(a, ns_net_find_blob(a, "ip")), ns_net_blob(b, ns_net_find_blob(b, "ip")),
+                   0.25f);
+    /* ip2 reads the same activations in both nets: same pre-activation */
+    ns_tensor pa = ns_net_blob(a, ns_net_find_blob(a, "ip2")), pb = ns_net_blob(b, ns_net_find_blob(b, "ip2"));
+    assert_memory_equal(pa.data, pb.data, (size_t)pa.count * sizeof(float));
+    for (int64_t i = 0; i < pa.count; i++) assert_true(pa.data[i] >= 0);
+  }
+  ns_net_destroy(a);
+  ns_net_destroy(b);
+}
+
+/* A 3x3 convolution that takes the Winograd path keeps its transformed
+ * weights between forwards; writing the weights through the API must
+ * take effect on the next forward.  Reference: the direct convolution. */
+static void expect_conv_matches(ns_net *net, int li) {
+  ns_tensor x = ns_net_blob(net, ns_net_find_blob(net, "data"));
+  ns_tensor y = ns_net_blob(net, ns_net_find_blob(net, "c"));
+  ns_tensor w = ns_net_param(net, li, 0), b = ns_net_param(net, li, 1);
+  ns_conv2d_shape sh = {16, 26, 26, 16, 1, 3, 3, 1, 1, 1, 1, 1, 1, 26, 26};
+  float *ref = malloc((size_t)y.count * sizeof(float));
+  assert_non_null(ref);
+  ns_ref_conv2d(&sh, w.data, b.data, x.data, ref);
+  for (int64_t i = 0; i < y.count; i++)
+    if (!(fabs((double)y.data[i] - ref[i]) <= 1e-5 + 1e-4 * fabs((double)ref[i])))
+      fail_msg("element %lld: %g, reference %g", (long long)i, y.data[i], ref[i]);
+  free(ref);
+}
+
+static void test_winograd_weights_follow_edits(void **state) {
+  fixture *f = *state;
+  ns_net *net = load(f, INPUT(1, 16, 26, 26)
+                     "layer { name: 'c' type: 'Convolution' bottom: 'data' top: 'c' "
+                     "convolution_param { num_output: 16 kernel_size: 3 pad: 1 "
+                     "weight_filler { type: 'gaussian' std: 1 } "
+                     "bias_filler { type: 'gaussian' std: 1 } } }\n");
+  int li = ns_net_find_layer(net, "c");
+  ns_conv2d_shape sh = {16, 26, 26, 16, 1, 3, 3, 1, 1, 1, 1, 1, 1, 26, 26};
+  assert_true(ns_winograd_worth(&sh, 1, 1)); /* the case under test */
+  ns_tensor x = ns_net_blob(net, ns_net_find_blob(net, "data"));
+  for (int64_t i = 0; i < x.count; i++) x.data[i] = (float)((i * 29) % 13) / 6.0f - 1.0f;
+  assert_int_equal(ns_net_forward(f->ctx, net), NS_OK);
+  expect_conv_matches(net, li);
+  ns_tensor w = ns_net_param(net, li, 0);
+  w.data[5] += 3.0f;              /* one weight of filter 0 */
+  w.data[w.count - 1] = -2.0f;    /* and the last filter's last tap */
+  assert_int_equal(ns_net_forward(f->ctx, net), NS_OK);
+  expect_conv_matches(net, li);
+  ns_net_destroy(net);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_split_naming, setup, teardown),
@@ -347,6 +441,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_save_load_round_trip, setup, teardown),
       cmocka_unit_test_setup_teardown(test_fillers, setup, teardown),
       cmocka_unit_test_setup_teardown(test_seed_determinism, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_fused_relu, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_winograd_weights_follow_edits, setup, teardown),
   };
   return cmocka_run_group_tests_name("net", tests, NULL, NULL);
 }

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "netsurg.h"
 #include "tools/cli.h"
@@ -41,10 +42,23 @@ static void usage(FILE *f) {
           "  130 train stopped by Ctrl-C (after writing a snapshot)\n"
           "\nenvironment:\n"
           "  NETSURG_MEMORY_LIMIT  the most memory a run may allocate, in bytes or with a K, M\n"
-          "                        or G suffix (default: 90%% of RAM); past it: exit 5\n");
+          "                        or G suffix (default: 90%% of RAM); past it: exit 5\n"
+          "  OMP_WAIT_POLICY       OpenMP threads' wait (default here: passive)\n"
+          "  NETSURG_PORTABLE      1: portable C kernels instead of AVX2+FMA\n");
+}
+
+/* OpenMP threads that wait by spinning burn the core their partner needs
+ * when the machine is busy (2 threads took 4x longer than 1 on a loaded
+ * 2-core machine); libgomp reads its wait policy only at start-up, so
+ * without one set we set "passive" and start again once. */
+static void passive_wait(char **argv) {
+  if (getenv("OMP_WAIT_POLICY")) return;
+  if (setenv("OMP_WAIT_POLICY", "passive", 1) != 0) return;
+  execv("/proc/self/exe", argv); /* only returns on failure: go on as we are */
 }
 
 int main(int argc, char **argv) {
+  passive_wait(argv);
   if (argc < 2) {
     usage(stderr);
     return NS_ERR_USAGE;

@@ -1,7 +1,9 @@
+#define _DEFAULT_SOURCE /* madvise */
 #include "core/blob.h"
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 
 /* Aligned allocation on top of the context allocator: over-allocate and
  * keep the original pointer just before the aligned block. */
@@ -12,6 +14,14 @@ float *ns_floats_alloc(ns_ctx *ctx, int64_t count) {
   if (!raw) return NULL;
   uintptr_t p = ((uintptr_t)raw + sizeof(void *) + 63) & ~(uintptr_t)63;
   ((void **)p)[-1] = raw;
+#ifdef MADV_HUGEPAGE
+  /* Big tensors (fc weights: 151 MB) on 2 MiB pages where the system
+   * allows it: a fault per 2 MiB instead of per 4 KiB when first written
+   * (loading), fewer TLB misses when streamed (fc forward).  A hint. */
+  const uintptr_t huge = (uintptr_t)2 << 20;
+  uintptr_t lo = (p + huge - 1) & ~(huge - 1), hi = (p + (size_t)count * sizeof(float)) & ~(huge - 1);
+  if (hi > lo) madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+#endif
   return (float *)p;
 }
 

@@ -30,6 +30,8 @@ typedef struct ns_layer_ops {
   /* A loss layer (Caffe's LossLayer): top 0 has loss weight 1 by default,
    * and no gradient is forced into its bottoms after the first. */
   int is_loss;
+  /* 1 when forward honours l->relu_fused (apply max(0, .) to its top). */
+  int can_fuse_relu;
 } ns_layer_ops;
 
 struct ns_layer {
@@ -51,6 +53,10 @@ struct ns_layer {
   int *bottom_need_backward;
   int *param_propagate_down;
   int *top_read_back; /* top j's diff is written by a later layer's backward */
+  /* Set by the net's forward when the next layer is an in-place ReLU
+   * (slope 0) on this layer's only top: forward applies it, the ReLU
+   * layer is skipped. */
+  int relu_fused;
 };
 
 /* Whether backward must compute the gradient of param i (a bare layer

@@ -439,12 +439,26 @@ static void apply_threads(const ns_ctx *ctx) {
   openblas_set_num_threads(n);
 }
 
+/* 1 when `next` is a plain in-place ReLU on l's only top, which l's
+ * forward can apply in its epilogue (saving a pass over the top). */
+static int relu_fusable(const ns_layer *l, const ns_layer *next) {
+  if (!l->ops->can_fuse_relu || l->n_top != 1 || strcmp(next->ops->type, "ReLU") != 0 ||
+      next->n_bottom != 1 || next->n_top != 1 || next->bottom[0] != l->top[0] ||
+      next->top[0] != l->top[0])
+    return 0;
+  const Caffe__ReLUParameter *p = next->param->relu_param;
+  return !(p && p->has_negative_slope && p->negative_slope != 0.0f);
+}
+
 ns_status ns_net_run_forward(ns_ctx *ctx, ns_net *net, double *layer_seconds) {
   apply_threads(ctx);
   for (int i = 0; i < net->n_layers; i++) {
+    ns_layer *l = &net->layers[i];
+    l->relu_fused = i + 1 < net->n_layers && relu_fusable(l, &net->layers[i + 1]);
     double t0 = layer_seconds ? omp_get_wtime() : 0;
-    if (net->layers[i].ops->forward(ctx, &net->layers[i]) != NS_OK) return ctx->status;
+    if (l->ops->forward(ctx, l) != NS_OK) return ctx->status;
     if (layer_seconds) layer_seconds[i] += omp_get_wtime() - t0;
+    if (l->relu_fused) i++; /* the ReLU is done */
   }
   return NS_OK;
 }

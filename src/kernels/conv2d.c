@@ -4,6 +4,8 @@
 #include "kernels/gemm.h"
 #include "kernels/im2col.h"
 #include "kernels/parallel.h"
+#include "kernels/pgemm.h"
+#include "kernels/winograd.h"
 
 int ns_conv2d_is_1x1(const ns_conv2d_shape *s) {
   return s->kernel_h == 1 && s->kernel_w == 1 && s->stride_h == 1 && s->stride_w == 1 &&
@@ -27,21 +29,18 @@ int ns_conv2d_fits(const ns_conv2d_shape *s) {
   return ns_gemm_fits(s->num_output / s->group, spatial, kdim);
 }
 
-/* y[o, :] += bias[o]: Caffe adds it with a rank-1 GEMM; same sums. */
-static void add_bias(int64_t outputs, int64_t spatial, const float *bias, float *y, int threads) {
-  int nt = ns_kernel_threads(threads);
-#pragma omp parallel for schedule(static) num_threads(nt) if (outputs * spatial > 65536)
-  for (int64_t o = 0; o < outputs; o++) {
-    float *row = y + o * spatial;
-    for (int64_t j = 0; j < spatial; j++) row[j] += bias[o];
-  }
+int64_t ns_conv2d_scratch_count(const ns_conv2d_shape *s, int threads) {
+  int64_t col = ns_conv2d_col_count(s);
+  if (col < 0) return -1;
+  return (col + 15) / 16 * 16 + ns_gemm_scratch_floats(threads);
 }
 
 void ns_conv2d(const ns_conv2d_shape *s, const float *w, const float *bias, const float *x,
-               float *y, float *col, int threads) {
+               float *y, float *col, int relu, int threads) {
   int64_t cg = s->channels / s->group, og = s->num_output / s->group;
   int64_t kdim = cg * s->kernel_h * s->kernel_w, spatial = s->out_h * s->out_w;
   const float *src = x;
+  float *pack = col + (ns_conv2d_col_count(s) + 15) / 16 * 16;
   if (!ns_conv2d_is_1x1(s)) {
     ns_im2col_geom g = {s->channels,   s->height, s->width,    s->kernel_h, s->kernel_w,
                         s->pad_h,      s->pad_w,  s->stride_h, s->stride_w, s->dilation_h,
@@ -49,8 +48,29 @@ void ns_conv2d(const ns_conv2d_shape *s, const float *w, const float *bias, cons
     ns_im2col(&g, x, col, threads);
     src = col;
   }
-  for (int64_t g = 0; g < s->group; g++)
-    ns_sgemm(0, 0, og, spatial, kdim, 1.0f, w + g * og * kdim, kdim, src + g * kdim * spatial,
-             spatial, 0.0f, y + g * og * spatial, spatial);
-  if (bias) add_bias(s->num_output, spatial, bias, y, threads);
+  for (int64_t g = 0; g < s->group; g++) {
+    /* Bias (as Caffe, after the sum) and a fused ReLU in the epilogue. */
+    ns_gemm_epi epi = {bias ? bias + g * og : NULL, NULL, relu};
+    ns_gemm(og, spatial, kdim, w + g * og * kdim, kdim, src + g * kdim * spatial, spatial, 0,
+            y + g * og * spatial, spatial, &epi, pack, threads);
+  }
+}
+
+int64_t ns_conv2d_batch_scratch_count(const ns_conv2d_shape *s, int64_t num, int have_u,
+                                      int threads) {
+  if (ns_winograd_worth(s, num, have_u)) return ns_winograd_scratch_count(s, num, threads);
+  return ns_conv2d_scratch_count(s, threads);
+}
+
+void ns_conv2d_batch(const ns_conv2d_shape *s, int64_t num, const float *w, const float *wino_u,
+                     const float *bias, const float *x, float *y, float *scratch, int relu,
+                     int threads) {
+  if (ns_winograd_worth(s, num, wino_u != NULL)) {
+    ns_winograd_conv(s, num, w, wino_u, bias, x, y, scratch, relu, threads);
+    return;
+  }
+  int64_t in_item = s->channels * s->height * s->width;
+  int64_t out_item = s->num_output * s->out_h * s->out_w;
+  for (int64_t n = 0; n < num; n++)
+    ns_conv2d(s, w, bias, x + n * in_item, y + n * out_item, scratch, relu, threads);
 }

@@ -22,9 +22,24 @@ int64_t ns_conv2d_col_count(const ns_conv2d_shape *s);
 /* 1 when every GEMM dimension fits BLAS's int. */
 int ns_conv2d_fits(const ns_conv2d_shape *s);
 
-/* col: ns_conv2d_col_count floats (unused on the 1x1 path); bias may be
- * NULL; threads for im2col and the bias loop (0 = all). */
+/* Floats of scratch ns_conv2d needs on `threads` threads: the column
+ * buffer and the GEMM's packing space; -1 on overflow. */
+int64_t ns_conv2d_scratch_count(const ns_conv2d_shape *s, int threads);
+
+/* col: ns_conv2d_scratch_count floats, 64-byte aligned; bias may be NULL;
+ * relu: apply max(0, .) to the result (a following in-place ReLU, fused);
+ * threads: 0 = all. */
 void ns_conv2d(const ns_conv2d_shape *s, const float *w, const float *bias, const float *x,
-               float *y, float *col, int threads);
+               float *y, float *col, int relu, int threads);
+
+/* num items in a row: Winograd F(2x2, 3x3) where it applies and pays
+ * (kernels/winograd.h), else ns_conv2d per item.  wino_u: the weights as
+ * ns_winograd_weights transforms them, or NULL.  scratch:
+ * ns_conv2d_batch_scratch_count floats (have_u: wino_u will be given). */
+int64_t ns_conv2d_batch_scratch_count(const ns_conv2d_shape *s, int64_t num, int have_u,
+                                      int threads);
+void ns_conv2d_batch(const ns_conv2d_shape *s, int64_t num, const float *w, const float *wino_u,
+                     const float *bias, const float *x, float *y, float *scratch, int relu,
+                     int threads);
 
 #endif

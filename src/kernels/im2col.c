@@ -31,30 +31,34 @@ static void sample_row(const float *row, int64_t width, int64_t col0, int stride
   memset(dst + hi, 0, (size_t)(out_w - hi) * sizeof(float));
 }
 
-/* The kernel_h * kernel_w rows of one channel. */
-static void channel_rows(const ns_im2col_geom *g, const float *plane, float *col) {
+/* The kernel_w rows of kernel row ki of one channel. */
+static void kernel_row(const ns_im2col_geom *g, const float *plane, int ki, float *col) {
   int64_t cols = g->out_h * g->out_w;
-  for (int ki = 0; ki < g->kernel_h; ki++)
-    for (int kj = 0; kj < g->kernel_w; kj++) {
-      float *dst = col + ((int64_t)ki * g->kernel_w + kj) * cols;
-      int64_t row0 = (int64_t)ki * g->dilation_h - g->pad_h;
-      int64_t col0 = (int64_t)kj * g->dilation_w - g->pad_w;
-      for (int64_t y = 0; y < g->out_h; y++, dst += g->out_w) {
-        int64_t r = row0 + y * g->stride_h;
-        if (r < 0 || r >= g->height)
-          memset(dst, 0, (size_t)g->out_w * sizeof(float));
-        else
-          sample_row(plane + r * g->width, g->width, col0, g->stride_w, g->out_w, dst);
-      }
+  for (int kj = 0; kj < g->kernel_w; kj++) {
+    float *dst = col + ((int64_t)ki * g->kernel_w + kj) * cols;
+    int64_t row0 = (int64_t)ki * g->dilation_h - g->pad_h;
+    int64_t col0 = (int64_t)kj * g->dilation_w - g->pad_w;
+    for (int64_t y = 0; y < g->out_h; y++, dst += g->out_w) {
+      int64_t r = row0 + y * g->stride_h;
+      if (r < 0 || r >= g->height)
+        memset(dst, 0, (size_t)g->out_w * sizeof(float));
+      else
+        sample_row(plane + r * g->width, g->width, col0, g->stride_w, g->out_w, dst);
     }
+  }
 }
 
 void ns_im2col(const ns_im2col_geom *g, const float *im, float *col, int threads) {
   int64_t plane = g->height * g->width;
   int64_t rows_per_channel = (int64_t)g->kernel_h * g->kernel_w * g->out_h * g->out_w;
+  /* Tasks of one kernel row of one channel: conv1's 3 channels alone
+   * would leave one of 2 threads idle a third of the time. */
+  int64_t tasks = g->channels * g->kernel_h;
   int nt = ns_kernel_threads(threads);
 #pragma omp parallel for schedule(static) \
-    num_threads(nt) if (g->channels > 1 && rows_per_channel > 4096)
-  for (int64_t c = 0; c < g->channels; c++)
-    channel_rows(g, im + c * plane, col + c * rows_per_channel);
+    num_threads(nt) if (tasks > 1 && g->channels * rows_per_channel > 4096)
+  for (int64_t t = 0; t < tasks; t++) {
+    int64_t c = t / g->kernel_h;
+    kernel_row(g, im + c * plane, (int)(t % g->kernel_h), col + c * rows_per_channel);
+  }
 }

@@ -13,6 +13,7 @@
 #include "kernels/conv2d.h"
 #include "kernels/gemm.h"
 #include "kernels/im2col.h"
+#include "kernels/winograd.h"
 
 typedef struct conv_state {
   int axis, num_spatial; /* channel axis; 1 or 2 spatial axes */
@@ -21,6 +22,12 @@ typedef struct conv_state {
   /* [0] height, [1] width; a 1-D convolution keeps [0] at 1 / 1 / 0 / 1. */
   int kernel[2], stride[2], pad[2], dilation[2];
   ns_conv2d_shape shape; /* set by reshape */
+  /* Winograd's transformed weights, kept between forwards with the copy
+   * of the weights they were made from: params can be written through the
+   * API at any time, so each forward compares (a pass over the weights,
+   * several times cheaper than the transform). */
+  float *wino_u, *wino_w;
+  int wino_valid;
 } conv_state;
 
 /* One per-axis field: `name` given as a repeated value (once, or once per
@@ -235,22 +242,44 @@ static ns_status conv_reshape(ns_ctx *ctx, ns_layer *l) {
   return NS_OK;
 }
 
+/* The transformed weights for this forward, or NULL (then computed per
+ * call; also when the cache cannot be allocated: a slower path, not an
+ * error). */
+static const float *wino_weights(ns_ctx *ctx, ns_layer *l, int threads) {
+  conv_state *s = l->priv;
+  const ns_blob *w = l->params[0];
+  if (!s->wino_u) {
+    s->wino_u = ns_floats_alloc(ctx, ns_winograd_weights_count(&s->shape));
+    s->wino_w = s->wino_u ? ns_floats_alloc(ctx, w->count) : NULL;
+    if (!s->wino_w) {
+      ns_floats_free(ctx, s->wino_u);
+      s->wino_u = NULL;
+      ns_ctx_clear_error(ctx);
+      return NULL;
+    }
+  }
+  size_t bytes = (size_t)w->count * sizeof(float);
+  if (!s->wino_valid || memcmp(s->wino_w, w->data, bytes) != 0) {
+    ns_winograd_weights(&s->shape, w->data, s->wino_u, threads);
+    memcpy(s->wino_w, w->data, bytes);
+    s->wino_valid = 1;
+  }
+  return s->wino_u;
+}
+
 static ns_status conv_forward(ns_ctx *ctx, ns_layer *l) {
   const conv_state *s = l->priv;
   const ns_conv2d_shape *sh = &s->shape;
   const float *bias = s->bias_term ? l->params[1]->data : NULL;
-  float *col = NULL;
-  int64_t col_count = ns_conv2d_col_count(sh);
-  if (col_count > 0 && !(col = ns_layer_scratch(ctx, l, col_count))) return ctx->status;
-  int64_t in_item = sh->channels * sh->height * sh->width;
-  int64_t out_item = sh->num_output * sh->out_h * sh->out_w;
   int threads = ns_ctx_threads(ctx);
-  for (int i = 0; i < l->n_bottom; i++) {
-    int64_t num = ns_blob_count_range(l->bottom[i], 0, s->axis);
-    for (int64_t n = 0; n < num; n++)
-      ns_conv2d(sh, l->params[0]->data, bias, l->bottom[i]->data + n * in_item,
-                l->top[i]->data + n * out_item, col, threads);
-  }
+  int64_t num = ns_blob_count_range(l->bottom[0], 0, s->axis);
+  const float *u = ns_winograd_worth(sh, num, 1) ? wino_weights(ctx, l, threads) : NULL;
+  float *scratch =
+      ns_layer_scratch(ctx, l, ns_conv2d_batch_scratch_count(sh, num, u != NULL, threads));
+  if (!scratch) return ctx->status;
+  for (int i = 0; i < l->n_bottom; i++)
+    ns_conv2d_batch(sh, num, l->params[0]->data, u, bias, l->bottom[i]->data, l->top[i]->data,
+                    scratch, l->relu_fused, threads);
   return NS_OK;
 }
 
@@ -314,6 +343,13 @@ static ns_status conv_backward(ns_ctx *ctx, ns_layer *l, const int *down) {
   return NS_OK;
 }
 
+static void conv_destroy(ns_ctx *ctx, ns_layer *l) {
+  conv_state *s = l->priv;
+  if (!s) return;
+  ns_floats_free(ctx, s->wino_u);
+  ns_floats_free(ctx, s->wino_w);
+}
+
 const ns_layer_ops ns_convolution_ops = {
     .type = "Convolution",
     .min_bottoms = 1,
@@ -324,4 +360,6 @@ const ns_layer_ops ns_convolution_ops = {
     .reshape = conv_reshape,
     .forward = conv_forward,
     .backward = conv_backward,
+    .destroy = conv_destroy,
+    .can_fuse_relu = 1,
 };

@@ -8,6 +8,7 @@
 #include "core/layer.h"
 #include "kernels/gemm.h"
 #include "kernels/parallel.h"
+#include "kernels/pgemm.h"
 
 typedef struct ip_state {
   int axis; /* canonical, from setup */
@@ -78,19 +79,37 @@ static ns_status ip_reshape(ns_ctx *ctx, ns_layer *l) {
   return NS_OK;
 }
 
+/* Up to this many rows, dot products straight on the weight rows (the
+ * weights stream through once); above, the GEMM Y^T = W X^T with the
+ * weights read in place and only X packed. */
+enum { IP_ROWS_MAX = 12 };
+
 static ns_status ip_forward(ns_ctx *ctx, ns_layer *l) {
   const ip_state *s = l->priv;
-  const float *w = l->params[0]->data;
+  const float *w = l->params[0]->data, *x = l->bottom[0]->data;
+  const float *bias = s->bias_term ? l->params[1]->data : NULL;
   float *y = l->top[0]->data;
-  int64_t n = s->num_output;
-  ns_sgemm(0, !s->transpose, s->m, n, s->k, 1.0f, l->bottom[0]->data, s->k, w,
-           s->transpose ? n : s->k, 0.0f, y, n);
-  if (!s->bias_term) return NS_OK;
-  const float *bias = l->params[1]->data;
-  int nt = ns_kernel_threads(ns_ctx_threads(ctx));
-#pragma omp parallel for schedule(static) num_threads(nt) if (s->m * n > 65536)
-  for (int64_t i = 0; i < s->m; i++)
-    for (int64_t j = 0; j < n; j++) y[i * n + j] += bias[j];
+  int64_t n = s->num_output, m = s->m;
+  int threads = ns_ctx_threads(ctx);
+  if (!s->transpose && m <= IP_ROWS_MAX) {
+    ns_gemm_rows(m, n, s->k, x, s->k, w, s->k, y, n, bias, l->relu_fused, threads);
+    return NS_OK;
+  }
+  int64_t pack_floats = ns_gemm_scratch_floats(threads);
+  float *scratch = ns_layer_scratch(ctx, l, pack_floats + (s->transpose ? 0 : m * n));
+  if (!scratch) return ctx->status;
+  if (s->transpose) { /* W [k, n] is op(B) as stored */
+    ns_gemm_epi epi = {NULL, bias, l->relu_fused};
+    ns_gemm(m, n, s->k, x, s->k, w, n, 0, y, n, &epi, scratch, threads);
+    return NS_OK;
+  }
+  float *yt = scratch + pack_floats; /* Y^T [n, m] */
+  ns_gemm_epi epi = {bias, NULL, l->relu_fused};
+  ns_gemm(n, m, s->k, w, s->k, x, s->k, 1, yt, m, &epi, scratch, threads);
+  int nt = ns_kernel_threads(threads);
+#pragma omp parallel for schedule(static) num_threads(nt) if (m * n > 65536)
+  for (int64_t i = 0; i < m; i++)
+    for (int64_t j = 0; j < n; j++) y[i * n + j] = yt[j * m + i];
   return NS_OK;
 }
 
@@ -130,4 +149,5 @@ const ns_layer_ops ns_inner_product_ops = {
     .reshape = ip_reshape,
     .forward = ip_forward,
     .backward = ip_backward,
+    .can_fuse_relu = 1,
 };

@@ -1,0 +1,211 @@
+#include "kernels/pgemm.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/parallel.h"
+
+enum { MR = NS_GEMM_MR, NR = NS_GEMM_NR, KC = NS_GEMM_KC, NC = NS_GEMM_NC };
+/* Products with at most 64 columns (the full-conv classifier) take k in
+ * slices of 1024, in the same packing space: A (the weights) then
+ * streams from memory in longer runs per row, and C is reloaded half as
+ * often; fc6-conv 56.3-57.5 -> 50.4-51.0 ms on 1 thread. */
+enum { KC_NARROW = KC * NC / (NC / 2) };
+
+int ns_gemm_avx2(void) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  const char *e = getenv("NETSURG_PORTABLE");
+  if (e && *e && strcmp(e, "0") != 0) return 0;
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+  return 0;
+#endif
+}
+
+/* Portable micro-kernels: the same tiles and order of sums (without FMA). */
+static void ukernel_c(int64_t kc, const float *const *a, const float *b, float *c, int64_t ldc,
+                      int load_c, const float *rb, const float *cb, int relu) {
+  float acc[MR][NR];
+  for (int r = 0; r < MR; r++)
+    for (int j = 0; j < NR; j++) acc[r][j] = load_c ? c[r * ldc + j] : 0.0f;
+  for (int64_t p = 0; p < kc; p++)
+    for (int r = 0; r < MR; r++) {
+      float x = a[r][p];
+      for (int j = 0; j < NR; j++) acc[r][j] += x * b[p * NR + j];
+    }
+  for (int r = 0; r < MR; r++)
+    for (int j = 0; j < NR; j++) {
+      float v = acc[r][j];
+      if (rb) v += rb[r];
+      if (cb) v += cb[j];
+      if (relu) v = v < 0.0f ? 0.0f : v;
+      c[r * ldc + j] = v;
+    }
+}
+
+static void dot_c(int64_t k, const float *const *w, const float *const *x, float *out) {
+  for (int r = 0; r < 4; r++)
+    for (int i = 0; i < 2; i++) {
+      float s = 0.0f;
+      for (int64_t p = 0; p < k; p++) s += w[r][p] * x[i][p];
+      out[2 * r + i] = s;
+    }
+}
+
+int64_t ns_gemm_scratch_floats(int threads) {
+  return (int64_t)ns_kernel_threads(threads) * KC * NC;
+}
+
+/* op(B) rows p0..p0+kc, columns j0..j0+nc into panels of NR columns
+ * [panel][p][NR], zero beyond n. */
+static void pack_b(const float *b, int64_t ldb, int trans_b, int64_t p0, int64_t kc, int64_t j0,
+                   int64_t nc, float *dst) {
+  int64_t panels = (nc + NR - 1) / NR;
+  for (int64_t q = 0; q < panels; q++) {
+    float *d = dst + q * kc * NR;
+    int64_t jq = j0 + q * NR, w = nc - q * NR < NR ? nc - q * NR : NR;
+    if (!trans_b && w == NR) {
+      /* A constant size, so the compiler copies inline: a call per 64
+       * bytes had cost 10-15% of conv2's GEMM. */
+      const float *s = b + p0 * ldb + jq;
+      for (int64_t p = 0; p < kc; p++) memcpy(d + p * NR, s + p * ldb, NR * sizeof(float));
+    } else if (!trans_b) {
+      for (int64_t p = 0; p < kc; p++) {
+        const float *s = b + (p0 + p) * ldb + jq;
+        memcpy(d + p * NR, s, (size_t)w * sizeof(float));
+        for (int64_t j = w; j < NR; j++) d[p * NR + j] = 0.0f;
+      }
+    } else {
+      for (int64_t j = 0; j < w; j++) {
+        const float *s = b + (jq + j) * ldb + p0;
+        for (int64_t p = 0; p < kc; p++) d[p * NR + j] = s[p];
+      }
+      for (int64_t j = w; j < NR; j++)
+        for (int64_t p = 0; p < kc; p++) d[p * NR + j] = 0.0f;
+    }
+  }
+}
+
+
+/* Rows i0..i1 (multiples of MR, but for m) by columns j0..j0+nc. */
+static void gemm_task(const ns_gemm_plan *g, int64_t i0, int64_t i1, int64_t j0, int64_t nc,
+                      float *pack) {
+  int64_t panels = (nc + NR - 1) / NR, p0 = 0;
+  do {
+    int64_t kc = g->k - p0 < g->kc_max ? g->k - p0 : g->kc_max;
+    int last = p0 + kc >= g->k;
+    pack_b(g->b, g->ldb, g->trans_b, p0, kc, j0, nc, pack);
+    for (int64_t i = i0; i < i1; i += MR) {
+      int64_t rows = i1 - i < MR ? i1 - i : MR;
+      const float *ap[MR];
+      float rb[MR];
+      for (int r = 0; r < MR; r++) {
+        int64_t ri = i + (r < rows ? r : 0); /* a spare row repeats row i */
+        ap[r] = g->a + ri * g->lda + p0;
+        rb[r] = g->epi.row_bias ? g->epi.row_bias[ri] : 0.0f;
+      }
+      const float *rbp = last && g->epi.row_bias ? rb : NULL;
+      for (int64_t q = 0; q < panels; q++) {
+        int64_t j = j0 + q * NR, cols = nc - q * NR < NR ? nc - q * NR : NR;
+        const float *bp = pack + q * kc * NR;
+        const float *cbp = last && g->epi.col_bias ? g->epi.col_bias + j : NULL;
+        int relu = last && g->epi.relu;
+        float *c = g->c + i * g->ldc + j;
+        if (rows == MR && cols == NR) {
+          g->kern(kc, ap, bp, c, g->ldc, p0 > 0, rbp, cbp, relu);
+          continue;
+        }
+        /* Edge tile through a full one. */
+        float t[MR * NR], cb[NR];
+        memset(t, 0, sizeof t);
+        if (p0 > 0)
+          for (int64_t r = 0; r < rows; r++) memcpy(t + r * NR, c + r * g->ldc, (size_t)cols * 4);
+        if (cbp) {
+          memset(cb, 0, sizeof cb);
+          memcpy(cb, cbp, (size_t)cols * sizeof(float));
+          cbp = cb;
+        }
+        g->kern(kc, ap, bp, t, NR, p0 > 0, rbp, cbp, relu);
+        for (int64_t r = 0; r < rows; r++) memcpy(c + r * g->ldc, t + r * NR, (size_t)cols * 4);
+      }
+    }
+    p0 += kc;
+  } while (p0 < g->k);
+}
+
+void ns_gemm_plan_init(ns_gemm_plan *g, int64_t m, int64_t n, int64_t k, const float *a,
+                       int64_t lda, const float *b, int64_t ldb, int trans_b, float *c,
+                       int64_t ldc, const ns_gemm_epi *epi, int threads) {
+  ns_gemm_plan p = {m, n, k, lda, ldb, ldc, a, b, c, trans_b, {NULL, NULL, 0}, ukernel_c,
+                    n <= NC / 2 ? KC_NARROW : KC,
+                    0, 0, 0};
+  if (epi) p.epi = *epi;
+  if (ns_gemm_avx2()) p.kern = ns_gemm_ukernel_avx2;
+  if (m > 0 && n > 0) {
+    /* Tasks: column blocks of NC times row parts; enough of them for the
+     * threads to share out dynamically (a busy core then costs less). */
+    int nt = ns_kernel_threads(threads);
+    p.row_blocks = (m + MR - 1) / MR;
+    int64_t nb = (n + NC - 1) / NC;
+    p.parts = nb >= 2 * nt ? 1 : (2 * nt + nb - 1) / nb;
+    if (p.parts > p.row_blocks) p.parts = p.row_blocks;
+    p.tasks = nb * p.parts;
+  }
+  *g = p;
+}
+
+void ns_gemm_plan_run(const ns_gemm_plan *g, int64_t t, float *pack) {
+  int64_t jb = t / g->parts, part = t % g->parts;
+  int64_t i0 = g->row_blocks * part / g->parts * MR;
+  int64_t i1 = g->row_blocks * (part + 1) / g->parts * MR;
+  if (i1 > g->m) i1 = g->m;
+  int64_t j0 = jb * NC, nc = g->n - j0 < NC ? g->n - j0 : NC;
+  if (i0 < i1) gemm_task(g, i0, i1, j0, nc, pack);
+}
+
+void ns_gemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b,
+             int64_t ldb, int trans_b, float *c, int64_t ldc, const ns_gemm_epi *epi,
+             float *scratch, int threads) {
+  ns_gemm_plan g;
+  ns_gemm_plan_init(&g, m, n, k, a, lda, b, ldb, trans_b, c, ldc, epi, threads);
+  if (g.tasks == 0) return;
+  int nt = ns_kernel_threads(threads);
+  /* Small jobs are not worth waking threads for. */
+  if ((double)m * n * k < 2e5) nt = 1;
+  if (nt > g.tasks) nt = (int)g.tasks;
+#pragma omp parallel num_threads(nt)
+  {
+    float *pack = scratch + (int64_t)omp_get_thread_num() * KC * NC;
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t t = 0; t < g.tasks; t++) ns_gemm_plan_run(&g, t, pack);
+  }
+}
+
+void ns_gemm_rows(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const float *w,
+                  int64_t ldw, float *y, int64_t ldy, const float *col_bias, int relu,
+                  int threads) {
+  if (m <= 0 || n <= 0) return;
+  ns_gemm_dot_kernel dot = ns_gemm_avx2() ? ns_gemm_dot_avx2 : dot_c;
+  int64_t blocks = (n + 3) / 4;
+  int nt = ns_kernel_threads(threads);
+  if ((double)m * n * k < 2e5) nt = 1;
+#pragma omp parallel for schedule(dynamic, 16) num_threads(nt)
+  for (int64_t jb = 0; jb < blocks; jb++) {
+    int64_t j0 = jb * 4, cols = n - j0 < 4 ? n - j0 : 4;
+    const float *wp[4];
+    for (int r = 0; r < 4; r++) wp[r] = w + (j0 + (r < cols ? r : 0)) * ldw;
+    for (int64_t i = 0; i < m; i += 2) {
+      const float *xp[2] = {x + i * ldx, x + (i + 1 < m ? i + 1 : i) * ldx};
+      float out[8];
+      dot(k, wp, xp, out);
+      for (int64_t r = 0; r < cols; r++)
+        for (int64_t ii = 0; ii < 2 && i + ii < m; ii++) {
+          float v = out[2 * r + ii];
+          if (col_bias) v += col_bias[j0 + r];
+          if (relu) v = v < 0.0f ? 0.0f : v;
+          y[(i + ii) * ldy + j0 + r] = v;
+        }
+    }
+  }
+}
