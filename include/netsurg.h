@@ -111,6 +111,10 @@ ns_tensor ns_net_blob(ns_net *net, int blob);
 /* Input blobs: the tops of Input layers. */
 int ns_net_input_count(const ns_net *net);
 int ns_net_input_blob(const ns_net *net, int i);
+/* Output blobs, as Caffe's net_output_blobs: produced and not read by a
+ * later layer, in name order.  Writes their indexes to out (room for
+ * ns_net_blob_count entries) and returns how many. */
+int ns_net_output_blobs(const ns_net *net, int *out);
 
 /* Gives an input blob a new shape and reshapes the whole net. */
 ns_status ns_net_reshape_input(ns_ctx *ctx, ns_net *net, const char *blob, int num_axes,

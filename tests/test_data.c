@@ -18,28 +18,7 @@
 #include "netsurg.h"
 #include "support/testutil.h"
 
-typedef struct fixture {
-  char *dir;
-  ns_ctx *ctx;
-} fixture;
-
-static int setup(void **state) {
-  fixture *f = calloc(1, sizeof *f);
-  f->dir = tu_mkdtemp();
-  f->ctx = ns_ctx_create();
-  ns_ctx_set_threads(f->ctx, 1);
-  *state = f;
-  return f->dir && f->ctx ? 0 : -1;
-}
-
-static int teardown(void **state) {
-  fixture *f = *state;
-  tu_rmtree(f->dir);
-  free(f->dir);
-  ns_ctx_destroy(f->ctx);
-  free(f);
-  return 0;
-}
+typedef tu_fixture fixture;
 
 static const char *path_in(fixture *f, const char *name) {
   static char buf[4][1024];
@@ -391,15 +370,15 @@ static void test_image_data(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(test_npy_batches_wrap, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_npy_shuffle_is_permutation, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_transform_test_phase, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_transform_train_random, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_npy_errors, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_idx_reader, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_idx_data_layer, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_fashion_mnist_files, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_image_data, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_npy_batches_wrap, tu_fixture_setup, tu_fixture_teardown),
+      cmocka_unit_test_setup_teardown(test_npy_shuffle_is_permutation, tu_fixture_setup, tu_fixture_teardown),
+      cmocka_unit_test_setup_teardown(test_transform_test_phase, tu_fixture_setup, tu_fixture_teardown),
+      cmocka_unit_test_setup_teardown(test_transform_train_random, tu_fixture_setup, tu_fixture_teardown),
+      cmocka_unit_test_setup_teardown(test_npy_errors, tu_fixture_setup, tu_fixture_teardown),
+      cmocka_unit_test_setup_teardown(test_idx_reader, tu_fixture_setup, tu_fixture_teardown),
+      cmocka_unit_test_setup_teardown(test_idx_data_layer, tu_fixture_setup, tu_fixture_teardown),
+      cmocka_unit_test_setup_teardown(test_fashion_mnist_files, tu_fixture_setup, tu_fixture_teardown),
+      cmocka_unit_test_setup_teardown(test_image_data, tu_fixture_setup, tu_fixture_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,28 +16,7 @@
 #include "netsurg.h"
 #include "support/testutil.h"
 
-typedef struct fixture {
-  char *dir;
-  ns_ctx *ctx;
-} fixture;
-
-static int setup(void **state) {
-  fixture *f = calloc(1, sizeof *f);
-  f->dir = tu_mkdtemp();
-  f->ctx = ns_ctx_create();
-  ns_ctx_set_threads(f->ctx, 1);
-  *state = f;
-  return f->dir && f->ctx ? 0 : -1;
-}
-
-static int teardown(void **state) {
-  fixture *f = *state;
-  tu_rmtree(f->dir);
-  free(f->dir);
-  ns_ctx_destroy(f->ctx);
-  free(f);
-  return 0;
-}
+typedef tu_fixture fixture;
 
 /* An Input and an InnerProduct (6 weights, lr_mult 1 decay_mult 1; 2
  * biases, lr_mult 2 decay_mult 0): the learnables of the tests. */
@@ -395,18 +374,18 @@ static void test_snapshot_prefix_defaults(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(test_sgd_momentum_l2, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_sgd_l1_clip_iter_size, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_nesterov, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_adagrad, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_rmsprop, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_adadelta, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_adam, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_adagrad_rejects_momentum, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_lr_policies, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_resume_bit_exact, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_restore_rejects_mismatch, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_snapshot_prefix_defaults, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_sgd_momentum_l2, tu_fixture_setup, tu_fixture_teardown),
+      cmocka_unit_test_setup_teardown(test_sgd_l1_clip_iter_size, tu_fixture_setup, tu_fixture_teardown),
+      cmocka_unit_test_setup_teardown(test_nesterov, tu_fixture_setup, tu_fixture_teardown),
+      cmocka_unit_test_setup_teardown(test_adagrad, tu_fixture_setup, tu_fixture_teardown),
+      cmocka_unit_test_setup_teardown(test_rmsprop, tu_fixture_setup, tu_fixture_teardown),
+      cmocka_unit_test_setup_teardown(test_adadelta, tu_fixture_setup, tu_fixture_teardown),
+      cmocka_unit_test_setup_teardown(test_adam, tu_fixture_setup, tu_fixture_teardown),
+      cmocka_unit_test_setup_teardown(test_adagrad_rejects_momentum, tu_fixture_setup, tu_fixture_teardown),
+      cmocka_unit_test_setup_teardown(test_lr_policies, tu_fixture_setup, tu_fixture_teardown),
+      cmocka_unit_test_setup_teardown(test_resume_bit_exact, tu_fixture_setup, tu_fixture_teardown),
+      cmocka_unit_test_setup_teardown(test_restore_rejects_mismatch, tu_fixture_setup, tu_fixture_teardown),
+      cmocka_unit_test_setup_teardown(test_snapshot_prefix_defaults, tu_fixture_setup, tu_fixture_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

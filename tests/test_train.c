@@ -19,30 +19,14 @@
 
 static char cli[1024];
 
-typedef struct fixture {
-  char *dir;
-  ns_ctx *ctx;
-} fixture;
+typedef tu_fixture fixture;
 
 static int setup(void **state) {
-  fixture *f = calloc(1, sizeof *f);
-  f->dir = tu_mkdtemp();
-  f->ctx = ns_ctx_create();
-  ns_ctx_set_threads(f->ctx, 1);
   const char *build = getenv("NS_BUILD");
   snprintf(cli, sizeof cli, "%s/netsurg", build && *build ? build : "build");
-  *state = f;
-  return f->dir && f->ctx ? 0 : -1;
+  return tu_fixture_setup(state);
 }
 
-static int teardown(void **state) {
-  fixture *f = *state;
-  tu_rmtree(f->dir);
-  free(f->dir);
-  ns_ctx_destroy(f->ctx);
-  free(f);
-  return 0;
-}
 
 static const char *path_in(fixture *f, const char *name) {
   static char buf[8][1024];
@@ -335,12 +319,12 @@ static void test_finetune_frozen_layer(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(test_cli_loss_drops, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_cli_sigint_snapshots, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_resume_equals_uninterrupted, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_iter_size_equals_full_batch, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_loss_map_per_location, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_finetune_frozen_layer, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_cli_loss_drops, setup, tu_fixture_teardown),
+      cmocka_unit_test_setup_teardown(test_cli_sigint_snapshots, setup, tu_fixture_teardown),
+      cmocka_unit_test_setup_teardown(test_resume_equals_uninterrupted, setup, tu_fixture_teardown),
+      cmocka_unit_test_setup_teardown(test_iter_size_equals_full_batch, setup, tu_fixture_teardown),
+      cmocka_unit_test_setup_teardown(test_loss_map_per_location, setup, tu_fixture_teardown),
+      cmocka_unit_test_setup_teardown(test_finetune_frozen_layer, setup, tu_fixture_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

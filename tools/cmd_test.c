@@ -13,34 +13,6 @@ static const char *test_help =
     "(default 50) and print every output blob (blobs no layer reads: accuracy, loss),\n"
     "each element averaged over the passes. --train-phase builds the TRAIN net instead.\n";
 
-/* Blobs produced and not read afterwards, sorted by name (Caffe's order). */
-static int find_outputs(ns_net *net, int *out) {
-  int nb = ns_net_blob_count(net), n = 0;
-  char *open = calloc((size_t)nb + 1, 1);
-  if (!open) return -1;
-  for (int l = 0; l < ns_net_layer_count(net); l++) {
-    for (int i = 0; i < ns_net_layer_bottom_count(net, l); i++) {
-      int b = ns_net_find_blob(net, ns_net_layer_bottom(net, l, i));
-      if (b >= 0) open[b] = 0;
-    }
-    for (int i = 0; i < ns_net_layer_top_count(net, l); i++) {
-      int b = ns_net_find_blob(net, ns_net_layer_top(net, l, i));
-      if (b >= 0) open[b] = 1;
-    }
-  }
-  for (int b = 0; b < nb; b++) {
-    if (!open[b]) continue;
-    int k = n++;
-    while (k > 0 && strcmp(ns_net_blob(net, out[k - 1]).name, ns_net_blob(net, b).name) > 0) {
-      out[k] = out[k - 1];
-      k--;
-    }
-    out[k] = b;
-  }
-  free(open);
-  return n;
-}
-
 int cmd_test(int argc, char **argv) {
   static const struct option longopts[] = {{"iterations", required_argument, 0, 'n'},
                                            {"threads", required_argument, 0, 't'},
@@ -78,7 +50,7 @@ int cmd_test(int argc, char **argv) {
                         train ? NS_PHASE_TRAIN : NS_PHASE_TEST, &net) != NS_OK)
     goto fail;
   outs = calloc((size_t)ns_net_blob_count(net) + 1, sizeof *outs);
-  int n_out = outs ? find_outputs(net, outs) : -1;
+  int n_out = outs ? ns_net_output_blobs(net, outs) : -1;
   if (n_out < 0) {
     fprintf(stderr, "netsurg test: out of memory\n");
     rc = NS_ERR_NOMEM;

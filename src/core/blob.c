@@ -129,3 +129,15 @@ const char *ns_shape_str(const int64_t *shape, int num_axes, char *buf, size_t s
   if (n < size) n += (size_t)snprintf(buf + n, size - n, num_axes == 1 ? ",)" : ")");
   return buf;
 }
+
+ns_status ns_floats_save(ns_ctx *ctx, float **buf, int64_t *cap, const float *src, int64_t count) {
+  if (count > *cap) {
+    float *p = ns_floats_alloc(ctx, count);
+    if (!p) return ctx->status;
+    ns_floats_free(ctx, *buf);
+    *buf = p;
+    *cap = count;
+  }
+  if (count) memcpy(*buf, src, (size_t)count * sizeof(float));
+  return NS_OK;
+}

@@ -42,5 +42,8 @@ const char *ns_shape_str(const int64_t *shape, int num_axes, char *buf, size_t s
 /* 64-byte aligned float arrays through the context allocator. */
 float *ns_floats_alloc(ns_ctx *ctx, int64_t count);
 void ns_floats_free(ns_ctx *ctx, float *p);
+/* Copies count floats into *buf, first growing it (to *cap floats) when
+ * too small: a layer's saved copy of a blob it overwrites in place. */
+ns_status ns_floats_save(ns_ctx *ctx, float **buf, int64_t *cap, const float *src, int64_t count);
 
 #endif

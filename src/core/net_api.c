@@ -159,6 +159,28 @@ int ns_net_input_blob(const ns_net *net, int k) {
   return -1;
 }
 
+int ns_net_output_blobs(const ns_net *net, int *out) {
+  /* out[b] first flags "written and not read since", then holds the list. */
+  for (int b = 0; b < net->n_blobs; b++) out[b] = 0;
+  for (int i = 0; i < net->n_layers; i++) {
+    const ns_layer *l = &net->layers[i];
+    for (int j = 0; j < l->n_bottom; j++) out[ns_net_blob_index(net, l->bottom[j]->name)] = 0;
+    for (int j = 0; j < l->n_top; j++) out[ns_net_blob_index(net, l->top[j]->name)] = 1;
+  }
+  int n = 0;
+  for (int b = 0; b < net->n_blobs; b++)
+    if (out[b]) {
+      /* insertion by name: nets have a handful of outputs (n <= b) */
+      int k = n++;
+      while (k > 0 && strcmp(net->blobs[out[k - 1]]->name, net->blobs[b]->name) > 0) {
+        out[k] = out[k - 1];
+        k--;
+      }
+      out[k] = b;
+    }
+  return n;
+}
+
 ns_status ns_net_reshape_input(ns_ctx *ctx, ns_net *net, const char *blob, int num_axes,
                                const int64_t *shape) {
   int b = ns_net_blob_index(net, blob);

@@ -179,16 +179,7 @@ static void scale_destroy(ns_ctx *ctx, ns_layer *l) {
  * training keeps a copy (Caffe's temp_). */
 static ns_status scale_save_bottom(ns_ctx *ctx, ns_layer *l) {
   scale_state *s = l->priv;
-  const ns_blob *b = l->bottom[0];
-  if (b->count > s->saved_cap) {
-    float *p = ns_floats_alloc(ctx, b->count);
-    if (!p) return ctx->status;
-    ns_floats_free(ctx, s->saved);
-    s->saved = p;
-    s->saved_cap = b->count;
-  }
-  if (b->count) memcpy(s->saved, b->data, (size_t)b->count * sizeof(float));
-  return NS_OK;
+  return ns_floats_save(ctx, &s->saved, &s->saved_cap, l->bottom[0]->data, l->bottom[0]->count);
 }
 
 static ns_status scale_forward(ns_ctx *ctx, ns_layer *l) {

@@ -129,39 +129,11 @@ static ns_status build_net(ns_ctx *ctx, const char *file, const Caffe__NetParame
   return st;
 }
 
-/* Output blobs: produced and not consumed afterwards, sorted by name as
- * Caffe's std::set keeps them. */
+/* The test net's outputs (Caffe's net_output_blobs). */
 static ns_status find_outputs(ns_ctx *ctx, ns_net *net, outputs *o) {
-  int nb = ns_net_blob_count(net);
-  char *open = ns_calloc(ctx, (size_t)nb + 1, 1);
-  if (!open) return ctx->status;
-  for (int l = 0; l < ns_net_layer_count(net); l++) {
-    for (int i = 0; i < ns_net_layer_bottom_count(net, l); i++) {
-      int b = ns_net_find_blob(net, ns_net_layer_bottom(net, l, i));
-      if (b >= 0) open[b] = 0;
-    }
-    for (int i = 0; i < ns_net_layer_top_count(net, l); i++) {
-      int b = ns_net_find_blob(net, ns_net_layer_top(net, l, i));
-      if (b >= 0) open[b] = 1;
-    }
-  }
-  o->blobs = ns_calloc(ctx, (size_t)nb + 1, sizeof *o->blobs);
-  if (!o->blobs) {
-    ns_free(ctx, open);
-    return ctx->status;
-  }
-  for (int b = 0; b < nb; b++)
-    if (open[b]) {
-      /* insertion sort by name: nets have a handful of outputs */
-      int k = o->n++;
-      const char *name = ns_net_blob(net, b).name;
-      while (k > 0 && strcmp(ns_net_blob(net, o->blobs[k - 1]).name, name) > 0) {
-        o->blobs[k] = o->blobs[k - 1];
-        k--;
-      }
-      o->blobs[k] = b;
-    }
-  ns_free(ctx, open);
+  o->blobs = ns_calloc(ctx, (size_t)ns_net_blob_count(net) + 1, sizeof *o->blobs);
+  if (!o->blobs) return ctx->status;
+  o->n = ns_net_output_blobs(net, o->blobs);
   return NS_OK;
 }
 

@@ -72,3 +72,23 @@ int tu_run(const char *cmd) {
   if (rc == -1) return -1;
   return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
+
+int tu_fixture_setup(void **state) {
+  tu_fixture *f = calloc(1, sizeof *f);
+  if (!f) return -1;
+  f->dir = tu_mkdtemp();
+  f->ctx = ns_ctx_create();
+  if (f->ctx) ns_ctx_set_threads(f->ctx, 1);
+  *state = f;
+  return f->dir && f->ctx ? 0 : -1;
+}
+
+int tu_fixture_teardown(void **state) {
+  tu_fixture *f = *state;
+  if (!f) return 0;
+  if (f->dir) tu_rmtree(f->dir);
+  free(f->dir);
+  ns_ctx_destroy(f->ctx);
+  free(f);
+  return 0;
+}

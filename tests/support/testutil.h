@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "netsurg.h"
+
 /* Folder with the project's test data (tests/), from NS_TEST_DIR or
  * "tests" relative to the working directory (the repo root). */
 const char *tu_test_dir(void);
@@ -22,5 +24,14 @@ double tu_excess(const float *a, const float *b, int64_t n, double abs_tol, doub
                  double *max_abs);
 /* Runs a shell command, returns its exit status (or -1). */
 int tu_run(const char *cmd);
+
+/* A cmocka fixture: a fresh temporary folder and a 1-thread context
+ * (deterministic sums), removed by the teardown. */
+typedef struct tu_fixture {
+  char *dir;
+  ns_ctx *ctx;
+} tu_fixture;
+int tu_fixture_setup(void **state);
+int tu_fixture_teardown(void **state);
 
 #endif
