@@ -116,17 +116,27 @@ static void transform_input(const ns_conv2d_shape *s, const float *x, int64_t it
   int64_t len = 2 * ((tw + LANES - 1) / LANES * LANES) + 2;
 #pragma omp for schedule(static)
   for (int64_t c = 0; c < cg; c++) {
-    float rows[4][ROW_MAX];
+    float rows[4][ROW_MAX], *rp[4];
     for (int64_t n = 0; n < items; n++) {
       const float *plane = x + n * in_item + (c0 + c) * h * wd;
       for (int64_t ty = 0; ty < th; ty++) {
-        for (int i = 0; i < 4; i++) padded_row(plane, h, wd, 2 * ty - pad + i, pad, rows[i], len);
+        if (ty == 0) {
+          for (int i = 0; i < 4; i++) {
+            rp[i] = rows[i];
+            padded_row(plane, h, wd, i - pad, pad, rp[i], len);
+          }
+        } else { /* tile rows overlap by 2 input rows: keep them */
+          float *r0 = rp[0], *r1 = rp[1];
+          rp[0] = rp[2], rp[1] = rp[3], rp[2] = r0, rp[3] = r1;
+          padded_row(plane, h, wd, 2 * ty - pad + 2, pad, rp[2], len);
+          padded_row(plane, h, wd, 2 * ty - pad + 3, pad, rp[3], len);
+        }
         for (int64_t tx0 = 0; tx0 < tw; tx0 += LANES) {
           int lanes = tw - tx0 < LANES ? (int)(tw - tx0) : LANES;
           float d[4][4][LANES], t[4][4][LANES], o[16][LANES];
           for (int i = 0; i < 4; i++)
             for (int j = 0; j < 4; j++)
-              for (int l = 0; l < LANES; l++) d[i][j][l] = rows[i][2 * (tx0 + l) + j];
+              for (int l = 0; l < LANES; l++) d[i][j][l] = rp[i][2 * (tx0 + l) + j];
           for (int j = 0; j < 4; j++)
             for (int l = 0; l < LANES; l++) {
               t[0][j][l] = d[0][j][l] - d[2][j][l];
