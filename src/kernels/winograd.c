@@ -30,13 +30,13 @@ static int64_t chunk_items(const ns_conv2d_shape *s, int64_t num) {
 
 int ns_winograd_worth(const ns_conv2d_shape *s, int64_t num, int have_u) {
   /* The GEMMs want some width, and the channel counts must be high
-   * enough for them to dominate.  Measured on CaffeNet's conv3-5: a win
-   * at 196 tiles (451 x 451 input) and more, a loss at 49 (227 x 227,
-   * batch 1: 3.6 vs 3.4 ms for conv3) even with the weights transformed
-   * beforehand (have_u, which only saves the transform). */
+   * enough for them to dominate.  Measured on CaffeNet's conv3-5: with
+   * the weight transform paid per call, a win from about 150 tiles; with
+   * the weights transformed beforehand (have_u), already at 49 (227 x 227,
+   * batch 1: conv3 3.27 vs 3.49 ms direct). */
   int64_t cg = s->channels / s->group, og = s->num_output / s->group;
-  (void)have_u;
-  return ns_winograd_applies(s) && cg >= 16 && og >= 16 && tiles_of(s) * num >= 150;
+  return ns_winograd_applies(s) && cg >= 16 && og >= 16 &&
+         tiles_of(s) * num >= (have_u ? 32 : 150);
 }
 
 /* Distance between the 16 planes of U, V and M: 16 floats more than a
