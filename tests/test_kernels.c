@@ -376,6 +376,33 @@ static void test_winograd_small(void **state) {
   }
 }
 
+/* The batch entry point off the Winograd path: several items (shared out
+ * by item on several threads), against the reference per item, 1 vs 3
+ * threads bit-identical. */
+static void test_conv_batch_items(void **state) {
+  rnd r = {0x4c4c4u};
+  for (int t = 0; t < 12; t++) {
+    int group = rnd_int(&r, 1, 2), k = rnd_int(&r, 1, 5) | 1;
+    ns_conv2d_shape s = {group * rnd_int(&r, 1, 6), rnd_int(&r, k, 17), rnd_int(&r, k, 17),
+                         group * rnd_int(&r, 1, 7), group, k, k, rnd_int(&r, 0, k / 2),
+                         rnd_int(&r, 0, k / 2), rnd_int(&r, 1, 3), rnd_int(&r, 1, 2), 1, 1, 0, 0};
+    set_out(&s);
+    int64_t num = rnd_int(&r, 1, 7);
+    int64_t wcount = s.num_output * (s.channels / group) * k * k;
+    int64_t in_item = s.channels * s.height * s.width, out_item = s.num_output * s.out_h * s.out_w;
+    float *w = rnd_array(&r, wcount, -1, 1), *bias = rnd_array(&r, s.num_output, -1, 1);
+    float *x = rnd_array(&r, num * in_item, -1, 1);
+    float *y1 = zeros(num * out_item), *y3 = zeros(num * out_item), *ref = zeros(num * out_item);
+    float *sc = scratch(ns_conv2d_batch_scratch_count(&s, num, 0, 3));
+    for (int64_t n = 0; n < num; n++) ns_ref_conv2d(&s, w, bias, x + n * in_item, ref + n * out_item);
+    ns_conv2d_batch(&s, num, w, NULL, bias, x, y1, sc, 0, 1);
+    ns_conv2d_batch(&s, num, w, NULL, bias, x, y3, sc, 0, 3);
+    expect_close(y1, ref, num * out_item, "conv batch");
+    expect_same_bits(y1, y3, num * out_item, "conv batch");
+    free(w), free(bias), free(x), free(y1), free(y3), free(ref), free_scratch(sc);
+  }
+}
+
 static void test_conv_1x1(void **state) {
   rnd r = {42};
   ns_conv2d_shape plain = {6, 7, 5, 9, 3, 1, 1, 0, 0, 1, 1, 1, 1, 0, 0};
@@ -558,7 +585,7 @@ int main(void) {
       cmocka_unit_test(test_gemm_transposes),        cmocka_unit_test(test_pgemm_random),
       cmocka_unit_test(test_pgemm_rows_random),      cmocka_unit_test(test_im2col_definition),
       cmocka_unit_test(test_conv_random_shapes),     cmocka_unit_test(test_conv_winograd),
-      cmocka_unit_test(test_winograd_small),
+      cmocka_unit_test(test_winograd_small),     cmocka_unit_test(test_conv_batch_items),
       cmocka_unit_test(test_conv_1x1),
       cmocka_unit_test(test_conv_caffenet_geometry), cmocka_unit_test(test_pool_out_size),
       cmocka_unit_test(test_pool_random_shapes),     cmocka_unit_test(test_lrn_across_random),
