@@ -342,6 +342,67 @@ static void test_conv_winograd(void **state) {
   }
 }
 
+/* The Winograd kernel called directly on small maps and channel counts,
+ * which the batch entry point leaves to im2col: fewer than 8 tiles per
+ * row (partial transform groups), 1 x 1 to 12 x 12 outputs, 1-3 items. */
+static void test_winograd_small(void **state) {
+  rnd r = {0x3b3b3u};
+  for (int t = 0; t < 40; t++) {
+    int group = rnd_int(&r, 1, 2), pad = rnd_int(&r, 0, 1);
+    ns_conv2d_shape s = {group * rnd_int(&r, 1, 9), rnd_int(&r, 3 - 2 * pad, 12),
+                         rnd_int(&r, 3 - 2 * pad, 12), group * rnd_int(&r, 1, 9), group,
+                         3, 3, pad, pad, 1, 1, 1, 1, 0, 0};
+    s.out_h = ns_conv_out_size(s.height, 3, pad, 1, 1);
+    s.out_w = ns_conv_out_size(s.width, 3, pad, 1, 1);
+    assert_true(ns_winograd_applies(&s));
+    int64_t num = rnd_int(&r, 1, 3), cg = s.channels / group;
+    int64_t wcount = s.num_output * cg * 9, in_item = s.channels * s.height * s.width;
+    int64_t out_item = s.num_output * s.out_h * s.out_w, ycount = num * out_item;
+    float *w = rnd_array(&r, wcount, -1, 1), *bias = rnd_array(&r, s.num_output, -1, 1);
+    float *x = rnd_array(&r, num * in_item, -1, 1);
+    float *y1 = zeros(ycount), *y3 = zeros(ycount), *ref = zeros(ycount);
+    float *sc = scratch(ns_winograd_scratch_count(&s, num, 3));
+    for (int64_t n = 0; n < num; n++)
+      ns_ref_conv2d(&s, w, bias, x + n * in_item, ref + n * out_item);
+    for (int path = 0; path < 2; path++) {
+      if (!set_path(path)) continue;
+      ns_winograd_conv(&s, num, w, NULL, bias, x, y1, sc, 0, 1);
+      ns_winograd_conv(&s, num, w, NULL, bias, x, y3, sc, 0, 3);
+      expect_close(y1, ref, ycount, "winograd small");
+      expect_same_bits(y1, y3, ycount, "winograd small");
+    }
+    unsetenv("NETSURG_PORTABLE");
+    free(w), free(bias), free(x), free(y1), free(y3), free(ref), free_scratch(sc);
+  }
+}
+
+/* The batch entry point off the Winograd path: several items (shared out
+ * by item on several threads), against the reference per item, 1 vs 3
+ * threads bit-identical. */
+static void test_conv_batch_items(void **state) {
+  rnd r = {0x4c4c4u};
+  for (int t = 0; t < 12; t++) {
+    int group = rnd_int(&r, 1, 2), k = rnd_int(&r, 1, 5) | 1;
+    ns_conv2d_shape s = {group * rnd_int(&r, 1, 6), rnd_int(&r, k, 17), rnd_int(&r, k, 17),
+                         group * rnd_int(&r, 1, 7), group, k, k, rnd_int(&r, 0, k / 2),
+                         rnd_int(&r, 0, k / 2), rnd_int(&r, 1, 3), rnd_int(&r, 1, 2), 1, 1, 0, 0};
+    set_out(&s);
+    int64_t num = rnd_int(&r, 1, 7);
+    int64_t wcount = s.num_output * (s.channels / group) * k * k;
+    int64_t in_item = s.channels * s.height * s.width, out_item = s.num_output * s.out_h * s.out_w;
+    float *w = rnd_array(&r, wcount, -1, 1), *bias = rnd_array(&r, s.num_output, -1, 1);
+    float *x = rnd_array(&r, num * in_item, -1, 1);
+    float *y1 = zeros(num * out_item), *y3 = zeros(num * out_item), *ref = zeros(num * out_item);
+    float *sc = scratch(ns_conv2d_batch_scratch_count(&s, num, 0, 3));
+    for (int64_t n = 0; n < num; n++) ns_ref_conv2d(&s, w, bias, x + n * in_item, ref + n * out_item);
+    ns_conv2d_batch(&s, num, w, NULL, bias, x, y1, sc, 0, 1);
+    ns_conv2d_batch(&s, num, w, NULL, bias, x, y3, sc, 0, 3);
+    expect_close(y1, ref, num * out_item, "conv batch");
+    expect_same_bits(y1, y3, num * out_item, "conv batch");
+    free(w), free(bias), free(x), free(y1), free(y3), free(ref), free_scratch(sc);
+  }
+}
+
 static void test_conv_1x1(void **state) {
   rnd r = {42};
   ns_conv2d_shape plain = {6, 7, 5, 9, 3, 1, 1, 0, 0, 1, 1, 1, 1, 0, 0};
@@ -524,6 +585,7 @@ int main(void) {
       cmocka_unit_test(test_gemm_transposes),        cmocka_unit_test(test_pgemm_random),
       cmocka_unit_test(test_pgemm_rows_random),      cmocka_unit_test(test_im2col_definition),
       cmocka_unit_test(test_conv_random_shapes),     cmocka_unit_test(test_conv_winograd),
+      cmocka_unit_test(test_winograd_small),     cmocka_unit_test(test_conv_batch_items),
       cmocka_unit_test(test_conv_1x1),
       cmocka_unit_test(test_conv_caffenet_geometry), cmocka_unit_test(test_pool_out_size),
       cmocka_unit_test(test_pool_random_shapes),     cmocka_unit_test(test_lrn_across_random),

@@ -56,10 +56,21 @@ void ns_conv2d(const ns_conv2d_shape *s, const float *w, const float *bias, cons
   }
 }
 
+/* Several items on several threads: each thread convolves whole items
+ * on its own (its own column buffer), so the threads meet once per layer
+ * instead of twice per item: on a busy machine every meeting can wait a
+ * time slice for a descheduled thread. */
+static int by_item(int64_t num, int threads) {
+  int nt = ns_kernel_threads(threads);
+  return nt > 1 && num >= nt;
+}
+
 int64_t ns_conv2d_batch_scratch_count(const ns_conv2d_shape *s, int64_t num, int have_u,
                                       int threads) {
   if (ns_winograd_worth(s, num, have_u)) return ns_winograd_scratch_count(s, num, threads);
-  return ns_conv2d_scratch_count(s, threads);
+  if (!by_item(num, threads)) return ns_conv2d_scratch_count(s, threads);
+  int64_t one = ns_conv2d_scratch_count(s, 1);
+  return one < 0 ? -1 : one * ns_kernel_threads(threads);
 }
 
 void ns_conv2d_batch(const ns_conv2d_shape *s, int64_t num, const float *w, const float *wino_u,
@@ -71,6 +82,17 @@ void ns_conv2d_batch(const ns_conv2d_shape *s, int64_t num, const float *w, cons
   }
   int64_t in_item = s->channels * s->height * s->width;
   int64_t out_item = s->num_output * s->out_h * s->out_w;
-  for (int64_t n = 0; n < num; n++)
-    ns_conv2d(s, w, bias, x + n * in_item, y + n * out_item, scratch, relu, threads);
+  if (!by_item(num, threads)) {
+    for (int64_t n = 0; n < num; n++)
+      ns_conv2d(s, w, bias, x + n * in_item, y + n * out_item, scratch, relu, threads);
+    return;
+  }
+  int64_t one = ns_conv2d_scratch_count(s, 1);
+#pragma omp parallel num_threads(ns_kernel_threads(threads))
+  {
+    float *mine = scratch + (int64_t)omp_get_thread_num() * one;
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t n = 0; n < num; n++)
+      ns_conv2d(s, w, bias, x + n * in_item, y + n * out_item, mine, relu, 1);
+  }
 }
