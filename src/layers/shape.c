@@ -254,6 +254,20 @@ static ns_status crop_reshape(ns_ctx *ctx, ns_layer *l) {
   return set_top_shape(ctx, l, a->num_axes, shape);
 }
 
+/* Where top row r (over the top's axes before the last) starts in the
+ * bottom: unravel r, add the offsets. */
+static int64_t crop_source(const crop_state *s, const ns_blob *a, const ns_blob *t, int64_t r) {
+  int last = t->num_axes - 1;
+  int64_t src = 0, stride = a->shape[last];
+  for (int i = last - 1; i >= 0; i--) {
+    int64_t idx = r % t->shape[i];
+    r /= t->shape[i];
+    src += (idx + s->offset[i]) * stride;
+    stride *= a->shape[i];
+  }
+  return src + s->offset[last];
+}
+
 /* Copies the last-axis rows of the cropped window, one row at a time. */
 static ns_status crop_forward(ns_ctx *ctx, ns_layer *l) {
   const crop_state *s = l->priv;
@@ -266,17 +280,8 @@ static ns_status crop_forward(ns_ctx *ctx, ns_layer *l) {
     return NS_OK;
   }
   int64_t row = t->shape[last], rows = t->count / row;
-  for (int64_t r = 0; r < rows; r++) {
-    /* Source offset: unravel r over top axes [0, last), add the offsets. */
-    int64_t rem = r, src = 0, stride = a->shape[last];
-    for (int i = last - 1; i >= 0; i--) {
-      int64_t idx = rem % t->shape[i];
-      rem /= t->shape[i];
-      src += (idx + s->offset[i]) * stride;
-      stride *= a->shape[i];
-    }
-    memcpy(t->data + r * row, a->data + src + s->offset[last], (size_t)row * sizeof(float));
-  }
+  for (int64_t r = 0; r < rows; r++)
+    memcpy(t->data + r * row, a->data + crop_source(s, a, t, r), (size_t)row * sizeof(float));
   return NS_OK;
 }
 
@@ -294,16 +299,8 @@ static ns_status crop_backward(ns_ctx *ctx, ns_layer *l, const int *down) {
     return NS_OK;
   }
   int64_t row = t->shape[last], rows = t->count / row;
-  for (int64_t r = 0; r < rows; r++) {
-    int64_t rem = r, src = 0, stride = a->shape[last];
-    for (int i = last - 1; i >= 0; i--) {
-      int64_t idx = rem % t->shape[i];
-      rem /= t->shape[i];
-      src += (idx + s->offset[i]) * stride;
-      stride *= a->shape[i];
-    }
-    memcpy(a->diff + src + s->offset[last], t->diff + r * row, (size_t)row * sizeof(float));
-  }
+  for (int64_t r = 0; r < rows; r++)
+    memcpy(a->diff + crop_source(s, a, t, r), t->diff + r * row, (size_t)row * sizeof(float));
   return NS_OK;
 }
 
