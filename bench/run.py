@@ -632,6 +632,10 @@ def main():
     meta['load_end'] = loadavg()
     meta['wall_s'] = time.perf_counter() - t_start
     text = report(meta, results, checks, ex, args)
+    tried = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'TRIED.md')
+    if os.path.exists(tried):  # the hand-written account of the engine's means
+        with open(tried) as f:
+            text += '\n\n' + f.read().rstrip('\n')
     print(text)
     if args.out:
         with open(args.out, 'w') as f:
