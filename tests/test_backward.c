@@ -1015,6 +1015,27 @@ static void free_net(net_fixture *f) {
   free(f->dir);
 }
 
+/* Fuzz regression: an empty batch through SoftmaxWithLoss (with its
+ * probabilities as a second top) forwards and backwards cleanly; Caffe's
+ * normalizer is at least 1, so the loss is 0. */
+static void test_net_empty_batch(void **state) {
+  (void)state;
+  static const char *text =
+      "layer { name: 'in' type: 'Input' top: 'data' top: 'label'\n"
+      "  input_param { shape { dim: 0 dim: 3 dim: 4 dim: 4 } shape { dim: 0 dim: 4 dim: 4 } } }\n"
+      "layer { name: 'conv' type: 'Convolution' bottom: 'data' top: 'conv'\n"
+      "  convolution_param { num_output: 4 kernel_size: 3 pad: 1 weight_filler { type: 'xavier' } } }\n"
+      "layer { name: 'loss' type: 'SoftmaxWithLoss' bottom: 'conv' bottom: 'label' top: 'loss'\n"
+      "  top: 'prob' loss_weight: 1 loss_weight: 0 propagate_down: true propagate_down: false }\n";
+  net_fixture f = {0};
+  assert_int_equal(load_net(&f, text, NS_PHASE_TRAIN), NS_OK);
+  float loss = -1;
+  assert_int_equal(ns_net_forward_loss(f.ctx, f.net, &loss), NS_OK);
+  assert_true(loss == 0.0f);
+  assert_int_equal(ns_net_backward(f.ctx, f.net), NS_OK);
+  free_net(&f);
+}
+
 static float *blob_data(ns_net *net, const char *name) {
   int b = ns_net_find_blob(net, name);
   assert_true(b >= 0);
@@ -1591,6 +1612,7 @@ int main(void) {
       cmocka_unit_test(test_net_accumulate),
       cmocka_unit_test(test_net_frozen_and_propagate_down),
       cmocka_unit_test(test_net_no_backward),
+      cmocka_unit_test(test_net_empty_batch),
       cmocka_unit_test(test_net_inner_loss_weight),
       cmocka_unit_test(test_net_threads_deterministic),
       cmocka_unit_test(test_conformance_nets),

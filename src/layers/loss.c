@@ -149,7 +149,9 @@ static ns_status swl_forward(ns_ctx *ctx, ns_layer *l) {
     }
   s->norm = normalizer(s->mode, s->outer, s->inner, valid);
   l->top[0]->data[0] = (float)(loss / s->norm);
-  if (l->n_top > 1) memcpy(l->top[1]->data, s->prob, (size_t)l->bottom[0]->count * sizeof(float));
+  /* (no prob buffer for an empty batch: nothing to copy) */
+  if (l->n_top > 1 && l->bottom[0]->count)
+    memcpy(l->top[1]->data, s->prob, (size_t)l->bottom[0]->count * sizeof(float));
   return NS_OK;
 }
 
@@ -160,7 +162,7 @@ static ns_status swl_backward(ns_ctx *ctx, ns_layer *l, const int *down) {
   float *d = l->bottom[0]->diff;
   const float *label = l->bottom[1]->data;
   int64_t dim = s->channels * s->inner;
-  memcpy(d, s->prob, (size_t)l->bottom[0]->count * sizeof(float));
+  if (l->bottom[0]->count) memcpy(d, s->prob, (size_t)l->bottom[0]->count * sizeof(float));
   for (int64_t i = 0; i < s->outer; i++)
     for (int64_t j = 0; j < s->inner; j++) {
       float v = label[i * s->inner + j];
