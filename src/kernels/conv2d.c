@@ -35,6 +35,20 @@ int64_t ns_conv2d_scratch_count(const ns_conv2d_shape *s, int threads) {
   return (col + 15) / 16 * 16 + ns_gemm_scratch_floats(threads);
 }
 
+ns_im2col_geom ns_conv2d_im2col_geom(const ns_conv2d_shape *s) {
+  ns_im2col_geom g = {s->channels,   s->height, s->width,    s->kernel_h, s->kernel_w,
+                      s->pad_h,      s->pad_w,  s->stride_h, s->stride_w, s->dilation_h,
+                      s->dilation_w, s->out_h,  s->out_w};
+  return g;
+}
+
+ns_col2im_geom ns_conv2d_col2im_geom(const ns_conv2d_shape *s) {
+  ns_col2im_geom g = {s->channels, s->height,     s->width,     s->kernel_h,
+                      s->kernel_w, s->pad_h,      s->pad_w,     s->stride_h,
+                      s->stride_w, s->dilation_h, s->dilation_w};
+  return g;
+}
+
 void ns_conv2d(const ns_conv2d_shape *s, const float *w, const float *bias, const float *x,
                float *y, float *col, int relu, int threads) {
   int64_t cg = s->channels / s->group, og = s->num_output / s->group;
@@ -42,9 +56,7 @@ void ns_conv2d(const ns_conv2d_shape *s, const float *w, const float *bias, cons
   const float *src = x;
   float *pack = col + (ns_conv2d_col_count(s) + 15) / 16 * 16;
   if (!ns_conv2d_is_1x1(s)) {
-    ns_im2col_geom g = {s->channels,   s->height, s->width,    s->kernel_h, s->kernel_w,
-                        s->pad_h,      s->pad_w,  s->stride_h, s->stride_w, s->dilation_h,
-                        s->dilation_w, s->out_h,  s->out_w};
+    ns_im2col_geom g = ns_conv2d_im2col_geom(s);
     ns_im2col(&g, x, col, threads);
     src = col;
   }

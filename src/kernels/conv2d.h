@@ -8,6 +8,9 @@
 
 #include <stdint.h>
 
+#include "kernels/col2im.h"
+#include "kernels/im2col.h"
+
 typedef struct ns_conv2d_shape {
   int64_t channels, height, width, num_output, group;
   int kernel_h, kernel_w, pad_h, pad_w, stride_h, stride_w, dilation_h, dilation_w;
@@ -21,6 +24,9 @@ int ns_conv2d_is_1x1(const ns_conv2d_shape *s);
 int64_t ns_conv2d_col_count(const ns_conv2d_shape *s);
 /* 1 when every GEMM dimension fits BLAS's int. */
 int ns_conv2d_fits(const ns_conv2d_shape *s);
+/* The im2col / col2im geometry of the convolution's input. */
+ns_im2col_geom ns_conv2d_im2col_geom(const ns_conv2d_shape *s);
+ns_col2im_geom ns_conv2d_col2im_geom(const ns_conv2d_shape *s);
 
 /* Floats of scratch ns_conv2d needs on `threads` threads: the column
  * buffer and the GEMM's packing space; -1 on overflow. */

@@ -9,10 +9,8 @@
 
 #include "core/filler.h"
 #include "core/layer.h"
-#include "kernels/col2im.h"
 #include "kernels/conv2d.h"
 #include "kernels/gemm.h"
-#include "kernels/im2col.h"
 #include "kernels/winograd.h"
 
 typedef struct conv_state {
@@ -303,12 +301,8 @@ static ns_status conv_backward(ns_ctx *ctx, ns_layer *l, const int *down) {
   float *dw = ns_layer_param_grad(l, 0) ? l->params[0]->diff : NULL;
   float *db = s->bias_term && ns_layer_param_grad(l, 1) ? l->params[1]->diff : NULL;
   const float *w = l->params[0]->data;
-  ns_im2col_geom g = {sh->channels,   sh->height, sh->width,    sh->kernel_h, sh->kernel_w,
-                      sh->pad_h,      sh->pad_w,  sh->stride_h, sh->stride_w, sh->dilation_h,
-                      sh->dilation_w, sh->out_h,  sh->out_w};
-  ns_col2im_geom cgeom = {sh->channels, sh->height,     sh->width,     sh->kernel_h,
-                          sh->kernel_w, sh->pad_h,      sh->pad_w,     sh->stride_h,
-                          sh->stride_w, sh->dilation_h, sh->dilation_w};
+  ns_im2col_geom g = ns_conv2d_im2col_geom(sh);
+  ns_col2im_geom cgeom = ns_conv2d_col2im_geom(sh);
   for (int i = 0; i < l->n_bottom; i++) {
     int64_t num = ns_blob_count_range(l->bottom[i], 0, s->axis);
     for (int64_t n = 0; n < num; n++) {
