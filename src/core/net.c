@@ -433,7 +433,7 @@ ns_status ns_net_reshape_all(ns_ctx *ctx, ns_net *net) {
 
 /* One setting for both thread pools: OpenMP for our loops and OpenBLAS
  * for GEMM, so they do not oversubscribe the cores. */
-static void apply_threads(const ns_ctx *ctx) {
+void ns_net_apply_threads(const ns_ctx *ctx) {
   int n = ctx->threads > 0 ? ctx->threads : omp_get_num_procs();
   omp_set_num_threads(n);
   openblas_set_num_threads(n);
@@ -451,7 +451,7 @@ static int relu_fusable(const ns_layer *l, const ns_layer *next) {
 }
 
 ns_status ns_net_run_forward(ns_ctx *ctx, ns_net *net, double *layer_seconds) {
-  apply_threads(ctx);
+  ns_net_apply_threads(ctx);
   for (int i = 0; i < net->n_layers; i++) {
     ns_layer *l = &net->layers[i];
     l->relu_fused = i + 1 < net->n_layers && relu_fusable(l, &net->layers[i + 1]);

@@ -1,8 +1,6 @@
 /* Training side of the net, as Caffe's Net: loss weights, which layers
  * and bottoms need backward (Net::Init's bookkeeping), the loss of a
  * forward, the backward pass and the learnable params. */
-#include <cblas.h>
-#include <omp.h>
 #include <string.h>
 
 #include "core/net.h"
@@ -198,9 +196,7 @@ static ns_status prepare_diffs(ns_ctx *ctx, ns_layer *l) {
 }
 
 ns_status ns_net_backward(ns_ctx *ctx, ns_net *net) {
-  int n = ctx->threads > 0 ? ctx->threads : omp_get_num_procs();
-  omp_set_num_threads(n); /* as forward: one setting for OpenMP and OpenBLAS */
-  openblas_set_num_threads(n);
+  ns_net_apply_threads(ctx);
   for (int i = 0; i < net->n_layers; i++) {
     ns_layer *l = &net->layers[i];
     if (!l->need_backward) continue;
