@@ -525,24 +525,14 @@ ns_status ns_solver_apply_update(ns_ctx *ctx, ns_solver *s) {
 
 /* ---- testing ----------------------------------------------------------- */
 
-/* Caffe's ShareTrainedLayersWith: params by layer name (copied here). */
+/* Caffe's ShareTrainedLayersWith: params by layer name (copied here); the
+ * param counts and sizes must match, as Caffe checks them. */
 static ns_status share_params(ns_ctx *ctx, ns_net *train, ns_net *test) {
   for (int l = 0; l < ns_net_layer_count(test); l++) {
-    int src = ns_net_find_layer(train, ns_net_layer_name(test, l));
-    if (src < 0) continue;
-    int n = ns_net_param_count(test, l);
-    if (n != ns_net_param_count(train, src))
-      return ns_fail(ctx, NS_ERR_NET, "layer '%s': %d params in the test net, %d in the train net",
-                     ns_net_layer_name(test, l), n, ns_net_param_count(train, src));
-    for (int j = 0; j < n; j++) {
-      ns_tensor a = ns_net_param(train, src, j), b = ns_net_param(test, l, j);
-      if (a.count != b.count)
-        return ns_fail(ctx, NS_ERR_NET,
-                       "layer '%s' param %d: %lld values in the test net, %lld "
-                       "in the train net",
-                       ns_net_layer_name(test, l), j, (long long)b.count, (long long)a.count);
-      memcpy(b.data, a.data, sizeof(float) * (size_t)a.count);
-    }
+    const char *name = ns_net_layer_name(test, l);
+    if (ns_net_find_layer(train, name) >= 0 &&
+        ns_net_copy_params(ctx, test, name, train, name) != NS_OK)
+      return ctx->status;
   }
   return NS_OK;
 }
