@@ -30,6 +30,13 @@ static double median(double *v, int n) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+/* Median, min and max of n > 0 run times (sorts runs). */
+static void summarise(double *runs, int n, double *med, double *mn, double *mx) {
+  *med = median(runs, n);
+  *mn = runs[0];
+  *mx = runs[n - 1];
+}
+
 static int parse_shape(const char *s, int64_t *shape, int *n) {
   *n = 0;
   while (*s && *n < 32) {
@@ -98,12 +105,8 @@ static void report(const bench_opts *o, ns_net *net, double *runs, double *per_l
   int n = (int)o->iters;
   double flops = 0;
   for (int l = 0; l < n_layers; l++) flops += ns_net_layer_flops(net, l);
-  double mn = runs[0], mx = runs[0];
-  for (int i = 1; i < n; i++) {
-    if (runs[i] < mn) mn = runs[i];
-    if (runs[i] > mx) mx = runs[i];
-  }
-  double med = median(runs, n);
+  double med, mn, mx;
+  summarise(runs, n, &med, &mn, &mx);
   ns_tensor in = ns_net_blob(net, ns_net_input_blob(net, 0));
   if (o->json) {
     printf("{\"net\": ");
@@ -173,12 +176,8 @@ static int bench_train(const bench_opts *o) {
     if (i >= o->warmup) runs[i - o->warmup] = (omp_get_wtime() - t0) * 1e3;
   }
   int n = (int)o->iters, threads = o->threads ? (int)o->threads : omp_get_num_procs();
-  double mn = runs[0], mx = runs[0];
-  for (int i = 1; i < n; i++) {
-    if (runs[i] < mn) mn = runs[i];
-    if (runs[i] > mx) mx = runs[i];
-  }
-  double med = median(runs, n);
+  double med, mn, mx;
+  summarise(runs, n, &med, &mn, &mx);
   int64_t batch = ns_solver_batch_images(s);
   if (o->json) {
     printf("{\"solver\": ");
