@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import unittest
+from nscli import CLI
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "bench", "peers"))
@@ -27,8 +28,6 @@ try:
 except ImportError:  # pragma: no cover
     torch = None
 
-BUILD = os.environ.get("NS_BUILD", "build")
-CLI = os.path.join(BUILD, "netsurg")
 
 SMALL = """# every layer type CaffeNet uses
 name: "small"

@@ -11,10 +11,8 @@ import shutil
 import subprocess
 import tempfile
 import unittest
+from nscli import CLI, SHARED
 
-BUILD = os.environ.get("NS_BUILD", "build")
-CLI = os.path.join(BUILD, "netsurg")
-SHARED = os.environ.get("NS_SHARED", "../shared")
 PROTO = os.path.join(SHARED, "data", "prototxt")
 
 

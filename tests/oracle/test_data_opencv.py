@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import tempfile
 import unittest
+from nscli import CLI
 
 try:
     import numpy as np
@@ -18,8 +19,6 @@ try:
 except ImportError:  # pragma: no cover
     np = cv2 = None
 
-BUILD = os.environ.get("NS_BUILD", "build")
-CLI = os.path.join(BUILD, "netsurg")
 
 NET = """layer { name: "d" type: "ImageData" top: "data" top: "label"
   transform_param { %(transform)s }

@@ -12,10 +12,10 @@ InnerProduct's transpose).  Skipped without cv2/numpy or the CLI.
 import os
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
 import unittest
+from nscli import CLI, run
 
 try:
     import numpy as np
@@ -23,16 +23,7 @@ try:
 except ImportError:  # pragma: no cover
     np = cv2 = None
 
-BUILD = os.environ.get("NS_BUILD", "build")
-CLI = os.path.join(BUILD, "netsurg")
 ATOL, RTOL = 1e-4, 1e-3
-
-
-def run(*args):
-    p = subprocess.run([CLI, *args], capture_output=True, text=True)
-    if p.returncode != 0:
-        raise AssertionError("netsurg %s failed (%d): %s" % (" ".join(args), p.returncode, p.stderr))
-    return p
 
 
 def layer(name, type_, bottoms, tops, params=""):

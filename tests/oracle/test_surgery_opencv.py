@@ -14,9 +14,9 @@ kernels round differently).  Skipped without cv2/numpy or the CLI.
 """
 import os
 import shutil
-import subprocess
 import tempfile
 import unittest
+from nscli import CLI, SHARED, run
 
 try:
     import numpy as np
@@ -24,20 +24,9 @@ try:
 except ImportError:  # pragma: no cover
     np = cv2 = None
 
-BUILD = os.environ.get("NS_BUILD", "build")
-CLI = os.path.join(BUILD, "netsurg")
 CONF = os.path.join(os.environ.get("NS_TEST_DIR", "tests"), "conformance")
-SHARED = os.environ.get("NS_SHARED", "../shared")
 LEGACY = os.path.join(SHARED, "data", "prototxt", "legacy_v1")
 ATOL, RTOL = 1e-4, 1e-3
-
-
-def run(*args):
-    p = subprocess.run([CLI, *args], capture_output=True, text=True)
-    if p.returncode != 0:
-        raise AssertionError("netsurg %s failed (%d): %s%s" % (" ".join(args), p.returncode,
-                                                               p.stdout, p.stderr))
-    return p
 
 
 def opencv_forward(proto, weights, x, blob):

@@ -12,9 +12,9 @@ fixed learning rate: history = lr * buffer).  The params must agree within
 """
 import os
 import shutil
-import subprocess
 import tempfile
 import unittest
+from nscli import CLI, run
 
 try:
     import numpy as np
@@ -23,8 +23,6 @@ try:
 except ImportError:  # pragma: no cover
     np = torch = None
 
-BUILD = os.environ.get("NS_BUILD", "build")
-CLI = os.path.join(BUILD, "netsurg")
 PARAMS = ["conv1", "conv2", "ip1", "ip2"]
 
 LENET = """
@@ -65,14 +63,6 @@ display: 1
 snapshot_prefix: "%(prefix)s"
 random_seed: 1
 """
-
-
-def run(*args):
-    p = subprocess.run([CLI, *args], capture_output=True, text=True)
-    if p.returncode != 0:
-        raise AssertionError("netsurg %s failed (%d): %s%s" % (" ".join(args), p.returncode,
-                                                               p.stdout, p.stderr))
-    return p
 
 
 def lenet(p, x):

@@ -17,9 +17,9 @@ skipped with NS_SKIP_SLOW=1.
 import json
 import os
 import shutil
-import subprocess
 import tempfile
 import unittest
+from nscli import CLI, SHARED, run
 
 try:
     import numpy as np
@@ -27,9 +27,6 @@ try:
 except ImportError:  # pragma: no cover
     np = cv2 = None
 
-BUILD = os.environ.get("NS_BUILD", "build")
-CLI = os.path.join(BUILD, "netsurg")
-SHARED = os.environ.get("NS_SHARED", "../shared")
 PROTO = os.path.join(SHARED, "data", "prototxt")
 RTOL = 1e-4
 
@@ -40,14 +37,6 @@ NETS = {
     "googlenet": ("current/bvlc_googlenet__deploy.prototxt", 224),
     "resnet50": ("zoo/resnet50__deploy.prototxt", 224),
 }
-
-
-def run(*args):
-    p = subprocess.run([CLI, *args], capture_output=True, text=True)
-    if p.returncode != 0:
-        raise AssertionError("netsurg %s failed (%d): %s%s" % (" ".join(args), p.returncode,
-                                                               p.stdout, p.stderr))
-    return p
 
 
 @unittest.skipIf(cv2 is None, "python3-opencv / numpy not installed")

@@ -1,0 +1,17 @@
+"""What the oracle tests share: where the CLI and ../shared are, and a
+runner that fails the test with netsurg's own output."""
+import os
+import subprocess
+
+BUILD = os.environ.get("NS_BUILD", "build")
+CLI = os.path.join(BUILD, "netsurg")
+SHARED = os.environ.get("NS_SHARED", "../shared")
+
+
+def run(*args):
+    """netsurg ARGS...; an AssertionError with its output unless it exits 0."""
+    p = subprocess.run([CLI, *args], capture_output=True, text=True)
+    if p.returncode != 0:
+        raise AssertionError("netsurg %s failed (%d): %s%s" % (" ".join(args), p.returncode,
+                                                               p.stdout, p.stderr))
+    return p
