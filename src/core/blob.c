@@ -130,6 +130,11 @@ const char *ns_shape_str(const int64_t *shape, int num_axes, char *buf, size_t s
   return buf;
 }
 
+ns_status ns_blob_ensure_diff(ns_ctx *ctx, ns_blob *b) {
+  if (b->diff) return NS_OK;
+  return ns_blob_alloc_diff(ctx, b);
+}
+
 ns_status ns_floats_save(ns_ctx *ctx, float **buf, int64_t *cap, const float *src, int64_t count) {
   if (count > *cap) {
     float *p = ns_floats_alloc(ctx, count);

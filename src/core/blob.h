@@ -28,6 +28,8 @@ ns_status ns_blob_reshape(ns_ctx *ctx, ns_blob *b, int num_axes, const int64_t *
 ns_status ns_blob_reshape_like(ns_ctx *ctx, ns_blob *b, const ns_blob *other);
 /* Allocates diff to match data (zeroed). */
 ns_status ns_blob_alloc_diff(ns_ctx *ctx, ns_blob *b);
+/* Allocates the diff of b if it has none (zeroed); keeps an existing one. */
+ns_status ns_blob_ensure_diff(ns_ctx *ctx, ns_blob *b);
 
 /* Caffe's CanonicalAxisIndex: negative axes count from the end.  Records
  * an error naming `what` when out of range. */

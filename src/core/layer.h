@@ -66,8 +66,6 @@ static inline int ns_layer_param_grad(const ns_layer *l, int i) {
 }
 /* The net's phase as seen by a layer. */
 int ns_layer_phase_train(const ns_layer *l);
-/* Allocates the diff of b if it has none (zeroed); keeps an existing one. */
-ns_status ns_blob_ensure_diff(ns_ctx *ctx, ns_blob *b);
 
 /* The registry: type name -> ops (NULL when we do not have it). */
 const ns_layer_ops *ns_layer_find(const char *type);

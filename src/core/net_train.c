@@ -7,11 +7,6 @@
 
 int ns_layer_phase_train(const ns_layer *l) { return l->net && l->net->phase == NS_PHASE_TRAIN; }
 
-ns_status ns_blob_ensure_diff(ns_ctx *ctx, ns_blob *b) {
-  if (b->diff) return NS_OK;
-  return ns_blob_alloc_diff(ctx, b);
-}
-
 void ns_layer_free_train(ns_ctx *ctx, ns_layer *l) {
   ns_free(ctx, l->loss_weight);
   ns_free(ctx, l->bottom_need_backward);
