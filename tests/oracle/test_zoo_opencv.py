@@ -99,6 +99,8 @@ class ZooAgainstOpenCV(unittest.TestCase):
         scale = np.abs(cv_logits).max()
         self.assertGreater(scale, 0, "a net of zeros proves nothing")
         err = np.abs(ours_logits - cv_logits).max()
+        print("%s: logits max abs diff %.2g, scale %.3g; prob max abs diff %.2g" %
+              (key, err, scale, np.abs(ours_prob - cv_prob.reshape(ours_prob.shape)).max()))
         self.assertLessEqual(err, RTOL * scale, "%s logits: max abs diff %g, scale %g" %
                              (key, err, scale))
         cv_prob = cv_prob.reshape(ours_prob.shape)
