@@ -28,9 +28,15 @@ if [ -x "$py" ] && ls tests/oracle/test_*.py >/dev/null 2>&1; then
   for t in tests/oracle/test_*.py; do
     "$py" "$t" -v >"$log" 2>&1
     rc=$?
-    p=$(grep -c '\.\.\. ok$' "$log")
-    s=$(grep -c '\.\.\. skipped' "$log")
-    f=$(grep -cE '\.\.\. (FAIL|ERROR)$' "$log")
+    # From unittest's summary ("Ran N tests", then "OK (skipped=S)" or
+    # "FAILED (failures=F, errors=E, skipped=S)"): a test may print its
+    # figures between its name and its verdict.
+    n=$(sed -n 's/^Ran \([0-9]*\) tests\{0,1\} in .*/\1/p' "$log" | tail -1)
+    s=$(sed -n 's/.*skipped=\([0-9]*\).*/\1/p' "$log" | tail -1)
+    f=$(sed -n 's/.*failures=\([0-9]*\).*/\1/p' "$log" | tail -1)
+    e=$(sed -n 's/.*errors=\([0-9]*\).*/\1/p' "$log" | tail -1)
+    n=${n:-0} s=${s:-0} f=$((${f:-0} + ${e:-0}))
+    p=$((n - s - f))
     if [ $rc -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
     pass=$((pass + p)); fail=$((fail + f)); skip=$((skip + s))
     printf '%-32s %4d passed %3d failed %3d skipped\n' "$(basename "$t")" "$p" "$f" "$s"

@@ -12,6 +12,18 @@ enum { MR = NS_GEMM_MR, NR = NS_GEMM_NR, KC = NS_GEMM_KC, NC = NS_GEMM_NC };
  * often; fc6-conv 56.3-57.5 -> 50.4-51.0 ms on 1 thread. */
 enum { KC_NARROW = KC * NC / (NC / 2) };
 
+/* ns_gemm's work as tasks: column blocks of NC times row parts. */
+typedef struct gemm_plan {
+  int64_t m, n, k, lda, ldb, ldc;
+  const float *a, *b;
+  float *c;
+  int trans_b;
+  ns_gemm_epi epi;
+  ns_gemm_ukernel kern;
+  int64_t kc_max;                    /* slice length */
+  int64_t row_blocks, parts, tasks; /* tasks = column blocks x row parts */
+} gemm_plan;
+
 int ns_gemm_avx2(void) {
 #if defined(__x86_64__) && defined(__GNUC__)
   const char *e = getenv("NETSURG_PORTABLE");
@@ -42,6 +54,10 @@ static void ukernel_c(int64_t kc, const float *const *a, const float *b, float *
       if (relu) v = v < 0.0f ? 0.0f : v;
       c[r * ldc + j] = v;
     }
+}
+
+ns_gemm_ukernel ns_gemm_micro_kernel(void) {
+  return ns_gemm_avx2() ? ns_gemm_ukernel_avx2 : ukernel_c;
 }
 
 static void dot_c(int64_t k, const float *const *w, const float *const *x, float *out) {
@@ -89,7 +105,7 @@ static void pack_b(const float *b, int64_t ldb, int trans_b, int64_t p0, int64_t
 
 
 /* Rows i0..i1 (multiples of MR, but for m) by columns j0..j0+nc. */
-static void gemm_task(const ns_gemm_plan *g, int64_t i0, int64_t i1, int64_t j0, int64_t nc,
+static void gemm_task(const gemm_plan *g, int64_t i0, int64_t i1, int64_t j0, int64_t nc,
                       float *pack) {
   int64_t panels = (nc + NR - 1) / NR, p0 = 0;
   do {
@@ -134,14 +150,13 @@ static void gemm_task(const ns_gemm_plan *g, int64_t i0, int64_t i1, int64_t j0,
   } while (p0 < g->k);
 }
 
-void ns_gemm_plan_init(ns_gemm_plan *g, int64_t m, int64_t n, int64_t k, const float *a,
+static void gemm_plan_init(gemm_plan *g, int64_t m, int64_t n, int64_t k, const float *a,
                        int64_t lda, const float *b, int64_t ldb, int trans_b, float *c,
                        int64_t ldc, const ns_gemm_epi *epi, int threads) {
-  ns_gemm_plan p = {m, n, k, lda, ldb, ldc, a, b, c, trans_b, {NULL, NULL, 0}, ukernel_c,
+  gemm_plan p = {m, n, k, lda, ldb, ldc, a, b, c, trans_b, {NULL, NULL, 0}, ns_gemm_micro_kernel(),
                     n <= NC / 2 ? KC_NARROW : KC,
                     0, 0, 0};
   if (epi) p.epi = *epi;
-  if (ns_gemm_avx2()) p.kern = ns_gemm_ukernel_avx2;
   if (m > 0 && n > 0) {
     /* Tasks: column blocks of NC times row parts; enough of them for the
      * threads to share out dynamically (a busy core then costs less). */
@@ -155,7 +170,7 @@ void ns_gemm_plan_init(ns_gemm_plan *g, int64_t m, int64_t n, int64_t k, const f
   *g = p;
 }
 
-void ns_gemm_plan_run(const ns_gemm_plan *g, int64_t t, float *pack) {
+static void gemm_plan_run(const gemm_plan *g, int64_t t, float *pack) {
   int64_t jb = t / g->parts, part = t % g->parts;
   int64_t i0 = g->row_blocks * part / g->parts * MR;
   int64_t i1 = g->row_blocks * (part + 1) / g->parts * MR;
@@ -167,8 +182,8 @@ void ns_gemm_plan_run(const ns_gemm_plan *g, int64_t t, float *pack) {
 void ns_gemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b,
              int64_t ldb, int trans_b, float *c, int64_t ldc, const ns_gemm_epi *epi,
              float *scratch, int threads) {
-  ns_gemm_plan g;
-  ns_gemm_plan_init(&g, m, n, k, a, lda, b, ldb, trans_b, c, ldc, epi, threads);
+  gemm_plan g;
+  gemm_plan_init(&g, m, n, k, a, lda, b, ldb, trans_b, c, ldc, epi, threads);
   if (g.tasks == 0) return;
   int nt = ns_kernel_threads(threads);
   /* Small jobs are not worth waking threads for. */
@@ -178,7 +193,7 @@ void ns_gemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const
   {
     float *pack = scratch + (int64_t)omp_get_thread_num() * KC * NC;
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t t = 0; t < g.tasks; t++) ns_gemm_plan_run(&g, t, pack);
+    for (int64_t t = 0; t < g.tasks; t++) gemm_plan_run(&g, t, pack);
   }
 }
 

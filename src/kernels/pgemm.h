@@ -38,16 +38,6 @@ void ns_gemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const
              int64_t ldb, int trans_b, float *c, int64_t ldc, const ns_gemm_epi *epi,
              float *scratch, int threads);
 
-/* ns_gemm's work as tasks, for callers that run several products in one
- * parallel region (Winograd's 16): init, then ns_gemm_plan_run for every
- * t < tasks, from any threads, each with its own pack of
- * NS_GEMM_KC * NS_GEMM_NC floats, 64-byte aligned. */
-typedef struct ns_gemm_plan ns_gemm_plan;
-void ns_gemm_plan_init(ns_gemm_plan *g, int64_t m, int64_t n, int64_t k, const float *a,
-                       int64_t lda, const float *b, int64_t ldb, int trans_b, float *c,
-                       int64_t ldc, const ns_gemm_epi *epi, int threads);
-void ns_gemm_plan_run(const ns_gemm_plan *g, int64_t t, float *pack);
-
 /* Y [m, n] = X [m, k] W [n, k]^T (+ col_bias [n]) (ReLU) as dot products
  * along rows: for the few-row (batch 1-4) fully connected case, where the
  * weights stream through once and nothing is packed. */
@@ -62,19 +52,12 @@ void ns_gemm_rows(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, 
 typedef void (*ns_gemm_ukernel)(int64_t kc, const float *const *a, const float *b, float *c,
                                 int64_t ldc, int load_c, const float *rb, const float *cb,
                                 int relu);
+/* The micro-kernel in use (AVX2+FMA or portable, as ns_gemm_avx2), for
+ * callers that pack their own B (Winograd). */
+ns_gemm_ukernel ns_gemm_micro_kernel(void);
 /* out[r * 2 + i] = dot(w[r], x[i]) over k, r < 4, i < 2. */
 typedef void (*ns_gemm_dot_kernel)(int64_t k, const float *const *w, const float *const *x,
                                    float *out);
-struct ns_gemm_plan {
-  int64_t m, n, k, lda, ldb, ldc;
-  const float *a, *b;
-  float *c;
-  int trans_b;
-  ns_gemm_epi epi;
-  ns_gemm_ukernel kern;
-  int64_t kc_max;                    /* slice length */
-  int64_t row_blocks, parts, tasks; /* tasks = column blocks x row parts */
-};
 void ns_gemm_ukernel_avx2(int64_t kc, const float *const *a, const float *b, float *c, int64_t ldc,
                           int load_c, const float *rb, const float *cb, int relu);
 void ns_gemm_dot_avx2(int64_t k, const float *const *w, const float *const *x, float *out);

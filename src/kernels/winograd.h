@@ -1,8 +1,14 @@
-/* 3x3 stride-1 convolution by Winograd's F(2x2, 3x3): each 2x2 output
- * tile from a 4x4 input tile with 16 multiplies per channel pair instead
- * of 36, as 16 GEMMs (one per transformed position) over all the tiles of
- * a chunk of items.  The transformed weights may come from the caller
- * (who keeps them while the weights do not change) or are made per call. */
+/* 3x3 and 5x5 stride-1 convolution by Winograd's F(2x2, 3x3) and
+ * F(2x2, 5x5): each 2x2 output tile from a 4x4 (6x6) input tile with 16
+ * (36) multiplies per channel pair instead of 36 (100).  Work is shared
+ * out in tasks of 16 tiles: each packs its transformed input, multiplies
+ * it with the transformed weights at every position (the GEMM
+ * micro-kernel over all input channels at once) and transforms the
+ * products back, all in its own cache-sized scratch, so that nothing but
+ * the input, the weights and the output goes through memory, and the
+ * threads meet once per layer.  The transformed weights may come from the
+ * caller (who keeps them while the weights do not change) or are made per
+ * call. */
 #ifndef NS_KERNELS_WINOGRAD_H
 #define NS_KERNELS_WINOGRAD_H
 
@@ -10,8 +16,8 @@
 
 #include "kernels/conv2d.h"
 
-/* 1 when s is a convolution this path computes: 3x3, stride 1, no
- * dilation, pad 0 or 1. */
+/* 1 when s is a convolution this path computes: 3x3 or 5x5, stride 1, no
+ * dilation, the same pad on both axes, below the kernel size. */
 int ns_winograd_applies(const ns_conv2d_shape *s);
 /* 1 when it is also worth it for `num` items (enough tiles); have_u: the
  * transformed weights are at hand (ns_winograd_weights). */
