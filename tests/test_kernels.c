@@ -381,6 +381,48 @@ static void test_conv_winograd(void **state) {
   }
 }
 
+/* Strided convolutions that Winograd takes through space-to-depth (the
+ * kernel ceil(k / stride) = 3 or 5 on stride^2 times the channels), as
+ * CaffeNet's conv1 (11 x 11, stride 4): strides 2-4, kernels from
+ * 2 stride + 1 to 3 stride (taps past k are zero), pads, groups, several
+ * items; both kernel paths, 1 and 3 threads bit-identical. */
+static void test_conv_winograd_strided(void **state) {
+  rnd r = {0x3c3c3u};
+  for (int t = 0; t < 12; t++) {
+    int st = rnd_int(&r, 2, 4), k = rnd_int(&r, 2 * st + 1, 3 * st), group = rnd_int(&r, 1, 2);
+    if (t == 0) st = 4, k = 11, group = 1; /* conv1's geometry */
+    /* at least 16 channels per group after space-to-depth, 600 outputs */
+    int cmin = (16 + st * st - 1) / (st * st), pad = rnd_int(&r, 0, k / 2);
+    int hw = rnd_int(&r, 25 * st, 30 * st);
+    ns_conv2d_shape s = {group * rnd_int(&r, cmin, cmin + 2), hw, hw + rnd_int(&r, 0, 5),
+                         group * rnd_int(&r, 16, 24), group, k, k, pad, pad, st, st, 1, 1, 0, 0};
+    if (t == 0) s.channels = 3;
+    s.out_h = ns_conv_out_size(s.height, k, pad, st, 1);
+    s.out_w = ns_conv_out_size(s.width, k, pad, st, 1);
+    int64_t num = rnd_int(&r, 1, 3);
+    assert_true(ns_winograd_worth(&s, num, 0));
+    int64_t wcount = s.num_output * (s.channels / group) * k * k;
+    int64_t in_item = s.channels * s.height * s.width;
+    int64_t out_item = s.num_output * s.out_h * s.out_w, ycount = num * out_item;
+    float *w = rnd_array(&r, wcount, -1, 1), *bias = rnd_array(&r, s.num_output, -1, 1);
+    float *x = rnd_array(&r, num * in_item, -1, 1);
+    float *y1 = zeros(ycount), *y3 = zeros(ycount), *ref = zeros(ycount);
+    float *sc = scratch(ns_conv2d_batch_scratch_count(&s, num, 0, 3));
+    for (int64_t n = 0; n < num; n++)
+      ns_ref_conv2d(&s, w, bias, x + n * in_item, ref + n * out_item);
+    float *absum = abs_conv(&s, num, w, wcount, x);
+    for (int path = 0; path < 2; path++) {
+      if (!set_path(path)) continue;
+      ns_conv2d_batch(&s, num, w, NULL, bias, x, y1, sc, 0, 1);
+      ns_conv2d_batch(&s, num, w, NULL, bias, x, y3, sc, 0, 3);
+      expect_close_wino(y1, ref, absum, ycount, "winograd strided");
+      expect_same_bits(y1, y3, ycount, "winograd strided");
+    }
+    unsetenv("NETSURG_PORTABLE");
+    free(w), free(bias), free(x), free(y1), free(y3), free(ref), free(absum), free_scratch(sc);
+  }
+}
+
 /* The Winograd kernel called directly on small maps and channel counts,
  * which the batch entry point leaves to im2col: fewer than 8 tiles per
  * row (partial transform groups), 1 x 1 to 12 x 12 outputs, 1-3 items,
@@ -632,6 +674,7 @@ int main(void) {
       cmocka_unit_test(test_gemm_transposes),        cmocka_unit_test(test_pgemm_random),
       cmocka_unit_test(test_pgemm_rows_random),      cmocka_unit_test(test_im2col_definition),
       cmocka_unit_test(test_conv_random_shapes),     cmocka_unit_test(test_conv_winograd),
+      cmocka_unit_test(test_conv_winograd_strided),
       cmocka_unit_test(test_winograd_small),     cmocka_unit_test(test_conv_batch_items),
       cmocka_unit_test(test_conv_1x1),
       cmocka_unit_test(test_conv_caffenet_geometry), cmocka_unit_test(test_pool_out_size),

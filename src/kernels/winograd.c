@@ -43,11 +43,39 @@ static const float G6[A_MAX][5] = {
     {1.0f / 15, -2.0f / 15, 4.0f / 15, -8.0f / 15, 16.0f / 15},
     {0, 0, 0, 0, 1}};
 
-int ns_winograd_applies(const ns_conv2d_shape *s) {
+/* A strided convolution (stride st, kernel k) is a stride-1 one with
+ * kernel ceil(k / st) on its input rearranged space-to-depth: channel
+ * (c, i, j) of the new input holds x[c][st y + i - pad][st x + j - pad]
+ * (zero outside), the new kernel tap (c, i, j)[ky][kx] is the old
+ * [c][st ky + i][st kx + j] (zero past k).  CaffeNet's conv1 (11 x 11,
+ * stride 4, 3 channels) becomes a 3 x 3 convolution of 48 channels,
+ * which Winograd then does with 16 multiplies per 4 outputs and channel
+ * pair: 105 M multiply-adds per image become 56 M (12 x 12 taps of 11 x 11
+ * counted). */
+static int strided(const ns_conv2d_shape *s) { return s->stride_h > 1 || s->stride_w > 1; }
+
+/* The stride-1 convolution this path computes for s (s itself when its
+ * stride is 1). */
+static ns_conv2d_shape effective(const ns_conv2d_shape *s) {
+  if (!strided(s)) return *s;
+  int st = s->stride_h, r = (s->kernel_h + st - 1) / st;
+  return (ns_conv2d_shape){s->channels * st * st, s->out_h + r - 1, s->out_w + r - 1,
+                           s->num_output, s->group, r, r, 0, 0, 1, 1, 1, 1, s->out_h, s->out_w};
+}
+
+static int applies_stride1(const ns_conv2d_shape *s) {
   int r = (int)s->kernel_h;
   return (r == 3 || r == 5) && s->kernel_w == r && s->stride_h == 1 && s->stride_w == 1 &&
          s->dilation_h == 1 && s->dilation_w == 1 && s->pad_h == s->pad_w && s->pad_h < r &&
          s->out_h > 0 && s->out_w > 0;
+}
+
+int ns_winograd_applies(const ns_conv2d_shape *s) {
+  if (!strided(s)) return applies_stride1(s);
+  ns_conv2d_shape e = effective(s);
+  return s->stride_w == s->stride_h && s->kernel_w == s->kernel_h && s->pad_w == s->pad_h &&
+         s->dilation_h == 1 && s->dilation_w == 1 && s->pad_h < s->kernel_h &&
+         applies_stride1(&e);
 }
 
 int ns_winograd_worth(const ns_conv2d_shape *s, int64_t num, int have_u) {
@@ -56,9 +84,10 @@ int ns_winograd_worth(const ns_conv2d_shape *s, int64_t num, int have_u) {
    * conv3-5 with F(2x2, 3x3): with the weight transform paid per call, a
    * win from about 600 outputs; with the weights transformed beforehand
    * (have_u), already at 196 (227 x 227, batch 1). */
-  int64_t cg = s->channels / s->group, og = s->num_output / s->group;
+  ns_conv2d_shape e = effective(s);
+  int64_t cg = e.channels / e.group, og = e.num_output / e.group;
   return ns_winograd_applies(s) && cg >= 16 && og >= 16 &&
-         s->out_h * s->out_w * num >= (have_u ? 128 : 600);
+         e.out_h * e.out_w * num >= (have_u ? 128 : 600);
 }
 
 /* Distance between the planes of U: 16 floats more than a multiple of
@@ -68,19 +97,69 @@ static int64_t plane(int64_t v) { return (v + 15) / 16 * 16 + 16; }
 
 static int side(const ns_conv2d_shape *s) { return TILE + (int)s->kernel_h - 1; }
 
-/* Per thread: the packed transformed input of a task, [a * a][cg][PANEL]
- * (planes bp_plane apart, LANES spare floats after each), and the
- * products of MR output channels, [a * a][MR][PANEL + LANES]. */
-enum { BUF_LD = PANEL + LANES };
-static int64_t bp_plane(int64_t cg) { return cg * PANEL + LANES; }
-static int64_t thread_floats(const ns_conv2d_shape *s) {
-  int64_t aa = (int64_t)side(s) * side(s), cg = s->channels / s->group;
-  return (aa * (bp_plane(cg) + MR * BUF_LD) + 15) / 16 * 16;
+/* A task takes as many panels as keep its packed input within
+ * SPAN_FLOATS (half of Zen 3's 512 KiB L2), at most PANELS_MAX: the
+ * weight rows then serve several panels from L1.  CaffeNet's conv2
+ * (48 channels, 6 x 6) takes 2, 2 threads: 227 batch 10 14.7 -> 13.6 ms,
+ * 451 full-conv 6.3 -> 5.5 ms; conv3-5 (192-256 channels) take 1: with 2
+ * or 4, batch 1 was slower (conv3 2.1 -> 2.3-2.5 ms). */
+enum { SPAN_FLOATS = 64 << 10 };
+/* A task takes up to PANELS_MAX panels.  Per thread: its packed
+ * transformed input, [a * a][panel][cg][PANEL] (panels pstride apart
+ * and planes bp_plane apart, each with LANES spare floats after it), and
+ * the products of MR output channels, [a * a][MR][prod_ld]. */
+enum { PANELS_MAX = 4 };
+static int64_t pstride(int64_t cg) { return cg * PANEL + LANES; }
+static int64_t bp_plane(int64_t cg, int panels) { return panels * pstride(cg); }
+static int64_t prod_ld(int panels) { return panels * PANEL + LANES; }
+static int64_t thread_floats(const ns_conv2d_shape *e) {
+  int64_t aa = (int64_t)side(e) * side(e), cg = e->channels / e->group;
+  return (aa * (bp_plane(cg, PANELS_MAX) + MR * prod_ld(PANELS_MAX)) + 15) / 16 * 16;
+}
+
+/* Items whose space-to-depth input is made at a time (at least 1):
+ * about 16 MiB of it. */
+enum { S2D_FLOATS = 4 << 20 };
+static int64_t s2d_items(const ns_conv2d_shape *s, const ns_conv2d_shape *e, int64_t num) {
+  if (!strided(s)) return num;
+  int64_t per = S2D_FLOATS / (e->channels * e->height * e->width);
+  per = per < 1 ? 1 : per;
+  return per < num ? per : num;
 }
 
 int64_t ns_winograd_scratch_count(const ns_conv2d_shape *s, int64_t num, int threads) {
-  (void)num;
-  return ns_winograd_weights_count(s) + ns_kernel_threads(threads) * thread_floats(s);
+  ns_conv2d_shape e = effective(s);
+  int64_t xs = strided(s) ? s2d_items(s, &e, num) * e.channels * e.height * e.width : 0;
+  return ns_winograd_weights_count(s) + (xs + 15) / 16 * 16 +
+         ns_kernel_threads(threads) * thread_floats(&e);
+}
+
+/* The space-to-depth input of `items` items (see effective), inside the
+ * caller's parallel region. */
+static void space_to_depth(const ns_conv2d_shape *s, const ns_conv2d_shape *e, const float *x,
+                           int64_t items, float *xs) {
+  int64_t st = s->stride_h, pad = s->pad_h, h = s->height, w = s->width;
+  int64_t eh = e->height, ew = e->width;
+#pragma omp for schedule(static)
+  for (int64_t nc = 0; nc < items * s->channels; nc++) {
+    const float *pl = x + nc * h * w;
+    for (int64_t i = 0; i < st; i++)
+      for (int64_t j = 0; j < st; j++) {
+        float *dst = xs + ((nc * st + i) * st + j) * eh * ew;
+        for (int64_t yy = 0; yy < eh; yy++) {
+          int64_t sy = st * yy + i - pad;
+          float *row = dst + yy * ew;
+          if (sy < 0 || sy >= h) {
+            memset(row, 0, (size_t)ew * sizeof(float));
+            continue;
+          }
+          for (int64_t xx = 0; xx < ew; xx++) {
+            int64_t sx = st * xx + j - pad;
+            row[xx] = sx >= 0 && sx < w ? pl[sy * w + sx] : 0.0f;
+          }
+        }
+      }
+  }
 }
 
 /* G g G^T of `lanes` (<= 8) consecutive r x r filters, one per lane:
@@ -111,15 +190,29 @@ static void weight_lanes(int r, const float *w, int lanes, float *u, int64_t su)
     }
 }
 
-/* U [a * a][og][cg] (planes su apart) = G g G^T for one group's filters
- * (an orphaned loop: inside the caller's parallel region). */
-static void transform_weights(int r, const float *w, int64_t og, int64_t cg, float *u,
-                              int64_t su) {
+/* U [a * a][og][cg'] (planes su apart) = G g G^T for one group's filters
+ * w [og][cg][k][k] of s, as the taps of the stride-1 convolution e
+ * (cg' = cg st^2 channels of r x r taps; see effective).  An orphaned
+ * loop: inside the caller's parallel region. */
+static void transform_weights(const ns_conv2d_shape *s, const ns_conv2d_shape *e, const float *w,
+                              float *u, int64_t su) {
+  int r = e->kernel_h, k = s->kernel_h, st = s->stride_h;
+  int64_t og = e->num_output / e->group, ecg = e->channels / e->group, cg = s->channels / s->group;
 #pragma omp for schedule(static)
   for (int64_t o = 0; o < og; o++)
-    for (int64_t c = 0; c < cg; c += LANES)
-      weight_lanes(r, w + (o * cg + c) * r * r, cg - c < LANES ? (int)(cg - c) : LANES,
-                   u + o * cg + c, su);
+    for (int64_t c0 = 0; c0 < ecg; c0 += LANES) {
+      int lanes = ecg - c0 < LANES ? (int)(ecg - c0) : LANES;
+      float taps[LANES * 25];
+      for (int l = 0; l < lanes; l++) {
+        int64_t ce = c0 + l, c = ce / (st * st), i = ce % (st * st) / st, j = ce % st;
+        for (int ky = 0; ky < r; ky++)
+          for (int kx = 0; kx < r; kx++) {
+            int64_t ki = st * ky + i, kj = st * kx + j;
+            taps[(l * r + ky) * r + kx] = ki < k && kj < k ? w[((o * cg + c) * k + ki) * k + kj] : 0.0f;
+          }
+      }
+      weight_lanes(r, taps, lanes, u + o * ecg + c0, su);
+    }
 }
 
 /* Eight floats, one per tile (GCC/Clang vector extension: one AVX
@@ -233,39 +326,49 @@ typedef struct run {
   int64_t n, ty, tx, len, pos; /* item, tile row, first tile column, tiles, place in the panel */
 } run;
 
-typedef struct task_geom {
+/* What every task of a layer shares. */
+typedef struct job {
   const ns_conv2d_shape *s;
-  int64_t th, tw, tiles, cg, og;
-} task_geom;
+  int64_t tw, tiles, cg, og, in_item, out_item, su; /* tiles per row and per item */
+  const float *u, *bias, *x;                          /* u: all groups, planes su apart */
+  float *y;
+  int relu;
+  ns_gemm_ukernel kern;
+} job;
 
-static int task_runs(const task_geom *tg, int64_t t0, int64_t t1, run *out) {
+static int task_runs(const job *jb, int64_t t0, int64_t t1, run *out) {
   int k = 0;
   for (int64_t t = t0; t < t1;) {
-    int64_t n = t / tg->tiles, rest = t % tg->tiles, ty = rest / tg->tw, tx = rest % tg->tw;
-    int64_t len = tg->tw - tx < t1 - t ? tg->tw - tx : t1 - t;
+    int64_t n = t / jb->tiles, rest = t % jb->tiles, ty = rest / jb->tw, tx = rest % jb->tw;
+    int64_t len = jb->tw - tx < t1 - t ? jb->tw - tx : t1 - t;
     out[k++] = (run){n, ty, tx, len, t - t0};
     t += len;
   }
   return k;
 }
 
-/* The packed transformed input of one task: bp [a * a][cg][PANEL] from
- * channels c0 .. c0 + cg.  A window that reaches past the plane (the
+/* The packed transformed input of one task: bp [a * a][panel][cg][PANEL]
+ * from channels c0 .. c0 + cg.  A window that reaches past the plane (the
  * padding, or beyond the last tiles) is first copied with zeros around.
- * Each group of 8 tiles writes whole vectors: the spare lanes land on
- * places a later group or channel overwrites (or on the spare floats
- * after each plane). */
-INLINE void pack_input(int a, const task_geom *tg, const run *runs, int nruns,
-                       const float *x, int64_t in_item, int64_t c0, float *bp, int64_t bps) {
-  const ns_conv2d_shape *s = tg->s;
+ * Each group of up to 8 tiles writes whole vectors: the spare lanes land
+ * on places a later group or channel overwrites (or on the spare floats
+ * after each panel). */
+INLINE void pack_input(int a, const job *jb, const run *runs, int nruns,
+                       int64_t c0, float *bp, int64_t bps) {
+  const ns_conv2d_shape *s = jb->s;
+  const float *x = jb->x;
+  int64_t in_item = jb->in_item;
   int64_t h = s->height, w = s->width, pad = s->pad_h, win = a + 14;
   float buf[A_MAX * (A_MAX + 14)];
-  for (int64_t c = 0; c < tg->cg; c++)
+  for (int64_t c = 0; c < jb->cg; c++)
     for (int k = 0; k < nruns; k++) {
       const run *ru = &runs[k];
       const float *pl = x + ru->n * in_item + (c0 + c) * h * w;
       int64_t y0 = 2 * ru->ty - pad;
-      for (int64_t q = 0; q < ru->len; q += LANES) {
+      for (int64_t q = 0, lanes; q < ru->len; q += lanes) {
+        int64_t at = ru->pos + q, off = at % PANEL; /* groups stay inside a panel */
+        lanes = ru->len - q < LANES ? ru->len - q : LANES;
+        if (lanes > PANEL - off) lanes = PANEL - off;
         int64_t x0 = 2 * (ru->tx + q) - pad;
         const float *p = pl + y0 * w + x0;
         int64_t ps = w;
@@ -284,118 +387,149 @@ INLINE void pack_input(int a, const task_geom *tg, const run *runs, int nruns,
           }
           p = buf, ps = win;
         }
-        input_tiles(a, p, ps, bp + c * PANEL + ru->pos + q, bps);
+        input_tiles(a, p, ps, bp + at / PANEL * pstride(jb->cg) + c * PANEL + off, bps);
       }
     }
 }
 
-/* One task: pack its input, then for every MR output channels the a * a
- * products (the micro-kernel over all cg at once, so each sum has one
- * order whatever the threads) and their output transform. */
-INLINE void run_task(int a, const task_geom *tg, int64_t t0, int64_t t1,
-                     const float *u, int64_t su, const float *bias, const float *x,
-                     int64_t in_item, float *y, int64_t out_item, int64_t g, int relu, float *mine,
-                     ns_gemm_ukernel kern) {
-  const ns_conv2d_shape *s = tg->s;
-  int64_t aa = a * a, cg = tg->cg, og = tg->og, bps = bp_plane(cg), oh = s->out_h, ow = s->out_w;
+/* One task: pack its input, then for every MR output channels of
+ * [o_lo, o_hi) the a * a products (the micro-kernel over all cg at once,
+ * so each sum has one order whatever the threads) and their output
+ * transform. */
+INLINE void run_task(int a, const job *jb, int64_t g, int64_t t0, int64_t t1, int64_t o_lo,
+                     int64_t o_hi, float *mine) {
+  const ns_conv2d_shape *s = jb->s;
+  int panels = (int)((t1 - t0 + PANEL - 1) / PANEL);
+  int64_t aa = a * a, cg = jb->cg, ps = pstride(cg), bps = bp_plane(cg, panels);
+  int64_t ld = prod_ld(panels), oh = s->out_h, ow = s->out_w;
+  const float *u = jb->u + g * aa * jb->su;
   float *bp = mine, *prod = mine + aa * bps;
-  run runs[PANEL];
-  int nruns = task_runs(tg, t0, t1, runs);
-  if (t1 - t0 < PANEL) /* lanes past the last tile: computed, not stored; zero, not stale */
+  run runs[PANEL * PANELS_MAX];
+  int nruns = task_runs(jb, t0, t1, runs);
+  int64_t tail = (t1 - t0) % PANEL; /* lanes past the last tile: computed, not stored */
+  if (tail)
     for (int64_t xi = 0; xi < aa; xi++)
       for (int64_t c = 0; c < cg; c++)
-        memset(bp + xi * bps + c * PANEL + (t1 - t0), 0, (size_t)(PANEL - (t1 - t0)) * sizeof(float));
-  pack_input(a, tg, runs, nruns, x, in_item, g * cg, bp, bps);
-  for (int64_t o0 = 0; o0 < og; o0 += MR) {
-    int rows = og - o0 < MR ? (int)(og - o0) : MR;
+        memset(bp + xi * bps + (panels - 1) * ps + c * PANEL + tail, 0,
+               (size_t)(PANEL - tail) * sizeof(float));
+  pack_input(a, jb, runs, nruns, g * cg, bp, bps);
+  for (int64_t o0 = o_lo; o0 < o_hi; o0 += MR) {
+    int rows = o_hi - o0 < MR ? (int)(o_hi - o0) : MR;
     for (int64_t xi = 0; xi < aa; xi++) {
       const float *ap[MR];
-      for (int r = 0; r < MR; r++) ap[r] = u + xi * su + (o0 + (r < rows ? r : 0)) * cg;
-      kern(cg, ap, bp + xi * bps, prod + xi * MR * BUF_LD, BUF_LD, 0, NULL, NULL, 0);
+      for (int r = 0; r < MR; r++) ap[r] = u + xi * jb->su + (o0 + (r < rows ? r : 0)) * cg;
+      for (int pn = 0; pn < panels; pn++) /* the weight rows stay in L1 across panels */
+        jb->kern(cg, ap, bp + xi * bps + pn * ps, prod + xi * MR * ld + pn * PANEL, ld, 0, NULL,
+                 NULL, 0);
     }
     for (int r = 0; r < rows; r++) {
-      int64_t o = g * og + o0 + r;
-      float b = bias ? bias[o] : 0.0f;
+      int64_t o = g * jb->og + o0 + r;
+      float b = jb->bias ? jb->bias[o] : 0.0f;
       for (int k = 0; k < nruns; k++) {
         const run *ru = &runs[k];
-        float *pl = y + ru->n * out_item + o * oh * ow;
+        float *pl = jb->y + ru->n * jb->out_item + o * oh * ow;
         for (int64_t q = 0; q < ru->len; q += LANES) {
           int lanes = ru->len - q < LANES ? (int)(ru->len - q) : LANES;
           int64_t yy = 2 * ru->ty, xx = 2 * (ru->tx + q);
-          output_tiles(a, prod + r * BUF_LD + ru->pos + q, MR * BUF_LD, b, relu,
-                       pl + yy * ow + xx, ow, lanes, oh - yy, ow - xx);
+          output_tiles(a, prod + r * ld + ru->pos + q, MR * ld, b, jb->relu, pl + yy * ow + xx,
+                       ow, lanes, oh - yy, ow - xx);
         }
       }
     }
   }
 }
 
-/* The task loop for the tile sizes in use, with constant bounds, twice:
- * for AVX2+FMA (chosen at run time, as the GEMM kernels) and for any
- * x86-64. */
+/* The task for the tile sizes in use, with constant bounds, twice: for
+ * AVX2+FMA (chosen at run time, as the GEMM kernels) and for any x86-64. */
 #if defined(__x86_64__) && defined(__GNUC__)
 #define NS_AVX2 __attribute__((target("avx2,fma")))
 #else
 #define NS_AVX2
 #endif
 
-#define TASK_FUNC(SUFFIX, ATTR)                                                                 \
-  ATTR static void task##SUFFIX(int a, const task_geom *tg, int64_t t0, int64_t t1,    \
-                                const float *u, int64_t su, const float *bias, const float *x, \
-                                int64_t in_item, float *y, int64_t out_item, int64_t g,        \
-                                int relu, float *mine, ns_gemm_ukernel kern) {                 \
-    if (a == 6)                                                                                 \
-      run_task(6, tg, t0, t1, u, su, bias, x, in_item, y, out_item, g, relu, mine, kern);    \
-    else                                                                                        \
-      run_task(4, tg, t0, t1, u, su, bias, x, in_item, y, out_item, g, relu, mine, kern);    \
+#define TASK_FUNC(SUFFIX, ATTR)                                                            \
+  ATTR static void task##SUFFIX(int a, const job *jb, int64_t g, int64_t t0, int64_t t1,  \
+                                int64_t o_lo, int64_t o_hi, float *mine) {                \
+    if (a == 6)                                                                            \
+      run_task(6, jb, g, t0, t1, o_lo, o_hi, mine);                                        \
+    else                                                                                   \
+      run_task(4, jb, g, t0, t1, o_lo, o_hi, mine);                                        \
   }
 TASK_FUNC(_c, )
 TASK_FUNC(_avx2, NS_AVX2)
 
 int64_t ns_winograd_weights_count(const ns_conv2d_shape *s) {
-  int64_t aa = (int64_t)side(s) * side(s);
-  int64_t cg = s->channels / s->group, og = s->num_output / s->group;
-  return s->group * aa * plane(og * cg);
+  ns_conv2d_shape e = effective(s);
+  int64_t aa = (int64_t)side(&e) * side(&e);
+  int64_t cg = e.channels / e.group, og = e.num_output / e.group;
+  return e.group * aa * plane(og * cg);
+}
+
+/* U of every group (planes su apart, groups aa su apart), inside the
+ * caller's parallel region. */
+static void transform_groups(const ns_conv2d_shape *s, const ns_conv2d_shape *e, const float *w,
+                             float *u, int64_t su) {
+  int64_t aa = (int64_t)side(e) * side(e), og = s->num_output / s->group;
+  int64_t per_group = og * (s->channels / s->group) * s->kernel_h * s->kernel_w;
+  for (int64_t g = 0; g < s->group; g++) transform_weights(s, e, w + g * per_group, u + g * aa * su, su);
 }
 
 void ns_winograd_weights(const ns_conv2d_shape *s, const float *w, float *u, int threads) {
-  int r = (int)s->kernel_h;
-  int64_t cg = s->channels / s->group, og = s->num_output / s->group, su = plane(og * cg);
-  int64_t aa = (int64_t)side(s) * side(s);
+  ns_conv2d_shape e = effective(s);
+  int64_t su = plane(e.num_output / e.group * (e.channels / e.group));
 #pragma omp parallel num_threads(ns_kernel_threads(threads))
-  for (int64_t g = 0; g < s->group; g++)
-    transform_weights(r, w + g * og * cg * r * r, og, cg, u + g * aa * su, su);
+  transform_groups(s, &e, w, u, su);
 }
 
 void ns_winograd_conv(const ns_conv2d_shape *s, int64_t num, const float *w, const float *u_ready,
                       const float *bias, const float *x, float *y, float *scratch, int relu,
                       int threads) {
-  int r = (int)s->kernel_h, a = side(s);
-  int64_t aa = (int64_t)a * a;
-  int64_t cg = s->channels / s->group, og = s->num_output / s->group, su = plane(og * cg);
-  int64_t th = (s->out_h + TILE - 1) / TILE, tw = (s->out_w + TILE - 1) / TILE;
-  task_geom tg = {s, th, tw, th * tw, cg, og};
-  int64_t in_item = s->channels * s->height * s->width;
-  int64_t out_item = s->num_output * s->out_h * s->out_w;
-  int64_t panels = (num * tg.tiles + PANEL - 1) / PANEL, tasks = s->group * panels;
+  ns_conv2d_shape e = effective(s);
+  int a = side(&e);
+  int64_t cg = e.channels / e.group, og = e.num_output / e.group;
+  int64_t tw = (e.out_w + TILE - 1) / TILE, tiles = (e.out_h + TILE - 1) / TILE * tw;
+  int64_t in_item = s->channels * s->height * s->width, out_item = e.num_output * e.out_h * e.out_w;
+  int64_t chunk = s2d_items(s, &e, num), xs_floats = strided(s) ? chunk * e.channels * e.height * e.width : 0;
+  float *u = u_ready ? (float *)u_ready : scratch, *xs = scratch + ns_winograd_weights_count(s);
+  float *per = xs + (xs_floats + 15) / 16 * 16;
+  job jb = {&e, tw, tiles, cg, og, e.channels * e.height * e.width, out_item, plane(og * cg), u,
+            bias, NULL, NULL, relu, ns_gemm_micro_kernel()};
+  /* Tasks: `span` panels of PANEL tiles per group, and when there are few
+   * of them (a small batch-1 map), also parts of the output channels,
+   * each packing the panels' input again (a few % of its work), so that
+   * the threads share the layer evenly. */
   int nt = ns_kernel_threads(threads), avx2 = ns_gemm_avx2();
-  ns_gemm_ukernel kern = ns_gemm_micro_kernel();
-  float *u = u_ready ? (float *)u_ready : scratch, *per = scratch + ns_winograd_weights_count(s);
+  int64_t span = SPAN_FLOATS / ((int64_t)a * a * cg * PANEL);
+  span = span < 1 ? 1 : span > PANELS_MAX ? PANELS_MAX : span;
+  int64_t blocks = (og + MR - 1) / MR;
 #pragma omp parallel num_threads(nt)
   {
-    float *mine = per + (int64_t)omp_get_thread_num() * thread_floats(s);
-    if (!u_ready)
-      for (int64_t g = 0; g < s->group; g++)
-        transform_weights(r, w + g * og * cg * r * r, og, cg, u + g * aa * su, su);
+    float *mine = per + (int64_t)omp_get_thread_num() * thread_floats(&e);
+    if (!u_ready) transform_groups(s, &e, w, u, jb.su);
+    for (int64_t n0 = 0; n0 < num; n0 += chunk) {
+      int64_t items = num - n0 < chunk ? num - n0 : chunk, ntiles = items * tiles;
+      const float *xc = x + n0 * in_item;
+      if (strided(s)) {
+        space_to_depth(s, &e, xc, items, xs);
+        xc = xs;
+      }
+      job cj = jb; /* this chunk's */
+      cj.x = xc, cj.y = y + n0 * out_item;
+      int64_t panels = (ntiles + PANEL - 1) / PANEL, spans = (panels + span - 1) / span;
+      int64_t parts = (4 * nt + e.group * spans - 1) / (e.group * spans);
+      if (parts > blocks) parts = blocks;
+      int64_t tasks = e.group * spans * parts;
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t t = 0; t < tasks; t++) {
-      int64_t g = t / panels, t0 = t % panels * PANEL;
-      int64_t t1 = t0 + PANEL < num * tg.tiles ? t0 + PANEL : num * tg.tiles;
-      const float *ug = u + g * aa * su;
-      if (avx2)
-        task_avx2(a, &tg, t0, t1, ug, su, bias, x, in_item, y, out_item, g, relu, mine, kern);
-      else
-        task_c(a, &tg, t0, t1, ug, su, bias, x, in_item, y, out_item, g, relu, mine, kern);
+      for (int64_t t = 0; t < tasks; t++) {
+        int64_t g = t / (spans * parts), sp = t / parts % spans, part = t % parts;
+        int64_t t0 = sp * span * PANEL, t1 = t0 + span * PANEL < ntiles ? t0 + span * PANEL : ntiles;
+        int64_t o_lo = blocks * part / parts * MR, o_hi = blocks * (part + 1) / parts * MR;
+        if (o_hi > og) o_hi = og;
+        if (avx2)
+          task_avx2(a, &cj, g, t0, t1, o_lo, o_hi, mine);
+        else
+          task_c(a, &cj, g, t0, t1, o_lo, o_hi, mine);
+      }
     }
   }
 }
