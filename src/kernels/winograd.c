@@ -102,19 +102,23 @@ static int side(const ns_conv2d_shape *s) { return TILE + (int)s->kernel_h - 1; 
  * weight rows then serve several panels from L1.  CaffeNet's conv2
  * (48 channels, 6 x 6) takes 2, 2 threads: 227 batch 10 14.7 -> 13.6 ms,
  * 451 full-conv 6.3 -> 5.5 ms; conv3-5 (192-256 channels) take 1: with 2
- * or 4, batch 1 was slower (conv3 2.1 -> 2.3-2.5 ms). */
-enum { SPAN_FLOATS = 64 << 10 };
-/* A task takes up to PANELS_MAX panels.  Per thread: its packed
- * transformed input, [a * a][panel][cg][PANEL] (panels pstride apart
- * and planes bp_plane apart, each with LANES spare floats after it), and
- * the products of MR output channels, [a * a][MR][prod_ld]. */
-enum { PANELS_MAX = 4 };
+ * or 4, batch 1 was slower (conv3 2.1 -> 2.3-2.5 ms).
+ *
+ * Per thread: the packed transformed input of a task,
+ * [a * a][panel][cg][PANEL] (panels pstride apart and planes bp_plane
+ * apart, each with LANES spare floats after it), and the products of MR
+ * output channels, [a * a][MR][prod_ld]. */
+enum { SPAN_FLOATS = 64 << 10, PANELS_MAX = 4 };
+static int64_t task_span(const ns_conv2d_shape *e) {
+  int64_t span = SPAN_FLOATS / ((int64_t)side(e) * side(e) * (e->channels / e->group) * PANEL);
+  return span < 1 ? 1 : span > PANELS_MAX ? PANELS_MAX : span;
+}
 static int64_t pstride(int64_t cg) { return cg * PANEL + LANES; }
 static int64_t bp_plane(int64_t cg, int panels) { return panels * pstride(cg); }
 static int64_t prod_ld(int panels) { return panels * PANEL + LANES; }
 static int64_t thread_floats(const ns_conv2d_shape *e) {
-  int64_t aa = (int64_t)side(e) * side(e), cg = e->channels / e->group;
-  return (aa * (bp_plane(cg, PANELS_MAX) + MR * prod_ld(PANELS_MAX)) + 15) / 16 * 16;
+  int64_t aa = (int64_t)side(e) * side(e), cg = e->channels / e->group, span = task_span(e);
+  return (aa * (bp_plane(cg, (int)span) + MR * prod_ld((int)span)) + 15) / 16 * 16;
 }
 
 /* Items whose space-to-depth input is made at a time (at least 1):
@@ -499,9 +503,7 @@ void ns_winograd_conv(const ns_conv2d_shape *s, int64_t num, const float *w, con
    * each packing the panels' input again (a few % of its work), so that
    * the threads share the layer evenly. */
   int nt = ns_kernel_threads(threads), avx2 = ns_gemm_avx2();
-  int64_t span = SPAN_FLOATS / ((int64_t)a * a * cg * PANEL);
-  span = span < 1 ? 1 : span > PANELS_MAX ? PANELS_MAX : span;
-  int64_t blocks = (og + MR - 1) / MR;
+  int64_t span = task_span(&e), blocks = (og + MR - 1) / MR;
 #pragma omp parallel num_threads(nt)
   {
     float *mine = per + (int64_t)omp_get_thread_num() * thread_floats(&e);
