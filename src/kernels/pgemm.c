@@ -56,8 +56,17 @@ static void ukernel_c(int64_t kc, const float *const *a, const float *b, float *
     }
 }
 
-ns_gemm_ukernel ns_gemm_micro_kernel(void) {
-  return ns_gemm_avx2() ? ns_gemm_ukernel_avx2 : ukernel_c;
+static void ukernel_packed_c(int64_t kc, const float *a, const float *b, float *c, int64_t ldc) {
+  float acc[MR][NR] = {{0}};
+  for (int64_t p = 0; p < kc; p++)
+    for (int r = 0; r < MR; r++)
+      for (int j = 0; j < NR; j++) acc[r][j] += a[p * MR + r] * b[p * NR + j];
+  for (int r = 0; r < MR; r++)
+    for (int j = 0; j < NR; j++) c[r * ldc + j] = acc[r][j];
+}
+
+ns_gemm_packed_kernel ns_gemm_packed_micro_kernel(void) {
+  return ns_gemm_avx2() ? ns_gemm_ukernel_packed_avx2 : ukernel_packed_c;
 }
 
 static void dot_c(int64_t k, const float *const *w, const float *const *x, float *out) {
@@ -153,9 +162,10 @@ static void gemm_task(const gemm_plan *g, int64_t i0, int64_t i1, int64_t j0, in
 static void gemm_plan_init(gemm_plan *g, int64_t m, int64_t n, int64_t k, const float *a,
                        int64_t lda, const float *b, int64_t ldb, int trans_b, float *c,
                        int64_t ldc, const ns_gemm_epi *epi, int threads) {
-  gemm_plan p = {m, n, k, lda, ldb, ldc, a, b, c, trans_b, {NULL, NULL, 0}, ns_gemm_micro_kernel(),
+  gemm_plan p = {m, n, k, lda, ldb, ldc, a, b, c, trans_b, {NULL, NULL, 0}, ukernel_c,
                     n <= NC / 2 ? KC_NARROW : KC,
                     0, 0, 0};
+  if (ns_gemm_avx2()) p.kern = ns_gemm_ukernel_avx2;
   if (epi) p.epi = *epi;
   if (m > 0 && n > 0) {
     /* Tasks: column blocks of NC times row parts; enough of them for the

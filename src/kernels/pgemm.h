@@ -52,14 +52,20 @@ void ns_gemm_rows(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, 
 typedef void (*ns_gemm_ukernel)(int64_t kc, const float *const *a, const float *b, float *c,
                                 int64_t ldc, int load_c, const float *rb, const float *cb,
                                 int relu);
-/* The micro-kernel in use (AVX2+FMA or portable, as ns_gemm_avx2), for
- * callers that pack their own B (Winograd). */
-ns_gemm_ukernel ns_gemm_micro_kernel(void);
+/* C [6][16] (rows ldc apart) = A B from A packed [kc][6] and B packed
+ * [kc][16] (32-byte aligned): for callers that keep both packed
+ * (Winograd), so that each streams in one run. */
+typedef void (*ns_gemm_packed_kernel)(int64_t kc, const float *a, const float *b, float *c,
+                                      int64_t ldc);
+/* The one in use (AVX2+FMA or portable, as ns_gemm_avx2). */
+ns_gemm_packed_kernel ns_gemm_packed_micro_kernel(void);
 /* out[r * 2 + i] = dot(w[r], x[i]) over k, r < 4, i < 2. */
 typedef void (*ns_gemm_dot_kernel)(int64_t k, const float *const *w, const float *const *x,
                                    float *out);
 void ns_gemm_ukernel_avx2(int64_t kc, const float *const *a, const float *b, float *c, int64_t ldc,
                           int load_c, const float *rb, const float *cb, int relu);
+void ns_gemm_ukernel_packed_avx2(int64_t kc, const float *a, const float *b, float *c,
+                                 int64_t ldc);
 void ns_gemm_dot_avx2(int64_t k, const float *const *w, const float *const *x, float *out);
 /* y[i] = x[i] s[i]^-0.75 as x / (sqrt(s) sqrt(sqrt(s))): LRN's common beta
  * (ns_gemm_avx2() chooses the path for the other kernels too). */

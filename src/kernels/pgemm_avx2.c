@@ -80,6 +80,37 @@ NS_AVX2 void ns_gemm_ukernel_avx2(int64_t kc, const float *const *a, const float
   _mm256_storeu_ps(c + 5 * ldc, c50), _mm256_storeu_ps(c + 5 * ldc + 8, c51);
 }
 
+/* The 6 x 16 tile from A packed [kc][6] (one stream), sum from 0, no
+ * epilogue: for callers that keep their A packed (Winograd's weights). */
+NS_AVX2 void ns_gemm_ukernel_packed_avx2(int64_t kc, const float *a, const float *b, float *c,
+                                         int64_t ldc) {
+  __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
+         c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+#pragma GCC unroll 4
+  for (int64_t p = 0; p < kc; p++) {
+    __m256 b0 = _mm256_load_ps(b + 16 * p), b1 = _mm256_load_ps(b + 16 * p + 8), x;
+    const float *ap = a + 6 * p;
+    x = _mm256_broadcast_ss(ap);
+    c00 = _mm256_fmadd_ps(x, b0, c00), c01 = _mm256_fmadd_ps(x, b1, c01);
+    x = _mm256_broadcast_ss(ap + 1);
+    c10 = _mm256_fmadd_ps(x, b0, c10), c11 = _mm256_fmadd_ps(x, b1, c11);
+    x = _mm256_broadcast_ss(ap + 2);
+    c20 = _mm256_fmadd_ps(x, b0, c20), c21 = _mm256_fmadd_ps(x, b1, c21);
+    x = _mm256_broadcast_ss(ap + 3);
+    c30 = _mm256_fmadd_ps(x, b0, c30), c31 = _mm256_fmadd_ps(x, b1, c31);
+    x = _mm256_broadcast_ss(ap + 4);
+    c40 = _mm256_fmadd_ps(x, b0, c40), c41 = _mm256_fmadd_ps(x, b1, c41);
+    x = _mm256_broadcast_ss(ap + 5);
+    c50 = _mm256_fmadd_ps(x, b0, c50), c51 = _mm256_fmadd_ps(x, b1, c51);
+  }
+  _mm256_storeu_ps(c, c00), _mm256_storeu_ps(c + 8, c01);
+  _mm256_storeu_ps(c + ldc, c10), _mm256_storeu_ps(c + ldc + 8, c11);
+  _mm256_storeu_ps(c + 2 * ldc, c20), _mm256_storeu_ps(c + 2 * ldc + 8, c21);
+  _mm256_storeu_ps(c + 3 * ldc, c30), _mm256_storeu_ps(c + 3 * ldc + 8, c31);
+  _mm256_storeu_ps(c + 4 * ldc, c40), _mm256_storeu_ps(c + 4 * ldc + 8, c41);
+  _mm256_storeu_ps(c + 5 * ldc, c50), _mm256_storeu_ps(c + 5 * ldc + 8, c51);
+}
+
 /* Horizontal sum in a fixed order. */
 NS_AVX2 static float hsum(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -130,6 +161,8 @@ NS_AVX2 void ns_pow_m075_mul_avx2(int64_t n, const float *s, const float *x, flo
 /* Not reached: ns_gemm_avx2() is 0 off x86-64. */
 void ns_gemm_ukernel_avx2(int64_t kc, const float *const *a, const float *b, float *c, int64_t ldc,
                           int load_c, const float *rb, const float *cb, int relu) {}
+void ns_gemm_ukernel_packed_avx2(int64_t kc, const float *a, const float *b, float *c,
+                                 int64_t ldc) {}
 void ns_gemm_dot_avx2(int64_t k, const float *const *w, const float *const *x, float *out) {}
 void ns_pow_m075_mul_avx2(int64_t n, const float *s, const float *x, float *y) {}
 #endif

@@ -168,7 +168,7 @@ static void space_to_depth(const ns_conv2d_shape *s, const ns_conv2d_shape *e, c
 
 /* G g G^T of `lanes` (<= 8) consecutive r x r filters, one per lane:
  * written lane-wise so that the compiler vectorises it across filters. */
-static void weight_lanes(int r, const float *w, int lanes, float *u, int64_t su) {
+static void weight_lanes(int r, const float *w, int lanes, float *u, int64_t su, int64_t lane_step) {
   int a = r + 1;
   const float(*g)[5] = r == 5 ? G6 : G4;
   float gg[5][5][LANES], t[A_MAX][5][LANES];
@@ -190,20 +190,27 @@ static void weight_lanes(int r, const float *w, int lanes, float *u, int64_t su)
         for (int k = 0; k < r; k++) sum += t[i][k][l] * g[j][k];
         o[l] = sum;
       }
-      for (int l = 0; l < lanes; l++) u[(i * a + j) * su + l] = o[l];
+      for (int l = 0; l < lanes; l++) u[(i * a + j) * su + l * lane_step] = o[l];
     }
 }
 
-/* U [a * a][og][cg'] (planes su apart) = G g G^T for one group's filters
+/* U [a * a][og / MR][cg'][MR] (planes su apart; the micro-kernel's packed
+ * A, og rounded up with zero filters) = G g G^T for one group's filters
  * w [og][cg][k][k] of s, as the taps of the stride-1 convolution e
  * (cg' = cg st^2 channels of r x r taps; see effective).  An orphaned
  * loop: inside the caller's parallel region. */
+static int64_t u_plane(const ns_conv2d_shape *e) {
+  int64_t og = e->num_output / e->group, cg = e->channels / e->group;
+  return plane((og + MR - 1) / MR * MR * cg);
+}
+
 static void transform_weights(const ns_conv2d_shape *s, const ns_conv2d_shape *e, const float *w,
-                              float *u, int64_t su) {
+                              float *u) {
   int r = e->kernel_h, k = s->kernel_h, st = s->stride_h;
   int64_t og = e->num_output / e->group, ecg = e->channels / e->group, cg = s->channels / s->group;
+  int64_t su = u_plane(e);
 #pragma omp for schedule(static)
-  for (int64_t o = 0; o < og; o++)
+  for (int64_t o = 0; o < (og + MR - 1) / MR * MR; o++)
     for (int64_t c0 = 0; c0 < ecg; c0 += LANES) {
       int lanes = ecg - c0 < LANES ? (int)(ecg - c0) : LANES;
       float taps[LANES * 25];
@@ -212,10 +219,11 @@ static void transform_weights(const ns_conv2d_shape *s, const ns_conv2d_shape *e
         for (int ky = 0; ky < r; ky++)
           for (int kx = 0; kx < r; kx++) {
             int64_t ki = st * ky + i, kj = st * kx + j;
-            taps[(l * r + ky) * r + kx] = ki < k && kj < k ? w[((o * cg + c) * k + ki) * k + kj] : 0.0f;
+            taps[(l * r + ky) * r + kx] =
+                o < og && ki < k && kj < k ? w[((o * cg + c) * k + ki) * k + kj] : 0.0f;
           }
       }
-      weight_lanes(r, taps, lanes, u + o * ecg + c0, su);
+      weight_lanes(r, taps, lanes, u + (o / MR * ecg + c0) * MR + o % MR, su, MR);
     }
 }
 
@@ -337,7 +345,7 @@ typedef struct job {
   const float *u, *bias, *x;                          /* u: all groups, planes su apart */
   float *y;
   int relu;
-  ns_gemm_ukernel kern;
+  ns_gemm_packed_kernel kern;
 } job;
 
 static int task_runs(const job *jb, int64_t t0, int64_t t1, run *out) {
@@ -420,11 +428,9 @@ INLINE void run_task(int a, const job *jb, int64_t g, int64_t t0, int64_t t1, in
   for (int64_t o0 = o_lo; o0 < o_hi; o0 += MR) {
     int rows = o_hi - o0 < MR ? (int)(o_hi - o0) : MR;
     for (int64_t xi = 0; xi < aa; xi++) {
-      const float *ap[MR];
-      for (int r = 0; r < MR; r++) ap[r] = u + xi * jb->su + (o0 + (r < rows ? r : 0)) * cg;
-      for (int pn = 0; pn < panels; pn++) /* the weight rows stay in L1 across panels */
-        jb->kern(cg, ap, bp + xi * bps + pn * ps, prod + xi * MR * ld + pn * PANEL, ld, 0, NULL,
-                 NULL, 0);
+      const float *ap = u + xi * jb->su + o0 * cg; /* MR filters packed */
+      for (int pn = 0; pn < panels; pn++) /* the weights stay in L1 across panels */
+        jb->kern(cg, ap, bp + xi * bps + pn * ps, prod + xi * MR * ld + pn * PANEL, ld);
     }
     for (int r = 0; r < rows; r++) {
       int64_t o = g * jb->og + o0 + r;
@@ -465,24 +471,23 @@ TASK_FUNC(_avx2, NS_AVX2)
 int64_t ns_winograd_weights_count(const ns_conv2d_shape *s) {
   ns_conv2d_shape e = effective(s);
   int64_t aa = (int64_t)side(&e) * side(&e);
-  int64_t cg = e.channels / e.group, og = e.num_output / e.group;
-  return e.group * aa * plane(og * cg);
+  return e.group * aa * u_plane(&e);
 }
 
 /* U of every group (planes su apart, groups aa su apart), inside the
  * caller's parallel region. */
 static void transform_groups(const ns_conv2d_shape *s, const ns_conv2d_shape *e, const float *w,
-                             float *u, int64_t su) {
+                             float *u) {
   int64_t aa = (int64_t)side(e) * side(e), og = s->num_output / s->group;
   int64_t per_group = og * (s->channels / s->group) * s->kernel_h * s->kernel_w;
-  for (int64_t g = 0; g < s->group; g++) transform_weights(s, e, w + g * per_group, u + g * aa * su, su);
+  for (int64_t g = 0; g < s->group; g++)
+    transform_weights(s, e, w + g * per_group, u + g * aa * u_plane(e));
 }
 
 void ns_winograd_weights(const ns_conv2d_shape *s, const float *w, float *u, int threads) {
   ns_conv2d_shape e = effective(s);
-  int64_t su = plane(e.num_output / e.group * (e.channels / e.group));
 #pragma omp parallel num_threads(ns_kernel_threads(threads))
-  transform_groups(s, &e, w, u, su);
+  transform_groups(s, &e, w, u);
 }
 
 void ns_winograd_conv(const ns_conv2d_shape *s, int64_t num, const float *w, const float *u_ready,
@@ -496,8 +501,8 @@ void ns_winograd_conv(const ns_conv2d_shape *s, int64_t num, const float *w, con
   int64_t chunk = s2d_items(s, &e, num), xs_floats = strided(s) ? chunk * e.channels * e.height * e.width : 0;
   float *u = u_ready ? (float *)u_ready : scratch, *xs = scratch + ns_winograd_weights_count(s);
   float *per = xs + (xs_floats + 15) / 16 * 16;
-  job jb = {&e, tw, tiles, cg, og, e.channels * e.height * e.width, out_item, plane(og * cg), u,
-            bias, NULL, NULL, relu, ns_gemm_micro_kernel()};
+  job jb = {&e, tw, tiles, cg, og, e.channels * e.height * e.width, out_item, u_plane(&e), u,
+            bias, NULL, NULL, relu, ns_gemm_packed_micro_kernel()};
   /* Tasks: `span` panels of PANEL tiles per group, and when there are few
    * of them (a small batch-1 map), also parts of the output channels,
    * each packing the panels' input again (a few % of its work), so that
@@ -507,7 +512,7 @@ void ns_winograd_conv(const ns_conv2d_shape *s, int64_t num, const float *w, con
 #pragma omp parallel num_threads(nt)
   {
     float *mine = per + (int64_t)omp_get_thread_num() * thread_floats(&e);
-    if (!u_ready) transform_groups(s, &e, w, u, jb.su);
+    if (!u_ready) transform_groups(s, &e, w, u);
     for (int64_t n0 = 0; n0 < num; n0 += chunk) {
       int64_t items = num - n0 < chunk ? num - n0 : chunk, ntiles = items * tiles;
       const float *xc = x + n0 * in_item;
