@@ -609,21 +609,23 @@ static void test_pool_random_shapes(void **state) {
 static void test_lrn_across_random(void **state) {
   rnd r = {0x5eedu};
   for (int t = 0; t < 60; t++) {
-    int64_t c = rnd_int(&r, 1, 12), sp = rnd_int(&r, 1, 700);
+    int64_t num = rnd_int(&r, 1, 3), c = rnd_int(&r, 1, 12), sp = rnd_int(&r, 1, 700);
+    int64_t count = num * c * sp;
     int size = 2 * rnd_int(&r, 0, 4) + 1;
     float alpha = rnd_float(&r, 0.0001f, 2.0f), beta = rnd_float(&r, 0.1f, 1.0f);
     if (t % 2) beta = 0.75f; /* the square-root path (AVX2 only) */
     float k = rnd_float(&r, 0.5f, 2.0f);
-    float *x = rnd_array(&r, c * sp, -2, 2), *y1 = zeros(c * sp), *y3 = zeros(c * sp);
-    float *ref = zeros(c * sp), *scale = zeros(c * sp);
-    ns_lrn_across(c, sp, size, alpha, beta, k, x, y1, scale, 1);
-    ns_lrn_across(c, sp, size, alpha, beta, k, x, y3, scale, 3);
-    ns_ref_lrn_across(c, sp, size, alpha, beta, k, x, ref);
-    expect_close(y1, ref, c * sp, "lrn across");
-    expect_same_bits(y1, y3, c * sp, "lrn across");
-    ns_lrn_across(c, sp, size, alpha, beta, k, x, x, scale, 2); /* in place */
-    expect_same_bits(x, y1, c * sp, "lrn across in place");
-    free(x), free(y1), free(y3), free(ref), free(scale);
+    float *x = rnd_array(&r, count, -2, 2), *y1 = zeros(count), *y3 = zeros(count);
+    float *ref = zeros(count), *sc = zeros(ns_lrn_across_scratch(c, 3));
+    ns_lrn_across(num, c, sp, size, alpha, beta, k, x, y1, sc, 1);
+    ns_lrn_across(num, c, sp, size, alpha, beta, k, x, y3, sc, 3);
+    for (int64_t n = 0; n < num; n++)
+      ns_ref_lrn_across(c, sp, size, alpha, beta, k, x + n * c * sp, ref + n * c * sp);
+    expect_close(y1, ref, count, "lrn across");
+    expect_same_bits(y1, y3, count, "lrn across");
+    ns_lrn_across(num, c, sp, size, alpha, beta, k, x, x, sc, 2); /* in place */
+    expect_same_bits(x, y1, count, "lrn across in place");
+    free(x), free(y1), free(y3), free(ref), free(sc);
   }
 }
 

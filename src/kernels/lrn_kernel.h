@@ -12,9 +12,10 @@
 
 #include <stdint.h>
 
-/* One item x [channels, spatial]; scale: channels * spatial floats. */
-void ns_lrn_across(int64_t channels, int64_t spatial, int size, float alpha, float beta, float k,
-                   const float *x, float *y, float *scale, int threads);
+/* num items x [channels, spatial]; scratch: ns_lrn_across_scratch floats. */
+int64_t ns_lrn_across_scratch(int64_t channels, int threads);
+void ns_lrn_across(int64_t num, int64_t channels, int64_t spatial, int size, float alpha,
+                   float beta, float k, const float *x, float *y, float *scratch, int threads);
 
 /* x [planes, height, width]; scratch: 2 * planes * height * width floats. */
 void ns_lrn_within(int64_t planes, int64_t height, int64_t width, int size, float alpha, float beta,

@@ -74,12 +74,10 @@ static ns_status lrn_forward(ns_ctx *ctx, ns_layer *l) {
                   scratch, threads);
     return NS_OK;
   }
-  int64_t item = channels * h * w;
-  float *scale = ns_layer_scratch(ctx, l, item);
-  if (!scale) return ctx->status;
-  for (int64_t n = 0; n < num; n++)
-    ns_lrn_across(channels, h * w, s->size, s->alpha, s->beta, s->k, b->data + n * item,
-                  l->top[0]->data + n * item, scale, threads);
+  float *scratch = ns_layer_scratch(ctx, l, ns_lrn_across_scratch(channels, threads));
+  if (!scratch) return ctx->status;
+  ns_lrn_across(num, channels, h * w, s->size, s->alpha, s->beta, s->k, b->data,
+                l->top[0]->data, scratch, threads);
   return NS_OK;
 }
 
