@@ -10,32 +10,40 @@
  * (one vector); PANEL: tiles per task, the micro-kernel's width. */
 enum { A_MAX = 8, LANES = 8, PANEL = NS_GEMM_NR, MR = NS_GEMM_MR };
 
-/* Output tiles are 2 x 2 (TILE): 16 multiplies per channel pair for a
- * 3 x 3 kernel instead of 36, 36 for a 5 x 5 kernel instead of 100.
- * Larger tiles multiply less but round more: F(4x4, 3x3) erred by 6.5e-7
- * of sum |w x| against 0.9e-7 here, and was no faster on CaffeNet's
- * 13 x 13 maps (whose 4 x 4 tiles are a third padding). */
-enum { TILE = 2 };
-
-/* F(2 x 2, r x r) computes a 2 x 2 output tile from an a x a input tile
- * (a = r + 1) as Y = A^T [(G g G^T) . (B^T d B)] A.  The matrices come
- * from Toom-Cook on the points 0, 1, -1 (r = 3) or 0, 1, -1, 1/2, -2
- * (r = 5), and infinity: Winograd's correlation is the transpose of the
- * polynomial product, so A^T and G evaluate at the points (G divided by
- * the Lagrange denominators prod_{l != j} (p_j - p_l)), and B^T holds
- * the numerators prod_{l != j} (x - p_l) (all points for infinity).
- * 1/2 before 2 halved the rounding of the 6 x 6 tiles against
- * 0, 1, -1, 2, -2 (as Barabasz et al. found).  The transforms index these
- * constant tables with constant indices once unrolled, so the compiler
- * drops the zeros and the multiplications by +-1. */
-static const float AT4[TILE][A_MAX] = {{1, 1, 1, 0}, {0, 1, -1, 1}};
+/* Winograd F(m x m, r x r) computes an m x m output tile from an a x a
+ * input tile (a = m + r - 1) as Y = A^T [(G g G^T) . (B^T d B)] A, with
+ * a^2 multiplies per channel pair instead of m^2 r^2.  Here: F(2x2, 3x3)
+ * (16 instead of 36), F(4x4, 3x3) (36 instead of 144) and F(2x2, 5x5)
+ * (36 instead of 100).  The matrices come from Toom-Cook on the points
+ * 0, 1, -1 (a = 4) or 0, 1, -1, 1/2, -2 (a = 6), and infinity:
+ * Winograd's correlation is the transpose of the polynomial product, so
+ * A^T and G evaluate at the points (G divided by the Lagrange
+ * denominators prod_{l != j} (p_j - p_l)), and B^T holds the numerators
+ * prod_{l != j} (x - p_l) (all points for infinity).  1/2 before 2 halved
+ * the rounding of the 6 x 6 tiles against 0, 1, -1, 2, -2 (as Barabasz et
+ * al. found): F(2x2, 3x3) errs by at most 0.9e-7 of sum |w x| against a
+ * double-precision reference, F(2x2, 5x5) by 3e-7, F(4x4, 3x3) by 6.5e-7
+ * (64-channel layers).  The transforms index these constant tables with
+ * constant indices once unrolled, so the compiler drops the zeros and the
+ * multiplications by +-1. */
 static const float BT4[A_MAX][A_MAX] = {{-1, 0, 1, 0}, {0, 1, 1, 0}, {0, -1, 1, 0}, {0, -1, 0, 1}};
-static const float G4[A_MAX][5] = {{-1, 0, 0}, {0.5f, 0.5f, 0.5f}, {0.5f, -0.5f, 0.5f}, {0, 0, 1}};
-static const float AT6[TILE][A_MAX] = {{1, 1, 1, 1, 1, 0}, {0, 1, -1, 0.5f, -2, 1}};
 static const float BT6[A_MAX][A_MAX] = {
     {1, -1.5f, -2, 1.5f, 1, 0},  {0, -1, 0.5f, 2.5f, 1, 0},   {0, 1, -2.5f, 0.5f, 1, 0},
     {0, -2, -1, 2, 1, 0},        {0, 0.5f, -1, -0.5f, 1, 0}, {0, 1, -1.5f, -2, 1.5f, 1}};
-static const float G6[A_MAX][5] = {
+static const float AT24[A_MAX][A_MAX] = {{1, 1, 1, 0}, {0, 1, -1, 1}};
+static const float AT26[A_MAX][A_MAX] = {{1, 1, 1, 1, 1, 0}, {0, 1, -1, 0.5f, -2, 1}};
+static const float AT46[A_MAX][A_MAX] = {{1, 1, 1, 1, 1, 0},
+                                         {0, 1, -1, 0.5f, -2, 0},
+                                         {0, 1, 1, 0.25f, 4, 0},
+                                         {0, 1, -1, 0.125f, -8, 1}};
+static const float G34[A_MAX][5] = {{-1, 0, 0}, {0.5f, 0.5f, 0.5f}, {0.5f, -0.5f, 0.5f}, {0, 0, 1}};
+static const float G36[A_MAX][5] = {{1, 0, 0},
+                                    {1.0f / 3, 1.0f / 3, 1.0f / 3},
+                                    {-1.0f / 3, 1.0f / 3, -1.0f / 3},
+                                    {-16.0f / 15, -8.0f / 15, -4.0f / 15},
+                                    {1.0f / 15, -2.0f / 15, 4.0f / 15},
+                                    {0, 0, 1}};
+static const float G56[A_MAX][5] = {
     {1, 0, 0, 0, 0},
     {1.0f / 3, 1.0f / 3, 1.0f / 3, 1.0f / 3, 1.0f / 3},
     {-1.0f / 3, 1.0f / 3, -1.0f / 3, 1.0f / 3, -1.0f / 3},
@@ -95,7 +103,29 @@ int ns_winograd_worth(const ns_conv2d_shape *s, int64_t num, int have_u) {
  * not fall on the same L1 sets (plain sizes are often multiples of 4 KiB). */
 static int64_t plane(int64_t v) { return (v + 15) / 16 * 16 + 16; }
 
-static int side(const ns_conv2d_shape *s) { return TILE + (int)s->kernel_h - 1; }
+/* The output tile side m for the stride-1 convolution e: 4 x 4 for a
+ * 3 x 3 kernel on maps of at least 48 such tiles whose packed input per
+ * 16 tiles stays within 512 KiB (up to 227 channels), else 2 x 2.  On
+ * small maps the larger tiles are mostly padding (13 x 13 is 16 x 16 in
+ * 4 x 4 tiles) and a batch-1 layer has too few of them to share out:
+ * CaffeNet 227 batch 1, conv3-5 1.83/1.54/1.07 ms with 2 x 2 against
+ * 1.99/1.53/1.22 with 4 x 4.  On the 451 full-conv net (28 x 28 maps)
+ * 4 x 4 made conv4 3.48 -> 3.16-3.21 and conv5 2.47 -> 2.20-2.26 ms but
+ * conv3 (256 channels) 4.53 -> 5.04-5.33; conv1 (as 3 x 3 on 48
+ * channels, 55 x 55 or 111 x 111) 227 batch 10 9.1 -> 7.0, 451 3.8 ->
+ * 3.0 ms.  The choice depends on the layer and map alone, not on the
+ * batch, so an image gives the same bits whatever batch it is in. */
+enum { BIG_TILE_FLOATS = 128 << 10 };
+static int tile_of(const ns_conv2d_shape *e) {
+  int64_t cg = e->channels / e->group;
+  return e->kernel_h == 3 && ((e->out_h + 3) / 4) * ((e->out_w + 3) / 4) >= 48 &&
+                 36 * cg * PANEL <= BIG_TILE_FLOATS
+             ? 4
+             : 2;
+}
+
+/* The input tile side a = m + r - 1. */
+static int side(const ns_conv2d_shape *e) { return tile_of(e) + (int)e->kernel_h - 1; }
 
 /* A task takes as many panels as keep its packed input within
  * SPAN_FLOATS (half of Zen 3's 512 KiB L2), at most PANELS_MAX: the
@@ -168,9 +198,9 @@ static void space_to_depth(const ns_conv2d_shape *s, const ns_conv2d_shape *e, c
 
 /* G g G^T of `lanes` (<= 8) consecutive r x r filters, one per lane:
  * written lane-wise so that the compiler vectorises it across filters. */
-static void weight_lanes(int r, const float *w, int lanes, float *u, int64_t su, int64_t lane_step) {
-  int a = r + 1;
-  const float(*g)[5] = r == 5 ? G6 : G4;
+static void weight_lanes(int r, int a, const float *w, int lanes, float *u, int64_t su,
+                         int64_t lane_step) {
+  const float(*g)[5] = r == 5 ? G56 : a == 6 ? G36 : G34;
   float gg[5][5][LANES], t[A_MAX][5][LANES];
   for (int i = 0; i < r; i++)
     for (int j = 0; j < r; j++)
@@ -223,7 +253,7 @@ static void transform_weights(const ns_conv2d_shape *s, const ns_conv2d_shape *e
                 o < og && ki < k && kj < k ? w[((o * cg + c) * k + ki) * k + kj] : 0.0f;
           }
       }
-      weight_lanes(r, taps, lanes, u + (o / MR * ecg + c0) * MR + o % MR, su, MR);
+      weight_lanes(r, side(e), taps, lanes, u + (o / MR * ecg + c0) * MR + o % MR, su, MR);
     }
 }
 
@@ -255,24 +285,39 @@ INLINE v8 load8(const float *p) {
     if (!any_) (acc) = (v8){0};                                      \
   } while (0)
 
-/* B^T d B for 8 horizontally adjacent tiles whose window starts at p
- * (rows ps apart, a + 14 columns readable), stored as 8 floats at
- * dst + (i * a + j) * dst_plane: first along the rows (e = d B), then
- * down the columns, so that few vectors are live at once. */
-INLINE void input_tiles(int a, const float *p, int64_t ps, float *dst, int64_t dst_plane) {
+/* Lanes l of out[j] = element m l + j of the 8 m floats at p, j < m. */
+INLINE void deinterleave(int m, const float *p, v8 *out) {
+  if (m == 2) {
+    v8 lo = load8(p), hi = load8(p + 8);
+    out[0] = __builtin_shufflevector(lo, hi, 0, 2, 4, 6, 8, 10, 12, 14);
+    out[1] = __builtin_shufflevector(lo, hi, 1, 3, 5, 7, 9, 11, 13, 15);
+    return;
+  }
+  v8 q0 = load8(p), q1 = load8(p + 8), q2 = load8(p + 16), q3 = load8(p + 24);
+  v8 a0 = __builtin_shufflevector(q0, q1, 0, 4, 8, 12, 1, 5, 9, 13);
+  v8 a1 = __builtin_shufflevector(q0, q1, 2, 6, 10, 14, 3, 7, 11, 15);
+  v8 b0 = __builtin_shufflevector(q2, q3, 0, 4, 8, 12, 1, 5, 9, 13);
+  v8 b1 = __builtin_shufflevector(q2, q3, 2, 6, 10, 14, 3, 7, 11, 15);
+  out[0] = __builtin_shufflevector(a0, b0, 0, 1, 2, 3, 8, 9, 10, 11);
+  out[1] = __builtin_shufflevector(a0, b0, 4, 5, 6, 7, 12, 13, 14, 15);
+  out[2] = __builtin_shufflevector(a1, b1, 0, 1, 2, 3, 8, 9, 10, 11);
+  out[3] = __builtin_shufflevector(a1, b1, 4, 5, 6, 7, 12, 13, 14, 15);
+}
+
+/* B^T d B for 8 horizontally adjacent tiles (m columns apart) whose
+ * window starts at p (rows ps apart, win(a, m) columns readable), stored
+ * as 8 floats at dst + (i * a + j) * dst_plane: first along the rows
+ * (e = d B), then down the columns, so that few vectors are live at once. */
+INLINE void input_tiles(int a, int m, const float *p, int64_t ps, float *dst,
+                        int64_t dst_plane) {
   const float(*bt)[A_MAX] = a == 6 ? BT6 : BT4;
   v8 e[A_MAX][A_MAX];
 #pragma GCC unroll 8
   for (int i = 0; i < a; i++) {
-    /* Tile l's column j is column 2 l + j of the window: even and odd
-     * columns of 16 consecutive floats. */
-    v8 d[A_MAX];
+    /* Tile l's column j is column m l + j of the window. */
+    v8 d[A_MAX + 4];
 #pragma GCC unroll 8
-    for (int j = 0; j < a; j += 2) {
-      v8 lo = load8(p + i * ps + j), hi = load8(p + i * ps + j + 8);
-      d[j] = __builtin_shufflevector(lo, hi, 0, 2, 4, 6, 8, 10, 12, 14);
-      d[j + 1] = __builtin_shufflevector(lo, hi, 1, 3, 5, 7, 9, 11, 13, 15);
-    }
+    for (int j = 0; j < a; j += m) deinterleave(m, p + i * ps + j, d + j);
 #pragma GCC unroll 8
     for (int j = 0; j < a; j++) CSUM(e[i][j], a, bt[j], d);
   }
@@ -291,43 +336,54 @@ INLINE void input_tiles(int a, const float *p, int64_t ps, float *dst, int64_t d
 }
 
 /* A^T m A + bias (ReLU) for 8 tiles, m read as 8 floats at
- * src + (i * a + j) * src_plane; the 2 x 2 outputs of tile l at
- * out[i][2 l + j] (rows ow apart), `lanes` tiles, rows_left rows and
+ * src + (i * a + j) * src_plane; the mt x mt outputs of tile l at
+ * out[i][mt l + j] (rows ow apart), `lanes` tiles, rows_left rows and
  * cols_left columns of them inside the output. */
-INLINE void output_tiles(int a, const float *src, int64_t src_plane, float bias, int relu,
-                         float *out, int64_t ow, int lanes, int64_t rows_left,
+INLINE void output_tiles(int a, int mt, const float *src, int64_t src_plane, float bias,
+                         int relu, float *out, int64_t ow, int lanes, int64_t rows_left,
                          int64_t cols_left) {
-  const float(*at)[A_MAX] = a == 6 ? AT6 : AT4;
-  v8 t[TILE][A_MAX], r[TILE][TILE], zero = {0};
+  const float(*at)[A_MAX] = a == 4 ? AT24 : mt == 2 ? AT26 : AT46;
+  v8 t[4][A_MAX], r[4][4], zero = {0};
 #pragma GCC unroll 8
   for (int j = 0; j < a; j++) { /* t = A^T m, column by column */
     v8 col[A_MAX];
 #pragma GCC unroll 8
     for (int k = 0; k < a; k++) col[k] = load8(src + (k * a + j) * src_plane);
-#pragma GCC unroll 2
-    for (int i = 0; i < TILE; i++) CSUM(t[i][j], a, at[i], col);
+#pragma GCC unroll 4
+    for (int i = 0; i < mt; i++) CSUM(t[i][j], a, at[i], col);
   }
-#pragma GCC unroll 2
-  for (int i = 0; i < TILE; i++)
-#pragma GCC unroll 2
-    for (int j = 0; j < TILE; j++) {
+#pragma GCC unroll 4
+  for (int i = 0; i < mt; i++)
+#pragma GCC unroll 4
+    for (int j = 0; j < mt; j++) {
       v8 sum;
       CSUM(sum, a, at[j], t[i]);
       r[i][j] = sum + bias;
       if (relu) /* negatives to 0, NaN passes (as Caffe's ReLU) */
         r[i][j] = (v8)((v8i)r[i][j] & ~(r[i][j] < zero));
     }
-  for (int i = 0; i < TILE && i < rows_left; i++) {
+  for (int i = 0; i < mt && i < rows_left; i++) {
     float *o = out + i * ow;
-    if (lanes == LANES && cols_left >= 2 * LANES) { /* interleave the columns */
-      v8 lo = __builtin_shufflevector(r[i][0], r[i][1], 0, 8, 1, 9, 2, 10, 3, 11);
-      v8 hi = __builtin_shufflevector(r[i][0], r[i][1], 4, 12, 5, 13, 6, 14, 7, 15);
-      memcpy(o, &lo, sizeof lo);
-      memcpy(o + 8, &hi, sizeof hi);
+    if (lanes == LANES && cols_left >= mt * LANES) { /* interleave the columns */
+      v8 v[4];
+      if (mt == 2) {
+        v[0] = __builtin_shufflevector(r[i][0], r[i][1], 0, 8, 1, 9, 2, 10, 3, 11);
+        v[1] = __builtin_shufflevector(r[i][0], r[i][1], 4, 12, 5, 13, 6, 14, 7, 15);
+      } else {
+        v8 p0 = __builtin_shufflevector(r[i][0], r[i][1], 0, 8, 1, 9, 2, 10, 3, 11);
+        v8 p1 = __builtin_shufflevector(r[i][0], r[i][1], 4, 12, 5, 13, 6, 14, 7, 15);
+        v8 q0 = __builtin_shufflevector(r[i][2], r[i][3], 0, 8, 1, 9, 2, 10, 3, 11);
+        v8 q1 = __builtin_shufflevector(r[i][2], r[i][3], 4, 12, 5, 13, 6, 14, 7, 15);
+        v[0] = __builtin_shufflevector(p0, q0, 0, 1, 8, 9, 2, 3, 10, 11);
+        v[1] = __builtin_shufflevector(p0, q0, 4, 5, 12, 13, 6, 7, 14, 15);
+        v[2] = __builtin_shufflevector(p1, q1, 0, 1, 8, 9, 2, 3, 10, 11);
+        v[3] = __builtin_shufflevector(p1, q1, 4, 5, 12, 13, 6, 7, 14, 15);
+      }
+      for (int q = 0; q < mt; q++) memcpy(o + 8 * q, &v[q], sizeof v[q]);
     } else {
       for (int l = 0; l < lanes; l++)
-        for (int j = 0; j < TILE; j++)
-          if (2 * l + j < cols_left) o[2 * l + j] = r[i][j][l];
+        for (int j = 0; j < mt; j++)
+          if (mt * l + j < cols_left) o[mt * l + j] = r[i][j][l];
     }
   }
 }
@@ -341,6 +397,7 @@ typedef struct run {
 /* What every task of a layer shares. */
 typedef struct job {
   const ns_conv2d_shape *s;
+  int m;                                              /* output tile side */
   int64_t tw, tiles, cg, og, in_item, out_item, su; /* tiles per row and per item */
   const float *u, *bias, *x;                          /* u: all groups, planes su apart */
   float *y;
@@ -365,23 +422,25 @@ static int task_runs(const job *jb, int64_t t0, int64_t t1, run *out) {
  * Each group of up to 8 tiles writes whole vectors: the spare lanes land
  * on places a later group or channel overwrites (or on the spare floats
  * after each panel). */
-INLINE void pack_input(int a, const job *jb, const run *runs, int nruns,
-                       int64_t c0, float *bp, int64_t bps) {
+INLINE void pack_input(int a, int m, const job *jb, const run *runs, int nruns, int64_t c0,
+                       float *bp, int64_t bps) {
   const ns_conv2d_shape *s = jb->s;
   const float *x = jb->x;
   int64_t in_item = jb->in_item;
-  int64_t h = s->height, w = s->width, pad = s->pad_h, win = a + 14;
-  float buf[A_MAX * (A_MAX + 14)];
+  /* columns 8 tiles read: m apart, a each, in loads of 8 m from each j
+   * that is a multiple of m */
+  int64_t h = s->height, w = s->width, pad = s->pad_h, win = (a + m - 1) / m * m + 7 * m;
+  float buf[A_MAX * (A_MAX + 32)];
   for (int64_t c = 0; c < jb->cg; c++)
     for (int k = 0; k < nruns; k++) {
       const run *ru = &runs[k];
       const float *pl = x + ru->n * in_item + (c0 + c) * h * w;
-      int64_t y0 = 2 * ru->ty - pad;
+      int64_t y0 = m * ru->ty - pad;
       for (int64_t q = 0, lanes; q < ru->len; q += lanes) {
         int64_t at = ru->pos + q, off = at % PANEL; /* groups stay inside a panel */
         lanes = ru->len - q < LANES ? ru->len - q : LANES;
         if (lanes > PANEL - off) lanes = PANEL - off;
-        int64_t x0 = 2 * (ru->tx + q) - pad;
+        int64_t x0 = m * (ru->tx + q) - pad;
         const float *p = pl + y0 * w + x0;
         int64_t ps = w;
         if (y0 < 0 || y0 + a > h || x0 < 0 || x0 + win > w) {
@@ -399,7 +458,7 @@ INLINE void pack_input(int a, const job *jb, const run *runs, int nruns,
           }
           p = buf, ps = win;
         }
-        input_tiles(a, p, ps, bp + at / PANEL * pstride(jb->cg) + c * PANEL + off, bps);
+        input_tiles(a, m, p, ps, bp + at / PANEL * pstride(jb->cg) + c * PANEL + off, bps);
       }
     }
 }
@@ -408,7 +467,7 @@ INLINE void pack_input(int a, const job *jb, const run *runs, int nruns,
  * [o_lo, o_hi) the a * a products (the micro-kernel over all cg at once,
  * so each sum has one order whatever the threads) and their output
  * transform. */
-INLINE void run_task(int a, const job *jb, int64_t g, int64_t t0, int64_t t1, int64_t o_lo,
+INLINE void run_task(int a, int m, const job *jb, int64_t g, int64_t t0, int64_t t1, int64_t o_lo,
                      int64_t o_hi, float *mine) {
   const ns_conv2d_shape *s = jb->s;
   int panels = (int)((t1 - t0 + PANEL - 1) / PANEL);
@@ -424,7 +483,7 @@ INLINE void run_task(int a, const job *jb, int64_t g, int64_t t0, int64_t t1, in
       for (int64_t c = 0; c < cg; c++)
         memset(bp + xi * bps + (panels - 1) * ps + c * PANEL + tail, 0,
                (size_t)(PANEL - tail) * sizeof(float));
-  pack_input(a, jb, runs, nruns, g * cg, bp, bps);
+  pack_input(a, m, jb, runs, nruns, g * cg, bp, bps);
   for (int64_t o0 = o_lo; o0 < o_hi; o0 += MR) {
     int rows = o_hi - o0 < MR ? (int)(o_hi - o0) : MR;
     for (int64_t xi = 0; xi < aa; xi++) {
@@ -440,8 +499,8 @@ INLINE void run_task(int a, const job *jb, int64_t g, int64_t t0, int64_t t1, in
         float *pl = jb->y + ru->n * jb->out_item + o * oh * ow;
         for (int64_t q = 0; q < ru->len; q += LANES) {
           int lanes = ru->len - q < LANES ? (int)(ru->len - q) : LANES;
-          int64_t yy = 2 * ru->ty, xx = 2 * (ru->tx + q);
-          output_tiles(a, prod + r * ld + ru->pos + q, MR * ld, b, jb->relu, pl + yy * ow + xx,
+          int64_t yy = m * ru->ty, xx = m * (ru->tx + q);
+          output_tiles(a, m, prod + r * ld + ru->pos + q, MR * ld, b, jb->relu, pl + yy * ow + xx,
                        ow, lanes, oh - yy, ow - xx);
         }
       }
@@ -460,10 +519,12 @@ INLINE void run_task(int a, const job *jb, int64_t g, int64_t t0, int64_t t1, in
 #define TASK_FUNC(SUFFIX, ATTR)                                                            \
   ATTR static void task##SUFFIX(int a, const job *jb, int64_t g, int64_t t0, int64_t t1,  \
                                 int64_t o_lo, int64_t o_hi, float *mine) {                \
-    if (a == 6)                                                                            \
-      run_task(6, jb, g, t0, t1, o_lo, o_hi, mine);                                        \
+    if (a == 6 && jb->m == 4)                                                              \
+      run_task(6, 4, jb, g, t0, t1, o_lo, o_hi, mine);                                     \
+    else if (a == 6)                                                                       \
+      run_task(6, 2, jb, g, t0, t1, o_lo, o_hi, mine);                                     \
     else                                                                                   \
-      run_task(4, jb, g, t0, t1, o_lo, o_hi, mine);                                        \
+      run_task(4, 2, jb, g, t0, t1, o_lo, o_hi, mine);                                     \
   }
 TASK_FUNC(_c, )
 TASK_FUNC(_avx2, NS_AVX2)
@@ -496,12 +557,13 @@ void ns_winograd_conv(const ns_conv2d_shape *s, int64_t num, const float *w, con
   ns_conv2d_shape e = effective(s);
   int a = side(&e);
   int64_t cg = e.channels / e.group, og = e.num_output / e.group;
-  int64_t tw = (e.out_w + TILE - 1) / TILE, tiles = (e.out_h + TILE - 1) / TILE * tw;
+  int m = tile_of(&e);
+  int64_t tw = (e.out_w + m - 1) / m, tiles = (e.out_h + m - 1) / m * tw;
   int64_t in_item = s->channels * s->height * s->width, out_item = e.num_output * e.out_h * e.out_w;
   int64_t chunk = s2d_items(s, &e, num), xs_floats = strided(s) ? chunk * e.channels * e.height * e.width : 0;
   float *u = u_ready ? (float *)u_ready : scratch, *xs = scratch + ns_winograd_weights_count(s);
   float *per = xs + (xs_floats + 15) / 16 * 16;
-  job jb = {&e, tw, tiles, cg, og, e.channels * e.height * e.width, out_item, u_plane(&e), u,
+  job jb = {&e, m, tw, tiles, cg, og, e.channels * e.height * e.width, out_item, u_plane(&e), u,
             bias, NULL, NULL, relu, ns_gemm_packed_micro_kernel()};
   /* Tasks: `span` panels of PANEL tiles per group, and when there are few
    * of them (a small batch-1 map), also parts of the output channels,

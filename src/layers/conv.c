@@ -23,8 +23,10 @@ typedef struct conv_state {
   /* Winograd's transformed weights, kept between forwards with the copy
    * of the weights they were made from: params can be written through the
    * API at any time, so each forward compares (a pass over the weights,
-   * several times cheaper than the transform). */
+   * several times cheaper than the transform).  Their layout depends on
+   * the map size (the tile Winograd uses), hence wino_count. */
   float *wino_u, *wino_w;
+  int64_t wino_count;
   int wino_valid;
 } conv_state;
 
@@ -246,8 +248,16 @@ static ns_status conv_reshape(ns_ctx *ctx, ns_layer *l) {
 static const float *wino_weights(ns_ctx *ctx, ns_layer *l, int threads) {
   conv_state *s = l->priv;
   const ns_blob *w = l->params[0];
+  int64_t count = ns_winograd_weights_count(&s->shape);
+  if (s->wino_u && s->wino_count != count) { /* reshaped to another tile size */
+    ns_floats_free(ctx, s->wino_u);
+    ns_floats_free(ctx, s->wino_w);
+    s->wino_u = s->wino_w = NULL;
+    s->wino_valid = 0;
+  }
   if (!s->wino_u) {
-    s->wino_u = ns_floats_alloc(ctx, ns_winograd_weights_count(&s->shape));
+    s->wino_count = count;
+    s->wino_u = ns_floats_alloc(ctx, count);
     s->wino_w = s->wino_u ? ns_floats_alloc(ctx, w->count) : NULL;
     if (!s->wino_w) {
       ns_floats_free(ctx, s->wino_u);
