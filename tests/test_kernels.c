@@ -604,20 +604,6 @@ static void test_pool_random_shapes(void **state) {
   }
 }
 
-/* MAX 3 x 3 stride 2 without padding (the common pool, vectorised 8
- * outputs at a time) on rows wide enough for that path, odd and even
- * widths: against the reference and the masked path, bit for bit. */
-static void test_pool_3x3_stride2(void **state) {
-  rnd r = {0xfade5u};
-  for (int t = 0; t < 40; t++) {
-    ns_pool2d_shape s = {rnd_int(&r, 1, 4), rnd_int(&r, 3, 20), rnd_int(&r, 17, 70), 3, 3, 0, 0, 2, 2,
-                         0, 0};
-    s.out_h = ns_pool_out_size(s.height, 3, 0, 2, 0, 0);
-    s.out_w = ns_pool_out_size(s.width, 3, 0, 2, 0, 0);
-    run_pool_case(&s, NS_POOL_MAX, &r);
-  }
-}
-
 /* ---- LRN -------------------------------------------------------------- */
 
 static void test_lrn_across_random(void **state) {
@@ -694,8 +680,7 @@ int main(void) {
       cmocka_unit_test(test_winograd_small),     cmocka_unit_test(test_conv_batch_items),
       cmocka_unit_test(test_conv_1x1),
       cmocka_unit_test(test_conv_caffenet_geometry), cmocka_unit_test(test_pool_out_size),
-      cmocka_unit_test(test_pool_random_shapes),
-      cmocka_unit_test(test_pool_3x3_stride2),     cmocka_unit_test(test_lrn_across_random),
+      cmocka_unit_test(test_pool_random_shapes),     cmocka_unit_test(test_lrn_across_random),
       cmocka_unit_test(test_lrn_within_random),      cmocka_unit_test(test_softmax_random),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

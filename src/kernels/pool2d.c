@@ -3,8 +3,6 @@
 #include <float.h>
 #include <math.h>
 #include <stddef.h>
-#include <stdint.h>
-#include <string.h>
 
 #include "kernels/parallel.h"
 
@@ -51,38 +49,6 @@ static int max_inside(const ns_pool2d_shape *s) {
          (s->out_w - 1) * s->stride_w + s->kernel_w <= s->width && s->width <= 4096;
 }
 
-/* Eight floats (GCC/Clang vector extension), for the common 3-wide,
- * stride-2 window (AlexNet, CaffeNet, GoogLeNet, SqueezeNet): the
- * horizontal max of 8 outputs from the even and odd columns of 16 row
- * maxima, with the scalar path's comparisons.  Returns how many outputs
- * it wrote (whole groups of 8 whose 17 inputs exist). */
-typedef float v8 __attribute__((vector_size(32)));
-typedef int32_t v8i __attribute__((vector_size(32)));
-#pragma GCC diagnostic ignored "-Wpsabi"
-static inline __attribute__((always_inline)) v8 load8(const float *p) {
-  v8 v;
-  memcpy(&v, p, sizeof v);
-  return v;
-}
-/* v > best ? v : best, lane-wise */
-#define VMAX(v, best) ((v8)(((v8i)(v) & ((v) > (best))) | ((v8i)(best) & ~((v) > (best)))))
-static int64_t max3s2_row(const float *rowmax, float *yr, int64_t out_w) {
-  int64_t pw = 0;
-  for (; pw + 8 <= out_w - 1; pw += 8) { /* reads rowmax[2 pw .. 2 pw + 17] */
-    const float *v = rowmax + 2 * pw;
-    v8 lo = load8(v), hi = load8(v + 8), lo2 = load8(v + 2), hi2 = load8(v + 10);
-    v8 c0 = __builtin_shufflevector(lo, hi, 0, 2, 4, 6, 8, 10, 12, 14);
-    v8 c1 = __builtin_shufflevector(lo, hi, 1, 3, 5, 7, 9, 11, 13, 15);
-    v8 c2 = __builtin_shufflevector(lo2, hi2, 0, 2, 4, 6, 8, 10, 12, 14);
-    v8 best = (v8){0} - FLT_MAX;
-    best = VMAX(c0, best);
-    best = VMAX(c1, best);
-    best = VMAX(c2, best);
-    memcpy(yr + pw, &best, sizeof best);
-  }
-  return pw;
-}
-
 static void max_plane_inside(const ns_pool2d_shape *s, const float *x, float *y) {
   float rowmax[4096];
   int64_t width = (s->out_w - 1) * s->stride_w + s->kernel_w;
@@ -94,9 +60,7 @@ static void max_plane_inside(const ns_pool2d_shape *s, const float *x, float *y)
       for (int64_t w = 0; w < width; w++) rowmax[w] = r[w] > rowmax[w] ? r[w] : rowmax[w];
     }
     float *yr = y + ph * s->out_w;
-    int64_t pw = 0;
-    if (s->kernel_w == 3 && s->stride_w == 2) pw = max3s2_row(rowmax, yr, s->out_w);
-    for (; pw < s->out_w; pw++) {
+    for (int64_t pw = 0; pw < s->out_w; pw++) {
       const float *v = rowmax + pw * s->stride_w;
       float best = -FLT_MAX;
       for (int64_t w = 0; w < s->kernel_w; w++) best = v[w] > best ? v[w] : best;
