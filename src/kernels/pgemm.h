@@ -14,7 +14,7 @@
 
 /* Tile 6 x 16; k in slices of 512 (fewer C reloads: 12-15% faster than
  * 256 on the fc-as-conv shapes, 5-10% on conv3-5) and column blocks of
- * 128, so that a packed B block (256 KiB) sits in Zen 3's 512 KiB L2. */
+ * 128, so that a packed B block (256 KiB) sits in L2 (1 MiB per core here). */
 enum { NS_GEMM_MR = 6, NS_GEMM_NR = 16, NS_GEMM_KC = 512, NS_GEMM_NC = 128 };
 
 typedef struct ns_gemm_epi {

@@ -128,7 +128,7 @@ static int tile_of(const ns_conv2d_shape *e) {
 static int side(const ns_conv2d_shape *e) { return tile_of(e) + (int)e->kernel_h - 1; }
 
 /* A task takes as many panels as keep its packed input within
- * SPAN_FLOATS (half of Zen 3's 512 KiB L2), at most PANELS_MAX: the
+ * SPAN_FLOATS (a quarter of this Zen 4's 1 MiB L2), at most PANELS_MAX: the
  * weight rows then serve several panels from L1.  CaffeNet's conv2
  * (48 channels, 6 x 6) takes 2, 2 threads: 227 batch 10 14.7 -> 13.6 ms,
  * 451 full-conv 6.3 -> 5.5 ms; conv3-5 (192-256 channels) take 1: with 2
