@@ -427,8 +427,8 @@ INLINE void pack_input(int a, int m, const job *jb, const run *runs, int nruns, 
   const ns_conv2d_shape *s = jb->s;
   const float *x = jb->x;
   int64_t in_item = jb->in_item;
-  /* columns 8 tiles read: m apart, a each, in loads of 8 m from each j
-   * that is a multiple of m */
+  /* the columns 8 tiles read: loads of 8 m floats from each multiple of
+   * m below a */
   int64_t h = s->height, w = s->width, pad = s->pad_h, win = (a + m - 1) / m * m + 7 * m;
   float buf[A_MAX * (A_MAX + 32)];
   for (int64_t c = 0; c < jb->cg; c++)
@@ -440,10 +440,11 @@ INLINE void pack_input(int a, int m, const job *jb, const run *runs, int nruns, 
         int64_t at = ru->pos + q, off = at % PANEL; /* groups stay inside a panel */
         lanes = ru->len - q < LANES ? ru->len - q : LANES;
         if (lanes > PANEL - off) lanes = PANEL - off;
-        int64_t x0 = m * (ru->tx + q) - pad;
-        const float *p = pl + y0 * w + x0;
-        int64_t ps = w;
-        if (y0 < 0 || y0 + a > h || x0 < 0 || x0 + win > w) {
+        int64_t x0 = m * (ru->tx + q) - pad, ps = w;
+        const float *p;
+        if (y0 >= 0 && y0 + a <= h && x0 >= 0 && x0 + win <= w) {
+          p = pl + y0 * w + x0;
+        } else {
           int64_t lo = x0 < 0 ? -x0 : 0, hi = x0 + win > w ? w - x0 : win; /* columns inside */
           for (int i = 0; i < a; i++) {
             float *row = buf + i * win;
