@@ -488,6 +488,10 @@ def report(meta, results, checks, ex, args):
         L.append('### Per-layer profile (`netsurg bench --per-layer`, %s threads, 3 runs)' %
                  cr['threads'])
         L.append('')
+        L.append('GFLOP/s counts a direct convolution\'s multiply-adds (2 FLOP each); '
+                 'the layers Winograd computes with fewer (conv1-5) can show more than the '
+                 'machine\'s peak.')
+        L.append('')
         keys = [k for k in CONFIGS if k in ex['per_layer']]
         L.append('| layer | ' + ' | '.join('%s ms (GFLOP/s)' % CONFIGS[k][0] for k in keys) +
                  ' |')
