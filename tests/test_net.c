@@ -393,8 +393,8 @@ static void test_fused_relu(void **state) {
 
 /* A 3x3 convolution that takes the Winograd path keeps its transformed
  * weights between forwards; writing the weights through the API must
- * take effect on the next forward, and so must a reshape to a map size
- * that takes the other tile size (26 x 26: 4 x 4 tiles, 12 x 12: 2 x 2).
+ * take effect on the next forward, and the weights must serve a reshape
+ * (26 x 26 -> 12 x 12 -> 26 x 26).
  * Reference: the direct convolution, within the Winograd tolerance of
  * test_kernels (1e-6 of sum |w| |x| besides 1e-5 + 1e-4 |y|). */
 static void expect_conv_matches(ns_net *net, int li) {

@@ -38,7 +38,7 @@ int64_t ns_conv2d_scratch_count(const ns_conv2d_shape *s, int threads);
 void ns_conv2d(const ns_conv2d_shape *s, const float *w, const float *bias, const float *x,
                float *y, float *col, int relu, int threads);
 
-/* num items in a row: Winograd (F(2x2, 3x3) or F(2x2, 5x5), strided
+/* num items in a row: Winograd (F(4x4, 3x3) or F(2x2, 5x5), strided
  * kernels through space-to-depth) where it applies and pays
  * (kernels/winograd.h), else ns_conv2d per item.  wino_u: the weights as
  * ns_winograd_weights transforms them, or NULL.  scratch:

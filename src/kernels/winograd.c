@@ -6,37 +6,33 @@
 #include "kernels/parallel.h"
 #include "kernels/pgemm.h"
 
-/* A_MAX: the largest input tile side; LANES: tiles per transform step
+/* A_MAX: the input tile side; LANES: tiles per transform step
  * (one vector); PANEL: tiles per task, the micro-kernel's width. */
-enum { A_MAX = 8, LANES = 8, PANEL = NS_GEMM_NR, MR = NS_GEMM_MR };
+enum { A_MAX = 6, LANES = 8, PANEL = NS_GEMM_NR, MR = NS_GEMM_MR };
 
 /* Winograd F(m x m, r x r) computes an m x m output tile from an a x a
  * input tile (a = m + r - 1) as Y = A^T [(G g G^T) . (B^T d B)] A, with
- * a^2 multiplies per channel pair instead of m^2 r^2.  Here: F(2x2, 3x3)
- * (16 instead of 36), F(4x4, 3x3) (36 instead of 144) and F(2x2, 5x5)
- * (36 instead of 100).  The matrices come from Toom-Cook on the points
- * 0, 1, -1 (a = 4) or 0, 1, -1, 1/2, -2 (a = 6), and infinity:
- * Winograd's correlation is the transpose of the polynomial product, so
- * A^T and G evaluate at the points (G divided by the Lagrange
- * denominators prod_{l != j} (p_j - p_l)), and B^T holds the numerators
- * prod_{l != j} (x - p_l) (all points for infinity).  1/2 before 2 halved
- * the rounding of the 6 x 6 tiles against 0, 1, -1, 2, -2 (as Barabasz et
- * al. found): F(2x2, 3x3) errs by at most 0.9e-7 of sum |w x| against a
- * double-precision reference, F(2x2, 5x5) by 3e-7, F(4x4, 3x3) by 6.5e-7
- * (64-channel layers).  The transforms index these constant tables with
- * constant indices once unrolled, so the compiler drops the zeros and the
- * multiplications by +-1. */
-static const float BT4[A_MAX][A_MAX] = {{-1, 0, 1, 0}, {0, 1, 1, 0}, {0, -1, 1, 0}, {0, -1, 0, 1}};
+ * a^2 multiplies per channel pair instead of m^2 r^2.  Here: F(4x4, 3x3)
+ * (36 instead of 144) and F(2x2, 5x5) (36 instead of 100), both on 6 x 6
+ * input tiles.  The matrices come from Toom-Cook on the points 0, 1, -1,
+ * 1/2, -2 and infinity: Winograd's correlation is the transpose of the
+ * polynomial product, so A^T and G evaluate at the points (G divided by
+ * the Lagrange denominators prod_{l != j} (p_j - p_l)), and B^T holds the
+ * numerators prod_{l != j} (x - p_l) (all points for infinity).  1/2
+ * before 2 halved the rounding against 0, 1, -1, 2, -2 (as Barabasz et al.
+ * found): F(4x4, 3x3) errs by at most 6.5e-7-1e-6 of sum |w x| against a
+ * double-precision reference, F(2x2, 5x5) by 3e-7 (64-channel layers;
+ * F(2x2, 3x3), used before, 0.9e-7).  The transforms index these constant
+ * tables with constant indices once unrolled, so the compiler drops the
+ * zeros and the multiplications by +-1. */
 static const float BT6[A_MAX][A_MAX] = {
     {1, -1.5f, -2, 1.5f, 1, 0},  {0, -1, 0.5f, 2.5f, 1, 0},   {0, 1, -2.5f, 0.5f, 1, 0},
     {0, -2, -1, 2, 1, 0},        {0, 0.5f, -1, -0.5f, 1, 0}, {0, 1, -1.5f, -2, 1.5f, 1}};
-static const float AT24[A_MAX][A_MAX] = {{1, 1, 1, 0}, {0, 1, -1, 1}};
 static const float AT26[A_MAX][A_MAX] = {{1, 1, 1, 1, 1, 0}, {0, 1, -1, 0.5f, -2, 1}};
 static const float AT46[A_MAX][A_MAX] = {{1, 1, 1, 1, 1, 0},
                                          {0, 1, -1, 0.5f, -2, 0},
                                          {0, 1, 1, 0.25f, 4, 0},
                                          {0, 1, -1, 0.125f, -8, 1}};
-static const float G34[A_MAX][5] = {{-1, 0, 0}, {0.5f, 0.5f, 0.5f}, {0.5f, -0.5f, 0.5f}, {0, 0, 1}};
 static const float G36[A_MAX][5] = {{1, 0, 0},
                                     {1.0f / 3, 1.0f / 3, 1.0f / 3},
                                     {-1.0f / 3, 1.0f / 3, -1.0f / 3},
@@ -57,9 +53,9 @@ static const float G56[A_MAX][5] = {
  * (zero outside), the new kernel tap (c, i, j)[ky][kx] is the old
  * [c][st ky + i][st kx + j] (zero past k).  CaffeNet's conv1 (11 x 11,
  * stride 4, 3 channels) becomes a 3 x 3 convolution of 48 channels,
- * which Winograd then does with 16 multiplies per 4 outputs and channel
- * pair: 105 M multiply-adds per image become 56 M (12 x 12 taps of 11 x 11
- * counted). */
+ * which F(4x4, 3x3) then does with 36 multiplies per 16 outputs and
+ * channel pair: 105 M multiply-adds per image become 33 M (12 x 12 taps
+ * for 11 x 11, 56 x 56 outputs for 55 x 55 counted). */
 static int strided(const ns_conv2d_shape *s) { return s->stride_h > 1 || s->stride_w > 1; }
 
 /* The stride-1 convolution this path computes for s (s itself when its
@@ -89,9 +85,9 @@ int ns_winograd_applies(const ns_conv2d_shape *s) {
 int ns_winograd_worth(const ns_conv2d_shape *s, int64_t num, int have_u) {
   /* The products want some depth, and the channel counts must be high
    * enough for them to dominate the transforms.  Measured on CaffeNet's
-   * conv3-5 with F(2x2, 3x3): with the weight transform paid per call, a
-   * win from about 600 outputs; with the weights transformed beforehand
-   * (have_u), already at 196 (227 x 227, batch 1). */
+   * conv3-5 when they ran F(2x2, 3x3): with the weight transform paid per
+   * call, a win from about 600 outputs; with the weights transformed
+   * beforehand (have_u), already at 196 (227 x 227, batch 1). */
   ns_conv2d_shape e = effective(s);
   int64_t cg = e.channels / e.group, og = e.num_output / e.group;
   return ns_winograd_applies(s) && cg >= 16 && og >= 16 &&
@@ -104,25 +100,16 @@ int ns_winograd_worth(const ns_conv2d_shape *s, int64_t num, int have_u) {
 static int64_t plane(int64_t v) { return (v + 15) / 16 * 16 + 16; }
 
 /* The output tile side m for the stride-1 convolution e: 4 x 4 for a
- * 3 x 3 kernel on maps of at least 48 such tiles whose packed input per
- * 16 tiles stays within 512 KiB (up to 227 channels), else 2 x 2.  On
- * small maps the larger tiles are mostly padding (13 x 13 is 16 x 16 in
- * 4 x 4 tiles) and a batch-1 layer has too few of them to share out:
- * CaffeNet 227 batch 1, conv3-5 1.83/1.54/1.07 ms with 2 x 2 against
- * 1.99/1.53/1.22 with 4 x 4.  On the 451 full-conv net (28 x 28 maps)
- * 4 x 4 made conv4 3.48 -> 3.16-3.21 and conv5 2.47 -> 2.20-2.26 ms but
- * conv3 (256 channels) 4.53 -> 5.04-5.33; conv1 (as 3 x 3 on 48
- * channels, 55 x 55 or 111 x 111) 227 batch 10 9.1 -> 7.0, 451 3.8 ->
- * 3.0 ms.  The choice depends on the layer and map alone, not on the
- * batch, so an image gives the same bits whatever batch it is in. */
-enum { BIG_TILE_FLOATS = 128 << 10 };
-static int tile_of(const ns_conv2d_shape *e) {
-  int64_t cg = e->channels / e->group;
-  return e->kernel_h == 3 && ((e->out_h + 3) / 4) * ((e->out_w + 3) / 4) >= 48 &&
-                 36 * cg * PANEL <= BIG_TILE_FLOATS
-             ? 4
-             : 2;
-}
+ * 3 x 3 kernel, 2 x 2 for 5 x 5.  Same run, 2 threads, three rounds, every
+ * 3x3 layer on 4 x 4 tiles against 2 x 2 on maps under 48 such tiles
+ * (227's 13 x 13) and over 227 channels: 227 batch 1 14.0-14.3 ms against
+ * 14.2-15.1 (conv3 1.6-1.7 against 2.0), batch 10 53.9-55.2 against
+ * 57.0-57.4, 451 full-conv 54.9-60.9 against 56.2-61.0 (conv3 3.4-3.7
+ * against 4.4-4.5).  (Before the threads shared the packing of few-panel
+ * layers, 4 x 4 had been slower on 13 x 13 maps and 256 channels.)  The
+ * choice depends on the kernel alone, never on the batch or the threads,
+ * so an image gives the same bits whatever batch it is in. */
+static int tile_of(const ns_conv2d_shape *e) { return e->kernel_h == 3 ? 4 : 2; }
 
 /* The input tile side a = m + r - 1. */
 static int side(const ns_conv2d_shape *e) { return tile_of(e) + (int)e->kernel_h - 1; }
@@ -148,7 +135,12 @@ static int64_t bp_plane(int64_t cg, int panels) { return panels * pstride(cg); }
 static int64_t prod_ld(int panels) { return panels * PANEL + LANES; }
 static int64_t thread_floats(const ns_conv2d_shape *e) {
   int64_t aa = (int64_t)side(e) * side(e), cg = e->channels / e->group, span = task_span(e);
-  return (aa * (bp_plane(cg, (int)span) + MR * prod_ld((int)span)) + 15) / 16 * 16;
+  return (aa * (bp_plane(cg, (int)span) + MR * prod_ld(PANELS_MAX)) + 15) / 16 * 16;
+}
+/* The packed input the threads share when a layer has few panels. */
+static int64_t shared_floats(const ns_conv2d_shape *e) {
+  int64_t aa = (int64_t)side(e) * side(e), cg = e->channels / e->group;
+  return (aa * bp_plane(cg, PANELS_MAX) + 15) / 16 * 16;
 }
 
 /* Items whose space-to-depth input is made at a time (at least 1):
@@ -164,7 +156,7 @@ static int64_t s2d_items(const ns_conv2d_shape *s, const ns_conv2d_shape *e, int
 int64_t ns_winograd_scratch_count(const ns_conv2d_shape *s, int64_t num, int threads) {
   ns_conv2d_shape e = effective(s);
   int64_t xs = strided(s) ? s2d_items(s, &e, num) * e.channels * e.height * e.width : 0;
-  return ns_winograd_weights_count(s) + (xs + 15) / 16 * 16 +
+  return ns_winograd_weights_count(s) + (xs + 15) / 16 * 16 + shared_floats(&e) +
          ns_kernel_threads(threads) * thread_floats(&e);
 }
 
@@ -200,7 +192,7 @@ static void space_to_depth(const ns_conv2d_shape *s, const ns_conv2d_shape *e, c
  * written lane-wise so that the compiler vectorises it across filters. */
 static void weight_lanes(int r, int a, const float *w, int lanes, float *u, int64_t su,
                          int64_t lane_step) {
-  const float(*g)[5] = r == 5 ? G56 : a == 6 ? G36 : G34;
+  const float(*g)[5] = r == 5 ? G56 : G36;
   float gg[5][5][LANES], t[A_MAX][5][LANES];
   for (int i = 0; i < r; i++)
     for (int j = 0; j < r; j++)
@@ -306,11 +298,12 @@ INLINE void deinterleave(int m, const float *p, v8 *out) {
 
 /* B^T d B for 8 horizontally adjacent tiles (m columns apart) whose
  * window starts at p (rows ps apart, win(a, m) columns readable), stored
- * as 8 floats at dst + (i * a + j) * dst_plane: first along the rows
- * (e = d B), then down the columns, so that few vectors are live at once. */
+ * as 8 floats (at most `room`) at dst + (i * a + j) * dst_plane: first
+ * along the rows (e = d B), then down the columns, so that few vectors are
+ * live at once. */
 INLINE void input_tiles(int a, int m, const float *p, int64_t ps, float *dst,
-                        int64_t dst_plane) {
-  const float(*bt)[A_MAX] = a == 6 ? BT6 : BT4;
+                        int64_t dst_plane, int room) {
+  const float(*bt)[A_MAX] = BT6;
   v8 e[A_MAX][A_MAX];
 #pragma GCC unroll 8
   for (int i = 0; i < a; i++) {
@@ -330,7 +323,10 @@ INLINE void input_tiles(int a, int m, const float *p, int64_t ps, float *dst,
     for (int i = 0; i < a; i++) {
       v8 o;
       CSUM(o, a, bt[i], col);
-      memcpy(dst + (i * a + j) * dst_plane, &o, sizeof o);
+      if (room >= LANES)
+        memcpy(dst + (i * a + j) * dst_plane, &o, sizeof o);
+      else /* the end of the channel's row: the next row may be another thread's */
+        memcpy(dst + (i * a + j) * dst_plane, &o, (size_t)room * sizeof(float));
     }
   }
 }
@@ -342,7 +338,7 @@ INLINE void input_tiles(int a, int m, const float *p, int64_t ps, float *dst,
 INLINE void output_tiles(int a, int mt, const float *src, int64_t src_plane, float bias,
                          int relu, float *out, int64_t ow, int lanes, int64_t rows_left,
                          int64_t cols_left) {
-  const float(*at)[A_MAX] = a == 4 ? AT24 : mt == 2 ? AT26 : AT46;
+  const float(*at)[A_MAX] = mt == 2 ? AT26 : AT46;
   v8 t[4][A_MAX], r[4][4], zero = {0};
 #pragma GCC unroll 8
   for (int j = 0; j < a; j++) { /* t = A^T m, column by column */
@@ -417,13 +413,14 @@ static int task_runs(const job *jb, int64_t t0, int64_t t1, run *out) {
 }
 
 /* The packed transformed input of one task: bp [a * a][panel][cg][PANEL]
- * from channels c0 .. c0 + cg.  A window that reaches past the plane (the
+ * from channels c0 + c_lo .. c0 + c_hi.  A window that reaches past the plane (the
  * padding, or beyond the last tiles) is first copied with zeros around.
- * Each group of up to 8 tiles writes whole vectors: the spare lanes land
- * on places a later group or channel overwrites (or on the spare floats
- * after each panel). */
+ * Each group of up to 8 tiles writes whole vectors within its channel's
+ * row of the panel: the spare lanes land on places a later group of the
+ * same channel overwrites, or on lanes past the last tile (computed, not
+ * stored).  Channels may be packed by different threads. */
 INLINE void pack_input(int a, int m, const job *jb, const run *runs, int nruns, int64_t c0,
-                       float *bp, int64_t bps) {
+                       int64_t c_lo, int64_t c_hi, float *bp, int64_t bps) {
   const ns_conv2d_shape *s = jb->s;
   const float *x = jb->x;
   int64_t in_item = jb->in_item;
@@ -431,7 +428,7 @@ INLINE void pack_input(int a, int m, const job *jb, const run *runs, int nruns, 
    * m below a */
   int64_t h = s->height, w = s->width, pad = s->pad_h, win = (a + m - 1) / m * m + 7 * m;
   float buf[A_MAX * (A_MAX + 32)];
-  for (int64_t c = 0; c < jb->cg; c++)
+  for (int64_t c = c_lo; c < c_hi; c++)
     for (int k = 0; k < nruns; k++) {
       const run *ru = &runs[k];
       const float *pl = x + ru->n * in_item + (c0 + c) * h * w;
@@ -459,32 +456,42 @@ INLINE void pack_input(int a, int m, const job *jb, const run *runs, int nruns, 
           }
           p = buf, ps = win;
         }
-        input_tiles(a, m, p, ps, bp + at / PANEL * pstride(jb->cg) + c * PANEL + off, bps);
+        input_tiles(a, m, p, ps, bp + at / PANEL * pstride(jb->cg) + c * PANEL + off, bps,
+                    (int)(PANEL - off));
       }
     }
 }
 
-/* One task: pack its input, then for every MR output channels of
- * [o_lo, o_hi) the a * a products (the micro-kernel over all cg at once,
- * so each sum has one order whatever the threads) and their output
- * transform. */
-INLINE void run_task(int a, int m, const job *jb, int64_t g, int64_t t0, int64_t t1, int64_t o_lo,
-                     int64_t o_hi, float *mine) {
-  const ns_conv2d_shape *s = jb->s;
+/* The packed transformed input of tiles [t0, t1) of group g, channels
+ * [c_lo, c_hi): bp as pack_input's, planes bp_plane(cg, panels) apart. */
+INLINE void pack_task(int a, int m, const job *jb, int64_t g, int64_t t0, int64_t t1,
+                      int64_t c_lo, int64_t c_hi, float *bp) {
   int panels = (int)((t1 - t0 + PANEL - 1) / PANEL);
-  int64_t aa = a * a, cg = jb->cg, ps = pstride(cg), bps = bp_plane(cg, panels);
-  int64_t ld = prod_ld(panels), oh = s->out_h, ow = s->out_w;
-  const float *u = jb->u + g * aa * jb->su;
-  float *bp = mine, *prod = mine + aa * bps;
+  int64_t aa = a * a, ps = pstride(jb->cg), bps = bp_plane(jb->cg, panels);
   run runs[PANEL * PANELS_MAX];
   int nruns = task_runs(jb, t0, t1, runs);
   int64_t tail = (t1 - t0) % PANEL; /* lanes past the last tile: computed, not stored */
   if (tail)
     for (int64_t xi = 0; xi < aa; xi++)
-      for (int64_t c = 0; c < cg; c++)
+      for (int64_t c = c_lo; c < c_hi; c++)
         memset(bp + xi * bps + (panels - 1) * ps + c * PANEL + tail, 0,
                (size_t)(PANEL - tail) * sizeof(float));
-  pack_input(a, m, jb, runs, nruns, g * cg, bp, bps);
+  pack_input(a, m, jb, runs, nruns, g * jb->cg, c_lo, c_hi, bp, bps);
+}
+
+/* For every MR output channels of [o_lo, o_hi): the a * a products of
+ * the packed input bp of tiles [t0, t1) (the micro-kernel over all cg at
+ * once, so each sum has one order whatever the threads), into prod, and
+ * their output transform. */
+INLINE void compute_task(int a, int m, const job *jb, int64_t g, int64_t t0, int64_t t1,
+                         int64_t o_lo, int64_t o_hi, const float *bp, float *prod) {
+  const ns_conv2d_shape *s = jb->s;
+  int panels = (int)((t1 - t0 + PANEL - 1) / PANEL);
+  int64_t aa = a * a, cg = jb->cg, ps = pstride(cg), bps = bp_plane(cg, panels);
+  int64_t ld = prod_ld(panels), oh = s->out_h, ow = s->out_w;
+  const float *u = jb->u + g * aa * jb->su;
+  run runs[PANEL * PANELS_MAX];
+  int nruns = task_runs(jb, t0, t1, runs);
   for (int64_t o0 = o_lo; o0 < o_hi; o0 += MR) {
     int rows = o_hi - o0 < MR ? (int)(o_hi - o0) : MR;
     for (int64_t xi = 0; xi < aa; xi++) {
@@ -509,7 +516,7 @@ INLINE void run_task(int a, int m, const job *jb, int64_t g, int64_t t0, int64_t
   }
 }
 
-/* The task for the tile sizes in use, with constant bounds, twice: for
+/* Both for the tile sizes in use, with constant bounds, twice: for
  * AVX2+FMA (chosen at run time, as the GEMM kernels) and for any x86-64. */
 #if defined(__x86_64__) && defined(__GNUC__)
 #define NS_AVX2 __attribute__((target("avx2,fma")))
@@ -517,18 +524,25 @@ INLINE void run_task(int a, int m, const job *jb, int64_t g, int64_t t0, int64_t
 #define NS_AVX2
 #endif
 
-#define TASK_FUNC(SUFFIX, ATTR)                                                            \
-  ATTR static void task##SUFFIX(int a, const job *jb, int64_t g, int64_t t0, int64_t t1,  \
-                                int64_t o_lo, int64_t o_hi, float *mine) {                \
-    if (a == 6 && jb->m == 4)                                                              \
-      run_task(6, 4, jb, g, t0, t1, o_lo, o_hi, mine);                                     \
-    else if (a == 6)                                                                       \
-      run_task(6, 2, jb, g, t0, t1, o_lo, o_hi, mine);                                     \
+#define BY_TILE(CALL, ...)                                                                 \
+  do {                                                                                     \
+    if (jb->m == 4)                                                                        \
+      CALL(6, 4, __VA_ARGS__);                                                             \
     else                                                                                   \
-      run_task(4, 2, jb, g, t0, t1, o_lo, o_hi, mine);                                     \
+      CALL(6, 2, __VA_ARGS__);                                                             \
+  } while (0)
+#define TASK_FUNCS(SUFFIX, ATTR)                                                           \
+  ATTR static void pack##SUFFIX(int a, const job *jb, int64_t g, int64_t t0, int64_t t1,  \
+                                int64_t c_lo, int64_t c_hi, float *bp) {                  \
+    BY_TILE(pack_task, jb, g, t0, t1, c_lo, c_hi, bp);                                     \
+  }                                                                                        \
+  ATTR static void compute##SUFFIX(int a, const job *jb, int64_t g, int64_t t0, int64_t t1, \
+                                   int64_t o_lo, int64_t o_hi, const float *bp,           \
+                                   float *prod) {                                          \
+    BY_TILE(compute_task, jb, g, t0, t1, o_lo, o_hi, bp, prod);                            \
   }
-TASK_FUNC(_c, )
-TASK_FUNC(_avx2, NS_AVX2)
+TASK_FUNCS(_c, )
+TASK_FUNCS(_avx2, NS_AVX2)
 
 int64_t ns_winograd_weights_count(const ns_conv2d_shape *s) {
   ns_conv2d_shape e = effective(s);
@@ -563,18 +577,15 @@ void ns_winograd_conv(const ns_conv2d_shape *s, int64_t num, const float *w, con
   int64_t in_item = s->channels * s->height * s->width, out_item = e.num_output * e.out_h * e.out_w;
   int64_t chunk = s2d_items(s, &e, num), xs_floats = strided(s) ? chunk * e.channels * e.height * e.width : 0;
   float *u = u_ready ? (float *)u_ready : scratch, *xs = scratch + ns_winograd_weights_count(s);
-  float *per = xs + (xs_floats + 15) / 16 * 16;
+  float *shared = xs + (xs_floats + 15) / 16 * 16, *per = shared + shared_floats(&e);
   job jb = {&e, m, tw, tiles, cg, og, e.channels * e.height * e.width, out_item, u_plane(&e), u,
             bias, NULL, NULL, relu, ns_gemm_packed_micro_kernel()};
-  /* Tasks: `span` panels of PANEL tiles per group, and when there are few
-   * of them (a small batch-1 map), also parts of the output channels,
-   * each packing the panels' input again (a few % of its work), so that
-   * the threads share the layer evenly. */
   int nt = ns_kernel_threads(threads), avx2 = ns_gemm_avx2();
   int64_t span = task_span(&e), blocks = (og + MR - 1) / MR;
 #pragma omp parallel num_threads(nt)
   {
     float *mine = per + (int64_t)omp_get_thread_num() * thread_floats(&e);
+    float *prod = mine + (int64_t)a * a * bp_plane(cg, (int)span);
     if (!u_ready) transform_groups(s, &e, w, u);
     for (int64_t n0 = 0; n0 < num; n0 += chunk) {
       int64_t items = num - n0 < chunk ? num - n0 : chunk, ntiles = items * tiles;
@@ -586,19 +597,46 @@ void ns_winograd_conv(const ns_conv2d_shape *s, int64_t num, const float *w, con
       job cj = jb; /* this chunk's */
       cj.x = xc, cj.y = y + n0 * out_item;
       int64_t panels = (ntiles + PANEL - 1) / PANEL, spans = (panels + span - 1) / span;
-      int64_t parts = (4 * nt + e.group * spans - 1) / (e.group * spans);
-      if (parts > blocks) parts = blocks;
-      int64_t tasks = e.group * spans * parts;
+      if (e.group * spans >= 4 * nt) {
+        /* Tasks of `span` panels of one group, each packing its own input
+         * and multiplying it for every output channel: no meeting but
+         * the last. */
 #pragma omp for schedule(dynamic, 1)
-      for (int64_t t = 0; t < tasks; t++) {
-        int64_t g = t / (spans * parts), sp = t / parts % spans, part = t % parts;
-        int64_t t0 = sp * span * PANEL, t1 = t0 + span * PANEL < ntiles ? t0 + span * PANEL : ntiles;
-        int64_t o_lo = blocks * part / parts * MR, o_hi = blocks * (part + 1) / parts * MR;
-        if (o_hi > og) o_hi = og;
-        if (avx2)
-          task_avx2(a, &cj, g, t0, t1, o_lo, o_hi, mine);
-        else
-          task_c(a, &cj, g, t0, t1, o_lo, o_hi, mine);
+        for (int64_t t = 0; t < e.group * spans; t++) {
+          int64_t g = t / spans, t0 = t % spans * span * PANEL;
+          int64_t t1 = t0 + span * PANEL < ntiles ? t0 + span * PANEL : ntiles;
+          if (avx2) {
+            pack_avx2(a, &cj, g, t0, t1, 0, cg, mine);
+            compute_avx2(a, &cj, g, t0, t1, 0, og, mine, prod);
+          } else {
+            pack_c(a, &cj, g, t0, t1, 0, cg, mine);
+            compute_c(a, &cj, g, t0, t1, 0, og, mine, prod);
+          }
+        }
+      } else {
+        /* Few panels (a small batch-1 map): the threads pack up to
+         * PANELS_MAX of them together, then share out the output
+         * channels, so that the input is transformed once. */
+        int64_t sspan = panels < PANELS_MAX ? panels : PANELS_MAX;
+        for (int64_t g = 0; g < e.group; g++)
+          for (int64_t t0 = 0; t0 < ntiles; t0 += sspan * PANEL) {
+            int64_t t1 = t0 + sspan * PANEL < ntiles ? t0 + sspan * PANEL : ntiles;
+#pragma omp for schedule(static)
+            for (int64_t c = 0; c < cg; c++) {
+              if (avx2)
+                pack_avx2(a, &cj, g, t0, t1, c, c + 1, shared);
+              else
+                pack_c(a, &cj, g, t0, t1, c, c + 1, shared);
+            }
+#pragma omp for schedule(dynamic, 1)
+            for (int64_t ob = 0; ob < blocks; ob++) {
+              int64_t o_hi = (ob + 1) * MR < og ? (ob + 1) * MR : og;
+              if (avx2)
+                compute_avx2(a, &cj, g, t0, t1, ob * MR, o_hi, shared, prod);
+              else
+                compute_c(a, &cj, g, t0, t1, ob * MR, o_hi, shared, prod);
+            }
+          }
       }
     }
   }

@@ -1,5 +1,5 @@
-/* Convolution by Winograd's minimal filtering: F(2x2, 3x3), F(4x4, 3x3)
- * and F(2x2, 5x5) (an m x m output tile from an (m + r - 1)^2 input tile
+/* Convolution by Winograd's minimal filtering: F(4x4, 3x3) and
+ * F(2x2, 5x5) (an m x m output tile from an (m + r - 1)^2 input tile
  * with (m + r - 1)^2 multiplies per channel pair instead of m^2 r^2), and
  * strided kernels through space-to-depth (CaffeNet's conv1, 11x11 stride
  * 4, as a 3x3 convolution of 48 channels).  Work is shared out in tasks
@@ -7,11 +7,11 @@
  * transformed weights at every tile position (the GEMM micro-kernel over
  * all input channels at once) and transforms the products back, all in
  * its own cache-sized scratch, so that nothing but the input, the weights
- * and the output goes through memory, and the threads meet once per
- * layer.  The tile size depends on the layer and its map size, never on
- * the batch or the threads.  The transformed weights may come from the
- * caller (who keeps them while the weights and the map size do not
- * change) or are made per call. */
+ * and the output goes through memory (when a layer has few tiles the
+ * threads pack them together, then share out the output channels).  The
+ * tile size depends on the kernel alone, never on the map, the batch or
+ * the threads.  The transformed weights may come from the caller (who
+ * keeps them while the weights do not change) or are made per call. */
 #ifndef NS_KERNELS_WINOGRAD_H
 #define NS_KERNELS_WINOGRAD_H
 
@@ -26,8 +26,7 @@ int ns_winograd_applies(const ns_conv2d_shape *s);
 /* 1 when it is also worth it for `num` items (enough tiles); have_u: the
  * transformed weights are at hand (ns_winograd_weights). */
 int ns_winograd_worth(const ns_conv2d_shape *s, int64_t num, int have_u);
-/* Floats of the transformed weights of every group (they depend on the
- * map size through the tile size), and the transform. */
+/* Floats of the transformed weights of every group, and the transform. */
 int64_t ns_winograd_weights_count(const ns_conv2d_shape *s);
 void ns_winograd_weights(const ns_conv2d_shape *s, const float *w, float *u, int threads);
 /* Floats of scratch ns_winograd_conv needs for `num` items. */

@@ -23,8 +23,8 @@ typedef struct conv_state {
   /* Winograd's transformed weights, kept between forwards with the copy
    * of the weights they were made from: params can be written through the
    * API at any time, so each forward compares (a pass over the weights,
-   * several times cheaper than the transform).  Their layout depends on
-   * the map size (the tile Winograd uses), hence wino_count. */
+   * several times cheaper than the transform).  wino_count: their size
+   * when made, checked again after a reshape. */
   float *wino_u, *wino_w;
   int64_t wino_count;
   int wino_valid;
