@@ -13,6 +13,7 @@
 
 #include "caffe.pb-c.h"
 #include "core/blob.h"
+#include "core/net.h"
 #include "core/filler.h"
 #include "kernels/reference.h"
 #include "kernels/winograd.h"
@@ -449,6 +450,60 @@ static void test_winograd_weights_follow_edits(void **state) {
   ns_net_destroy(net);
 }
 
+/* Without any view of the params handed out, the transformed weights
+ * follow the library's own writers (ns_net_param_set, refill, copy,
+ * load) through the params epoch, with no copy of the weights compared.
+ * Reference weights come through ns_net_param_get, which hands out no
+ * view (params_exposed stays 0). */
+static void expect_conv_matches_hidden(fixture *f, ns_net *net) {
+  assert_int_equal(net->params_exposed, 0);
+  ns_tensor x = ns_net_blob(net, ns_net_find_blob(net, "data"));
+  ns_tensor y = ns_net_blob(net, ns_net_find_blob(net, "c"));
+  int64_t hw = x.shape[2], wc = 16 * 16 * 9;
+  ns_conv2d_shape sh = {16, hw, hw, 16, 1, 3, 3, 1, 1, 1, 1, 1, 1, hw, hw};
+  float *w = malloc(wc * sizeof(float)), *b = malloc(16 * sizeof(float));
+  float *aw = malloc(wc * sizeof(float)), *ax = malloc((size_t)x.count * sizeof(float));
+  float *ref = malloc((size_t)y.count * sizeof(float)), *absum = malloc((size_t)y.count * sizeof(float));
+  assert_non_null(w), assert_non_null(b), assert_non_null(aw), assert_non_null(ax);
+  assert_non_null(ref), assert_non_null(absum);
+  assert_int_equal(ns_net_param_get(f->ctx, net, "c", 0, w, wc), NS_OK);
+  assert_int_equal(ns_net_param_get(f->ctx, net, "c", 1, b, 16), NS_OK);
+  for (int64_t i = 0; i < wc; i++) aw[i] = fabsf(w[i]);
+  for (int64_t i = 0; i < x.count; i++) ax[i] = fabsf(x.data[i]);
+  ns_ref_conv2d(&sh, w, b, x.data, ref);
+  ns_ref_conv2d(&sh, aw, NULL, ax, absum);
+  for (int64_t i = 0; i < y.count; i++)
+    if (!(fabs((double)y.data[i] - ref[i]) <= 1e-5 + 1e-4 * fabs((double)ref[i]) + 1e-6 * absum[i]))
+      fail_msg("element %lld: %g, reference %g", (long long)i, y.data[i], ref[i]);
+  free(w), free(b), free(aw), free(ax), free(ref), free(absum);
+}
+
+static void test_winograd_weights_follow_library_writes(void **state) {
+  fixture *f = *state;
+  const char *text = INPUT(1, 16, 26, 26)
+      "layer { name: 'c' type: 'Convolution' bottom: 'data' top: 'c' "
+      "convolution_param { num_output: 16 kernel_size: 3 pad: 1 "
+      "weight_filler { type: 'gaussian' std: 1 } bias_filler { type: 'gaussian' std: 1 } } }\n";
+  ns_net *net = load(f, text), *other = load(f, text);
+  assert_int_equal(ns_net_refill_weights(f->ctx, other, "xavier", 7), NS_OK);
+  fill_input(net);
+  assert_int_equal(ns_net_forward(f->ctx, net), NS_OK);
+  expect_conv_matches_hidden(f, net);
+  float w[16 * 16 * 9];
+  for (int i = 0; i < 16 * 16 * 9; i++) w[i] = (float)((i * 37) % 11) / 5.0f - 1.0f;
+  assert_int_equal(ns_net_param_set(f->ctx, net, "c", 0, w, 16 * 16 * 9), NS_OK);
+  assert_int_equal(ns_net_forward(f->ctx, net), NS_OK);
+  expect_conv_matches_hidden(f, net);
+  assert_int_equal(ns_net_refill_weights(f->ctx, net, "gaussian", 3), NS_OK);
+  assert_int_equal(ns_net_forward(f->ctx, net), NS_OK);
+  expect_conv_matches_hidden(f, net);
+  assert_int_equal(ns_net_copy_params(f->ctx, net, "c", other, "c"), NS_OK);
+  assert_int_equal(ns_net_forward(f->ctx, net), NS_OK);
+  expect_conv_matches_hidden(f, net);
+  ns_net_destroy(net);
+  ns_net_destroy(other);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_split_naming, setup, teardown),
@@ -462,6 +517,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_seed_determinism, setup, teardown),
       cmocka_unit_test_setup_teardown(test_fused_relu, setup, teardown),
       cmocka_unit_test_setup_teardown(test_winograd_weights_follow_edits, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_winograd_weights_follow_library_writes, setup, teardown),
   };
   return cmocka_run_group_tests_name("net", tests, NULL, NULL);
 }

@@ -58,6 +58,9 @@ ns_status ns_layer_add_param(ns_ctx *ctx, ns_layer *l, int num_axes, const int64
   return NS_OK;
 }
 
+uint64_t ns_layer_params_epoch(const ns_layer *l) { return l->net->params_epoch; }
+int ns_layer_params_exposed(const ns_layer *l) { return l->net->params_exposed; }
+
 float *ns_layer_scratch(ns_ctx *ctx, ns_layer *l, int64_t count) {
   ns_net *net = l->net;
   if (count <= net->scratch_cap) return net->scratch;

@@ -75,6 +75,10 @@ const ns_layer_ops *const *ns_layer_all(void);
 /* Helpers for layer implementations. */
 /* Creates param blob `index` (0-based, in order) with the given shape. */
 ns_status ns_layer_add_param(ns_ctx *ctx, ns_layer *l, int num_axes, const int64_t *shape);
+/* The owning net's params_epoch and params_exposed (see ns_net): for
+ * layers that keep something made from their params. */
+uint64_t ns_layer_params_epoch(const ns_layer *l);
+int ns_layer_params_exposed(const ns_layer *l);
 /* A scratch area of at least `count` floats shared by all layers of the
  * net (im2col and friends); valid until the next call. */
 float *ns_layer_scratch(ns_ctx *ctx, ns_layer *l, int64_t count);

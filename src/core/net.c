@@ -548,6 +548,7 @@ ns_status ns_net_copy_layer_from(ns_ctx *ctx, ns_net *net, const Caffe__LayerPar
 }
 
 ns_status ns_net_copy_from(ns_ctx *ctx, ns_net *net, const Caffe__NetParameter *trained) {
+  ns_net_params_written(net);
   for (size_t i = 0; i < trained->n_layer; i++)
     if (ns_net_copy_layer_from(ctx, net, trained->layer[i]) != NS_OK) return ctx->status;
   return NS_OK;
@@ -578,5 +579,6 @@ static ns_status load_layer_weights(ns_ctx *ctx, ns_weights_file *f, const ns_la
 }
 
 ns_status ns_net_load_weights_file(ns_ctx *ctx, ns_net *net, const char *path) {
+  ns_net_params_written(net);
   return ns_weights_foreach(ctx, path, load_layer_weights, net);
 }

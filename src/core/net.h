@@ -25,7 +25,16 @@ struct ns_net {
   ns_rng rng;
   float *scratch;
   int64_t scratch_cap;
+  /* Param writes, for caches made from params (Winograd's transformed
+   * weights): the library's own writers bump params_epoch; once a
+   * writable view has been handed out (ns_net_param, ..._by_name,
+   * ns_net_learnable), params_exposed stays set and the caches compare
+   * the params themselves, since writes through a view go unseen. */
+  uint64_t params_epoch;
+  int params_exposed;
 };
+
+static inline void ns_net_params_written(ns_net *net) { net->params_epoch++; }
 
 /* Builds a net from a definition in the current format (call the upgrade
  * first).  Takes ownership of def in every case.  seed feeds the fillers. */

@@ -136,6 +136,7 @@ static ns_tensor view(const ns_blob *b) {
 }
 
 ns_tensor ns_net_param(ns_net *net, int layer, int index) {
+  net->params_exposed = 1; /* writable: see ns_net */
   return view(net->layers[layer].params[index]);
 }
 int ns_net_blob_count(const ns_net *net) { return net->n_blobs; }
@@ -221,6 +222,7 @@ ns_status ns_net_refill_weights(ns_ctx *ctx, ns_net *net, const char *filler, ui
   f.type = (char *)filler;
   ns_rng rng;
   ns_rng_seed(&rng, seed);
+  ns_net_params_written(net);
   for (int i = 0; i < net->n_layers; i++) {
     ns_layer *l = &net->layers[i];
     if (l->n_params && ns_filler_fill(ctx, l->params[0], &f, &rng) != NS_OK) {

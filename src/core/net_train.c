@@ -238,6 +238,7 @@ int ns_net_learnable_count(const ns_net *net) {
 ns_status ns_net_learnable(ns_net *net, int k, ns_learnable *out) {
   ns_ctx *ctx = net->ctx;
   memset(out, 0, sizeof *out);
+  net->params_exposed = 1; /* writable: see ns_net */
   for (int i = 0; i < net->n_layers; i++) {
     ns_layer *l = &net->layers[i];
     if (k >= l->n_params) {

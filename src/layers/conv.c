@@ -20,14 +20,16 @@ typedef struct conv_state {
   /* [0] height, [1] width; a 1-D convolution keeps [0] at 1 / 1 / 0 / 1. */
   int kernel[2], stride[2], pad[2], dilation[2];
   ns_conv2d_shape shape; /* set by reshape */
-  /* Winograd's transformed weights, kept between forwards with the copy
-   * of the weights they were made from: params can be written through the
-   * API at any time, so each forward compares (a pass over the weights,
-   * several times cheaper than the transform).  wino_count: their size
-   * when made, checked again after a reshape. */
+  /* Winograd's transformed weights, kept between forwards: made again
+   * when the net's params_epoch moved (the library wrote params), or,
+   * once views of the params have been handed out (writes through them go
+   * unseen), when the weights differ from the copy kept of them (a pass
+   * over the weights, several times cheaper than the transform).
+   * wino_count: their size when made, checked again after a reshape. */
   float *wino_u, *wino_w;
   int64_t wino_count;
-  int wino_valid;
+  uint64_t wino_epoch;
+  int wino_valid, wino_copied;
 } conv_state;
 
 /* One per-axis field: `name` given as a repeated value (once, or once per
@@ -248,28 +250,39 @@ static ns_status conv_reshape(ns_ctx *ctx, ns_layer *l) {
 static const float *wino_weights(ns_ctx *ctx, ns_layer *l, int threads) {
   conv_state *s = l->priv;
   const ns_blob *w = l->params[0];
+  uint64_t epoch = ns_layer_params_epoch(l);
+  int exposed = ns_layer_params_exposed(l);
   int64_t count = ns_winograd_weights_count(&s->shape);
-  if (s->wino_u && s->wino_count != count) { /* reshaped to another tile size */
+  if (s->wino_u && s->wino_count != count) { /* reshaped to another size */
     ns_floats_free(ctx, s->wino_u);
-    ns_floats_free(ctx, s->wino_w);
-    s->wino_u = s->wino_w = NULL;
+    s->wino_u = NULL;
     s->wino_valid = 0;
   }
   if (!s->wino_u) {
     s->wino_count = count;
-    s->wino_u = ns_floats_alloc(ctx, count);
-    s->wino_w = s->wino_u ? ns_floats_alloc(ctx, w->count) : NULL;
-    if (!s->wino_w) {
-      ns_floats_free(ctx, s->wino_u);
-      s->wino_u = NULL;
+    if (!(s->wino_u = ns_floats_alloc(ctx, count))) {
       ns_ctx_clear_error(ctx);
       return NULL;
     }
   }
+  if (exposed && !s->wino_w) {
+    if (!(s->wino_w = ns_floats_alloc(ctx, w->count))) {
+      ns_ctx_clear_error(ctx);
+      return NULL;
+    }
+    s->wino_copied = 0;
+  }
   size_t bytes = (size_t)w->count * sizeof(float);
-  if (!s->wino_valid || memcmp(s->wino_w, w->data, bytes) != 0) {
+  int stale = !s->wino_valid || s->wino_epoch != epoch ||
+              (exposed &&
+               (!s->wino_copied || memcmp(s->wino_w, w->data, bytes) != 0));
+  if (stale) {
     ns_winograd_weights(&s->shape, w->data, s->wino_u, threads);
-    memcpy(s->wino_w, w->data, bytes);
+    if (exposed) {
+      memcpy(s->wino_w, w->data, bytes);
+      s->wino_copied = 1;
+    }
+    s->wino_epoch = epoch;
     s->wino_valid = 1;
   }
   return s->wino_u;

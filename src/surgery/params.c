@@ -18,9 +18,9 @@ static const char *describe_params(const ns_layer *l, char *buf, size_t size) {
   return buf;
 }
 
-ns_status ns_net_param_by_name(ns_ctx *ctx, ns_net *net, const char *layer, int index,
-                               ns_tensor *out) {
-  memset(out, 0, sizeof *out);
+/* The param blob, without handing out a view (see ns_net). */
+static ns_status find_param(ns_ctx *ctx, const ns_net *net, const char *layer, int index,
+                            ns_blob **out) {
   int li = ns_net_layer_index(net, layer);
   if (li < 0) return ns_fail(ctx, NS_ERR_USAGE, "no layer named '%s' in the net", layer);
   const ns_layer *l = &net->layers[li];
@@ -29,36 +29,47 @@ ns_status ns_net_param_by_name(ns_ctx *ctx, ns_net *net, const char *layer, int 
     return ns_fail(ctx, NS_ERR_USAGE, "layer '%s' has no param %d (it has %s)", layer, index,
                    describe_params(l, have, sizeof have));
   }
-  *out = ns_net_param(net, li, index);
+  *out = l->params[index];
   return NS_OK;
 }
 
-static ns_status check_count(ns_ctx *ctx, const ns_tensor *t, const char *layer, int index,
+ns_status ns_net_param_by_name(ns_ctx *ctx, ns_net *net, const char *layer, int index,
+                               ns_tensor *out) {
+  memset(out, 0, sizeof *out);
+  ns_blob *b;
+  if (find_param(ctx, net, layer, index, &b) != NS_OK) return ctx->status;
+  net->params_exposed = 1; /* writable: see ns_net */
+  *out = (ns_tensor){b->name, b->num_axes, b->shape, b->count, b->data};
+  return NS_OK;
+}
+
+static ns_status check_count(ns_ctx *ctx, const ns_blob *b, const char *layer, int index,
                              int64_t count) {
-  if (count == t->count) return NS_OK;
+  if (count == b->count) return NS_OK;
   char shape[256];
   return ns_fail(ctx, NS_ERR_USAGE, "layer '%s' param %d is %s (%lld values), not %lld values",
-                 layer, index, ns_shape_str(t->shape, t->num_axes, shape, sizeof shape),
-                 (long long)t->count, (long long)count);
+                 layer, index, ns_shape_str(b->shape, b->num_axes, shape, sizeof shape),
+                 (long long)b->count, (long long)count);
 }
 
 ns_status ns_net_param_get(ns_ctx *ctx, ns_net *net, const char *layer, int index, float *out,
                            int64_t count) {
-  ns_tensor t;
-  if (ns_net_param_by_name(ctx, net, layer, index, &t) != NS_OK ||
-      check_count(ctx, &t, layer, index, count) != NS_OK)
+  ns_blob *b;
+  if (find_param(ctx, net, layer, index, &b) != NS_OK ||
+      check_count(ctx, b, layer, index, count) != NS_OK)
     return ctx->status;
-  if (count) memcpy(out, t.data, (size_t)count * sizeof *out);
+  if (count) memcpy(out, b->data, (size_t)count * sizeof *out);
   return NS_OK;
 }
 
 ns_status ns_net_param_set(ns_ctx *ctx, ns_net *net, const char *layer, int index,
                            const float *data, int64_t count) {
-  ns_tensor t;
-  if (ns_net_param_by_name(ctx, net, layer, index, &t) != NS_OK ||
-      check_count(ctx, &t, layer, index, count) != NS_OK)
+  ns_blob *b;
+  if (find_param(ctx, net, layer, index, &b) != NS_OK ||
+      check_count(ctx, b, layer, index, count) != NS_OK)
     return ctx->status;
-  if (count) memmove(t.data, data, (size_t)count * sizeof *data);
+  ns_net_params_written(net);
+  if (count) memmove(b->data, data, (size_t)count * sizeof *data);
   return NS_OK;
 }
 

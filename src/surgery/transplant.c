@@ -36,6 +36,7 @@ ns_status ns_net_copy_params(ns_ctx *ctx, ns_net *dst, const char *dst_layer, ns
                    s->name, s->n_params, d->name, d->n_params);
   for (int j = 0; j < s->n_params; j++)
     if (s->params[j]->count != d->params[j]->count) return count_mismatch(ctx, d, s, j);
+  ns_net_params_written(dst);
   for (int j = 0; j < s->n_params; j++)
     if (s->params[j]->count && s->params[j]->data != d->params[j]->data)
       memmove(d->params[j]->data, s->params[j]->data, (size_t)s->params[j]->count * sizeof(float));
