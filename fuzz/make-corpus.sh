@@ -10,9 +10,19 @@ cd "$(dirname "$0")/.."
 cli=$1
 out=$2
 rm -rf "$out"
-mkdir -p "$out"/{fuzz_text,fuzz_caffemodel,fuzz_weights,fuzz_net,fuzz_npy,fuzz_mean,fuzz_image}
+mkdir -p "$out"/{fuzz_text,fuzz_caffemodel,fuzz_weights,fuzz_net,fuzz_npy,fuzz_mean,fuzz_image,fuzz_conv}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+
+# ---- convolution shapes (fuzz_conv) ---------------------------------------
+# Bytes: items-1, groups-1, channels/group-1, outputs/group-1, kernel-1,
+# stride-1, pad, height-1, width-1, threads-1, relu, then the value seed.
+conv_seed() { printf "$2" >"$out/fuzz_conv/$1"; }
+conv_seed conv1_11s4 '\x00\x00\x02\x0b\x0a\x03\x00\x1a\x1b\x01\x01seed'
+conv_seed conv3x3_p1 '\x01\x00\x0b\x0b\x02\x00\x01\x0d\x0c\x01\x00seed'
+conv_seed conv5x5_g2 '\x00\x01\x07\x0a\x04\x00\x02\x0e\x0f\x02\x01seed'
+conv_seed conv7s2 '\x02\x00\x05\x05\x06\x01\x03\x15\x14\x00\x00seed'
+conv_seed conv1x1 '\x00\x00\x03\x03\x00\x00\x00\x05\x05\x00\x00seed'
 
 # ---- prototxts -----------------------------------------------------------
 
