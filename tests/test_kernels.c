@@ -9,8 +9,10 @@
  * Winograd's transforms add rounding in proportion to the terms rather than
  * to their sum, so its tests also allow WINO_TOL times sum |w| |x| (the
  * reference convolution of the absolute values): measured on 64-channel
- * layers, F(2x2, 3x3) errs by at most 9e-8 of it and F(2x2, 5x5) by 3e-7;
- * a wrong transform entry errs by far more than 1e-2 of it. */
+ * layers, F(4x4, 3x3) errs by at most 1e-6 of it and F(2x2, 5x5) by 3e-7
+ * on these uniform random inputs (next to wide padding the bound needs the
+ * whole tile's sum: see fuzz/fuzz_conv.c); a wrong transform entry errs by
+ * far more than 1e-2 of it. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -331,12 +333,12 @@ static void test_conv_random_shapes(void **state) {
 
 /* The 1x1 path (no im2col) with groups, and a 1x1 kernel with stride or
  * padding, which must take the im2col path. */
-/* The batch entry point on shapes where Winograd runs (F(2x2, 3x3) and
+/* The batch entry point on shapes where Winograd runs (F(4x4, 3x3) and
  * F(2x2, 5x5): stride 1, pad below the kernel size, enough tiles): odd
  * sizes (partial tiles), groups, several items, fused ReLU, and in the
- * last case more tiles than one chunk holds (3 items of 35 x 35 tiles,
- * 80 channels: 4.7 M floats of transformed tiles, the chunk holds 4 M);
- * both kernel paths, 1 and 3 threads bit-identical. */
+ * last case a 70 x 70 map of 3 items (many tasks); both kernel paths, 1
+ * and 3 threads bit-identical (with 1 thread, few-tile layers take the
+ * shared packing, with 3 the per-task one, or both the same). */
 static void test_conv_winograd(void **state) {
   rnd r = {0x3a3a3u};
   for (int t = 0; t < 14; t++) {
