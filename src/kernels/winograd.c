@@ -100,15 +100,15 @@ int ns_winograd_worth(const ns_conv2d_shape *s, int64_t num, int have_u) {
 static int64_t plane(int64_t v) { return (v + 15) / 16 * 16 + 16; }
 
 /* The output tile side m for the stride-1 convolution e: 4 x 4 for a
- * 3 x 3 kernel, 2 x 2 for 5 x 5.  Same run, 2 threads, three rounds, every
- * 3x3 layer on 4 x 4 tiles against 2 x 2 on maps under 48 such tiles
- * (227's 13 x 13) and over 227 channels: 227 batch 1 14.0-14.3 ms against
- * 14.2-15.1 (conv3 1.6-1.7 against 2.0), batch 10 53.9-55.2 against
- * 57.0-57.4, 451 full-conv 54.9-60.9 against 56.2-61.0 (conv3 3.4-3.7
- * against 4.4-4.5).  (Before the threads shared the packing of few-panel
- * layers, 4 x 4 had been slower on 13 x 13 maps and 256 channels.)  The
- * choice depends on the kernel alone, never on the batch or the threads,
- * so an image gives the same bits whatever batch it is in. */
+ * 3 x 3 kernel, 2 x 2 for 5 x 5.  Measured (same run, 2 threads, three
+ * rounds) against the earlier rule, which kept 2 x 2 tiles for maps under
+ * 48 of them (227's 13 x 13) and for over 227 channels: 227 batch 1
+ * 14.0-14.3 ms against 14.2-15.1 (conv3 1.6-1.7 against 2.0), batch 10
+ * 53.9-55.2 against 57.0-57.4, 451 full-conv 54.9-60.9 against 56.2-61.0
+ * (conv3 3.4-3.7 against 4.4-4.5).  (Before the threads shared the
+ * packing of few-panel layers, 4 x 4 had been slower there.)  The choice
+ * depends on the kernel alone, never on the batch or the threads, so an
+ * image gives the same bits whatever batch it is in. */
 static int tile_of(const ns_conv2d_shape *e) { return e->kernel_h == 3 ? 4 : 2; }
 
 /* The input tile side a = m + r - 1. */
