@@ -35,15 +35,16 @@ int ns_gemm_avx2(void) {
 #endif
 }
 
-/* Portable micro-kernels: the same tiles and order of sums (without FMA). */
-static void ukernel_c(int64_t kc, const float *const *a, const float *b, float *c, int64_t ldc,
-                      int load_c, const float *rb, const float *cb, int relu) {
+/* Portable micro-kernels: the same tiles and order of sums (without FMA).
+ * Row r of A at a[r], elements `step` apart (1: in place, MR: packed). */
+static void tile_c(int64_t kc, const float *const *a, int64_t step, const float *b, float *c,
+                   int64_t ldc, int load_c, const float *rb, const float *cb, int relu) {
   float acc[MR][NR];
   for (int r = 0; r < MR; r++)
     for (int j = 0; j < NR; j++) acc[r][j] = load_c ? c[r * ldc + j] : 0.0f;
   for (int64_t p = 0; p < kc; p++)
     for (int r = 0; r < MR; r++) {
-      float x = a[r][p];
+      float x = a[r][p * step];
       for (int j = 0; j < NR; j++) acc[r][j] += x * b[p * NR + j];
     }
   for (int r = 0; r < MR; r++)
@@ -56,13 +57,14 @@ static void ukernel_c(int64_t kc, const float *const *a, const float *b, float *
     }
 }
 
+static void ukernel_c(int64_t kc, const float *const *a, const float *b, float *c, int64_t ldc,
+                      int load_c, const float *rb, const float *cb, int relu) {
+  tile_c(kc, a, 1, b, c, ldc, load_c, rb, cb, relu);
+}
+
 static void ukernel_packed_c(int64_t kc, const float *a, const float *b, float *c, int64_t ldc) {
-  float acc[MR][NR] = {{0}};
-  for (int64_t p = 0; p < kc; p++)
-    for (int r = 0; r < MR; r++)
-      for (int j = 0; j < NR; j++) acc[r][j] += a[p * MR + r] * b[p * NR + j];
-  for (int r = 0; r < MR; r++)
-    for (int j = 0; j < NR; j++) c[r * ldc + j] = acc[r][j];
+  const float *rows[MR] = {a, a + 1, a + 2, a + 3, a + 4, a + 5};
+  tile_c(kc, rows, MR, b, c, ldc, 0, NULL, NULL, 0);
 }
 
 ns_gemm_packed_kernel ns_gemm_packed_micro_kernel(void) {

@@ -8,107 +8,65 @@
 
 #define NS_AVX2 __attribute__((target("avx2,fma")))
 
+/* The 6 x 16 tile's sums acc[r] += A[r][p] b[p][0..16) over p < kc, row r
+ * of A at a[r] with elements `step` apart (1: rows in place, 6: packed);
+ * always inlined with a constant step, so acc lives in 12 registers. */
+#define INLINE_AVX2 NS_AVX2 static inline __attribute__((always_inline))
+INLINE_AVX2 void tile_sums(int64_t kc, const float *const *a, int step, const float *b,
+                           __m256 acc[6][2]) {
+  const float *row[6];
+#pragma GCC unroll 6
+  for (int r = 0; r < 6; r++) row[r] = a[r];
+#pragma GCC unroll 4
+  for (int64_t p = 0; p < kc; p++) {
+    __m256 b0 = _mm256_load_ps(b + 16 * p), b1 = _mm256_load_ps(b + 16 * p + 8);
+#pragma GCC unroll 6
+    for (int r = 0; r < 6; r++) {
+      __m256 x = _mm256_broadcast_ss(row[r] + step * p);
+      acc[r][0] = _mm256_fmadd_ps(x, b0, acc[r][0]), acc[r][1] = _mm256_fmadd_ps(x, b1, acc[r][1]);
+    }
+  }
+}
+
+INLINE_AVX2 void tile_store(float *c, int64_t ldc, __m256 acc[6][2]) {
+#pragma GCC unroll 6
+  for (int r = 0; r < 6; r++)
+    _mm256_storeu_ps(c + r * ldc, acc[r][0]), _mm256_storeu_ps(c + r * ldc + 8, acc[r][1]);
+}
+
 NS_AVX2 void ns_gemm_ukernel_avx2(int64_t kc, const float *const *a, const float *b, float *c,
                                   int64_t ldc, int load_c, const float *rb, const float *cb,
                                   int relu) {
-  __m256 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
-  if (load_c) {
-    c00 = _mm256_loadu_ps(c), c01 = _mm256_loadu_ps(c + 8);
-    c10 = _mm256_loadu_ps(c + ldc), c11 = _mm256_loadu_ps(c + ldc + 8);
-    c20 = _mm256_loadu_ps(c + 2 * ldc), c21 = _mm256_loadu_ps(c + 2 * ldc + 8);
-    c30 = _mm256_loadu_ps(c + 3 * ldc), c31 = _mm256_loadu_ps(c + 3 * ldc + 8);
-    c40 = _mm256_loadu_ps(c + 4 * ldc), c41 = _mm256_loadu_ps(c + 4 * ldc + 8);
-    c50 = _mm256_loadu_ps(c + 5 * ldc), c51 = _mm256_loadu_ps(c + 5 * ldc + 8);
-  } else {
-    c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = _mm256_setzero_ps();
+  __m256 acc[6][2];
+#pragma GCC unroll 6
+  for (int r = 0; r < 6; r++) {
+    acc[r][0] = load_c ? _mm256_loadu_ps(c + r * ldc) : _mm256_setzero_ps();
+    acc[r][1] = load_c ? _mm256_loadu_ps(c + r * ldc + 8) : _mm256_setzero_ps();
   }
-  const float *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3], *a4 = a[4], *a5 = a[5];
-#pragma GCC unroll 4
-  for (int64_t p = 0; p < kc; p++) {
-    __m256 b0 = _mm256_load_ps(b + 16 * p), b1 = _mm256_load_ps(b + 16 * p + 8), x;
-    x = _mm256_broadcast_ss(a0 + p);
-    c00 = _mm256_fmadd_ps(x, b0, c00), c01 = _mm256_fmadd_ps(x, b1, c01);
-    x = _mm256_broadcast_ss(a1 + p);
-    c10 = _mm256_fmadd_ps(x, b0, c10), c11 = _mm256_fmadd_ps(x, b1, c11);
-    x = _mm256_broadcast_ss(a2 + p);
-    c20 = _mm256_fmadd_ps(x, b0, c20), c21 = _mm256_fmadd_ps(x, b1, c21);
-    x = _mm256_broadcast_ss(a3 + p);
-    c30 = _mm256_fmadd_ps(x, b0, c30), c31 = _mm256_fmadd_ps(x, b1, c31);
-    x = _mm256_broadcast_ss(a4 + p);
-    c40 = _mm256_fmadd_ps(x, b0, c40), c41 = _mm256_fmadd_ps(x, b1, c41);
-    x = _mm256_broadcast_ss(a5 + p);
-    c50 = _mm256_fmadd_ps(x, b0, c50), c51 = _mm256_fmadd_ps(x, b1, c51);
-  }
-  if (rb) {
-    __m256 v = _mm256_broadcast_ss(rb);
-    c00 = _mm256_add_ps(c00, v), c01 = _mm256_add_ps(c01, v);
-    v = _mm256_broadcast_ss(rb + 1);
-    c10 = _mm256_add_ps(c10, v), c11 = _mm256_add_ps(c11, v);
-    v = _mm256_broadcast_ss(rb + 2);
-    c20 = _mm256_add_ps(c20, v), c21 = _mm256_add_ps(c21, v);
-    v = _mm256_broadcast_ss(rb + 3);
-    c30 = _mm256_add_ps(c30, v), c31 = _mm256_add_ps(c31, v);
-    v = _mm256_broadcast_ss(rb + 4);
-    c40 = _mm256_add_ps(c40, v), c41 = _mm256_add_ps(c41, v);
-    v = _mm256_broadcast_ss(rb + 5);
-    c50 = _mm256_add_ps(c50, v), c51 = _mm256_add_ps(c51, v);
-  }
-  if (cb) {
-    __m256 v0 = _mm256_loadu_ps(cb), v1 = _mm256_loadu_ps(cb + 8);
-    c00 = _mm256_add_ps(c00, v0), c01 = _mm256_add_ps(c01, v1);
-    c10 = _mm256_add_ps(c10, v0), c11 = _mm256_add_ps(c11, v1);
-    c20 = _mm256_add_ps(c20, v0), c21 = _mm256_add_ps(c21, v1);
-    c30 = _mm256_add_ps(c30, v0), c31 = _mm256_add_ps(c31, v1);
-    c40 = _mm256_add_ps(c40, v0), c41 = _mm256_add_ps(c41, v1);
-    c50 = _mm256_add_ps(c50, v0), c51 = _mm256_add_ps(c51, v1);
-  }
-  if (relu) {
-    /* max(0, v) returns v when v is NaN, and -0 for -0, as Caffe's. */
-    __m256 z = _mm256_setzero_ps();
-    c00 = _mm256_max_ps(z, c00), c01 = _mm256_max_ps(z, c01);
-    c10 = _mm256_max_ps(z, c10), c11 = _mm256_max_ps(z, c11);
-    c20 = _mm256_max_ps(z, c20), c21 = _mm256_max_ps(z, c21);
-    c30 = _mm256_max_ps(z, c30), c31 = _mm256_max_ps(z, c31);
-    c40 = _mm256_max_ps(z, c40), c41 = _mm256_max_ps(z, c41);
-    c50 = _mm256_max_ps(z, c50), c51 = _mm256_max_ps(z, c51);
-  }
-  _mm256_storeu_ps(c, c00), _mm256_storeu_ps(c + 8, c01);
-  _mm256_storeu_ps(c + ldc, c10), _mm256_storeu_ps(c + ldc + 8, c11);
-  _mm256_storeu_ps(c + 2 * ldc, c20), _mm256_storeu_ps(c + 2 * ldc + 8, c21);
-  _mm256_storeu_ps(c + 3 * ldc, c30), _mm256_storeu_ps(c + 3 * ldc + 8, c31);
-  _mm256_storeu_ps(c + 4 * ldc, c40), _mm256_storeu_ps(c + 4 * ldc + 8, c41);
-  _mm256_storeu_ps(c + 5 * ldc, c50), _mm256_storeu_ps(c + 5 * ldc + 8, c51);
+  tile_sums(kc, a, 1, b, acc);
+  __m256 z = _mm256_setzero_ps();
+#pragma GCC unroll 6
+  for (int r = 0; r < 6; r++)
+#pragma GCC unroll 2
+    for (int j = 0; j < 2; j++) {
+      if (rb) acc[r][j] = _mm256_add_ps(acc[r][j], _mm256_broadcast_ss(rb + r));
+      if (cb) acc[r][j] = _mm256_add_ps(acc[r][j], _mm256_loadu_ps(cb + 8 * j));
+      /* max(0, v) returns v when v is NaN, and -0 for -0, as Caffe's. */
+      if (relu) acc[r][j] = _mm256_max_ps(z, acc[r][j]);
+    }
+  tile_store(c, ldc, acc);
 }
 
 /* The 6 x 16 tile from A packed [kc][6] (one stream), sum from 0, no
  * epilogue: for callers that keep their A packed (Winograd's weights). */
 NS_AVX2 void ns_gemm_ukernel_packed_avx2(int64_t kc, const float *a, const float *b, float *c,
                                          int64_t ldc) {
-  __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
-         c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
-#pragma GCC unroll 4
-  for (int64_t p = 0; p < kc; p++) {
-    __m256 b0 = _mm256_load_ps(b + 16 * p), b1 = _mm256_load_ps(b + 16 * p + 8), x;
-    const float *ap = a + 6 * p;
-    x = _mm256_broadcast_ss(ap);
-    c00 = _mm256_fmadd_ps(x, b0, c00), c01 = _mm256_fmadd_ps(x, b1, c01);
-    x = _mm256_broadcast_ss(ap + 1);
-    c10 = _mm256_fmadd_ps(x, b0, c10), c11 = _mm256_fmadd_ps(x, b1, c11);
-    x = _mm256_broadcast_ss(ap + 2);
-    c20 = _mm256_fmadd_ps(x, b0, c20), c21 = _mm256_fmadd_ps(x, b1, c21);
-    x = _mm256_broadcast_ss(ap + 3);
-    c30 = _mm256_fmadd_ps(x, b0, c30), c31 = _mm256_fmadd_ps(x, b1, c31);
-    x = _mm256_broadcast_ss(ap + 4);
-    c40 = _mm256_fmadd_ps(x, b0, c40), c41 = _mm256_fmadd_ps(x, b1, c41);
-    x = _mm256_broadcast_ss(ap + 5);
-    c50 = _mm256_fmadd_ps(x, b0, c50), c51 = _mm256_fmadd_ps(x, b1, c51);
-  }
-  _mm256_storeu_ps(c, c00), _mm256_storeu_ps(c + 8, c01);
-  _mm256_storeu_ps(c + ldc, c10), _mm256_storeu_ps(c + ldc + 8, c11);
-  _mm256_storeu_ps(c + 2 * ldc, c20), _mm256_storeu_ps(c + 2 * ldc + 8, c21);
-  _mm256_storeu_ps(c + 3 * ldc, c30), _mm256_storeu_ps(c + 3 * ldc + 8, c31);
-  _mm256_storeu_ps(c + 4 * ldc, c40), _mm256_storeu_ps(c + 4 * ldc + 8, c41);
-  _mm256_storeu_ps(c + 5 * ldc, c50), _mm256_storeu_ps(c + 5 * ldc + 8, c51);
+  const float *rows[6] = {a, a + 1, a + 2, a + 3, a + 4, a + 5};
+  __m256 acc[6][2];
+#pragma GCC unroll 6
+  for (int r = 0; r < 6; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+  tile_sums(kc, rows, 6, b, acc);
+  tile_store(c, ldc, acc);
 }
 
 /* Horizontal sum in a fixed order. */
