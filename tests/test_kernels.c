@@ -333,6 +333,50 @@ static void test_conv_random_shapes(void **state) {
 
 /* The 1x1 path (no im2col) with groups, and a 1x1 kernel with stride or
  * padding, which must take the im2col path. */
+/* One Winograd case: random weights, bias and input (then ReLU or not,
+ * when draw_relu), computed on both kernel paths with 1 and 3 threads
+ * (bit-identical) against the reference, and again from weights
+ * transformed beforehand (the same bits).  direct: ns_winograd_conv
+ * itself, else the batch entry point (which must take Winograd). */
+static void run_wino_case(const ns_conv2d_shape *s, int64_t num, rnd *r, int draw_relu,
+                          int direct, const char *what) {
+  int64_t wcount = s->num_output * (s->channels / s->group) * s->kernel_h * s->kernel_w;
+  int64_t in_item = s->channels * s->height * s->width;
+  int64_t out_item = s->num_output * s->out_h * s->out_w, ycount = num * out_item;
+  float *w = rnd_array(r, wcount, -1, 1), *bias = rnd_array(r, s->num_output, -1, 1);
+  float *x = rnd_array(r, num * in_item, -1, 1);
+  float *y1 = zeros(ycount), *y3 = zeros(ycount), *ref = zeros(ycount);
+  float *sc = scratch(direct ? ns_winograd_scratch_count(s, num, 3)
+                             : ns_conv2d_batch_scratch_count(s, num, 0, 3));
+  float *u = scratch(ns_winograd_weights_count(s));
+  int relu = draw_relu ? rnd_int(r, 0, 1) : 0;
+  for (int64_t n = 0; n < num; n++) ns_ref_conv2d(s, w, bias, x + n * in_item, ref + n * out_item);
+  if (relu) apply_epi(ref, 1, ycount, NULL, NULL, 1);
+  float *absum = abs_conv(s, num, w, wcount, x);
+  for (int path = 0; path < 2; path++) {
+    if (!set_path(path)) continue;
+    for (int t = 0; t < 2; t++) {
+      float *y = t ? y3 : y1;
+      if (direct)
+        ns_winograd_conv(s, num, w, NULL, bias, x, y, sc, relu, t ? 3 : 1);
+      else
+        ns_conv2d_batch(s, num, w, NULL, bias, x, y, sc, relu, t ? 3 : 1);
+    }
+    expect_close_wino(y1, ref, absum, ycount, what);
+    expect_same_bits(y1, y3, ycount, what);
+    /* with the weights transformed beforehand: the same bits */
+    ns_winograd_weights(s, w, u, 2);
+    if (direct)
+      ns_winograd_conv(s, num, w, u, bias, x, y3, sc, relu, 3);
+    else
+      ns_conv2d_batch(s, num, w, u, bias, x, y3, sc, relu, 3);
+    expect_same_bits(y1, y3, ycount, what);
+  }
+  unsetenv("NETSURG_PORTABLE");
+  free(w), free(bias), free(x), free(y1), free(y3), free(ref), free(absum), free_scratch(sc),
+      free_scratch(u);
+}
+
 /* The batch entry point on shapes where Winograd runs (F(4x4, 3x3) and
  * F(2x2, 5x5): stride 1, pad below the kernel size, enough tiles): odd
  * sizes (partial tiles), groups, several items, fused ReLU, and in the
@@ -353,33 +397,7 @@ static void test_conv_winograd(void **state) {
     s.out_w = ns_conv_out_size(s.width, k, s.pad_w, 1, 1);
     int64_t num = last ? 3 : rnd_int(&r, 1, 3);
     assert_true(ns_winograd_worth(&s, num, 0));
-    int64_t wcount = s.num_output * (s.channels / group) * k * k;
-    int64_t in_item = s.channels * s.height * s.width;
-    int64_t out_item = s.num_output * s.out_h * s.out_w, ycount = num * out_item;
-    float *w = rnd_array(&r, wcount, -1, 1), *bias = rnd_array(&r, s.num_output, -1, 1);
-    float *x = rnd_array(&r, num * in_item, -1, 1);
-    float *y1 = zeros(ycount), *y3 = zeros(ycount), *ref = zeros(ycount);
-    float *sc = scratch(ns_conv2d_batch_scratch_count(&s, num, 0, 3));
-    float *u = scratch(ns_winograd_weights_count(&s));
-    int relu = rnd_int(&r, 0, 1);
-    for (int64_t n = 0; n < num; n++)
-      ns_ref_conv2d(&s, w, bias, x + n * in_item, ref + n * out_item);
-    if (relu) apply_epi(ref, 1, ycount, NULL, NULL, 1);
-    float *absum = abs_conv(&s, num, w, wcount, x);
-    for (int path = 0; path < 2; path++) {
-      if (!set_path(path)) continue;
-      ns_conv2d_batch(&s, num, w, NULL, bias, x, y1, sc, relu, 1);
-      ns_conv2d_batch(&s, num, w, NULL, bias, x, y3, sc, relu, 3);
-      expect_close_wino(y1, ref, absum, ycount, "winograd");
-      expect_same_bits(y1, y3, ycount, "winograd");
-      /* with the weights transformed beforehand: the same bits */
-      ns_winograd_weights(&s, w, u, 2);
-      ns_conv2d_batch(&s, num, w, u, bias, x, y3, sc, relu, 3);
-      expect_same_bits(y1, y3, ycount, "winograd, weights given");
-    }
-    unsetenv("NETSURG_PORTABLE");
-    free(w), free(bias), free(x), free(y1), free(y3), free(ref), free(absum), free_scratch(sc),
-        free_scratch(u);
+    run_wino_case(&s, num, &r, 1, 0, "winograd");
   }
 }
 
@@ -403,25 +421,7 @@ static void test_conv_winograd_strided(void **state) {
     s.out_w = ns_conv_out_size(s.width, k, pad, st, 1);
     int64_t num = rnd_int(&r, 1, 3);
     assert_true(ns_winograd_worth(&s, num, 0));
-    int64_t wcount = s.num_output * (s.channels / group) * k * k;
-    int64_t in_item = s.channels * s.height * s.width;
-    int64_t out_item = s.num_output * s.out_h * s.out_w, ycount = num * out_item;
-    float *w = rnd_array(&r, wcount, -1, 1), *bias = rnd_array(&r, s.num_output, -1, 1);
-    float *x = rnd_array(&r, num * in_item, -1, 1);
-    float *y1 = zeros(ycount), *y3 = zeros(ycount), *ref = zeros(ycount);
-    float *sc = scratch(ns_conv2d_batch_scratch_count(&s, num, 0, 3));
-    for (int64_t n = 0; n < num; n++)
-      ns_ref_conv2d(&s, w, bias, x + n * in_item, ref + n * out_item);
-    float *absum = abs_conv(&s, num, w, wcount, x);
-    for (int path = 0; path < 2; path++) {
-      if (!set_path(path)) continue;
-      ns_conv2d_batch(&s, num, w, NULL, bias, x, y1, sc, 0, 1);
-      ns_conv2d_batch(&s, num, w, NULL, bias, x, y3, sc, 0, 3);
-      expect_close_wino(y1, ref, absum, ycount, "winograd strided");
-      expect_same_bits(y1, y3, ycount, "winograd strided");
-    }
-    unsetenv("NETSURG_PORTABLE");
-    free(w), free(bias), free(x), free(y1), free(y3), free(ref), free(absum), free_scratch(sc);
+    run_wino_case(&s, num, &r, 0, 0, "winograd strided");
   }
 }
 
@@ -445,25 +445,7 @@ static void test_winograd_small(void **state) {
     s.out_h = ns_conv_out_size(s.height, k, pad, 1, 1);
     s.out_w = ns_conv_out_size(s.width, k, pad, 1, 1);
     assert_true(ns_winograd_applies(&s));
-    int64_t num = rnd_int(&r, 1, 3), cg = s.channels / group;
-    int64_t wcount = s.num_output * cg * k * k, in_item = s.channels * s.height * s.width;
-    int64_t out_item = s.num_output * s.out_h * s.out_w, ycount = num * out_item;
-    float *w = rnd_array(&r, wcount, -1, 1), *bias = rnd_array(&r, s.num_output, -1, 1);
-    float *x = rnd_array(&r, num * in_item, -1, 1);
-    float *y1 = zeros(ycount), *y3 = zeros(ycount), *ref = zeros(ycount);
-    float *sc = scratch(ns_winograd_scratch_count(&s, num, 3));
-    for (int64_t n = 0; n < num; n++)
-      ns_ref_conv2d(&s, w, bias, x + n * in_item, ref + n * out_item);
-    float *absum = abs_conv(&s, num, w, wcount, x);
-    for (int path = 0; path < 2; path++) {
-      if (!set_path(path)) continue;
-      ns_winograd_conv(&s, num, w, NULL, bias, x, y1, sc, 0, 1);
-      ns_winograd_conv(&s, num, w, NULL, bias, x, y3, sc, 0, 3);
-      expect_close_wino(y1, ref, absum, ycount, "winograd small");
-      expect_same_bits(y1, y3, ycount, "winograd small");
-    }
-    unsetenv("NETSURG_PORTABLE");
-    free(w), free(bias), free(x), free(y1), free(y3), free(ref), free(absum), free_scratch(sc);
+    run_wino_case(&s, rnd_int(&r, 1, 3), &r, 0, 1, "winograd small");
   }
 }
 
