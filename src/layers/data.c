@@ -276,22 +276,27 @@ const ns_layer_ops ns_idx_data_ops = {
 
 /* cv::resize(INTER_LINEAR) of an interleaved image with values 0..255,
  * rounded as into 8 bits (OpenCV's fixed point may differ by 1). */
+/* The two source samples of output sample o (of n in, scale in/out) and
+ * the second one's weight, clamped to the edges. */
+static void linear_taps(int o, double scale, int n, int *i0, int *i1, double *a) {
+  double f = (o + 0.5) * scale - 0.5;
+  *i0 = (int)floor(f);
+  *a = f - *i0;
+  if (*i0 < 0) *i0 = 0, *a = 0;
+  if (*i0 >= n - 1) *i0 = n - 1, *a = 0;
+  *i1 = *i0 + 1 < n ? *i0 + 1 : *i0;
+}
+
 static void resize_linear(const float *src, int ih, int iw, int c, float *dst, int oh, int ow) {
   double sy = (double)ih / oh, sx = (double)iw / ow;
   for (int y = 0; y < oh; y++) {
-    double fy = (y + 0.5) * sy - 0.5;
-    int y0 = (int)floor(fy);
-    double ay = fy - y0;
-    if (y0 < 0) y0 = 0, ay = 0;
-    if (y0 >= ih - 1) y0 = ih - 1, ay = 0;
-    int y1 = y0 + 1 < ih ? y0 + 1 : y0;
+    int y0, y1;
+    double ay;
+    linear_taps(y, sy, ih, &y0, &y1, &ay);
     for (int x = 0; x < ow; x++) {
-      double fx = (x + 0.5) * sx - 0.5;
-      int x0 = (int)floor(fx);
-      double ax = fx - x0;
-      if (x0 < 0) x0 = 0, ax = 0;
-      if (x0 >= iw - 1) x0 = iw - 1, ax = 0;
-      int x1 = x0 + 1 < iw ? x0 + 1 : x0;
+      int x0, x1;
+      double ax;
+      linear_taps(x, sx, iw, &x0, &x1, &ax);
       for (int k = 0; k < c; k++) {
         double v = (1 - ay) * ((1 - ax) * src[((size_t)y0 * iw + x0) * c + k] +
                                ax * src[((size_t)y0 * iw + x1) * c + k]) +
