@@ -471,34 +471,19 @@ static void randomize_params(lh_harness *h) {
   for (int i = 0; i < h->layer.n_params; i++) fill_uniform(h->layer.params[i], -1, 1);
 }
 
-static void test_convolution(void **state) {
-  for (size_t c = 0; c < sizeof conv_cases / sizeof *conv_cases; c++) {
-    lh_harness *h = layer("Convolution");
-    Caffe__ConvolutionParameter p = CAFFE__CONVOLUTION_PARAMETER__INIT;
-    uint32_t dil;
-    set_conv_param(&p, &conv_cases[c], &dil);
-    h->param.convolution_param = &p;
-    bottom(h, 4, conv_cases[c].shape);
-    lh_add_top(h);
-    assert_int_equal(lh_setup(h), NS_OK);
-    randomize_params(h);
-    gc_opts o = {.setup_done = 1};
-    grad_check(h, &o);
-    lh_destroy(h);
-  }
-}
-
-/* Two bottoms share the weights: their gradients add up in the params. */
-static void test_convolution_two_bottoms(void **state) {
-  lh_harness *h = layer("Convolution");
+/* A Convolution or Deconvolution layer of conv_cases[c] with `bottoms`
+ * bottoms (they share the weights: their gradients add up in the params)
+ * and random params, gradient-checked. */
+static void check_conv_layer(const char *type, size_t c, int bottoms) {
+  lh_harness *h = layer(type);
   Caffe__ConvolutionParameter p = CAFFE__CONVOLUTION_PARAMETER__INIT;
   uint32_t dil;
-  set_conv_param(&p, &conv_cases[1], &dil);
+  set_conv_param(&p, &conv_cases[c], &dil);
   h->param.convolution_param = &p;
-  bottom(h, 4, conv_cases[1].shape);
-  bottom(h, 4, conv_cases[1].shape);
-  lh_add_top(h);
-  lh_add_top(h);
+  for (int i = 0; i < bottoms; i++) {
+    bottom(h, 4, conv_cases[c].shape);
+    lh_add_top(h);
+  }
   assert_int_equal(lh_setup(h), NS_OK);
   randomize_params(h);
   gc_opts o = {.setup_done = 1};
@@ -506,21 +491,16 @@ static void test_convolution_two_bottoms(void **state) {
   lh_destroy(h);
 }
 
+static void test_convolution(void **state) {
+  for (size_t c = 0; c < sizeof conv_cases / sizeof *conv_cases; c++)
+    check_conv_layer("Convolution", c, 1);
+}
+
+static void test_convolution_two_bottoms(void **state) { check_conv_layer("Convolution", 1, 2); }
+
 static void test_deconvolution(void **state) {
-  for (size_t c = 0; c < sizeof conv_cases / sizeof *conv_cases; c++) {
-    lh_harness *h = layer("Deconvolution");
-    Caffe__ConvolutionParameter p = CAFFE__CONVOLUTION_PARAMETER__INIT;
-    uint32_t dil;
-    set_conv_param(&p, &conv_cases[c], &dil);
-    h->param.convolution_param = &p;
-    bottom(h, 4, conv_cases[c].shape);
-    lh_add_top(h);
-    assert_int_equal(lh_setup(h), NS_OK);
-    randomize_params(h);
-    gc_opts o = {.setup_done = 1};
-    grad_check(h, &o);
-    lh_destroy(h);
-  }
+  for (size_t c = 0; c < sizeof conv_cases / sizeof *conv_cases; c++)
+    check_conv_layer("Deconvolution", c, 1);
 }
 
 static void test_inner_product(void **state) {
