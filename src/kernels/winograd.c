@@ -123,14 +123,14 @@ static int side(const ns_conv2d_shape *e) { return tile_of(e) + (int)e->kernel_h
  *
  * Per thread: the packed transformed input of a task,
  * [a * a][panel][cg][PANEL] (panels pstride apart and planes bp_plane
- * apart, each with LANES spare floats after it), and the products of MR
+ * apart), and the products of MR
  * output channels, [a * a][MR][prod_ld]. */
 enum { SPAN_FLOATS = 64 << 10, PANELS_MAX = 4 };
 static int64_t task_span(const ns_conv2d_shape *e) {
   int64_t span = SPAN_FLOATS / ((int64_t)side(e) * side(e) * (e->channels / e->group) * PANEL);
   return span < 1 ? 1 : span > PANELS_MAX ? PANELS_MAX : span;
 }
-static int64_t pstride(int64_t cg) { return cg * PANEL + LANES; }
+static int64_t pstride(int64_t cg) { return cg * PANEL; }
 static int64_t bp_plane(int64_t cg, int panels) { return panels * pstride(cg); }
 static int64_t prod_ld(int panels) { return panels * PANEL + LANES; }
 static int64_t thread_floats(const ns_conv2d_shape *e) {

@@ -24,10 +24,9 @@ typedef struct conv_state {
    * when the net's params_epoch moved (the library wrote params), or,
    * once views of the params have been handed out (writes through them go
    * unseen), when the weights differ from the copy kept of them (a pass
-   * over the weights, several times cheaper than the transform).
-   * wino_count: their size when made, checked again after a reshape. */
+   * over the weights, several times cheaper than the transform).  Their
+   * size depends on the kernel and channels alone, not on a reshape. */
   float *wino_u, *wino_w;
-  int64_t wino_count;
   uint64_t wino_epoch;
   int wino_valid, wino_copied;
 } conv_state;
@@ -252,15 +251,8 @@ static const float *wino_weights(ns_ctx *ctx, ns_layer *l, int threads) {
   const ns_blob *w = l->params[0];
   uint64_t epoch = ns_layer_params_epoch(l);
   int exposed = ns_layer_params_exposed(l);
-  int64_t count = ns_winograd_weights_count(&s->shape);
-  if (s->wino_u && s->wino_count != count) { /* reshaped to another size */
-    ns_floats_free(ctx, s->wino_u);
-    s->wino_u = NULL;
-    s->wino_valid = 0;
-  }
   if (!s->wino_u) {
-    s->wino_count = count;
-    if (!(s->wino_u = ns_floats_alloc(ctx, count))) {
+    if (!(s->wino_u = ns_floats_alloc(ctx, ns_winograd_weights_count(&s->shape)))) {
       ns_ctx_clear_error(ctx);
       return NULL;
     }
