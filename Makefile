@@ -34,7 +34,7 @@ TEST_SUPPORT_OBJ := $(TEST_SUPPORT:%.c=$(BUILD)/obj/%.o)
 EXAMPLE_SRC := $(sort $(wildcard examples/*.c))
 EXAMPLE_BIN := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
 
-.PHONY: all deps demo train-fmnist test test-unit test-asan fuzz fuzz-smoke bench bench-peers clean format
+.PHONY: all deps demo train-fmnist test test-unit test-asan fuzz fuzz-smoke bench bench-peers bench-probe clean format
 
 all: $(CLI) $(EXAMPLE_BIN)
 
@@ -105,6 +105,14 @@ bench: all
 
 bench-peers: all
 	@scripts/bench-peers.sh $(BUILD)
+
+# Memory bandwidth, FMA peak and Winograd's accuracy (bench/probe.c).
+bench-probe: $(BUILD)/bench/probe
+	@$(BUILD)/bench/probe
+
+$(BUILD)/bench/probe: $(BUILD)/obj/bench/probe.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 format:
 	clang-format -i $(shell find include src tools tests examples bench fuzz -name '*.[ch]')
