@@ -42,6 +42,31 @@ const ns_layer_ops *ns_layer_find(const char *type) {
 
 const ns_layer_ops *const *ns_layer_all(void) { return registry; }
 
+/* Caffe's Embed has (input_dim, num_output) weights; we read its blobs
+ * (info, upgrade) but do not run it, so it has no ops of its own. */
+static const ns_layer_ops embed_blobs_only = {.type = "Embed", .weight_rank = 2};
+
+int ns_layer_param_rank(const char *type, int index) {
+  if (index > 0) return 1; /* biases and the per-channel blobs */
+  const ns_layer_ops *ops = ns_layer_find(type);
+  if (!ops && strcmp(type, embed_blobs_only.type) == 0) ops = &embed_blobs_only;
+  return ops && ops->weight_rank ? ops->weight_rank : 1;
+}
+
+void ns_layer_geometry_window(ns_layer_geometry *g) {
+  g->grid = NS_GRID_WINDOW;
+  for (int a = 0; a < 2; a++) {
+    g->kernel[a] = g->stride[a] = g->dilation[a] = 1;
+    g->pad[a] = 0;
+  }
+}
+
+void ns_layer_geometry_pointwise(const ns_layer *l, ns_layer_geometry *g) {
+  (void)l;
+  ns_layer_geometry_window(g);
+  g->grid = NS_GRID_POINTWISE;
+}
+
 ns_status ns_layer_add_param(ns_ctx *ctx, ns_layer *l, int num_axes, const int64_t *shape) {
   char name[256];
   snprintf(name, sizeof name, "%s[%d]", l->name, l->n_params);

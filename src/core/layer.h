@@ -13,6 +13,22 @@
 typedef struct ns_layer ns_layer;
 typedef struct ns_net ns_net;
 
+/* Where a layer's top cells sit on its bottoms' grid, for receptive
+ * fields (surgery/receptive.c): rows [0] and columns [1] of (N, C, H, W). */
+typedef enum ns_layer_grid {
+  NS_GRID_UNKNOWN = 0, /* cells move in ways the fields do not follow */
+  NS_GRID_POINTWISE,   /* each top cell: the cells at the same place of every bottom */
+  NS_GRID_WINDOW,      /* each top cell: a window of bottom 0 (the fields below) */
+  NS_GRID_GLOBAL       /* each top cell: all of bottom 0's plane */
+} ns_layer_grid;
+
+typedef struct ns_layer_geometry {
+  ns_layer_grid grid;
+  /* NS_GRID_WINDOW: output cell i sees bottom cells
+   * i * stride - pad + dilation * k for k in [0, kernel). */
+  int64_t kernel[2], stride[2], pad[2], dilation[2];
+} ns_layer_geometry;
+
 typedef struct ns_layer_ops {
   const char *type; /* Caffe's type string, e.g. "Convolution" */
   /* Accepted bottom/top counts; max -1 = unbounded. */
@@ -32,6 +48,30 @@ typedef struct ns_layer_ops {
   int is_loss;
   /* 1 when forward honours l->relu_fused (apply max(0, .) to its top). */
   int can_fuse_relu;
+
+  /* What the rest of the library asks about a layer; every one optional
+   * (0 / NULL: the plain answer), so that no code outside src/layers/
+   * tests a type name. */
+  /* Input: its tops are the net's inputs, shaped by the caller. */
+  int is_net_input;
+  /* Its params are statistics that never learn (BatchNorm's mean,
+   * variance and factor): lr_mult and decay_mult count as 0. */
+  int params_are_statistics;
+  /* Rank of param 0 in the current format (0: 1), by which a legacy
+   * 4-D (num, channels, height, width) blob is read: 4 for (out, in, kh,
+   * kw), 2 for (out, in).  Other params are rank 1. */
+  int weight_rank;
+  /* 1 when this layer is max(0, x) in place, so that a can_fuse_relu
+   * layer before it may apply it and skip it (set up first). */
+  int (*fuses_as_relu)(const ns_layer *l);
+  /* Floating-point operations of one forward at the current shapes (2
+   * per multiply-add), for bench's GFLOP/s; NULL: not counted. */
+  double (*flops)(const ns_layer *l);
+  /* Where the tops' cells sit on the bottoms' grid (set up and shaped);
+   * NULL: unknown.  ns_layer_geometry_pointwise serves most layers. */
+  void (*geometry)(const ns_layer *l, ns_layer_geometry *g);
+  /* Reserved for the ONNX export: a hook with which each layer writes
+   * its own ONNX nodes goes here. */
 } ns_layer_ops;
 
 struct ns_layer {
@@ -72,7 +112,16 @@ const ns_layer_ops *ns_layer_find(const char *type);
 /* Every registered type, NULL-terminated, for --help and tests. */
 const ns_layer_ops *const *ns_layer_all(void);
 
+/* Rank of param `index` of a layer of type `type` in the current format,
+ * for reading legacy 4-D blobs (see ns_layer_ops.weight_rank); also knows
+ * the types we read but do not run. */
+int ns_layer_param_rank(const char *type, int index);
+
 /* Helpers for layer implementations. */
+/* The geometry of a layer that keeps every cell in place. */
+void ns_layer_geometry_pointwise(const ns_layer *l, ns_layer_geometry *g);
+/* A window of ones: kernel 1, stride 1, pad 0, dilation 1. */
+void ns_layer_geometry_window(ns_layer_geometry *g);
 /* Creates param blob `index` (0-based, in order) with the given shape. */
 ns_status ns_layer_add_param(ns_ctx *ctx, ns_layer *l, int num_axes, const int64_t *shape);
 /* The owning net's params_epoch and params_exposed (see ns_net): for

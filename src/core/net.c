@@ -442,12 +442,10 @@ void ns_net_apply_threads(const ns_ctx *ctx) {
 /* 1 when `next` is a plain in-place ReLU on l's only top, which l's
  * forward can apply in its epilogue (saving a pass over the top). */
 static int relu_fusable(const ns_layer *l, const ns_layer *next) {
-  if (!l->ops->can_fuse_relu || l->n_top != 1 || strcmp(next->ops->type, "ReLU") != 0 ||
-      next->n_bottom != 1 || next->n_top != 1 || next->bottom[0] != l->top[0] ||
-      next->top[0] != l->top[0])
+  if (!l->ops->can_fuse_relu || l->n_top != 1 || !next->ops->fuses_as_relu || next->n_bottom != 1 ||
+      next->n_top != 1 || next->bottom[0] != l->top[0] || next->top[0] != l->top[0])
     return 0;
-  const Caffe__ReLUParameter *p = next->param->relu_param;
-  return !(p && p->has_negative_slope && p->negative_slope != 0.0f);
+  return next->ops->fuses_as_relu(next);
 }
 
 ns_status ns_net_run_forward(ns_ctx *ctx, ns_net *net, double *layer_seconds) {

@@ -146,14 +146,14 @@ ns_tensor ns_net_blob(ns_net *net, int i) { return view(net->blobs[i]); }
 int ns_net_input_count(const ns_net *net) {
   int n = 0;
   for (int i = 0; i < net->n_layers; i++)
-    if (strcmp(net->layers[i].ops->type, "Input") == 0) n += net->layers[i].n_top;
+    if (net->layers[i].ops->is_net_input) n += net->layers[i].n_top;
   return n;
 }
 
 int ns_net_input_blob(const ns_net *net, int k) {
   for (int i = 0; i < net->n_layers; i++) {
     const ns_layer *l = &net->layers[i];
-    if (strcmp(l->ops->type, "Input") != 0) continue;
+    if (!l->ops->is_net_input) continue;
     if (k < l->n_top) return ns_net_blob_index(net, l->top[k]->name);
     k -= l->n_top;
   }
@@ -201,19 +201,8 @@ ns_status ns_net_forward_profile(ns_ctx *ctx, ns_net *net, double *layer_seconds
 
 double ns_net_layer_flops(const ns_net *net, int i) {
   const ns_layer *l = &net->layers[i];
-  const char *type = l->ops->type;
-  if (l->n_params == 0 || l->n_top == 0 || l->n_bottom == 0) return 0;
-  const ns_blob *w = l->params[0];
-  if (!strcmp(type, "Convolution")) /* each output: C/g * kh * kw multiply-adds */
-    return w->shape[0] ? 2.0 * (double)l->top[0]->count * (double)(w->count / w->shape[0]) : 0;
-  if (!strcmp(type, "Deconvolution")) /* each input: (out/g) * kh * kw */
-    return w->shape[0] ? 2.0 * (double)l->bottom[0]->count * (double)(w->count / w->shape[0]) : 0;
-  if (!strcmp(type, "InnerProduct")) { /* each output: K multiply-adds */
-    int transpose = l->param->inner_product_param && l->param->inner_product_param->transpose;
-    int64_t n_out = w->num_axes == 2 ? w->shape[transpose ? 1 : 0] : 0;
-    return n_out ? 2.0 * (double)l->top[0]->count * (double)(w->count / n_out) : 0;
-  }
-  return 0;
+  if (l->n_params == 0 || l->n_top == 0 || l->n_bottom == 0 || !l->ops->flops) return 0;
+  return l->ops->flops(l);
 }
 
 ns_status ns_net_refill_weights(ns_ctx *ctx, ns_net *net, const char *filler, uint64_t seed) {

@@ -24,8 +24,8 @@ static const Caffe__ParamSpec *param_spec(const ns_layer *l, int i) {
   return i < (int)l->param->n_param ? l->param->param[i] : NULL;
 }
 
-/* BatchNorm's statistics never learn: Caffe masks them with lr_mult 0. */
-static int frozen_statistics(const ns_layer *l) { return strcmp(l->ops->type, "BatchNorm") == 0; }
+/* Statistics (BatchNorm's) never learn: Caffe masks them with lr_mult 0. */
+static int frozen_statistics(const ns_layer *l) { return l->ops->params_are_statistics; }
 
 static float lr_mult(const ns_layer *l, int i) {
   const Caffe__ParamSpec *p = param_spec(l, i);

@@ -108,14 +108,6 @@ ns_status ns_net_build_from_phase(ns_ctx *ctx, ns_netdef *d, uint64_t seed, ns_p
 
 int ns_netdef_layer_blob_count(const ns_netdef *d, int i) { return (int)layer(d, i)->n_blobs; }
 
-/* Rank a param has in the current convention, by layer type and index. */
-static int modern_rank(const char *type, int j) {
-  if (j > 0) return 1; /* biases and the per-channel blobs */
-  if (strcmp(type, "InnerProduct") == 0 || strcmp(type, "Embed") == 0) return 2;
-  if (strcmp(type, "Convolution") == 0 || strcmp(type, "Deconvolution") == 0) return 4;
-  return 1;
-}
-
 int ns_netdef_layer_blob_shape(const ns_netdef *d, int i, int j, int64_t *shape) {
   const Caffe__BlobProto *bp = layer(d, i)->blobs[j];
   if (bp->shape) {
@@ -124,7 +116,7 @@ int ns_netdef_layer_blob_shape(const ns_netdef *d, int i, int j, int64_t *shape)
     return n;
   }
   int64_t legacy[4] = {bp->num, bp->channels, bp->height, bp->width};
-  int rank = modern_rank(ns_netdef_layer_type(d, i), j), start = 0;
+  int rank = ns_layer_param_rank(ns_netdef_layer_type(d, i), j), start = 0;
   while (start < 4 - rank && legacy[start] == 1) start++;
   for (int k = start; k < 4; k++) shape[k - start] = legacy[k];
   return 4 - start;

@@ -55,6 +55,11 @@ static ns_status relu_backward(ns_ctx *ctx, ns_layer *l, const int *down) {
   return NS_OK;
 }
 
+/* Only the plain max(0, x) can ride in the previous layer's epilogue. */
+static int relu_fuses(const ns_layer *l) {
+  return ((const relu_state *)l->priv)->negative_slope == 0.0f;
+}
+
 const ns_layer_ops ns_relu_ops = {
     .type = "ReLU",
     .min_bottoms = 1,
@@ -65,4 +70,6 @@ const ns_layer_ops ns_relu_ops = {
     .reshape = relu_reshape,
     .forward = relu_forward,
     .backward = relu_backward,
+    .fuses_as_relu = relu_fuses,
+    .geometry = ns_layer_geometry_pointwise,
 };

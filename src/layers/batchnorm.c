@@ -169,4 +169,6 @@ const ns_layer_ops ns_batchnorm_ops = {
     .forward = batchnorm_forward,
     .backward = batchnorm_backward,
     .destroy = batchnorm_destroy,
+    .params_are_statistics = 1,
+    .geometry = ns_layer_geometry_pointwise,
 };

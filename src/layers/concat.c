@@ -106,6 +106,14 @@ static ns_status concat_backward(ns_ctx *ctx, ns_layer *l, const int *down) {
   return NS_OK;
 }
 
+/* Along the batch or the channels, every cell stays in place. */
+static void concat_geometry(const ns_layer *l, ns_layer_geometry *g) {
+  const Caffe__ConcatParameter *c = l->param->concat_param;
+  int axis = c ? (c->has_axis ? c->axis : (c->has_concat_dim ? (int)c->concat_dim : 1)) : 1;
+  ns_layer_geometry_pointwise(l, g);
+  if (axis != 0 && axis != 1) g->grid = NS_GRID_UNKNOWN;
+}
+
 const ns_layer_ops ns_concat_ops = {
     .type = "Concat",
     .min_bottoms = 1,
@@ -116,4 +124,5 @@ const ns_layer_ops ns_concat_ops = {
     .reshape = concat_reshape,
     .forward = concat_forward,
     .backward = concat_backward,
+    .geometry = concat_geometry,
 };

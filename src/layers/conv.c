@@ -359,6 +359,27 @@ static void conv_destroy(ns_ctx *ctx, ns_layer *l) {
   ns_floats_free(ctx, s->wino_w);
 }
 
+/* Each output: channels / group * kh * kw multiply-adds. */
+static double conv_flops(const ns_layer *l) {
+  const ns_blob *w = l->params[0];
+  return w->shape[0] ? 2.0 * (double)l->top[0]->count * (double)(w->count / w->shape[0]) : 0;
+}
+
+/* A 2-D convolution over (N, C, H, W) slides a window; other layouts
+ * (a single spatial axis, a channel axis past 1) have no input grid. */
+static void conv_geometry(const ns_layer *l, ns_layer_geometry *g) {
+  const conv_state *s = l->priv;
+  g->grid = NS_GRID_UNKNOWN;
+  if (l->bottom[0]->num_axes != 4 || s->num_spatial != 2) return;
+  g->grid = NS_GRID_WINDOW;
+  for (int a = 0; a < 2; a++) {
+    g->kernel[a] = s->kernel[a];
+    g->stride[a] = s->stride[a];
+    g->pad[a] = s->pad[a];
+    g->dilation[a] = s->dilation[a];
+  }
+}
+
 const ns_layer_ops ns_convolution_ops = {
     .type = "Convolution",
     .min_bottoms = 1,
@@ -371,4 +392,7 @@ const ns_layer_ops ns_convolution_ops = {
     .backward = conv_backward,
     .destroy = conv_destroy,
     .can_fuse_relu = 1,
+    .weight_rank = 4,
+    .flops = conv_flops,
+    .geometry = conv_geometry,
 };

@@ -271,6 +271,12 @@ static ns_status deconv_backward(ns_ctx *ctx, ns_layer *l, const int *down) {
   return NS_OK;
 }
 
+/* Each input: num_output / group * kh * kw multiply-adds. */
+static double deconv_flops(const ns_layer *l) {
+  const ns_blob *w = l->params[0];
+  return w->shape[0] ? 2.0 * (double)l->bottom[0]->count * (double)(w->count / w->shape[0]) : 0;
+}
+
 const ns_layer_ops ns_deconv_ops = {
     .type = "Deconvolution",
     .min_bottoms = 1,
@@ -281,4 +287,6 @@ const ns_layer_ops ns_deconv_ops = {
     .reshape = deconv_reshape,
     .forward = deconv_forward,
     .backward = deconv_backward,
+    .weight_rank = 4,
+    .flops = deconv_flops,
 };

@@ -91,4 +91,5 @@ const ns_layer_ops ns_dropout_ops = {
     .forward = dropout_forward,
     .backward = dropout_backward,
     .destroy = dropout_destroy,
+    .geometry = ns_layer_geometry_pointwise,
 };

@@ -148,4 +148,5 @@ const ns_layer_ops ns_eltwise_ops = {
     .forward = eltwise_forward,
     .backward = eltwise_backward,
     .destroy = eltwise_destroy,
+    .geometry = ns_layer_geometry_pointwise,
 };

@@ -139,6 +139,21 @@ static ns_status ip_backward(ns_ctx *ctx, ns_layer *l, const int *down) {
   return NS_OK;
 }
 
+/* Each output: K multiply-adds. */
+static double ip_flops(const ns_layer *l) {
+  const ns_blob *w = l->params[0];
+  const ip_state *s = l->priv;
+  int64_t n_out = w->num_axes == 2 ? w->shape[s->transpose ? 1 : 0] : 0;
+  return n_out ? 2.0 * (double)l->top[0]->count * (double)(w->count / n_out) : 0;
+}
+
+/* Flattened from the channel axis, every output sees the whole plane;
+ * from any other axis, no grid survives. */
+static void ip_geometry(const ns_layer *l, ns_layer_geometry *g) {
+  const Caffe__InnerProductParameter *p = l->param->inner_product_param;
+  g->grid = !p || !p->has_axis || p->axis == 1 ? NS_GRID_GLOBAL : NS_GRID_UNKNOWN;
+}
+
 const ns_layer_ops ns_inner_product_ops = {
     .type = "InnerProduct",
     .min_bottoms = 1,
@@ -150,4 +165,7 @@ const ns_layer_ops ns_inner_product_ops = {
     .forward = ip_forward,
     .backward = ip_backward,
     .can_fuse_relu = 1,
+    .weight_rank = 2,
+    .flops = ip_flops,
+    .geometry = ip_geometry,
 };

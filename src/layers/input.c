@@ -33,4 +33,5 @@ const ns_layer_ops ns_input_ops = {
     .setup = input_setup,
     .reshape = input_reshape,
     .forward = input_forward,
+    .is_net_input = 1,
 };

@@ -147,6 +147,19 @@ static ns_status lrn_backward(ns_ctx *ctx, ns_layer *l, const int *down) {
   return NS_OK;
 }
 
+/* WITHIN_CHANNEL averages a centred local_size window; ACROSS_CHANNELS
+ * keeps every cell in place. */
+static void lrn_geometry(const ns_layer *l, ns_layer_geometry *g) {
+  const lrn_state *s = l->priv;
+  ns_layer_geometry_pointwise(l, g);
+  if (!s->within) return;
+  g->grid = NS_GRID_WINDOW;
+  for (int a = 0; a < 2; a++) {
+    g->kernel[a] = s->size;
+    g->pad[a] = (s->size - 1) / 2;
+  }
+}
+
 const ns_layer_ops ns_lrn_ops = {
     .type = "LRN",
     .min_bottoms = 1,
@@ -157,4 +170,5 @@ const ns_layer_ops ns_lrn_ops = {
     .reshape = lrn_reshape,
     .forward = lrn_forward,
     .backward = lrn_backward,
+    .geometry = lrn_geometry,
 };

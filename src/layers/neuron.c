@@ -74,6 +74,7 @@ static ns_status neuron_forward(ns_ctx *ctx, ns_layer *l) {
       .reshape = RESHAPE,                      \
       .forward = neuron_forward,               \
       .backward = NAME##_backward,             \
+      .geometry = ns_layer_geometry_pointwise, \
   };
 
 /* ---- Sigmoid, TanH, AbsVal, BNLL: no params --------------------------- */
@@ -356,4 +357,5 @@ const ns_layer_ops ns_prelu_ops = {
     .forward = prelu_forward,
     .backward = prelu_backward,
     .destroy = prelu_destroy,
+    .geometry = ns_layer_geometry_pointwise,
 };

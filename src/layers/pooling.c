@@ -229,6 +229,18 @@ static ns_status pool_backward(ns_ctx *ctx, ns_layer *l, const int *down) {
   return NS_OK;
 }
 
+/* Global pooling sees the whole plane; else a window with no dilation. */
+static void pool_geometry(const ns_layer *l, ns_layer_geometry *g) {
+  const pool_state *s = l->priv;
+  ns_layer_geometry_window(g);
+  if (s->global) g->grid = NS_GRID_GLOBAL;
+  for (int a = 0; a < 2 && !s->global; a++) {
+    g->kernel[a] = s->kernel[a];
+    g->stride[a] = s->stride[a];
+    g->pad[a] = s->pad[a];
+  }
+}
+
 const ns_layer_ops ns_pooling_ops = {
     .type = "Pooling",
     .min_bottoms = 1,
@@ -239,4 +251,5 @@ const ns_layer_ops ns_pooling_ops = {
     .reshape = pool_reshape,
     .forward = pool_forward,
     .backward = pool_backward,
+    .geometry = pool_geometry,
 };

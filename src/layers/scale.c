@@ -223,6 +223,7 @@ const ns_layer_ops ns_scale_ops = {
     .forward = scale_forward,
     .backward = scale_backward,
     .destroy = scale_destroy,
+    .geometry = ns_layer_geometry_pointwise,
 };
 
 /* ---- Bias ----------------------------------------------------------- */
@@ -277,4 +278,5 @@ const ns_layer_ops ns_bias_ops = {
     .reshape = bias_reshape,
     .forward = bias_forward,
     .backward = bias_backward,
+    .geometry = ns_layer_geometry_pointwise,
 };

@@ -73,6 +73,12 @@ static ns_status copy_backward(ns_ctx *ctx, ns_layer *l, const int *down) {
   return NS_OK;
 }
 
+/* Every output of (N, C*H*W) sees the whole plane. */
+static void flatten_geometry(const ns_layer *l, ns_layer_geometry *g) {
+  (void)l;
+  g->grid = NS_GRID_GLOBAL;
+}
+
 const ns_layer_ops ns_flatten_ops = {
     .type = "Flatten",
     .min_bottoms = 1,
@@ -83,6 +89,7 @@ const ns_layer_ops ns_flatten_ops = {
     .reshape = flatten_reshape,
     .forward = copy_forward,
     .backward = copy_backward,
+    .geometry = flatten_geometry,
 };
 
 /* ---- Reshape ---------------------------------------------------------- */
@@ -304,6 +311,14 @@ static ns_status crop_backward(ns_ctx *ctx, ns_layer *l, const int *down) {
   return NS_OK;
 }
 
+/* A crop is a 1x1 window that starts `offset` cells in: pad -offset. */
+static void crop_geometry(const ns_layer *l, ns_layer_geometry *g) {
+  const crop_state *s = l->priv;
+  ns_layer_geometry_window(g);
+  for (int a = 0; a < 2; a++)
+    if (a + 2 < l->bottom[0]->num_axes) g->pad[a] = -s->offset[a + 2];
+}
+
 const ns_layer_ops ns_crop_ops = {
     .type = "Crop",
     .min_bottoms = 2,
@@ -314,6 +329,7 @@ const ns_layer_ops ns_crop_ops = {
     .reshape = crop_reshape,
     .forward = crop_forward,
     .backward = crop_backward,
+    .geometry = crop_geometry,
 };
 
 /* ---- Silence ---------------------------------------------------------- */

@@ -130,6 +130,14 @@ static ns_status slice_backward(ns_ctx *ctx, ns_layer *l, const int *down) {
   return NS_OK;
 }
 
+/* Along the batch or the channels, every cell stays in place. */
+static void slice_geometry(const ns_layer *l, ns_layer_geometry *g) {
+  const Caffe__SliceParameter *s = l->param->slice_param;
+  int axis = s ? (s->has_axis ? s->axis : (s->has_slice_dim ? (int)s->slice_dim : 1)) : 1;
+  ns_layer_geometry_pointwise(l, g);
+  if (axis != 0 && axis != 1) g->grid = NS_GRID_UNKNOWN;
+}
+
 const ns_layer_ops ns_slice_ops = {
     .type = "Slice",
     .min_bottoms = 1,
@@ -140,4 +148,5 @@ const ns_layer_ops ns_slice_ops = {
     .reshape = slice_reshape,
     .forward = slice_forward,
     .backward = slice_backward,
+    .geometry = slice_geometry,
 };

@@ -75,4 +75,5 @@ const ns_layer_ops ns_softmax_ops = {
     .reshape = softmax_reshape,
     .forward = softmax_forward,
     .backward = softmax_backward,
+    .geometry = ns_layer_geometry_pointwise,
 };

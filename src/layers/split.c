@@ -52,4 +52,5 @@ const ns_layer_ops ns_split_ops = {
     .reshape = split_reshape,
     .forward = split_forward,
     .backward = split_backward,
+    .geometry = ns_layer_geometry_pointwise,
 };

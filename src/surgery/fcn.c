@@ -214,17 +214,14 @@ static ns_status cast_layer(ns_ctx *ctx, Caffe__NetParameter *def, size_t i, con
 
 /* Tops of layers that keep their bottom's grid: a 2-D blob made from a
  * cast layer's output by these is still 1x1 after the cast. */
-static int keeps_grid(const char *type) {
-  static const char *const types[] = {"ReLU",      "PReLU", "ELU",     "Sigmoid", "TanH",  "AbsVal",
-                                      "BNLL",      "Power", "Dropout", "Split",   "Scale", "Bias",
-                                      "BatchNorm", "Clip",  "Swish",   NULL};
-  for (int i = 0; types[i]; i++)
-    if (!strcmp(type, types[i])) return 1;
-  return 0;
+static int keeps_grid(const ns_layer *l) {
+  ns_layer_geometry g = {.grid = NS_GRID_UNKNOWN};
+  if (l->ops->geometry) l->ops->geometry(l, &g);
+  return g.grid == NS_GRID_POINTWISE;
 }
 
 static ns_status note_derived(ns_ctx *ctx, const ns_layer *l, ns_fcn_names *derived) {
-  if (!keeps_grid(l->ops->type)) return NS_OK;
+  if (!keeps_grid(l)) return NS_OK;
   for (int j = 0; j < l->n_top && j < l->n_bottom; j++)
     if (names_contain(derived, l->bottom[j]->name) && !names_contain(derived, l->top[j]->name) &&
         names_add(ctx, derived, l->top[j]->name, "") != NS_OK)

@@ -5,7 +5,8 @@
  *   offset' = offset - pad * stride
  *   stride' = stride * layer_stride
  *
- * and what the cells of a dense map cover. */
+ * with each layer's kernel, stride, pad and dilation as its ops report
+ * them (ns_layer_ops.geometry); and what the cells of a dense map cover. */
 #include <stdio.h>
 #include <string.h>
 
@@ -13,122 +14,36 @@
 
 typedef ns_receptive_field rfield;
 
-/* A layer's spatial geometry along rows [0] and columns [1]. */
-typedef struct geom {
-  int64_t kernel[2], stride[2], pad[2], dilation[2];
-} geom;
-
-static void geom_identity(geom *g) {
-  for (int a = 0; a < 2; a++) {
-    g->kernel[a] = g->stride[a] = g->dilation[a] = 1;
-    g->pad[a] = 0;
-  }
-}
-
 static void rf_unknown(rfield *r) {
   memset(r, 0, sizeof *r);
   r->input = -1;
 }
 
-/* Caffe's repeated spatial fields: none -> dflt, one -> both axes, two ->
- * one per axis; more (3-D convolution) -> -1. */
-static int pick2(const uint32_t *v, size_t n, int64_t dflt, int64_t out[2]) {
-  if (n > 2) return -1;
-  out[0] = n ? v[0] : dflt;
-  out[1] = n == 2 ? v[1] : out[0];
-  return 0;
-}
-
-static int conv_geom(const Caffe__ConvolutionParameter *cp, geom *g) {
-  geom_identity(g);
-  if (!cp) return -1;
-  if (cp->has_kernel_h || cp->has_kernel_w) {
-    g->kernel[0] = cp->kernel_h;
-    g->kernel[1] = cp->kernel_w;
-  } else if (pick2(cp->kernel_size, cp->n_kernel_size, 0, g->kernel) != 0) {
-    return -1;
-  }
-  if (cp->has_stride_h || cp->has_stride_w) {
-    g->stride[0] = cp->has_stride_h ? cp->stride_h : 1;
-    g->stride[1] = cp->has_stride_w ? cp->stride_w : 1;
-  } else if (pick2(cp->stride, cp->n_stride, 1, g->stride) != 0) {
-    return -1;
-  }
-  if (cp->has_pad_h || cp->has_pad_w) {
-    g->pad[0] = cp->pad_h;
-    g->pad[1] = cp->pad_w;
-  } else if (pick2(cp->pad, cp->n_pad, 0, g->pad) != 0) {
-    return -1;
-  }
-  if (pick2(cp->dilation, cp->n_dilation, 1, g->dilation) != 0) return -1;
-  return g->kernel[0] > 0 && g->kernel[1] > 0 && g->stride[0] > 0 && g->stride[1] > 0 ? 0 : -1;
-}
-
-static int pool_geom(const Caffe__PoolingParameter *pp, const ns_blob *bottom, geom *g) {
-  geom_identity(g);
-  if (bottom->num_axes != 4) return -1;
-  if (!pp) return -1;
-  if (pp->global_pooling) {
-    g->kernel[0] = bottom->shape[2];
-    g->kernel[1] = bottom->shape[3];
-    return 0;
-  }
-  if (pp->has_kernel_h || pp->has_kernel_w) {
-    g->kernel[0] = pp->kernel_h;
-    g->kernel[1] = pp->kernel_w;
-  } else {
-    g->kernel[0] = g->kernel[1] = pp->kernel_size;
-  }
-  if (pp->has_stride_h || pp->has_stride_w) {
-    g->stride[0] = pp->has_stride_h ? pp->stride_h : 1;
-    g->stride[1] = pp->has_stride_w ? pp->stride_w : 1;
-  } else {
-    g->stride[0] = g->stride[1] = pp->has_stride ? pp->stride : 1;
-  }
-  if (pp->has_pad_h || pp->has_pad_w) {
-    g->pad[0] = pp->pad_h;
-    g->pad[1] = pp->pad_w;
-  } else {
-    g->pad[0] = g->pad[1] = pp->pad;
-  }
-  return g->kernel[0] > 0 && g->kernel[1] > 0 && g->stride[0] > 0 && g->stride[1] > 0 ? 0 : -1;
-}
-
-/* The bottom seen whole: an InnerProduct, a Flatten, an SPP. */
-static void whole_bottom_geom(const ns_blob *bottom, geom *g) {
-  geom_identity(g);
+/* The bottom seen whole: an InnerProduct, a Flatten, global pooling. */
+static void whole_bottom_geom(const ns_blob *bottom, ns_layer_geometry *g) {
+  ns_layer_geometry_window(g);
   if (bottom->num_axes == 4) {
     g->kernel[0] = bottom->shape[2] > 0 ? bottom->shape[2] : 1;
     g->kernel[1] = bottom->shape[3] > 0 ? bottom->shape[3] : 1;
   }
 }
 
-static void apply_geom(const rfield *in, const geom *g, rfield *out) {
+static void apply_geom(const rfield *in, const ns_layer_geometry *g, rfield *out) {
   rfield r = *in;
   for (int a = 0; a < 2 && r.known; a++) {
     int64_t reach, grow, shift, stride;
+    int64_t pad = g->pad[a] < 0 ? -g->pad[a] : g->pad[a]; /* a crop's pad is negative */
     if (!ns_mul_i64(g->dilation[a], g->kernel[a] - 1, &reach) ||
         !ns_mul_i64(reach, in->stride[a], &grow) || !ns_add_i64(in->size[a], grow, &r.size[a]) ||
-        !ns_mul_i64(g->pad[a], in->stride[a], &shift) ||
+        !ns_mul_i64(pad, in->stride[a], &shift) ||
         !ns_mul_i64(in->stride[a], g->stride[a], &stride)) {
       rf_unknown(&r); /* absurd geometry: say we do not know */
       break;
     }
-    r.offset[a] = in->offset[a] - shift;
+    r.offset[a] = g->pad[a] < 0 ? in->offset[a] + shift : in->offset[a] - shift;
     r.stride[a] = stride;
   }
   *out = r;
-}
-
-/* Layers that keep every cell where it is (values change, not places). */
-static int is_pointwise(const char *type) {
-  static const char *const types[] = {
-      "ReLU", "PReLU", "ELU",       "Sigmoid", "TanH",    "AbsVal",  "BNLL",      "Power",
-      "Exp",  "Log",   "Threshold", "Dropout", "Split",   "Softmax", "BatchNorm", "Scale",
-      "Bias", "MVN",   "Clip",      "Swish",   "Eltwise", NULL};
-  for (int i = 0; types[i]; i++)
-    if (strcmp(type, types[i]) == 0) return 1;
-  return 0;
 }
 
 /* Bottoms read side by side (Eltwise, Concat along channels): the union. */
@@ -156,45 +71,12 @@ static int blob_index_of(const ns_net *net, const ns_blob *b) {
   return -1;
 }
 
-static int spatial_axis_kept(const char *type, const Caffe__LayerParameter *p) {
-  if (!strcmp(type, "Concat")) {
-    const Caffe__ConcatParameter *c = p->concat_param;
-    int axis = c ? (c->has_axis ? c->axis : (c->has_concat_dim ? (int)c->concat_dim : 1)) : 1;
-    return axis == 0 || axis == 1;
-  }
-  if (!strcmp(type, "Slice")) {
-    const Caffe__SliceParameter *s = p->slice_param;
-    int axis = s ? (s->has_axis ? s->axis : (s->has_slice_dim ? (int)s->slice_dim : 1)) : 1;
-    return axis == 0 || axis == 1;
-  }
-  return 0;
-}
-
-/* Crop moves the window by its offsets (Caffe's CropParameter: axis
- * default 2, one offset for every axis from it, or one each). */
-static void crop_shift(const Caffe__CropParameter *cp, const ns_blob *bottom, rfield *r) {
-  int axis = cp && cp->has_axis ? cp->axis : 2;
-  if (axis < 0) axis += bottom->num_axes;
-  for (int a = 0; a < 2 && r->known; a++) {
-    int spatial = a + 2, idx = spatial - axis;
-    if (idx < 0) continue;
-    int64_t off = 0;
-    if (cp && cp->n_offset == 1)
-      off = cp->offset[0];
-    else if (cp && (size_t)idx < cp->n_offset)
-      off = cp->offset[idx];
-    r->offset[a] += off * r->stride[a];
-  }
-}
-
-/* The field of every top of layer l from its bottoms' fields. */
+/* The field of every top of layer l from its bottoms' fields, by the
+ * geometry the layer reports. */
 static void layer_fields(const ns_net *net, const ns_layer *l, rfield *rf) {
-  const char *type = l->ops->type;
-  const Caffe__LayerParameter *p = l->param;
   rfield out;
-  geom g;
   rf_unknown(&out);
-  if (!strcmp(type, "Input")) {
+  if (l->ops->is_net_input) {
     for (int j = 0; j < l->n_top; j++) {
       int b = blob_index_of(net, l->top[j]);
       if (b < 0) continue;
@@ -211,36 +93,11 @@ static void layer_fields(const ns_net *net, const ns_layer *l, rfield *rf) {
       in[j] = b >= 0 ? &rf[b] : NULL;
       if (!in[j]) return;
     }
-    const ns_blob *bottom = l->bottom[0];
-    if (!strcmp(type, "Convolution")) {
-      if (bottom->num_axes == 4 && conv_geom(p->convolution_param, &g) == 0)
-        apply_geom(in[0], &g, &out);
-    } else if (!strcmp(type, "Pooling")) {
-      if (pool_geom(p->pooling_param, bottom, &g) == 0) apply_geom(in[0], &g, &out);
-    } else if (!strcmp(type, "LRN")) {
-      const Caffe__LRNParameter *lp = p->lrn_param;
-      geom_identity(&g);
-      if (lp && lp->norm_region == CAFFE__LRNPARAMETER__NORM_REGION__WITHIN_CHANNEL) {
-        int64_t size = lp->has_local_size ? lp->local_size : 5;
-        g.kernel[0] = g.kernel[1] = size;
-        g.pad[0] = g.pad[1] = (size - 1) / 2;
-      }
-      apply_geom(in[0], &g, &out);
-    } else if (!strcmp(type, "InnerProduct")) {
-      const Caffe__InnerProductParameter *ip = p->inner_product_param;
-      if (!ip || !ip->has_axis || ip->axis == 1) {
-        whole_bottom_geom(bottom, &g);
-        apply_geom(in[0], &g, &out);
-      }
-    } else if (!strcmp(type, "Flatten") || !strcmp(type, "SPP")) {
-      whole_bottom_geom(bottom, &g);
-      apply_geom(in[0], &g, &out);
-    } else if (!strcmp(type, "Crop")) {
-      out = *in[0];
-      crop_shift(p->crop_param, bottom, &out);
-    } else if (is_pointwise(type) || spatial_axis_kept(type, p)) {
-      merge_fields(in, n, &out);
-    }
+    ns_layer_geometry g = {.grid = NS_GRID_UNKNOWN};
+    if (l->ops->geometry) l->ops->geometry(l, &g);
+    if (g.grid == NS_GRID_GLOBAL) whole_bottom_geom(l->bottom[0], &g);
+    if (g.grid == NS_GRID_WINDOW) apply_geom(in[0], &g, &out);
+    if (g.grid == NS_GRID_POINTWISE) merge_fields(in, n, &out);
   }
   for (int j = 0; j < l->n_top; j++) {
     int b = blob_index_of(net, l->top[j]);
