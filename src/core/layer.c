@@ -23,7 +23,7 @@
 #define NS_LAYER_LIST_ZOO(X)                                                             \
   X(argmax) X(batchnorm) X(bias) X(concat) X(crop) X(deconv) X(eltwise) X(flatten)       \
   X(reshape) X(scale) X(silence) X(slice) X(split) X(sigmoid) X(tanh) X(absval) X(power) \
-  X(elu) X(bnll) X(exp) X(log) X(prelu)
+  X(elu) X(bnll) X(exp) X(log) X(prelu) X(clip)
 
 /* Losses and metrics for training (src/layers: loss.c, accuracy.c). */
 #define NS_LAYER_LIST_LOSS(X) X(softmax_loss) X(euclidean_loss) X(sigmoid_ce_loss) X(accuracy)
