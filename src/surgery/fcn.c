@@ -246,7 +246,8 @@ static ns_status set_input_size(ns_ctx *ctx, Caffe__NetParameter *def, const ns_
   const char *blob = input->name;
   for (size_t i = 0; i < def->n_layer; i++) {
     Caffe__LayerParameter *l = def->layer[i];
-    if (!l->type || strcmp(l->type, "Input") != 0 || !l->input_param) continue;
+    const ns_layer_ops *ops = l->type ? ns_layer_find(l->type) : NULL;
+    if (!ops || !ops->is_net_input || !l->input_param) continue;
     for (size_t j = 0; j < l->n_top; j++) {
       if (strcmp(l->top[j], blob) != 0) continue;
       Caffe__InputParameter *in = l->input_param;
