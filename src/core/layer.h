@@ -25,7 +25,8 @@ typedef enum ns_layer_grid {
 typedef struct ns_layer_geometry {
   ns_layer_grid grid;
   /* NS_GRID_WINDOW: output cell i sees bottom cells
-   * i * stride - pad + dilation * k for k in [0, kernel). */
+   * i * stride - pad + dilation * k for k in [0, kernel); a negative pad
+   * starts the window inside the bottom (Crop). */
   int64_t kernel[2], stride[2], pad[2], dilation[2];
 } ns_layer_geometry;
 
