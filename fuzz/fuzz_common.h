@@ -24,52 +24,9 @@
  * messages).  Well under libFuzzer's default -rss_limit_mb of 2048. */
 #define FZ_HEAP_BUDGET ((size_t)768 << 20)
 
-typedef struct fz_heap {
-  size_t live_blocks, live_bytes;
-} fz_heap;
-
-static fz_heap fz_heap_state;
-
-/* Each block carries its size in a 16-byte header (keeps malloc's
- * alignment), so frees and reallocs can update the counters. */
-#define FZ_HDR 16
-
-static inline void *fz_alloc(void *user, size_t size) {
-  fz_heap *h = user;
-  if (size > FZ_HEAP_BUDGET - h->live_bytes || size > SIZE_MAX - FZ_HDR) return NULL;
-  unsigned char *p = malloc(size + FZ_HDR);
-  if (!p) return NULL;
-  memcpy(p, &size, sizeof size);
-  h->live_blocks++;
-  h->live_bytes += size;
-  return p + FZ_HDR;
-}
-
-static inline void fz_free(void *user, void *ptr) {
-  fz_heap *h = user;
-  if (!ptr) return;
-  unsigned char *p = (unsigned char *)ptr - FZ_HDR;
-  size_t size;
-  memcpy(&size, p, sizeof size);
-  h->live_blocks--;
-  h->live_bytes -= size;
-  free(p);
-}
-
-static inline void *fz_realloc(void *user, void *ptr, size_t size) {
-  fz_heap *h = user;
-  if (!ptr) return fz_alloc(user, size);
-  unsigned char *p = (unsigned char *)ptr - FZ_HDR;
-  size_t old;
-  memcpy(&old, p, sizeof old);
-  if (size > old && size - old > FZ_HEAP_BUDGET - h->live_bytes) return NULL;
-  if (size > SIZE_MAX - FZ_HDR) return NULL;
-  unsigned char *q = realloc(p, size + FZ_HDR);
-  if (!q) return NULL;
-  memcpy(q, &size, sizeof size);
-  h->live_bytes = h->live_bytes - old + size;
-  return q + FZ_HDR;
-}
+/* The library's counting allocator: it refuses blocks past the budget and
+ * counts the live blocks that fz_ctx_destroy checks. */
+static ns_budget fz_heap_state = {FZ_HEAP_BUDGET, 0, 0};
 
 static inline void fz_abort(const char *what, const ns_ctx *ctx) {
   fprintf(stderr, "fuzz contract violated: %s\n  status %d, error: %s\n", what,
@@ -80,7 +37,7 @@ static inline void fz_abort(const char *what, const ns_ctx *ctx) {
 /* A context on the counting allocator: one thread, the given tensor limit
  * (bytes; 0 = none). */
 static inline ns_ctx *fz_ctx_create(uint64_t tensor_limit) {
-  static const ns_allocator a = {fz_alloc, fz_realloc, fz_free, &fz_heap_state};
+  ns_allocator a = ns_budget_allocator(&fz_heap_state);
   ns_ctx *ctx = ns_ctx_create_with(&a);
   if (!ctx) abort();
   ns_ctx_set_threads(ctx, 1);

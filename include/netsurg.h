@@ -43,6 +43,20 @@ typedef struct ns_allocator {
 
 typedef void (*ns_warn_fn)(void *user, const char *message);
 
+/* A counting allocator over malloc that refuses any block which would take
+ * the live bytes past `limit`: with Linux's overcommit every malloc
+ * succeeds and the OOM killer strikes only when pages are touched, so a
+ * program that loads untrusted models caps its total here and gets
+ * NS_ERR_NOMEM instead.  Set limit, zero the
+ * counters, and pass ns_budget_allocator(&b) to ns_ctx_create_with; b must
+ * outlive every context on it.  The counters are plain: use one budget
+ * from one thread at a time. */
+typedef struct ns_budget {
+  size_t limit;
+  size_t live_bytes, live_blocks;
+} ns_budget;
+ns_allocator ns_budget_allocator(ns_budget *b);
+
 ns_ctx *ns_ctx_create(void);
 /* alloc may be NULL for malloc/realloc/free. Returns NULL if even the
  * context cannot be allocated. */
@@ -112,7 +126,8 @@ ns_tensor ns_net_blob(ns_net *net, int blob);
 int ns_net_input_count(const ns_net *net);
 int ns_net_input_blob(const ns_net *net, int i);
 /* Output blobs, as Caffe's net_output_blobs: produced and not read by a
- * later layer, in name order.  Writes their indexes to out (room for
+ * later layer (an in-place layer does not count as a reader), in name
+ * order (Caffe's Net::Init collects them in a std::set<string>).  Writes their indexes to out (room for
  * ns_net_blob_count entries) and returns how many. */
 int ns_net_output_blobs(const ns_net *net, int *out);
 
@@ -171,6 +186,22 @@ typedef struct ns_learnable {
 } ns_learnable;
 int ns_net_learnable_count(const ns_net *net);
 ns_status ns_net_learnable(ns_net *net, int i, ns_learnable *out);
+
+/* Caffe's test scoring (Solver::Test, `caffe test`): `iterations` forward
+ * passes of a net that feeds itself (data layers); every element of every
+ * output blob (ns_net_output_blobs order) and the loss are summed in double
+ * and divided by `iterations`.  stop (may be NULL) is polled before each
+ * pass: non-zero ends the run early (the sums are still divided by
+ * `iterations`, as the solver's test always did). */
+typedef struct ns_net_score {
+  int n_values;
+  const char **names; /* per value: its blob's name, borrowed from the net */
+  double *values;
+  double loss;
+} ns_net_score;
+ns_status ns_net_score_outputs(ns_ctx *ctx, ns_net *net, int iterations, volatile int *stop,
+                               ns_net_score *out);
+void ns_net_score_free(ns_ctx *ctx, ns_net_score *score);
 
 /* ---- net definitions (no weights, no shapes) -------------------------- */
 
@@ -306,6 +337,13 @@ void ns_transform_init(ns_transform *t);
 /* Writes channels x height x width floats to out (out_count of room). */
 ns_status ns_transform_preprocess(ns_ctx *ctx, const ns_transform *t, const ns_image *im,
                                   int height, int width, float *out, int64_t out_count);
+/* Sets t's mean from a mean as ns_mean_load returns it (borrowed, must
+ * outlive t): a (C,) mean gives per-channel values; a (C, H, W) image is
+ * used whole (mean_image) unless channel_average is set, which gives each
+ * channel's average over H x W instead (the later notebooks'
+ * mean.mean(1).mean(1)).  Clears any mean t had. */
+ns_status ns_transform_set_mean(ns_ctx *ctx, ns_transform *t, const ns_ndarray *mean,
+                                int channel_average);
 /* The mean image (C, H, W) resized to (C, height, width) as set_mean does
  * (min/max normalisation around caffe.io.resize_image). */
 ns_status ns_mean_resize(ns_ctx *ctx, const ns_ndarray *mean, int height, int width, int antialias,
@@ -359,6 +397,25 @@ ns_status ns_labels_load(ns_ctx *ctx, const char *path, ns_labels *out);
 ns_status ns_labels_parse(ns_ctx *ctx, const char *text, size_t size, const char *name,
                           ns_labels *out);
 void ns_labels_free(ns_ctx *ctx, ns_labels *labels);
+
+/* What a classifier's probabilities say, per cell of its map (one cell for
+ * a plain (N, K) classifier): prob holds classes x cells floats (one image
+ * of an (N, K) or (N, K, H, W) blob, class-major as Caffe lays it out).
+ * Ties go to the lower class id, as numpy's argmax and a stable sort. */
+typedef struct ns_classification {
+  int classes, map_h, map_w;
+  int k;             /* min(top, classes) */
+  int *argmax;       /* cells: the most probable class */
+  float *confidence; /* cells: the probability of class_k, or of the argmax */
+  int *top;          /* cells x k: class ids by falling probability */
+  double *mean;      /* classes: the probability averaged over the cells */
+  int *top_mean;     /* k: class ids by falling mean probability */
+} ns_classification;
+/* class_k < 0: confidence is the argmax's probability.  Arrays come from
+ * the ctx allocator; ns_classification_free. */
+ns_status ns_classify(ns_ctx *ctx, const float *prob, int classes, int map_h, int map_w, int top,
+                      int class_k, ns_classification *out);
+void ns_classification_free(ns_ctx *ctx, ns_classification *c);
 /* ---- end of images, .npy, preprocessing ---- */
 
 /* ---- surgery ---- */

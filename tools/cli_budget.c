@@ -2,8 +2,9 @@
  * but together exceed the machine; with Linux's overcommit every malloc
  * succeeds and the OOM killer ends the process (a signal) only when the
  * pages are touched.  So every allocation of the CLI's contexts goes
- * through this counter, which refuses to pass the budget: the library then
- * reports NS_ERR_NOMEM naming what it was allocating (exit 5).
+ * through the library's counting allocator (ns_budget), which refuses to
+ * pass the budget: the library then reports NS_ERR_NOMEM naming what it
+ * was allocating (exit 5).
  * The budget is NETSURG_MEMORY_LIMIT (bytes, or with a K, M or G suffix),
  * else 90% of the physical memory.  State is process-wide: the CLI runs
  * one verb per process. */
@@ -12,54 +13,11 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <unistd.h>
 
 #include "tools/cli.h"
 
-typedef struct budget {
-  size_t live, limit;
-} budget;
-
-static budget heap;
-
-/* Each block starts with its size, padded to keep malloc's alignment. */
-#define HEADER 16
-
-static void *budget_alloc(void *user, size_t size) {
-  budget *b = user;
-  if (size > b->limit - b->live || size > SIZE_MAX - HEADER) return NULL;
-  unsigned char *p = malloc(size + HEADER);
-  if (!p) return NULL;
-  memcpy(p, &size, sizeof size);
-  b->live += size;
-  return p + HEADER;
-}
-
-static void budget_free(void *user, void *ptr) {
-  budget *b = user;
-  if (!ptr) return;
-  unsigned char *p = (unsigned char *)ptr - HEADER;
-  size_t size;
-  memcpy(&size, p, sizeof size);
-  b->live -= size;
-  free(p);
-}
-
-static void *budget_realloc(void *user, void *ptr, size_t size) {
-  budget *b = user;
-  if (!ptr) return budget_alloc(user, size);
-  unsigned char *p = (unsigned char *)ptr - HEADER;
-  size_t old;
-  memcpy(&old, p, sizeof old);
-  if (size > old && size - old > b->limit - b->live) return NULL;
-  if (size > SIZE_MAX - HEADER) return NULL;
-  unsigned char *q = realloc(p, size + HEADER);
-  if (!q) return NULL;
-  memcpy(q, &size, sizeof size);
-  b->live = b->live - old + size;
-  return q + HEADER;
-}
+static ns_budget heap;
 
 /* "123", "64K", "100M", "2G" -> bytes; 0 on a malformed value. */
 static uint64_t parse_size(const char *s) {
@@ -100,10 +58,7 @@ int cli_memory_budget(ns_allocator *alloc, uint64_t *limit) {
     }
   }
   heap.limit = bytes > SIZE_MAX ? SIZE_MAX : (size_t)bytes;
-  alloc->alloc = budget_alloc;
-  alloc->realloc = budget_realloc;
-  alloc->free = budget_free;
-  alloc->user = &heap;
+  *alloc = ns_budget_allocator(&heap);
   *limit = bytes;
   return 0;
 }

@@ -63,29 +63,23 @@ int cli_parse_double(const char *verb, const char *opt, const char *s, double *o
   return 0;
 }
 
-/* True if layer l reads blob `name` other than in place. */
-static int reads(ns_net *net, int l, const char *name) {
-  for (int j = 0; j < ns_net_layer_bottom_count(net, l); j++) {
-    if (strcmp(ns_net_layer_bottom(net, l, j), name) != 0) continue;
-    if (j < ns_net_layer_top_count(net, l) && !strcmp(ns_net_layer_top(net, l, j), name)) continue;
-    return 1;
+int cli_last_output(ns_net *net) {
+  int n_blobs = ns_net_blob_count(net);
+  int *outs = calloc((size_t)n_blobs + 1, sizeof *outs);
+  char *is_output = calloc((size_t)n_blobs + 1, 1);
+  int found = -1;
+  if (outs && is_output) {
+    int n = ns_net_output_blobs(net, outs);
+    for (int k = 0; k < n; k++) is_output[outs[k]] = 1;
+    for (int l = ns_net_layer_count(net) - 1; l >= 0 && found < 0; l--)
+      for (int j = ns_net_layer_top_count(net, l) - 1; j >= 0 && found < 0; j--) {
+        int b = ns_net_find_blob(net, ns_net_layer_top(net, l, j));
+        if (b >= 0 && is_output[b]) found = b;
+      }
   }
-  return 0;
-}
-
-int cli_output_blobs(ns_net *net, int *out, int max) {
-  int n = 0;
-  for (int l = 0; l < ns_net_layer_count(net); l++)
-    for (int j = 0; j < ns_net_layer_top_count(net, l); j++) {
-      const char *name = ns_net_layer_top(net, l, j);
-      int read = 0, seen = 0;
-      for (int k = l + 1; k < ns_net_layer_count(net) && !read; k++) read = reads(net, k, name);
-      for (int k = 0; k < n && k < max; k++) seen |= out[k] == ns_net_find_blob(net, name);
-      if (read || seen) continue;
-      if (n < max) out[n] = ns_net_find_blob(net, name);
-      n++;
-    }
-  return n;
+  free(outs);
+  free(is_output);
+  return found;
 }
 
 int cli_image_input(ns_net *net) {

@@ -20,10 +20,9 @@ int cli_parse_doubles(const char *verb, const char *opt, const char *s, double *
 /* One number (finite or not, as strtod reads it). */
 int cli_parse_double(const char *verb, const char *opt, const char *s, double *out);
 
-/* The net's outputs: blobs that some layer makes and no later layer reads
- * (in-place layers do not count as readers).  Returns how many, writing at
- * most max indices; the last one is what a classifier outputs. */
-int cli_output_blobs(ns_net *net, int *out, int max);
+/* The output blob (ns_net_output_blobs) that the last layer writes: what a
+ * classifier outputs.  -1 if the net has none (or out of memory). */
+int cli_last_output(ns_net *net);
 
 /* The first input blob with 4 axes, or -1. */
 int cli_image_input(ns_net *net);

@@ -198,17 +198,8 @@ static int setup_mean(session *s) {
   if (m->shape[0] != s->channels)
     return cli_usage_error("classify", "%s has %lld channels; the net has %d", a->mean_file,
                            (long long)m->shape[0], s->channels);
-  if (m->num_axes == 1 || a->channel_mean) { /* per-channel values */
-    int64_t per = m->count / m->shape[0];
-    t->num_mean_values = s->channels;
-    for (int c = 0; c < s->channels; c++) {
-      double sum = 0;
-      for (int64_t i = 0; i < per; i++) sum += m->data[c * per + i];
-      t->mean_values[c] = sum / (double)per;
-    }
-  } else {
-    t->mean_image = m;
-  }
+  if (ns_transform_set_mean(s->ctx, t, m, a->channel_mean) != NS_OK)
+    return cli_fail(s->ctx, "classify");
   return 0;
 }
 
@@ -257,9 +248,8 @@ static int setup_net(session *s) {
     s->output = ns_net_find_blob(s->net, a->blob);
     if (s->output < 0) return cli_usage_error("classify", "no blob named '%s' in the net", a->blob);
   } else {
-    int outs[64], n = cli_output_blobs(s->net, outs, 64);
-    if (n < 1) return cli_usage_error("classify", "the net has no output blob");
-    s->output = outs[(n < 64 ? n : 64) - 1];
+    s->output = cli_last_output(s->net);
+    if (s->output < 0) return cli_usage_error("classify", "the net has no output blob");
   }
   ns_tensor out = ns_net_blob(s->net, s->output);
   if (out.num_axes != 2 && out.num_axes != 4)
@@ -284,72 +274,22 @@ static int setup_labels(session *s) {
 
 /* ---- results ---------------------------------------------------------- */
 
-typedef struct result {
-  int classes, map_h, map_w;
-  const float *prob; /* classes x cells */
-  int *argmax;
-  float *confidence;
-  int *top;     /* cells x k: class ids by falling probability */
-  int *summary; /* k classes by falling mean probability */
-  double *mean;
-  int k;
-} result;
+typedef ns_classification result;
 
-static float prob_at(const result *r, int cls, int cell) {
-  return r->prob[(int64_t)cls * r->map_h * r->map_w + cell];
-}
-
-/* Top k of n classes by probability at one cell, or by means[] when given:
- * insertion into a short sorted list. */
-static void top_k(int n, int k, const result *r, int cell, const double *means, int *out) {
-  int have = 0;
-  for (int c = 0; c < n; c++) {
-    double v = means ? means[c] : prob_at(r, c, cell);
-    if (have == k && !(v > (means ? means[out[k - 1]] : prob_at(r, out[k - 1], cell)))) continue;
-    int pos = have < k ? have++ : k - 1;
-    while (pos > 0 && v > (means ? means[out[pos - 1]] : prob_at(r, out[pos - 1], cell))) {
-      out[pos] = out[pos - 1];
-      pos--;
-    }
-    out[pos] = c;
-  }
-}
-
-static void result_free(result *r) {
-  free(r->argmax);
-  free(r->confidence);
-  free(r->top);
-  free(r->summary);
-  free(r->mean);
+/* image 0 of the batch */
+static float prob_at(const session *s, int cls, int cell) {
+  ns_tensor out = ns_net_blob(s->net, s->output);
+  int64_t cells = out.num_axes == 4 ? out.shape[2] * out.shape[3] : 1;
+  return out.data[(int64_t)cls * cells + cell];
 }
 
 static int compute_result(session *s, result *r) {
   ns_tensor out = ns_net_blob(s->net, s->output);
-  memset(r, 0, sizeof *r);
-  r->classes = (int)out.shape[1];
-  r->map_h = out.num_axes == 4 ? (int)out.shape[2] : 1;
-  r->map_w = out.num_axes == 4 ? (int)out.shape[3] : 1;
-  r->prob = out.data; /* image 0 of the batch */
-  r->k = s->a->top < r->classes ? s->a->top : r->classes;
-  int cells = r->map_h * r->map_w;
-  r->argmax = calloc((size_t)cells, sizeof *r->argmax);
-  r->confidence = calloc((size_t)cells, sizeof *r->confidence);
-  r->top = calloc((size_t)cells * r->k, sizeof *r->top);
-  r->summary = calloc((size_t)r->k, sizeof *r->summary);
-  r->mean = calloc((size_t)r->classes, sizeof *r->mean);
-  if (!r->argmax || !r->confidence || !r->top || !r->summary || !r->mean) return NS_ERR_NOMEM;
-  for (int cell = 0; cell < cells; cell++) {
-    int best = 0;
-    for (int c = 0; c < r->classes; c++) {
-      float p = prob_at(r, c, cell);
-      r->mean[c] += p / cells;
-      if (p > prob_at(r, best, cell)) best = c;
-    }
-    r->argmax[cell] = best;
-    r->confidence[cell] = prob_at(r, s->a->class_k >= 0 ? s->a->class_k : best, cell);
-    top_k(r->classes, r->k, r, cell, NULL, r->top + (int64_t)cell * r->k);
-  }
-  top_k(r->classes, r->k, r, 0, r->mean, r->summary);
+  int map_h = out.num_axes == 4 ? (int)out.shape[2] : 1;
+  int map_w = out.num_axes == 4 ? (int)out.shape[3] : 1;
+  if (ns_classify(s->ctx, out.data, (int)out.shape[1], map_h, map_w, s->a->top, s->a->class_k, r) !=
+      NS_OK)
+    return cli_fail(s->ctx, "classify");
   return 0;
 }
 
@@ -392,7 +332,7 @@ static void print_human(const session *s, const result *r, const char *image) {
     for (int i = 0; i < r->k; i++) {
       int c = r->top[i];
       const char *name = label_name(s, c);
-      printf("  %4d  %.4f%s%s\n", c, (double)prob_at(r, c, 0), name ? "  " : "", name ? name : "");
+      printf("  %4d  %.4f%s%s\n", c, (double)prob_at(s, c, 0), name ? "  " : "", name ? name : "");
     }
     return;
   }
@@ -405,7 +345,7 @@ static void print_human(const session *s, const result *r, const char *image) {
   print_confidence(r);
   printf("top %d over the map (mean probability, cells where it is the argmax):\n", r->k);
   for (int i = 0; i < r->k; i++) {
-    int c = r->summary[i], wins = 0;
+    int c = r->top_mean[i], wins = 0;
     for (int cell = 0; cell < cells; cell++) wins += r->argmax[cell] == c;
     const char *name = label_name(s, c);
     printf("  %4d  %.4f  %3d cells%s%s\n", c, r->mean[c], wins, name ? "  " : "", name ? name : "");
@@ -464,7 +404,7 @@ static void print_json(const session *s, const result *r, const char *image) {
       for (int i = 0; i < r->k; i++) {
         int c = r->top[(int64_t)cell * r->k + i];
         if (i) printf(", ");
-        json_class(s, c, prob_at(r, c, cell), "prob");
+        json_class(s, c, prob_at(s, c, cell), "prob");
       }
       printf("]");
     }
@@ -473,7 +413,7 @@ static void print_json(const session *s, const result *r, const char *image) {
   printf("], \"top_mean\": [");
   for (int i = 0; i < r->k; i++) {
     if (i) printf(", ");
-    json_class(s, r->summary[i], r->mean[r->summary[i]], "mean_prob");
+    json_class(s, r->top_mean[i], r->mean[r->top_mean[i]], "mean_prob");
   }
   printf("]}\n");
 }
@@ -519,8 +459,8 @@ static int save_heatmap(session *s, const ns_image *im, const result *r, const c
   o.gap = 12;
   o.colour_bar = 1;
   o.caption = caption;
-  ns_status st = ns_heatmap_save_side_by_side(s->ctx, path, &view, r->confidence, r->map_h,
-                                              r->map_w, &o);
+  ns_status st =
+      ns_heatmap_save_side_by_side(s->ctx, path, &view, r->confidence, r->map_h, r->map_w, &o);
   ns_image_free(s->ctx, &resized);
   return st == NS_OK ? 0 : cli_fail(s->ctx, "classify");
 }
@@ -560,17 +500,14 @@ static int classify_one(session *s, int index) {
       ns_net_forward(s->ctx, s->net) != NS_OK) {
     fprintf(stderr, "netsurg classify: %s:\n", path);
     rc = cli_fail(s->ctx, "classify");
-  } else if (compute_result(s, &r) != 0) {
-    fprintf(stderr, "netsurg classify: out of memory\n");
-    rc = NS_ERR_NOMEM;
-  } else {
+  } else if ((rc = compute_result(s, &r)) == 0) {
     if (s->a->json)
       print_json(s, &r, path);
     else
       print_human(s, &r, path);
     rc = write_extras(s, &im, &r, index);
   }
-  result_free(&r);
+  ns_classification_free(s->ctx, &r);
   ns_image_free(s->ctx, &im);
   fflush(stdout);
   return rc;

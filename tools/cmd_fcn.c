@@ -84,16 +84,15 @@ static int parse_fcn(int argc, char **argv, fcn_args *a) {
 
 /* The classifier's output stride, for the default size (8x8 map). */
 static int default_size(ns_ctx *ctx, ns_net *net, int input, fcn_args *a) {
-  int outs[16];
-  int n = cli_output_blobs(net, outs, 16);
+  int out = cli_last_output(net);
   ns_receptive_field *rf = calloc((size_t)ns_net_blob_count(net) + 1, sizeof *rf);
   if (!rf) return NS_ERR_NOMEM;
   ns_net_receptive_fields(ctx, net, rf);
   ns_tensor in = ns_net_blob(net, input);
   int64_t stride[2] = {0, 0};
-  if (n > 0 && rf[outs[n > 16 ? 15 : n - 1]].known) {
-    stride[0] = rf[outs[n > 16 ? 15 : n - 1]].stride[0];
-    stride[1] = rf[outs[n > 16 ? 15 : n - 1]].stride[1];
+  if (out >= 0 && rf[out].known) {
+    stride[0] = rf[out].stride[0];
+    stride[1] = rf[out].stride[1];
   }
   free(rf);
   if (stride[0] < 1 || stride[1] < 1)
@@ -140,8 +139,9 @@ static void print_exact_sizes(const ns_fcn_map *m) {
 }
 
 static int describe_maps(ns_ctx *ctx, ns_net *net, ns_net *fcn, int input) {
-  int outs[16];
-  int n = cli_output_blobs(fcn, outs, 16);
+  int *outs = calloc((size_t)ns_net_blob_count(fcn) + 1, sizeof *outs);
+  if (!outs) return NS_ERR_NOMEM;
+  int n = ns_net_output_blobs(fcn, outs);
   ns_tensor in = ns_net_blob(net, input);
   for (int i = 0; i < n && i < 16; i++) {
     ns_tensor t = ns_net_blob(fcn, outs[i]);
@@ -170,6 +170,7 @@ static int describe_maps(ns_ctx *ctx, ns_net *net, ns_net *fcn, int input) {
           (long long)m.field[0], (long long)m.field[1], (long long)m.offset[0],
           (long long)m.offset[1]);
   }
+  free(outs);
   return 0;
 }
 

@@ -1,7 +1,6 @@
 /* netsurg test: Caffe's `caffe test`: a net with its own data layers, run
  * in phase TEST for N batches; every output blob averaged. */
 #include <getopt.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "tools/cli.h"
@@ -44,51 +43,18 @@ int cmd_test(int argc, char **argv) {
   if (argc - optind != 2) return cli_usage_error("test", "expected NET WEIGHTS");
   ns_ctx *ctx = cli_ctx(0, (int)(threads > 1024 ? 1024 : threads));
   ns_net *net = NULL;
-  int *outs = NULL, rc = 0;
-  double *sum = NULL;
+  ns_net_score score = {0};
+  int rc = 0;
   if (ns_net_load_phase(ctx, argv[optind], argv[optind + 1], 1,
-                        train ? NS_PHASE_TRAIN : NS_PHASE_TEST, &net) != NS_OK)
-    goto fail;
-  outs = calloc((size_t)ns_net_blob_count(net) + 1, sizeof *outs);
-  int n_out = outs ? ns_net_output_blobs(net, outs) : -1;
-  if (n_out < 0) {
-    fprintf(stderr, "netsurg test: out of memory\n");
-    rc = NS_ERR_NOMEM;
-    goto done;
+                        train ? NS_PHASE_TRAIN : NS_PHASE_TEST, &net) != NS_OK ||
+      ns_net_score_outputs(ctx, net, (int)iters, NULL, &score) != NS_OK) {
+    rc = cli_fail(ctx, "test");
+  } else {
+    printf("%s with %s, %llu batches (phase %s):\n", argv[optind], argv[optind + 1], iters,
+           train ? "TRAIN" : "TEST");
+    for (int v = 0; v < score.n_values; v++) printf("%s = %.6g\n", score.names[v], score.values[v]);
   }
-  int64_t n_values = 0;
-  for (unsigned long long it = 0; it < iters; it++) {
-    float loss;
-    if (ns_net_forward_loss(ctx, net, &loss) != NS_OK) goto fail;
-    if (!sum) {
-      for (int k = 0; k < n_out; k++) n_values += ns_net_blob(net, outs[k]).count;
-      sum = calloc((size_t)n_values + 1, sizeof *sum);
-      if (!sum) {
-        fprintf(stderr, "netsurg test: out of memory\n");
-        rc = NS_ERR_NOMEM;
-        goto done;
-      }
-    }
-    int64_t v = 0;
-    for (int k = 0; k < n_out; k++) {
-      ns_tensor t = ns_net_blob(net, outs[k]);
-      for (int64_t e = 0; e < t.count && v < n_values; e++) sum[v++] += t.data[e];
-    }
-  }
-  printf("%s with %s, %llu batches (phase %s):\n", argv[optind], argv[optind + 1], iters,
-         train ? "TRAIN" : "TEST");
-  int64_t v = 0;
-  for (int k = 0; k < n_out; k++) {
-    ns_tensor t = ns_net_blob(net, outs[k]);
-    for (int64_t e = 0; e < t.count && v < n_values; e++, v++)
-      printf("%s = %.6g\n", t.name, sum[v] / (double)iters);
-  }
-  goto done;
-fail:
-  rc = cli_fail(ctx, "test");
-done:
-  free(sum);
-  free(outs);
+  ns_net_score_free(ctx, &score);
   ns_net_destroy(net);
   ns_ctx_destroy(ctx);
   return rc;

@@ -20,6 +20,30 @@ void ns_transform_init(ns_transform *t) {
   t->antialias = 1;
 }
 
+ns_status ns_transform_set_mean(ns_ctx *ctx, ns_transform *t, const ns_ndarray *mean,
+                                int channel_average) {
+  t->num_mean_values = 0;
+  t->mean_image = NULL;
+  if (!mean || (mean->num_axes != 1 && mean->num_axes != 3) || mean->count < 1 ||
+      mean->shape[0] < 1 || mean->shape[0] > NS_TRANSFORM_MAX_CHANNELS)
+    return ns_fail(ctx, NS_ERR_USAGE, "mean: expected shape (C,) or (C, H, W) with C <= %d",
+                   NS_TRANSFORM_MAX_CHANNELS);
+  if (mean->num_axes == 3 && !channel_average) {
+    t->mean_image = mean;
+    return NS_OK;
+  }
+  /* Each channel's values are contiguous (C-order); summed in double. */
+  int channels = (int)mean->shape[0];
+  int64_t per = mean->count / channels;
+  for (int c = 0; c < channels; c++) {
+    double sum = 0;
+    for (int64_t i = 0; i < per; i++) sum += mean->data[c * per + i];
+    t->mean_values[c] = sum / (double)per;
+  }
+  t->num_mean_values = channels;
+  return NS_OK;
+}
+
 /* The HWC image transposed to CHW (no resizing), as a (C, H, W) array. */
 static void hwc_to_chw(const float *src, int h, int w, int c, float *dst) {
   for (int ch = 0; ch < c; ch++)

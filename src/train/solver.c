@@ -27,11 +27,10 @@ typedef enum rule {
   RULE_ADAM
 } rule;
 
+/* The last test of one test net: its scores, and the same values as floats
+ * for the TEST event. */
 typedef struct outputs {
-  int n;
-  int *blobs;
-  int n_values;
-  const char **names; /* per element, borrowed from the net */
+  ns_net_score score;
   float *values;
 } outputs;
 
@@ -129,18 +128,10 @@ static ns_status build_net(ns_ctx *ctx, const char *file, const Caffe__NetParame
   return st;
 }
 
-/* The test net's outputs (Caffe's net_output_blobs). */
-static ns_status find_outputs(ns_ctx *ctx, ns_net *net, outputs *o) {
-  o->blobs = ns_calloc(ctx, (size_t)ns_net_blob_count(net) + 1, sizeof *o->blobs);
-  if (!o->blobs) return ctx->status;
-  o->n = ns_net_output_blobs(net, o->blobs);
-  return NS_OK;
-}
-
 static void free_outputs(ns_ctx *ctx, outputs *o) {
-  ns_free(ctx, o->blobs);
-  ns_free(ctx, o->names);
+  ns_net_score_free(ctx, &o->score);
   ns_free(ctx, o->values);
+  o->values = NULL;
 }
 
 /* Caffe's UpgradeSnapshotPrefixProperty: no prefix means the solver file
@@ -251,7 +242,6 @@ static ns_status init_nets(ns_ctx *ctx, ns_solver *s, const char *path) {
                   &s->test_nets[i]) != NS_OK)
       return ctx->status;
     s->n_test = i + 1;
-    if (find_outputs(ctx, s->test_nets[i], &s->test_out[i]) != NS_OK) return ctx->status;
   }
   return NS_OK;
 }
@@ -547,46 +537,16 @@ static ns_status test_net(ns_ctx *ctx, ns_solver *s, int t) {
   ns_net *net = s->test_nets[t];
   outputs *o = &s->test_out[t];
   if (share_params(ctx, s->net, net) != NS_OK) return ctx->status;
-  double loss = 0;
-  double *score = NULL;
-  int n_values = 0;
-  int iters = s->param->test_iter[t];
-  for (int it = 0; it < iters; it++) {
-    if (stop_requested(s)) break;
-    float l = 0;
-    if (ns_net_forward_loss(ctx, net, &l) != NS_OK) {
-      ns_free(ctx, score);
-      return ctx->status;
-    }
-    loss += l;
-    if (!score) {
-      for (int k = 0; k < o->n; k++) n_values += (int)ns_net_blob(net, o->blobs[k]).count;
-      score = ns_calloc(ctx, (size_t)n_values + 1, sizeof *score);
-      ns_free(ctx, o->names);
-      ns_free(ctx, o->values);
-      o->names = ns_calloc(ctx, (size_t)n_values + 1, sizeof *o->names);
-      o->values = ns_calloc(ctx, (size_t)n_values + 1, sizeof *o->values);
-      if (!score || !o->names || !o->values) {
-        ns_free(ctx, score);
-        return ctx->status;
-      }
-      o->n_values = n_values;
-    }
-    int v = 0;
-    for (int k = 0; k < o->n; k++) {
-      ns_tensor b = ns_net_blob(net, o->blobs[k]);
-      for (int64_t e = 0; e < b.count && v < n_values; e++, v++) {
-        score[v] += b.data[e];
-        o->names[v] = b.name;
-      }
-    }
-  }
-  for (int v = 0; v < n_values; v++) o->values[v] = iters ? (float)(score[v] / iters) : 0;
-  ns_free(ctx, score);
+  free_outputs(ctx, o);
+  if (ns_net_score_outputs(ctx, net, s->param->test_iter[t], s->opts.stop, &o->score) != NS_OK)
+    return ctx->status;
+  o->values = ns_calloc(ctx, (size_t)o->score.n_values + 1, sizeof *o->values);
+  if (!o->values) return ctx->status;
+  for (int v = 0; v < o->score.n_values; v++) o->values[v] = (float)o->score.values[v];
   ns_solver_event ev = {.kind = NS_SOLVER_TEST, .iter = s->iter, .test_net = t};
-  ev.loss = iters ? (float)(loss / iters) : 0;
-  ev.n_outputs = o->n_values;
-  ev.output_names = o->names;
+  ev.loss = (float)o->score.loss;
+  ev.n_outputs = o->score.n_values;
+  ev.output_names = o->score.names;
   ev.output_values = o->values;
   emit(s, &ev);
   return NS_OK;
