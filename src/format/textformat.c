@@ -24,89 +24,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "format/pbreflect.h"
+
 #define TRY(expr)                         \
   do {                                    \
     ns_status try_st_ = (expr);           \
     if (try_st_ != NS_OK) return try_st_; \
   } while (0)
 
-/* ---- shared helpers ---------------------------------------------------- */
-
-static const char *type_name(ProtobufCType t) {
-  switch (t) {
-    case PROTOBUF_C_TYPE_INT32:
-      return "int32";
-    case PROTOBUF_C_TYPE_SINT32:
-      return "sint32";
-    case PROTOBUF_C_TYPE_SFIXED32:
-      return "sfixed32";
-    case PROTOBUF_C_TYPE_INT64:
-      return "int64";
-    case PROTOBUF_C_TYPE_SINT64:
-      return "sint64";
-    case PROTOBUF_C_TYPE_SFIXED64:
-      return "sfixed64";
-    case PROTOBUF_C_TYPE_UINT32:
-      return "uint32";
-    case PROTOBUF_C_TYPE_FIXED32:
-      return "fixed32";
-    case PROTOBUF_C_TYPE_UINT64:
-      return "uint64";
-    case PROTOBUF_C_TYPE_FIXED64:
-      return "fixed64";
-    case PROTOBUF_C_TYPE_FLOAT:
-      return "float";
-    case PROTOBUF_C_TYPE_DOUBLE:
-      return "double";
-    case PROTOBUF_C_TYPE_BOOL:
-      return "bool";
-    case PROTOBUF_C_TYPE_ENUM:
-      return "enum";
-    case PROTOBUF_C_TYPE_STRING:
-      return "string";
-    case PROTOBUF_C_TYPE_BYTES:
-      return "bytes";
-    case PROTOBUF_C_TYPE_MESSAGE:
-      return "message";
-  }
-  return "?";
-}
-
-/* Size of one element of a repeated field's array (protobuf-c's layout). */
-static size_t element_size(ProtobufCType t) {
-  switch (t) {
-    case PROTOBUF_C_TYPE_INT32:
-    case PROTOBUF_C_TYPE_SINT32:
-    case PROTOBUF_C_TYPE_SFIXED32:
-    case PROTOBUF_C_TYPE_UINT32:
-    case PROTOBUF_C_TYPE_FIXED32:
-    case PROTOBUF_C_TYPE_ENUM:
-      return 4;
-    case PROTOBUF_C_TYPE_INT64:
-    case PROTOBUF_C_TYPE_SINT64:
-    case PROTOBUF_C_TYPE_SFIXED64:
-    case PROTOBUF_C_TYPE_UINT64:
-    case PROTOBUF_C_TYPE_FIXED64:
-      return 8;
-    case PROTOBUF_C_TYPE_FLOAT:
-      return sizeof(float);
-    case PROTOBUF_C_TYPE_DOUBLE:
-      return sizeof(double);
-    case PROTOBUF_C_TYPE_BOOL:
-      return sizeof(protobuf_c_boolean);
-    case PROTOBUF_C_TYPE_STRING:
-      return sizeof(char *);
-    case PROTOBUF_C_TYPE_BYTES:
-      return sizeof(ProtobufCBinaryData);
-    case PROTOBUF_C_TYPE_MESSAGE:
-      return sizeof(ProtobufCMessage *);
-  }
-  return 0;
-}
-
-static int is_pointer_type(ProtobufCType t) {
-  return t == PROTOBUF_C_TYPE_STRING || t == PROTOBUF_C_TYPE_MESSAGE;
-}
+/* ---- locale ------------------------------------------------------------ */
 
 /* Switches this thread to the "C" numeric locale until locale_leave. */
 typedef struct {
@@ -587,7 +513,7 @@ static ns_status decode_string_token(parser *p) {
 /* One value: adjacent string literals, concatenated into the scratch buffer. */
 static ns_status parse_string_literals(parser *p, const ProtobufCFieldDescriptor *f) {
   if (p->tok.kind != TOK_STRING)
-    return unexpected(p, "a quoted string for %s field '%s'", type_name(f->type), f->name);
+    return unexpected(p, "a quoted string for %s field '%s'", ns_pb_type_name(f->type), f->name);
   p->buf_len = 0;
   TRY(buf_reserve(p, 0));
   p->buf[0] = '\0';
@@ -655,7 +581,7 @@ static ns_status parse_integer(parser *p, const ProtobufCFieldDescriptor *f, int
                                uint64_t *mag) {
   int_range r = range_of(f->type);
   token first = p->tok;
-  const char *kind = f->type == PROTOBUF_C_TYPE_ENUM ? "enum" : type_name(f->type);
+  const char *kind = f->type == PROTOBUF_C_TYPE_ENUM ? "enum" : ns_pb_type_name(f->type);
   *neg = 0;
   if (at(p, '-')) {
     if (!r.is_signed)
@@ -708,7 +634,7 @@ static ns_status parse_floating(parser *p, const ProtobufCFieldDescriptor *f, do
   } else if (tok_is_nocase(p, "nan")) {
     v = NAN;
   } else {
-    return unexpected(p, "a number for %s field '%s'", type_name(f->type), f->name);
+    return unexpected(p, "a number for %s field '%s'", ns_pb_type_name(f->type), f->name);
   }
   *out = neg ? -v : v;
   return advance(p);
@@ -792,11 +718,10 @@ static ns_status parse_enum(parser *p, const ProtobufCFieldDescriptor *f, int32_
  * the end of the array (grown geometrically, capacity implied by the count);
  * otherwise the member itself, with its has_ flag or oneof case set. */
 static void *field_slot(parser *p, ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f) {
-  char *base = (char *)msg;
   if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-    size_t *n = (size_t *)(base + f->quantifier_offset);
-    void **arr = (void **)(base + f->offset);
-    size_t size = element_size(f->type);
+    size_t *n = ns_pb_quantifier(msg, f);
+    void **arr = ns_pb_member(msg, f);
+    size_t size = ns_pb_element_size(f->type);
     int full = *n == 0 || (*n >= 4 && (*n & (*n - 1)) == 0);
     if (full) {
       if (*n > SIZE_MAX / 2) {
@@ -812,11 +737,8 @@ static void *field_slot(parser *p, ProtobufCMessage *msg, const ProtobufCFieldDe
     (*n)++;
     return slot;
   }
-  if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
-    *(uint32_t *)(base + f->quantifier_offset) = f->id;
-  else if (f->label == PROTOBUF_C_LABEL_OPTIONAL && !is_pointer_type(f->type))
-    *(protobuf_c_boolean *)(base + f->quantifier_offset) = 1;
-  return base + f->offset;
+  ns_pb_mark_present(msg, f);
+  return ns_pb_member(msg, f);
 }
 
 static ns_status store(parser *p, ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f,
@@ -926,27 +848,8 @@ static ns_status parse_scalar(parser *p, ProtobufCMessage *msg, const ProtobufCF
 
 static ns_status new_message(ns_ctx *ctx, const ProtobufCMessageDescriptor *d,
                              ProtobufCMessage **out) {
-  *out = ns_alloc(ctx, d->sizeof_message);
-  if (!*out) return ctx->status;
-  protobuf_c_message_init(d, *out);
-  return NS_OK;
-}
-
-static const ProtobufCFieldDescriptor *find_field(const ProtobufCMessageDescriptor *d,
-                                                  const char *name, size_t len) {
-  unsigned lo = 0, hi = d->n_fields;
-  while (lo < hi) {
-    unsigned mid = lo + (hi - lo) / 2;
-    const ProtobufCFieldDescriptor *f = &d->fields[d->fields_sorted_by_name[mid]];
-    int c = strncmp(name, f->name, len);
-    if (c == 0 && f->name[len] != '\0') c = -1;
-    if (c == 0) return f;
-    if (c < 0)
-      hi = mid;
-    else
-      lo = mid + 1;
-  }
-  return NULL;
+  *out = ns_pb_message_new(ctx, d);
+  return *out ? NS_OK : ctx->status;
 }
 
 static ns_status parse_fields(parser *p, ProtobufCMessage *msg, char close);
@@ -1091,7 +994,7 @@ static ns_status check_single(parser *p, const ProtobufCMessage *msg,
                          "(it is not repeated)",
                          f->name, d->name);
   if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
-    uint32_t set = *(const uint32_t *)((const char *)msg + f->quantifier_offset);
+    uint32_t set = *(const uint32_t *)ns_pb_quantifier(msg, f);
     const ProtobufCFieldDescriptor *other = protobuf_c_message_descriptor_get_field(d, set);
     if (set != 0 && set != f->id && other)
       return fail_at_token(p, &p->tok,
@@ -1110,7 +1013,7 @@ static ns_status parse_field_list(parser *p, ProtobufCMessage *msg, char close,
     if (p->tok.kind != TOK_IDENT)
       return close ? unexpected(p, "a field name or '%c' (message %s)", close, d->name)
                    : unexpected(p, "a field name (message %s)", d->name);
-    const ProtobufCFieldDescriptor *f = find_field(d, p->text + p->tok.start, p->tok.len);
+    const ProtobufCFieldDescriptor *f = ns_pb_field_named(d, p->text + p->tok.start, p->tok.len);
     if (!f) {
       TRY(unknown_field(p, d));
       continue;
@@ -1273,52 +1176,6 @@ static void put_scalar(ns_strbuf *sb, const ProtobufCFieldDescriptor *f, const v
   }
 }
 
-/* protobuf-c's field_is_zeroish, for proto3 fields without presence. */
-static int is_zeroish(const ProtobufCFieldDescriptor *f, const void *m) {
-  switch (f->type) {
-    case PROTOBUF_C_TYPE_FLOAT:
-      return *(const float *)m == 0;
-    case PROTOBUF_C_TYPE_DOUBLE:
-      return *(const double *)m == 0;
-    case PROTOBUF_C_TYPE_STRING: {
-      const char *s = *(const char *const *)m;
-      return !s || !*s;
-    }
-    case PROTOBUF_C_TYPE_BYTES:
-      return ((const ProtobufCBinaryData *)m)->len == 0;
-    case PROTOBUF_C_TYPE_MESSAGE:
-      return *(const void *const *)m == NULL;
-    default:
-      break;
-  }
-  size_t size = element_size(f->type);
-  static const unsigned char zero[8];
-  return memcmp(m, zero, size) == 0;
-}
-
-/* The rule protobuf-c's packer uses to decide whether a field is sent. */
-static int field_present(const ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f) {
-  const char *base = (const char *)msg;
-  const void *member = base + f->offset;
-  if (is_pointer_type(f->type)) {
-    const void *ptr = *(const void *const *)member;
-    if (!ptr || (f->label != PROTOBUF_C_LABEL_REQUIRED && ptr == f->default_value)) return 0;
-  }
-  if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
-    return *(const uint32_t *)(base + f->quantifier_offset) == f->id;
-  switch (f->label) {
-    case PROTOBUF_C_LABEL_REQUIRED:
-      return 1;
-    case PROTOBUF_C_LABEL_OPTIONAL:
-      return is_pointer_type(f->type) || *(const protobuf_c_boolean *)(base + f->quantifier_offset);
-    case PROTOBUF_C_LABEL_NONE:
-      return !is_zeroish(f, member);
-    case PROTOBUF_C_LABEL_REPEATED:
-      break;
-  }
-  return 0;
-}
-
 static ns_status write_fields(ns_ctx *ctx, ns_strbuf *sb, const ProtobufCMessage *msg, int depth);
 
 static ns_status write_value(ns_ctx *ctx, ns_strbuf *sb, const ProtobufCFieldDescriptor *f,
@@ -1347,16 +1204,15 @@ static ns_status write_fields(ns_ctx *ctx, ns_strbuf *sb, const ProtobufCMessage
   if (depth > NS_TEXT_MAX_DEPTH)
     return ns_fail(ctx, NS_ERR_INPUT, "message %s nested more than %d levels deep", d->name,
                    NS_TEXT_MAX_DEPTH);
-  const char *base = (const char *)msg;
   for (unsigned i = 0; i < d->n_fields; i++) {
     const ProtobufCFieldDescriptor *f = &d->fields[i];
     if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-      size_t n = *(const size_t *)(base + f->quantifier_offset);
-      const char *arr = *(const char *const *)(base + f->offset);
-      size_t size = element_size(f->type);
+      size_t n = *(const size_t *)ns_pb_quantifier(msg, f);
+      const char *arr = *(const char *const *)ns_pb_member(msg, f);
+      size_t size = ns_pb_element_size(f->type);
       for (size_t k = 0; arr && k < n; k++) TRY(write_value(ctx, sb, f, arr + k * size, depth));
-    } else if (field_present(msg, f)) {
-      TRY(write_value(ctx, sb, f, base + f->offset, depth));
+    } else if (ns_pb_field_present(msg, f)) {
+      TRY(write_value(ctx, sb, f, ns_pb_member(msg, f), depth));
     }
     if (sb->failed) return ns_strbuf_status(sb);
   }

@@ -14,133 +14,34 @@
 #include <stdio.h>
 #include <string.h>
 
-/* ---- generic field access through the descriptors ----------------------- */
+#include "core/name_map.h"
+#include "format/pbreflect.h"
 
-#define FIELD_AT(m, fd) ((void *)((char *)(m) + (fd)->offset))
-#define QUANT_AT(m, fd) ((void *)((char *)(m) + (fd)->quantifier_offset))
-
-typedef ProtobufCMessage pbmsg;
-typedef const ProtobufCFieldDescriptor pbfield;
+/* ---- moving fields through the descriptors (format/pbreflect.h) -------- */
 
 static const char *file_or_default(const char *filename) { return filename ? filename : "(net)"; }
-
-static void *msg_new(ns_ctx *ctx, const ProtobufCMessageDescriptor *d) {
-  pbmsg *m = ns_alloc(ctx, d->sizeof_message);
-  if (m) protobuf_c_message_init(d, m);
-  return m;
-}
 
 static void msg_free(ns_ctx *ctx, void *m) {
   if (m) protobuf_c_message_free_unpacked(m, &ctx->pb_alloc);
 }
 
-static pbfield *field_named(const pbmsg *m, const char *name) {
-  return protobuf_c_message_descriptor_get_field_by_name(m->descriptor, name);
+static void *msg_new(ns_ctx *ctx, const ProtobufCMessageDescriptor *d) {
+  return ns_pb_message_new(ctx, d);
 }
 
-/* Set as protobuf's has_*() says: a has_ flag, a non-default string, a
- * sub-message, or a non-empty repeated field. */
-static int field_present(const pbmsg *m, pbfield *fd) {
-  if (fd->label == PROTOBUF_C_LABEL_REPEATED) return *(const size_t *)QUANT_AT(m, fd) > 0;
-  if (fd->type == PROTOBUF_C_TYPE_STRING) {
-    const char *s = *(char *const *)FIELD_AT(m, fd);
-    return s && s != fd->default_value;
-  }
-  if (fd->type == PROTOBUF_C_TYPE_MESSAGE) return *(void *const *)FIELD_AT(m, fd) != NULL;
-  if (fd->label == PROTOBUF_C_LABEL_REQUIRED) return 1;
-  return *(const protobuf_c_boolean *)QUANT_AT(m, fd);
+static pbfield *field_named(const pbmsg *m, const char *name) {
+  return ns_pb_field_named(m->descriptor, name, strlen(name));
 }
 
 static int present_by_name(const pbmsg *m, const char *name) {
   pbfield *fd = field_named(m, name);
-  return fd && field_present(m, fd);
-}
-
-static double scalar_get(const void *p, ProtobufCType t) {
-  switch (t) {
-    case PROTOBUF_C_TYPE_INT32:
-    case PROTOBUF_C_TYPE_SINT32:
-    case PROTOBUF_C_TYPE_SFIXED32:
-    case PROTOBUF_C_TYPE_ENUM:
-      return *(const int32_t *)p;
-    case PROTOBUF_C_TYPE_UINT32:
-    case PROTOBUF_C_TYPE_FIXED32:
-      return *(const uint32_t *)p;
-    case PROTOBUF_C_TYPE_INT64:
-    case PROTOBUF_C_TYPE_SINT64:
-    case PROTOBUF_C_TYPE_SFIXED64:
-      return (double)*(const int64_t *)p;
-    case PROTOBUF_C_TYPE_UINT64:
-    case PROTOBUF_C_TYPE_FIXED64:
-      return (double)*(const uint64_t *)p;
-    case PROTOBUF_C_TYPE_BOOL:
-      return *(const protobuf_c_boolean *)p;
-    case PROTOBUF_C_TYPE_FLOAT:
-      return *(const float *)p;
-    case PROTOBUF_C_TYPE_DOUBLE:
-      return *(const double *)p;
-    default:
-      return 0;
-  }
-}
-
-/* Stores v with C's conversion rules (as Caffe's set_x(int32 -> uint32)
- * does); returns the element size. */
-static size_t scalar_put(void *p, ProtobufCType t, double v) {
-  switch (t) {
-    case PROTOBUF_C_TYPE_INT32:
-    case PROTOBUF_C_TYPE_SINT32:
-    case PROTOBUF_C_TYPE_SFIXED32:
-    case PROTOBUF_C_TYPE_ENUM:
-      *(int32_t *)p = (int32_t)v;
-      return 4;
-    case PROTOBUF_C_TYPE_UINT32:
-    case PROTOBUF_C_TYPE_FIXED32:
-      *(uint32_t *)p = (uint32_t)(int64_t)v;
-      return 4;
-    case PROTOBUF_C_TYPE_INT64:
-    case PROTOBUF_C_TYPE_SINT64:
-    case PROTOBUF_C_TYPE_SFIXED64:
-      *(int64_t *)p = (int64_t)v;
-      return 8;
-    case PROTOBUF_C_TYPE_UINT64:
-    case PROTOBUF_C_TYPE_FIXED64:
-      *(uint64_t *)p = (uint64_t)v;
-      return 8;
-    case PROTOBUF_C_TYPE_BOOL:
-      *(protobuf_c_boolean *)p = v != 0;
-      return sizeof(protobuf_c_boolean);
-    case PROTOBUF_C_TYPE_FLOAT:
-      *(float *)p = (float)v;
-      return 4;
-    case PROTOBUF_C_TYPE_DOUBLE:
-      *(double *)p = v;
-      return 8;
-    default:
-      return 0;
-  }
-}
-
-/* Appends one scalar to a repeated field. */
-static ns_status scalar_append(ns_ctx *ctx, pbmsg *m, pbfield *fd, double v) {
-  size_t *n = QUANT_AT(m, fd);
-  void **arr = FIELD_AT(m, fd);
-  unsigned char tmp[8];
-  size_t size = scalar_put(tmp, fd->type, v);
-  if (size == 0)
-    return ns_fail(ctx, NS_ERR_INTERNAL, "upgrade: field %s is not a scalar", fd->name);
-  unsigned char *grown = ns_realloc_array(ctx, *arr, *n + 1, size);
-  if (!grown) return ctx->status;
-  memcpy(grown + *n * size, tmp, size);
-  *arr = grown;
-  (*n)++;
-  return NS_OK;
+  return fd && ns_pb_field_present(m, fd);
 }
 
 /* The sub-message in field fd of m, created empty if absent. */
 static pbmsg *mutable_sub(ns_ctx *ctx, pbmsg *m, pbfield *fd) {
-  pbmsg **slot = FIELD_AT(m, fd);
-  if (!*slot) *slot = msg_new(ctx, fd->descriptor);
+  pbmsg **slot = ns_pb_member(m, fd);
+  if (!*slot) *slot = ns_pb_message_new(ctx, fd->descriptor);
   return *slot;
 }
 
@@ -152,22 +53,22 @@ static ns_status move_field(ns_ctx *ctx, pbmsg *dst, pbfield *dfd, pbmsg *src, p
     if (dfd->type != sfd->type || dfd->label == PROTOBUF_C_LABEL_REPEATED ||
         (sfd->type == PROTOBUF_C_TYPE_MESSAGE && dfd->descriptor != sfd->descriptor))
       return ns_fail(ctx, NS_ERR_INTERNAL, "upgrade: cannot move %s into %s", sfd->name, dfd->name);
-    void **from = FIELD_AT(src, sfd);
-    void **to = FIELD_AT(dst, dfd);
+    void **from = ns_pb_member(src, sfd);
+    void **to = ns_pb_member(dst, dfd);
     if (sfd->type == PROTOBUF_C_TYPE_MESSAGE)
       msg_free(ctx, *to);
-    else if (field_present(dst, dfd))
+    else if (ns_pb_field_present(dst, dfd))
       ns_free(ctx, *to);
     *to = *from;
     *from = NULL;
     return NS_OK;
   }
-  double v = scalar_get(FIELD_AT(src, sfd), sfd->type);
-  *(protobuf_c_boolean *)QUANT_AT(src, sfd) = 0;
-  if (dfd->label == PROTOBUF_C_LABEL_REPEATED) return scalar_append(ctx, dst, dfd, v);
-  if (scalar_put(FIELD_AT(dst, dfd), dfd->type, v) == 0)
+  double v = ns_pb_scalar_get(ns_pb_member(src, sfd), sfd->type);
+  *(protobuf_c_boolean *)ns_pb_quantifier(src, sfd) = 0;
+  if (dfd->label == PROTOBUF_C_LABEL_REPEATED) return ns_pb_scalar_append(ctx, dst, dfd, v);
+  if (ns_pb_scalar_put(ns_pb_member(dst, dfd), dfd->type, v) == 0)
     return ns_fail(ctx, NS_ERR_INTERNAL, "upgrade: field %s is not a scalar", dfd->name);
-  if (dfd->label != PROTOBUF_C_LABEL_REQUIRED) *(protobuf_c_boolean *)QUANT_AT(dst, dfd) = 1;
+  ns_pb_mark_present(dst, dfd);
   return NS_OK;
 }
 
@@ -193,57 +94,6 @@ static const char *layer_label(char *buf, size_t size, const char *name, size_t 
   else
     snprintf(buf, size, "layer #%zu", index);
   return buf;
-}
-
-/* ---- a small string -> int map (blob name -> producing layer) ----------- */
-
-typedef struct name_map {
-  const char **keys;
-  int *vals;
-  size_t mask;
-} name_map;
-
-static size_t name_hash(const char *s) {
-  uint64_t h = 1469598103934665603ull; /* FNV-1a */
-  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-  return (size_t)h;
-}
-
-static ns_status map_init(ns_ctx *ctx, name_map *m, size_t entries) {
-  size_t cap = 16;
-  while (cap < entries * 2) {
-    if (cap > SIZE_MAX / 4) return ns_fail(ctx, NS_ERR_NOMEM, "upgrade: too many blobs");
-    cap *= 2;
-  }
-  m->mask = cap - 1;
-  m->keys = ns_calloc(ctx, cap, sizeof *m->keys);
-  m->vals = ns_calloc(ctx, cap, sizeof *m->vals);
-  return m->keys && m->vals ? NS_OK : ctx->status;
-}
-
-static void map_free(ns_ctx *ctx, name_map *m) {
-  ns_free(ctx, m->keys);
-  ns_free(ctx, m->vals);
-}
-
-static size_t map_slot(const name_map *m, const char *key) {
-  size_t i = name_hash(key) & m->mask;
-  while (m->keys[i] && strcmp(m->keys[i], key) != 0) i = (i + 1) & m->mask;
-  return i;
-}
-
-/* The map was sized for every key, so a free slot always exists. */
-static void map_put(name_map *m, const char *key, int val) {
-  size_t i = map_slot(m, key);
-  m->keys[i] = key;
-  m->vals[i] = val;
-}
-
-static int map_get(const name_map *m, const char *key, int *val) {
-  size_t i = map_slot(m, key);
-  if (!m->keys[i]) return 0;
-  *val = m->vals[i];
-  return 1;
 }
 
 /* ---- V0 -> V1 ------------------------------------------------------------ */
@@ -300,14 +150,16 @@ static ns_status count_v0_blobs(ns_ctx *ctx, const Caffe__NetParameter *net, siz
   return NS_OK;
 }
 
+/* producer maps each blob to 1 + the layer that makes it, or to 0 for a
+ * net input (ns_name_map holds values >= 0 and gives -1 for a miss). */
 static ns_status fold_padding_pass(ns_ctx *ctx, const char *file, Caffe__NetParameter *net,
-                                   name_map *producer) {
-  for (size_t i = 0; i < net->n_input; i++) map_put(producer, net->input[i], -1);
+                                   ns_name_map *producer) {
+  for (size_t i = 0; i < net->n_input; i++) ns_name_map_put(producer, net->input[i], 0);
   for (size_t i = 0; i < net->n_layers; i++) {
     Caffe__V1LayerParameter *l = net->layers[i];
     for (size_t j = 0; j < l->n_bottom; j++) {
-      int src;
-      if (!map_get(producer, l->bottom[j], &src)) {
+      int src = ns_name_map_get(producer, l->bottom[j]) - 1;
+      if (src < -1) {
         char lb[300];
         return ns_fail(ctx, NS_ERR_INPUT, "%s: %s: unknown bottom blob \"%s\"", file,
                        layer_label(lb, sizeof lb, l->layer ? l->layer->name : NULL, i),
@@ -317,21 +169,22 @@ static ns_status fold_padding_pass(ns_ctx *ctx, const char *file, Caffe__NetPara
           fold_padding_input(ctx, file, l, i, j, net->layers[src]) != NS_OK)
         return ctx->status;
     }
-    if (i > INT32_MAX) return ns_fail(ctx, NS_ERR_INPUT, "%s: too many layers", file);
-    for (size_t j = 0; j < l->n_top; j++) map_put(producer, l->top[j], (int)i);
+    if (i >= INT32_MAX) return ns_fail(ctx, NS_ERR_INPUT, "%s: too many layers", file);
+    for (size_t j = 0; j < l->n_top; j++) ns_name_map_put(producer, l->top[j], (int)i + 1);
   }
   return NS_OK;
 }
 
 static ns_status upgrade_v0_padding(ns_ctx *ctx, const char *file, Caffe__NetParameter *net) {
   size_t blobs = 0;
-  name_map producer = {0};
-  if (count_v0_blobs(ctx, net, &blobs) != NS_OK || map_init(ctx, &producer, blobs) != NS_OK) {
-    map_free(ctx, &producer);
+  ns_name_map producer = {0};
+  if (count_v0_blobs(ctx, net, &blobs) != NS_OK ||
+      ns_name_map_init(ctx, &producer, blobs) != NS_OK) {
+    ns_name_map_free(ctx, &producer);
     return ctx->status;
   }
   ns_status st = fold_padding_pass(ctx, file, net, &producer);
-  map_free(ctx, &producer);
+  ns_name_map_free(ctx, &producer);
   if (st != NS_OK) return st;
   size_t kept = 0;
   for (size_t i = 0; i < net->n_layers; i++) {
@@ -453,7 +306,7 @@ static ns_status apply_v0_dest(ns_ctx *ctx, const char *file, const char *lb,
   if (!d->field) return move_field(ctx, &v1->base, pfd, &v0->base, sfd);
   if (sfd->type == PROTOBUF_C_TYPE_ENUM) {
     pbfield *probe = protobuf_c_message_descriptor_get_field_by_name(pfd->descriptor, d->field);
-    int v = *(const int *)FIELD_AT(v0, sfd);
+    int v = *(const int *)ns_pb_member(&v0->base, sfd);
     if (probe && !protobuf_c_enum_descriptor_get_value(probe->descriptor, v)) {
       ns_warn(ctx, "%s: %s: unknown V0 %s value %d; dropped", file, lb, sfd->name, v);
       return NS_OK;
@@ -473,7 +326,7 @@ static ns_status apply_v0_rules(ns_ctx *ctx, const char *file, const char *lb,
     pbfield *sfd = field_named(&v0->base, v0_rules[r].field);
     if (!sfd)
       return ns_fail(ctx, NS_ERR_INTERNAL, "upgrade: schema lacks V0 field %s", v0_rules[r].field);
-    if (!field_present(&v0->base, sfd)) continue;
+    if (!ns_pb_field_present(&v0->base, sfd)) continue;
     const v0_dest *d = v0_dest_for(v0_rules[r].dest, type);
     if (!d) {
       ns_warn(ctx, "%s: %s: V0 field %s does not apply to layer type \"%s\"; dropped", file, lb,
@@ -603,7 +456,7 @@ static ns_status upgrade_data_transform(ns_ctx *ctx, Caffe__NetParameter *net) {
     if (!p) continue;
     for (size_t k = 0; k < 4; k++) {
       pbfield *sfd = field_named(p, transform_fields[k]);
-      if (!sfd || !field_present(p, sfd)) continue;
+      if (!sfd || !ns_pb_field_present(p, sfd)) continue;
       if (!l->transform_param) {
         l->transform_param = msg_new(ctx, &caffe__transformation_parameter__descriptor);
         if (!l->transform_param) return ctx->status;
@@ -730,11 +583,12 @@ static ns_status v1_move_params(ns_ctx *ctx, const char *file, const char *lb,
     if (is_v1_named_field(sfd->name)) continue;
     pbfield *dfd = field_named(&dst->base, sfd->name);
     if (sfd->type != PROTOBUF_C_TYPE_MESSAGE || !dfd || dfd->descriptor != sfd->descriptor) {
-      if (!field_present(&v1->base, sfd)) continue;
+      if (!ns_pb_field_present(&v1->base, sfd)) continue;
       return ns_fail(ctx, NS_ERR_INPUT, "%s: %s: V1 field %s has no current-format equivalent",
                      file, lb, sfd->name);
     }
-    if (field_present(&v1->base, sfd) && move_field(ctx, &dst->base, dfd, &v1->base, sfd) != NS_OK)
+    if (ns_pb_field_present(&v1->base, sfd) &&
+        move_field(ctx, &dst->base, dfd, &v1->base, sfd) != NS_OK)
       return ctx->status;
   }
   return NS_OK;
