@@ -17,15 +17,21 @@ ns_status ns_io_read_file(ns_ctx *ctx, const char *path, uint64_t max_bytes, uns
 typedef struct ns_atomic_file {
   FILE *fp;
   char *tmp_path;
-  const char *path;
+  const char *path; /* as the caller named it (for messages) */
+  char *target;     /* path with its symlinks followed */
+  int direct;       /* 1: a device or FIFO written in place */
 } ns_atomic_file;
 
-/* Creates `path`.tmp.<pid>.<n> next to `path` for writing. */
+/* Creates `target`.tmp.<pid>.<n> next to the file `path` names for
+ * writing: a symlink is followed (to its final target, which is replaced
+ * and the link kept); a device, FIFO or socket (/dev/stdout, a named pipe)
+ * is opened for writing in place instead, where commit only flushes and
+ * closes and a failure cannot restore what was written. */
 ns_status ns_atomic_open(ns_ctx *ctx, const char *path, ns_atomic_file *af);
 /* Writes n bytes; on a short write records an error naming the file. */
 ns_status ns_atomic_write(ns_ctx *ctx, ns_atomic_file *af, const void *data, size_t n);
-/* Flushes, syncs, closes and renames over `path`.  On any failure the
- * temporary file is removed and `path` is left as it was. */
+/* Flushes, syncs, closes and renames over the target.  On any failure the
+ * temporary file is removed and the target is left as it was. */
 ns_status ns_atomic_commit(ns_ctx *ctx, ns_atomic_file *af);
 /* Closes and removes the temporary file (after an error). */
 void ns_atomic_abort(ns_ctx *ctx, ns_atomic_file *af);
