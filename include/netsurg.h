@@ -350,7 +350,9 @@ ns_status ns_mean_resize(ns_ctx *ctx, const ns_ndarray *mean, int height, int wi
                          ns_ndarray *out);
 
 /* PNG output.  Every writer is atomic: a temporary file next to the target,
- * renamed over it; on error the old file is left intact. */
+ * renamed over it; on error the old file is left intact.  A symlink is
+ * followed (its target is replaced, the link stays); a device or FIFO
+ * (/dev/stdout, a named pipe) is written in place. */
 ns_status ns_png_save_rgb8(ns_ctx *ctx, const char *path, int height, int width,
                            const unsigned char *rgb);
 
