@@ -115,6 +115,18 @@ static void test_fifo_written_in_place(void **state) {
   close(rd);
   assert_int_equal(lstat(fifo, &st), 0);
   assert_true(S_ISFIFO(st.st_mode));
+  /* /dev/stdout on a pipe: a link to /proc/self/fd/1, whose link text
+   * ("pipe:[...]") names no file; the same through our own pipe's fd */
+  int fds[2];
+  assert_int_equal(pipe(fds), 0);
+  char self[64];
+  snprintf(self, sizeof self, "/proc/self/fd/%d", fds[1]);
+  save_pair(f->ctx, self, 5, 6, NS_OK);
+  close(fds[1]);
+  assert_int_equal(read(fds[0], buf, sizeof buf), 128 + 8);
+  close(fds[0]);
+  memcpy(v, buf + 128, sizeof v);
+  assert_true(v[0] == 5.0f && v[1] == 6.0f);
 }
 
 /* A save through a symlink that fails half-way (a file size limit makes

@@ -174,7 +174,14 @@ ns_status ns_atomic_open(ns_ctx *ctx, const char *path, ns_atomic_file *af) {
   af->path = path;
   struct stat st;
   int exists = 0;
-  af->target = resolve_target(ctx, path, &st, &exists);
+  /* Devices first, by what the path finally names: /dev/stdout is a link
+   * to /proc/self/fd/1, whose text ("pipe:[...]") is no path to follow. */
+  if (stat(path, &st) == 0 && is_special(&st)) {
+    af->target = ns_strdup(ctx, path);
+    exists = 1;
+  } else {
+    af->target = resolve_target(ctx, path, &st, &exists);
+  }
   if (!af->target) return ctx->status;
   ns_status rc = exists && is_special(&st) ? open_direct(ctx, af) : open_temporary(ctx, af);
   if (rc != NS_OK) {
