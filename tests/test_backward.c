@@ -3,8 +3,12 @@
  * the top diffs are w and every bottom and param gradient is compared
  * with the central difference (E(x + h) - E(x - h)) / 2h, h = 1e-2, on
  * small shapes (odd sizes, groups, padding, stride, dilation).  A gradient
- * passes when |analytic - numeric| <= tol * max(1, |analytic|, |numeric|)
- * (tol 1e-2 unless a test says otherwise; float forward, double sums).
+ * passes when |analytic - numeric| <= tol * max(0.1, |analytic|, |numeric|)
+ * (tol 1e-3, Caffe's usual threshold, unless a test says otherwise; float
+ * forward, double sums).  The floor is 0.1, not Caffe's 1: most element-wise
+ * gradients are below 1 (Sigmoid's at most 0.25), and a floor of 1 would
+ * check them only to an absolute 1e-3.  Measured (December 2026) the worst
+ * layer check is 3.4e-4 of that scale (Convolution), 3x inside.
  * Inputs avoid the kinks (ReLU at 0, ties in MAX) by construction.
  * Loss values are checked against hand computations. */
 #include <float.h>
@@ -27,7 +31,8 @@
 #include "support/testutil.h"
 
 #define STEP 1e-2
-#define TOL 1e-2
+#define TOL 1e-3
+#define SCALE_FLOOR 0.1
 
 /* ---- random data -------------------------------------------------------- */
 
@@ -95,9 +100,12 @@ static double objective(gc *g) {
   return e;
 }
 
+static int agrees(double ana, double num, double tol) {
+  return fabs(ana - num) <= tol * fmax(SCALE_FLOOR, fmax(fabs(ana), fabs(num)));
+}
+
 static void compare(const char *what, int index, int64_t i, double ana, double num, double tol) {
-  double scale = fmax(1.0, fmax(fabs(ana), fabs(num)));
-  if (fabs(ana - num) > tol * scale)
+  if (!agrees(ana, num, tol))
     fail_msg("%s %d element %lld: analytic %.6g, numeric %.6g", what, index, (long long)i, ana,
              num);
 }
@@ -605,7 +613,7 @@ static void check_batchnorm(int global, int in_place, int axes) {
     h->layer.params[1]->data[k] = 1.6f + 0.1f * (float)k;
   }
   h->layer.params[2]->data[0] = 2.0f;
-  gc_opts o = {.setup_done = 1, .train = 1, .skip_params = 1, .tol = 2e-2};
+  gc_opts o = {.setup_done = 1, .train = 1, .skip_params = 1};
   grad_check(h, &o);
   lh_destroy(h);
 }
@@ -1054,8 +1062,10 @@ static void test_net_gradient(void **state) {
   assert_int_equal(ns_net_backward(f.ctx, net), NS_OK);
   /* every learnable param, and the data (force_backward), against
    * central differences of the net's loss; step 1e-3 here: a 1e-2 step
-   * would cross ReLU kinks somewhere in the net */
-  const double h = 1e-3;
+   * would cross ReLU kinks somewhere in the net.  The loss is a float
+   * near 2, whose rounding (2.4e-7) over 2h is 1.2e-4 already: tol 1e-2
+   * (an absolute 1e-3 below the floor); measured worst 5.3e-4. */
+  const double h = 1e-3, tol = 1e-2;
   int n = ns_net_learnable_count(net);
   assert_int_equal(n, 8); /* weights and biases of conv1, ip1, conv2, ip2 */
   for (int k = 0; k < n; k++) {
@@ -1070,7 +1080,7 @@ static void test_net_gradient(void **state) {
       lr.data.data[i] = keep - (float)h;
       double em = net_loss(net, f.ctx);
       lr.data.data[i] = keep;
-      compare(lr.layer_name, lr.index, i, ana[i], (ep - em) / (2 * h), 2e-2);
+      compare(lr.layer_name, lr.index, i, ana[i], (ep - em) / (2 * h), tol);
     }
     free(ana);
   }
@@ -1086,7 +1096,7 @@ static void test_net_gradient(void **state) {
     data.data[i] = keep - (float)h;
     double em = net_loss(net, f.ctx);
     data.data[i] = keep;
-    compare("data", 0, i, ana[i], (ep - em) / (2 * h), 2e-2);
+    compare("data", 0, i, ana[i], (ep - em) / (2 * h), tol);
   }
   free(ana);
   free_net(&f);
@@ -1366,9 +1376,41 @@ static void test_net_threads_deterministic(void **state) {
  * force_backward: the net's param and input gradients against central
  * differences of E = sum over outputs of |out - target|^2 / (2 num),
  * summed in double.  Up to 8 sampled elements per param and input, h =
- * 1e-3; a difference may straddle a ReLU or MAX kink, so up to 1 in 20
- * comparisons may miss (none do in practice: counted and printed).  Nets
- * with a layer that has no gradient (ArgMax) are skipped. */
+ * 1e-3, tol CONF_TOL on the scale above (measured worst 0.14 of it,
+ * conv_group).  A weight of conv1 reaches hundreds of ReLU and MAX kinks:
+ * one within h of x makes the central difference a blend of the two
+ * one-sided slopes, where the backward (as Caffe's) gives one of them.
+ * So a comparison more than a quarter of the tolerance off is taken again
+ * with the forward and the backward difference at h / 4 and passes if the
+ * gradient matches one of them (3 of 764 are, all in mini_caffenet's
+ * conv1); a gradient scaled by 1.05 matches none.  No miss is allowed in
+ * any case, every case must compare something (but those on
+ * no_gradient_cases), and a backward answering UNSUPPORTED fails the case
+ * unless the layer it names is one whose backward Caffe does not
+ * implement either. */
+#define CONF_TOL 1e-2
+
+/* Caffe's ArgMax and Accuracy have a NOT_IMPLEMENTED backward. */
+static const char *const no_backward_types[] = {"ArgMax", "Accuracy"};
+/* Cases with nothing to differentiate: the output is ArgMax's. */
+static const char *const no_gradient_cases[] = {"argmax"};
+
+static int on_list(const char *name, const char *const *list, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(name, list[i]) == 0) return 1;
+  return 0;
+}
+
+/* ns_layer_fail's text is "layer 'name' (Type): ..." */
+static int names_no_backward_type(const char *error) {
+  for (size_t i = 0; i < sizeof no_backward_types / sizeof *no_backward_types; i++) {
+    char want[64];
+    snprintf(want, sizeof want, "(%s):", no_backward_types[i]);
+    if (strstr(error, want)) return 1;
+  }
+  return 0;
+}
+
 #include <dirent.h>
 
 typedef struct conf_out {
@@ -1403,8 +1445,89 @@ static double conf_objective(ns_net *net, const conf_out *outs, int n_out) {
   return e;
 }
 
-/* Returns the number of comparisons; *misses gets those out of tolerance. */
-static int check_conformance_case(const char *dir, const char *name, int *misses, int *skipped) {
+typedef struct conf_stats {
+  int compared, retried;
+  double worst; /* of |analytic - numeric| / scale, over the comparisons that passed */
+  char worst_case[256];
+} conf_stats;
+
+/* (E(x[i] + up) - E(x[i] - down)) over the step the floats actually took:
+ * central with up = down, one-sided with one of them 0. */
+static double conf_slope(ns_net *net, const conf_out *outs, int n_out, float *x, int64_t i,
+                         double up, double down) {
+  float keep = x[i], hi = keep + (float)up, lo = keep - (float)down;
+  x[i] = hi;
+  double ep = conf_objective(net, outs, n_out);
+  x[i] = lo;
+  double em = conf_objective(net, outs, n_out);
+  x[i] = keep;
+  return (ep - em) / ((double)hi - (double)lo);
+}
+
+static double conf_error(double ana, double num) {
+  return fabs(ana - num) / fmax(SCALE_FLOOR, fmax(fabs(ana), fabs(num)));
+}
+
+/* Compares up to 8 sampled elements of every learning param and of every
+ * input that is not a target; fails the test on any miss.  Returns the
+ * number of comparisons. */
+static int compare_conformance_gradients(const char *name, ns_net *net, const conf_out *outs,
+                                         int n_out, conf_stats *stats) {
+  const double h = 1e-3;
+  int compared = 0, misses = 0;
+  int n_learn = ns_net_learnable_count(net);
+  for (int k = 0; k < n_learn + ns_net_input_count(net); k++) {
+    float *x, *ana;
+    int64_t count;
+    const char *what;
+    if (k < n_learn) {
+      ns_learnable lr;
+      assert_int_equal(ns_net_learnable(net, k, &lr), NS_OK);
+      if (lr.lr_mult == 0) continue; /* BatchNorm statistics */
+      x = lr.data.data;
+      count = lr.data.count;
+      what = lr.layer_name;
+      ana = malloc((size_t)count * sizeof(float) + 4);
+      memcpy(ana, lr.diff, (size_t)count * sizeof(float));
+    } else {
+      ns_blob *b = net->blobs[ns_net_input_blob(net, k - n_learn)];
+      if (strncmp(b->name, "gc_target", 9) == 0 || !b->diff) continue;
+      x = b->data;
+      count = b->count;
+      what = b->name;
+      ana = malloc((size_t)count * sizeof(float) + 4);
+      memcpy(ana, b->diff, (size_t)count * sizeof(float));
+    }
+    for (int s = 0; s < 8 && s < count; s++) {
+      int64_t i = count <= 8 ? s : (int64_t)(ns_rng_uniform01(&data_rng) * (double)count);
+      double num = conf_slope(net, outs, n_out, x, i, h, h);
+      double err = conf_error(ana[i], num);
+      if (err > CONF_TOL / 4) { /* a kink near x[i]? */
+        stats->retried++;
+        double fwd = conf_slope(net, outs, n_out, x, i, h / 4, 0);
+        double back = conf_slope(net, outs, n_out, x, i, 0, h / 4);
+        fprintf(stderr,
+                "  %s: %s[%lld] analytic %.6g, central %.6g; with h / 4 forward %.6g, "
+                "backward %.6g\n",
+                name, what, (long long)i, ana[i], num, fwd, back);
+        err = fmin(err, fmin(conf_error(ana[i], fwd), conf_error(ana[i], back)));
+      }
+      compared++;
+      if (err > CONF_TOL) {
+        misses++;
+      } else if (err > stats->worst) {
+        stats->worst = err;
+        snprintf(stats->worst_case, sizeof stats->worst_case, "%s", name);
+      }
+    }
+    free(ana);
+  }
+  if (misses)
+    fail_msg("%s: %d of %d gradient comparisons out of tolerance", name, misses, compared);
+  return compared;
+}
+
+static void check_conformance_case(const char *dir, const char *name, conf_stats *stats) {
   char path[1200], wpath[1200];
   tu_path(path, sizeof path, dir, "net.prototxt");
   tu_path(wpath, sizeof wpath, dir, "weights.caffemodel");
@@ -1473,61 +1596,21 @@ static int check_conformance_case(const char *dir, const char *name, int *misses
   conf_objective(net, outs, n_out);
   ns_net_clear_param_diffs(net);
   ns_status st = ns_net_backward(ctx, net);
-  if (st == NS_ERR_UNSUPPORTED) {
-    (*skipped)++;
-    ns_net_destroy(net);
-    ns_ctx_destroy(ctx);
-    return 0;
-  }
-  if (st != NS_OK) fail_msg("%s: %s", name, ns_ctx_error(ctx));
-  const double h = 1e-3;
   int compared = 0;
-  /* params, then the inputs that are not targets */
-  int n_learn = ns_net_learnable_count(net);
-  for (int k = 0; k < n_learn + ns_net_input_count(net); k++) {
-    float *x, *ana;
-    int64_t count;
-    const char *what;
-    if (k < n_learn) {
-      ns_learnable lr;
-      assert_int_equal(ns_net_learnable(net, k, &lr), NS_OK);
-      if (lr.lr_mult == 0) continue; /* BatchNorm statistics */
-      x = lr.data.data;
-      count = lr.data.count;
-      what = lr.layer_name;
-      ana = malloc((size_t)count * sizeof(float) + 4);
-      memcpy(ana, lr.diff, (size_t)count * sizeof(float));
-    } else {
-      ns_blob *b = net->blobs[ns_net_input_blob(net, k - n_learn)];
-      if (strncmp(b->name, "gc_target", 9) == 0 || !b->diff) continue;
-      x = b->data;
-      count = b->count;
-      what = b->name;
-      ana = malloc((size_t)count * sizeof(float) + 4);
-      memcpy(ana, b->diff, (size_t)count * sizeof(float));
-    }
-    for (int s = 0; s < 8 && s < count; s++) {
-      int64_t i = count <= 8 ? s : (int64_t)(ns_rng_uniform01(&data_rng) * (double)count);
-      float keep = x[i];
-      x[i] = keep + (float)h;
-      double ep = conf_objective(net, outs, n_out);
-      x[i] = keep - (float)h;
-      double em = conf_objective(net, outs, n_out);
-      x[i] = keep;
-      double num = (ep - em) / (2 * h);
-      double scale = fmax(1.0, fmax(fabs(ana[i]), fabs(num)));
-      compared++;
-      if (fabs(ana[i] - num) > 2e-2 * scale) {
-        (*misses)++;
-        fprintf(stderr, "  %s: %s[%lld] analytic %.6g numeric %.6g\n", name, what, (long long)i,
-                ana[i], num);
-      }
-    }
-    free(ana);
+  if (st == NS_ERR_UNSUPPORTED && names_no_backward_type(ns_ctx_error(ctx))) {
+    fprintf(stderr, "  %s: no backward in Caffe either: %s\n", name, ns_ctx_error(ctx));
+  } else {
+    if (st != NS_OK) fail_msg("%s: %s", name, ns_ctx_error(ctx));
+    compared = compare_conformance_gradients(name, net, outs, n_out, stats);
   }
+  int listed =
+      on_list(name, no_gradient_cases, sizeof no_gradient_cases / sizeof *no_gradient_cases);
+  if (!listed && compared == 0) fail_msg("%s: no gradient to compare", name);
+  if (listed && compared > 0)
+    fail_msg("%s: has gradients now: drop it from no_gradient_cases", name);
   ns_net_destroy(net);
   ns_ctx_destroy(ctx);
-  return compared;
+  stats->compared += compared;
 }
 
 static void test_conformance_nets(void **state) {
@@ -1536,7 +1619,8 @@ static void test_conformance_nets(void **state) {
   DIR *d = opendir(root);
   if (!d) skip();
   struct dirent *e;
-  int cases = 0, compared = 0, misses = 0, skipped = 0;
+  conf_stats stats = {0};
+  int cases = 0;
   while ((e = readdir(d))) {
     char dir[1100], w[1200];
     if (e->d_name[0] == '.' || strstr(e->d_name, "_v1") || strstr(e->d_name, "_fcn")) continue;
@@ -1545,16 +1629,15 @@ static void test_conformance_nets(void **state) {
     FILE *fp = fopen(w, "rb");
     if (!fp) continue;
     fclose(fp);
-    compared += check_conformance_case(dir, e->d_name, &misses, &skipped);
+    check_conformance_case(dir, e->d_name, &stats);
     cases++;
   }
   closedir(d);
   fprintf(stderr,
-          "  conformance nets: %d cases (%d without a gradient), %d comparisons, %d "
-          "misses\n",
-          cases, skipped, compared, misses);
+          "  conformance nets: %d cases, %d comparisons, %d taken again one-sided, "
+          "worst %.2g of the tolerance (%s)\n",
+          cases, stats.compared, stats.retried, stats.worst / CONF_TOL, stats.worst_case);
   assert_true(cases > 40);
-  assert_true(misses * 20 <= compared);
 }
 
 int main(void) {
