@@ -264,6 +264,31 @@ static void test_save_load_round_trip(void **state) {
 }
 
 /* Fillers: values checked against their definitions. */
+/* U(lo, hi): every value inside; mean (lo + hi) / 2 and variance
+ * (hi - lo)^2 / 12 from the n samples within 4.5 standard errors (those
+ * of the uniform: (hi - lo) / sqrt(12 n) for the mean, (hi - lo)^2 /
+ * sqrt(180 n) for the variance); both ends reached within 1% of the range
+ * (missed with probability 0.99^n).  A constant, or a narrower range,
+ * fails. */
+static void check_uniform(const ns_blob *b, double lo, double hi) {
+  double n = (double)b->count, sum = 0, sum2 = 0, min = hi, max = lo, w = hi - lo;
+  for (int64_t i = 0; i < b->count; i++) {
+    double v = b->data[i];
+    assert_true(v >= lo && v <= hi);
+    sum += v;
+    min = fmin(min, v);
+    max = fmax(max, v);
+  }
+  double mean = sum / n;
+  for (int64_t i = 0; i < b->count; i++) sum2 += (b->data[i] - mean) * (b->data[i] - mean);
+  double var = sum2 / n;
+  print_message("uniform(%g, %g): mean %.4g (want %.4g), variance %.4g (want %.4g), %.4g..%.4g\n",
+                lo, hi, mean, (lo + hi) / 2, var, w * w / 12, min, max);
+  assert_true(fabs(mean - (lo + hi) / 2) <= 4.5 * w / sqrt(12 * n));
+  assert_true(fabs(var - w * w / 12) <= 4.5 * w * w / sqrt(180 * n));
+  assert_true(min <= lo + 0.01 * w && max >= hi - 0.01 * w);
+}
+
 static void test_fillers(void **state) {
   fixture *f = *state;
   ns_ctx *ctx = f->ctx;
@@ -276,7 +301,7 @@ static void test_fillers(void **state) {
 
   fp.type = "uniform", fp.min = -2, fp.max = 3;
   assert_int_equal(ns_filler_fill(ctx, b, &fp, &rng), NS_OK);
-  for (int64_t i = 0; i < b->count; i++) assert_true(b->data[i] >= -2 && b->data[i] <= 3);
+  check_uniform(b, -2, 3);
 
   /* xavier: uniform in +-sqrt(3 / fan_in), fan_in = 20*3*3 = 180 */
   fp = (Caffe__FillerParameter)CAFFE__FILLER_PARAMETER__INIT;
@@ -321,22 +346,42 @@ static void test_fillers(void **state) {
   ns_blob_destroy(ctx, b);
 }
 
-/* The same seed gives the same weights. */
+/* The same seed gives the same weights; refilling changes them (the
+ * prototxt's fillers: Caffe's default constant 0 for 'ip', 0.5 for
+ * 'other') and only them (the biases stay 7 and -1); another seed gives
+ * others. */
 static void test_seed_determinism(void **state) {
   fixture *f = *state;
   const char *p = write_text(f, "net.prototxt", ip_net);
-  ns_net *a = NULL, *b = NULL;
+  ns_net *a = NULL, *b = NULL, *c = NULL;
   assert_int_equal(ns_net_load(f->ctx, p, NULL, 1, &a), NS_OK);
   assert_int_equal(ns_net_load(f->ctx, p, NULL, 1, &b), NS_OK);
+  assert_int_equal(ns_net_load(f->ctx, p, NULL, 1, &c), NS_OK);
+  /* by name: a Split is inserted before 'ip' (data has two readers) */
+  int ia = ns_net_find_layer(a, "ip"), io = ns_net_find_layer(a, "other");
+  assert_true(ia >= 0 && io >= 0);
+  ns_tensor x = ns_net_param(a, ia, 0), xo = ns_net_param(a, io, 0);
+  assert_int_equal(x.count, 6);
+  assert_int_equal(xo.count, 3);
+  for (int i = 0; i < 6; i++) assert_float_equal(x.data[i], 0, 0);
+  for (int i = 0; i < 3; i++) assert_float_equal(xo.data[i], 0.5, 0);
   assert_int_equal(ns_net_refill_weights(f->ctx, a, "msra", 9), NS_OK);
   assert_int_equal(ns_net_refill_weights(f->ctx, b, "msra", 9), NS_OK);
-  /* by name: a Split is inserted before 'ip' (data has two readers) */
-  int ia = ns_net_find_layer(a, "ip"), ib = ns_net_find_layer(b, "ip");
-  assert_true(ia >= 0 && ib >= 0);
-  ns_tensor x = ns_net_param(a, ia, 0), y = ns_net_param(b, ib, 0);
+  assert_int_equal(ns_net_refill_weights(f->ctx, c, "msra", 10), NS_OK);
+  int ib = ns_net_find_layer(b, "ip"), ic = ns_net_find_layer(c, "ip");
+  assert_true(ib >= 0 && ic >= 0);
+  ns_tensor y = ns_net_param(b, ib, 0), z = ns_net_param(c, ic, 0);
   assert_memory_equal(x.data, y.data, (size_t)x.count * sizeof(float));
+  /* msra draws from N(0, 2 / 3): a value equal to the old one has
+   * probability 0 */
+  for (int i = 0; i < 6; i++) assert_true(x.data[i] != 0);
+  for (int i = 0; i < 3; i++) assert_true(xo.data[i] != 0.5f);
+  for (int i = 0; i < 6; i++) assert_true(x.data[i] != z.data[i]);
+  assert_float_equal(ns_net_param(a, ia, 1).data[0], 7, 0);
+  assert_float_equal(ns_net_param(a, io, 1).data[0], -1, 0);
   ns_net_destroy(a);
   ns_net_destroy(b);
+  ns_net_destroy(c);
 }
 
 /* A plain in-place ReLU after a Convolution or InnerProduct runs in their
