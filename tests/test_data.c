@@ -82,26 +82,41 @@ static void test_npy_batches_wrap(void **state) {
   ns_net_destroy(net);
 }
 
+/* shuffle: every epoch is a permutation of the samples, each one in
+ * another order than the epoch before (reshuffled at every epoch, as the
+ * README says), none the file's order.  Batches of 3 over 7 samples: the
+ * epochs end inside batches.  Two random orders of 7 agree with
+ * probability 1 / 5040, and the seed is fixed. */
 static void test_npy_shuffle_is_permutation(void **state) {
   fixture *f = *state;
-  write_npy(f, 7);
-  ns_net *net = npy_net(f, 7, 1, "", NS_PHASE_TRAIN);
-  int differs = 0;
-  for (int epoch = 0; epoch < 3; epoch++) {
+  enum { SAMPLES = 7, BATCH = 3, EPOCHS = 4 };
+  write_npy(f, SAMPLES);
+  ns_net *net = npy_net(f, BATCH, 1, "", NS_PHASE_TRAIN);
+  int order[EPOCHS * SAMPLES + BATCH];
+  int got = 0;
+  while (got < EPOCHS * SAMPLES) {
     assert_int_equal(ns_net_forward(f->ctx, net), NS_OK);
     ns_tensor y = ns_net_blob(net, ns_net_find_blob(net, "label"));
     ns_tensor x = ns_net_blob(net, ns_net_find_blob(net, "data"));
-    int seen[7] = {0};
-    for (int i = 0; i < 7; i++) {
+    for (int i = 0; i < BATCH; i++) {
       int lab = (int)y.data[i];
-      assert_true(lab >= 0 && lab < 7);
-      seen[lab]++;
-      differs += lab != i;
+      assert_true(lab >= 0 && lab < SAMPLES);
       assert_float_equal(x.data[i * 6], 100 * lab, 0); /* sample and label stay paired */
+      order[got++] = lab;
     }
-    for (int i = 0; i < 7; i++) assert_int_equal(seen[i], 1);
   }
-  assert_true(differs > 0);
+  for (int e = 0; e < EPOCHS; e++) {
+    const int *epoch = order + e * SAMPLES;
+    int seen[SAMPLES] = {0}, in_file_order = 1;
+    for (int i = 0; i < SAMPLES; i++) {
+      seen[epoch[i]]++;
+      in_file_order &= epoch[i] == i;
+    }
+    for (int i = 0; i < SAMPLES; i++) assert_int_equal(seen[i], 1);
+    assert_false(in_file_order);
+    if (e > 0 && memcmp(epoch, epoch - SAMPLES, sizeof(int) * SAMPLES) == 0)
+      fail_msg("epoch %d is in the same order as epoch %d", e, e - 1);
+  }
   ns_net_destroy(net);
 }
 
