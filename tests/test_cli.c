@@ -440,32 +440,82 @@ static void test_classify_map(void **state) {
   ns_ctx_destroy(ctx);
 }
 
+/* The input classify saved against ns_transform_preprocess with
+ * classify.py's defaults (channel swap 2,1,0, raw scale 255) and the
+ * given mean (an image when mean_image is set), within 1e-4; the mean
+ * moves that input by over 100 grey levels, so ignoring it fails. */
+static void expect_saved_input(ns_ctx *ctx, const char *img, const char *saved,
+                               const ns_ndarray *mean_image, const double *mean_values) {
+  ns_ndarray input = load_npy(ctx, saved);
+  assert_int_equal(input.num_axes, 4);
+  assert_int_equal(input.shape[1], 3);
+  int h = (int)input.shape[2], w = (int)input.shape[3];
+  ns_image im;
+  assert_int_equal(ns_image_load(ctx, img, 0, &im), NS_OK);
+  ns_transform t;
+  ns_transform_init(&t);
+  t.num_swap = 3;
+  t.channel_swap[0] = 2, t.channel_swap[1] = 1, t.channel_swap[2] = 0;
+  t.raw_scale = 255;
+  float *plain = malloc(sizeof(float) * (size_t)input.count);
+  float *want = malloc(sizeof(float) * (size_t)input.count);
+  assert_int_equal(ns_transform_preprocess(ctx, &t, &im, h, w, plain, input.count), NS_OK);
+  t.mean_image = mean_image;
+  if (mean_values) {
+    t.num_mean_values = 3;
+    for (int c = 0; c < 3; c++) t.mean_values[c] = mean_values[c];
+  }
+  assert_int_equal(ns_transform_preprocess(ctx, &t, &im, h, w, want, input.count), NS_OK);
+  double off = 0, mean_effect = 0;
+  for (int64_t i = 0; i < input.count; i++) {
+    off = fmax(off, fabs((double)input.data[i] - want[i]));
+    mean_effect = fmax(mean_effect, fabs((double)plain[i] - want[i]));
+  }
+  if (!(off <= 1e-4) || !(mean_effect > 1))
+    fail_msg("%s: %.3g from the expected input, whose mean moves it by %.3g", saved, off,
+             mean_effect);
+  free(plain);
+  free(want);
+  ns_image_free(ctx, &im);
+  ns_ndarray_free(ctx, &input);
+}
+
 static void test_classify_plain(void **state) {
   (void)state;
-  char net[1024], w[1024], img[1024], mean[1024];
+  char net[1024], w[1024], img[1024], mean[1024], saved[1024];
   conf(net, sizeof net, "mini_caffenet", "net.prototxt");
   conf(w, sizeof w, "mini_caffenet", "weights.caffemodel");
   tmp(img, sizeof img, "plain.png");
   tmp(mean, sizeof mean, "mean.npy");
+  tmp(saved, sizeof saved, "plain_input.npy");
   ns_ctx *ctx = ns_ctx_create();
   write_test_png(ctx, img, 3);
-  /* a (3, 50, 60) mean image, and its per-channel average */
-  float *m = malloc(3 * 50 * 60 * sizeof *m);
-  for (int i = 0; i < 3 * 50 * 60; i++) m[i] = (float)(100 + (i % 97));
+  /* a (3, 50, 60) mean image, and its per-channel averages by hand */
+  static float m[3 * 50 * 60];
+  double average[3] = {0, 0, 0};
+  for (int i = 0; i < 3 * 50 * 60; i++) {
+    m[i] = (float)(100 + (i % 97));
+    average[i / (50 * 60)] += m[i] / (50.0 * 60.0);
+  }
   int64_t shape[3] = {3, 50, 60};
   assert_int_equal(ns_npy_save_f32(ctx, mean, 3, shape, m), NS_OK);
-  free(m);
-  run_result r = run("classify %s %s %s --mean-file %s --top 4", net, w, img, mean);
+  run_result r =
+      run("classify %s %s %s --mean-file %s --top 4 --save-input %s", net, w, img, mean, saved);
   if (r.code != 0 || !strstr(r.out, "prob (1, 10)")) fail_msg("%s", r.out);
   int lines = 0;
   for (const char *p = r.out; (p = strstr(p, "\n  ")); p++) lines++;
   assert_int_equal(lines, 4);
   free(r.out);
-  r = run("classify %s %s %s --mean-file %s --channel-mean --json", net, w, img, mean);
+  /* the mean image, resized to the input by the library's set_mean */
+  ns_ndarray mean_image = {.data = m, .num_axes = 3, .shape = {3, 50, 60}, .count = 3 * 50 * 60};
+  expect_saved_input(ctx, img, saved, &mean_image, NULL);
+  r = run("classify %s %s %s --mean-file %s --channel-mean --json --save-input %s", net, w, img,
+          mean, saved);
   int argmax[4], rows;
   if (r.code != 0 || json_argmax(strstr(r.out, "{"), argmax, 4, &rows) != 1 || rows != 1)
     fail_msg("%s", r.out);
   free(r.out);
+  expect_saved_input(ctx, img, saved, NULL, average);
   ns_ctx_destroy(ctx);
 }
 
