@@ -190,15 +190,32 @@ static void test_pool_global(void **state) {
   lh_destroy(h);
 }
 
-/* Test-time STOCHASTIC: sum x^2 / sum x per window.  k2 s2 on the input:
- *   (0,0) {16,2,4,5}: (256+4+16+25)/27 = 301/27 */
+/* Test-time STOCHASTIC (Caffe's StoPoolForwardTest: each value weighted
+ * by its probability x / sum x): sum x^2 / sum x per window.
+ * k2 s2 on the input:
+ *   (0,0) {16,2,4,5}:   (256+4+16+25)/27    = 301/27
+ *   (0,1) {3,1,6,15}:   (9+1+36+225)/25     = 271/25
+ *   (1,0) {7,8,14,11}:  (49+64+196+121)/40  = 430/40
+ *   (1,1) {9,10,12,13}: (81+100+144+169)/44 = 494/44
+ * k3 s2, the windows of the MAX case, clipped at the edge:
+ *   (0,0) {16,2,3,4,5,6,7,8,9}: 540/60
+ *   (0,1) {3,1,6,15,9,10}:      452/44
+ *   (1,0) {7,8,9,14,11,12}:     655/61
+ *   (1,1) {9,10,12,13}:         494/44 */
 static void test_pool_stochastic(void **state) {
   Caffe__PoolingParameter pp = pool_param(2, 2, 2, 0);
   lh_harness *h = pool_case(&pp, 1);
   run_ok(h);
   expect_shape(h->top[0], 4, 1, 1, 2, 2);
-  const double want = 301.0 / 27;
-  expect_values(h->top[0]->data, &want, 1);
+  const double want[4] = {301.0 / 27, 271.0 / 25, 430.0 / 40, 494.0 / 44};
+  expect_values(h->top[0]->data, want, 4);
+  lh_destroy(h);
+  Caffe__PoolingParameter clipped = pool_param(2, 3, 2, 0);
+  h = pool_case(&clipped, 1);
+  run_ok(h);
+  expect_shape(h->top[0], 4, 1, 1, 2, 2);
+  const double want_clipped[4] = {540.0 / 60, 452.0 / 44, 655.0 / 61, 494.0 / 44};
+  expect_values(h->top[0]->data, want_clipped, 4);
   lh_destroy(h);
 }
 
