@@ -8,7 +8,8 @@
  * forward, double sums).  The floor is 0.1, not Caffe's 1: most element-wise
  * gradients are below 1 (Sigmoid's at most 0.25), and a floor of 1 would
  * check them only to an absolute 1e-3.  Measured (December 2026) the worst
- * layer check is 3.4e-4 of that scale (Convolution), 3x inside.
+ * layer check is 3.4e-4 of that scale (SoftmaxWithLoss, Convolution), 3x
+ * inside.
  * Inputs avoid the kinks (ReLU at 0, ties in MAX) by construction.
  * Loss values are checked against hand computations. */
 #include <float.h>
