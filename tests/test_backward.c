@@ -8,8 +8,8 @@
  * forward, double sums).  The floor is 0.1, not Caffe's 1: most element-wise
  * gradients are below 1 (Sigmoid's at most 0.25), and a floor of 1 would
  * check them only to an absolute 1e-3.  Measured (December 2026) the worst
- * layer check is 3.4e-4 of that scale (SoftmaxWithLoss, Convolution), 3x
- * inside.
+ * layer check is 3.4e-4 of that scale (SoftmaxWithLoss, Convolution), and
+ * 5.5e-4 over 40 other seeds of the data (Deconvolution).
  * Inputs avoid the kinks (ReLU at 0, ties in MAX) by construction.
  * Loss values are checked against hand computations. */
 #include <float.h>
@@ -614,7 +614,10 @@ static void check_batchnorm(int global, int in_place, int axes) {
     h->layer.params[1]->data[k] = 1.6f + 0.1f * (float)k;
   }
   h->layer.params[2]->data[0] = 2.0f;
-  gc_opts o = {.setup_done = 1, .train = 1, .skip_params = 1};
+  /* the normalisation curves strongly: with h = 1e-2 the central
+   * difference is up to 3.2e-3 of the scale off (40 data seeds; 2.5e-4
+   * with this file's), and a smaller step brings the float noise up */
+  gc_opts o = {.setup_done = 1, .train = 1, .skip_params = 1, .tol = 5e-3};
   grad_check(h, &o);
   lh_destroy(h);
 }
@@ -1040,12 +1043,83 @@ static void fill_inputs(ns_net *net) {
   for (int i = 0; i < 6; i++) target[i] = urand(-1, 1);
 }
 
+/* ---- differences across kinks ---------------------------------------------- */
+
+/* A net's objective E, evaluated after each change of a param or input. */
+typedef struct net_objective net_objective;
+struct net_objective {
+  double (*eval)(const net_objective *o);
+  ns_net *net;
+  ns_ctx *ctx;
+  const struct conf_out *outs; /* conformance nets: their outputs and targets */
+  int n_out;
+};
+
+/* (E(x[i] + up) - E(x[i] - down)) over the step the floats actually took:
+ * central with up = down, one-sided with one of them 0. */
+static double slope(const net_objective *o, float *x, int64_t i, double up, double down) {
+  float keep = x[i], hi = keep + (float)up, lo = keep - (float)down;
+  x[i] = hi;
+  double ep = o->eval(o);
+  x[i] = lo;
+  double em = o->eval(o);
+  x[i] = keep;
+  return (ep - em) / ((double)hi - (double)lo);
+}
+
+static double rel_error(double ana, double num) {
+  return fabs(ana - num) / fmax(SCALE_FLOOR, fmax(fabs(ana), fabs(num)));
+}
+
+/* The error of the analytic gradient `ana` of E in x[i] against the
+ * central difference with step h.  Through a whole net x reaches many
+ * ReLU and MAX kinks, and one within h of x makes the central difference
+ * a blend of the two one-sided slopes.  So when it is more than a quarter
+ * of tol off, two more chances, and the smaller error counts (*retried
+ * counts these): the central difference with step KINK_STEP * h (clear
+ * of a kink that is not that near), and, for a kink at x itself, where
+ * the backward (as Caffe's) gives one side's slope, the distance from the
+ * range between the forward and the backward difference with that step
+ * (0 inside).  Away from kinks that range is only the curvature over
+ * h / 4 wide (1.6e-3 at most in small_net), so a gradient scaled by 1.05
+ * still fails. */
+#define KINK_STEP 0.25
+static double kink_tolerant_error(const net_objective *o, float *x, int64_t i, double h, double ana,
+                                  double tol, const char *what, int *retried) {
+  double central = slope(o, x, i, h, h), err = rel_error(ana, central);
+  if (err <= tol / 4) return err;
+  (*retried)++;
+  double k = KINK_STEP * h, near = slope(o, x, i, k, k);
+  double fwd = slope(o, x, i, k, 0), back = slope(o, x, i, 0, k);
+  double lo = fmin(fwd, back), hi = fmax(fwd, back);
+  double outside = ana < lo ? lo - ana : ana > hi ? ana - hi : 0;
+  err = fmin(fmin(err, rel_error(ana, near)), outside / fmax(SCALE_FLOOR, fabs(ana)));
+  if (err > tol)
+    fprintf(stderr,
+            "  %s[%lld]: analytic %.6g, central %.6g; with step h / 4 %.6g, forward %.6g, "
+            "backward %.6g\n",
+            what, (long long)i, ana, central, near, fwd, back);
+  return err;
+}
+
 /* Loss with the dropout mask fixed: the net's generator reseeded. */
 static double net_loss(ns_net *net, ns_ctx *ctx) {
   float loss;
   ns_rng_seed(&net->rng, 31);
   assert_int_equal(ns_net_forward_loss(ctx, net, &loss), NS_OK);
   return loss;
+}
+
+static double net_loss_of(const net_objective *o) { return net_loss(o->net, o->ctx); }
+
+/* Every element of x against kink_tolerant_error. */
+static void check_net_array(const net_objective *o, const char *what, float *x, const float *ana,
+                            int64_t n, double h, double tol) {
+  int retried = 0;
+  for (int64_t i = 0; i < n; i++) {
+    double err = kink_tolerant_error(o, x, i, h, ana[i], tol, what, &retried);
+    if (err > tol) fail_msg("%s element %lld: %.3g of the scale off", what, (long long)i, err);
+  }
 }
 
 static void test_net_gradient(void **state) {
@@ -1063,10 +1137,14 @@ static void test_net_gradient(void **state) {
   assert_int_equal(ns_net_backward(f.ctx, net), NS_OK);
   /* every learnable param, and the data (force_backward), against
    * central differences of the net's loss; step 1e-3 here: a 1e-2 step
-   * would cross ReLU kinks somewhere in the net.  The loss is a float
-   * near 2, whose rounding (2.4e-7) over 2h is 1.2e-4 already: tol 1e-2
-   * (an absolute 1e-3 below the floor); measured worst 5.3e-4. */
+   * would cross ReLU kinks somewhere in the net, and those within 1e-3
+   * are handled as kink_tolerant_error says.  The float forward through
+   * five layers makes the loss uneven by about 3e-7 (the float loss
+   * itself rounds at 2.4e-7), 1.5e-4 over 2h: tol 1e-2, an absolute 1e-3
+   * below the floor (measured worst 0.41 of it; 0.76 over 40 other data
+   * seeds). */
   const double h = 1e-3, tol = 1e-2;
+  net_objective o = {net_loss_of, net, f.ctx, NULL, 0};
   int n = ns_net_learnable_count(net);
   assert_int_equal(n, 8); /* weights and biases of conv1, ip1, conv2, ip2 */
   for (int k = 0; k < n; k++) {
@@ -1074,15 +1152,7 @@ static void test_net_gradient(void **state) {
     assert_int_equal(ns_net_learnable(net, k, &lr), NS_OK);
     float *ana = malloc((size_t)lr.data.count * sizeof(float));
     memcpy(ana, lr.diff, (size_t)lr.data.count * sizeof(float));
-    for (int64_t i = 0; i < lr.data.count; i++) {
-      float keep = lr.data.data[i];
-      lr.data.data[i] = keep + (float)h;
-      double ep = net_loss(net, f.ctx);
-      lr.data.data[i] = keep - (float)h;
-      double em = net_loss(net, f.ctx);
-      lr.data.data[i] = keep;
-      compare(lr.layer_name, lr.index, i, ana[i], (ep - em) / (2 * h), tol);
-    }
+    check_net_array(&o, lr.layer_name, lr.data.data, ana, lr.data.count, h, tol);
     free(ana);
   }
   int d = ns_net_find_blob(net, "data");
@@ -1090,15 +1160,7 @@ static void test_net_gradient(void **state) {
   assert_non_null(net->blobs[d]->diff);
   float *ana = malloc((size_t)data.count * sizeof(float));
   memcpy(ana, net->blobs[d]->diff, (size_t)data.count * sizeof(float));
-  for (int64_t i = 0; i < data.count; i++) {
-    float keep = data.data[i];
-    data.data[i] = keep + (float)h;
-    double ep = net_loss(net, f.ctx);
-    data.data[i] = keep - (float)h;
-    double em = net_loss(net, f.ctx);
-    data.data[i] = keep;
-    compare("data", 0, i, ana[i], (ep - em) / (2 * h), tol);
-  }
+  check_net_array(&o, "data", data.data, ana, data.count, h, tol);
   free(ana);
   free_net(&f);
 }
@@ -1378,13 +1440,10 @@ static void test_net_threads_deterministic(void **state) {
  * differences of E = sum over outputs of |out - target|^2 / (2 num),
  * summed in double.  Up to 8 sampled elements per param and input, h =
  * 1e-3, tol CONF_TOL on the scale above (measured worst 0.14 of it,
- * conv_group).  A weight of conv1 reaches hundreds of ReLU and MAX kinks:
- * one within h of x makes the central difference a blend of the two
- * one-sided slopes, where the backward (as Caffe's) gives one of them.
- * So a comparison more than a quarter of the tolerance off is taken again
- * with the forward and the backward difference at h / 4 and passes if the
- * gradient matches one of them (3 of 764 are, all in mini_caffenet's
- * conv1); a gradient scaled by 1.05 matches none.  No miss is allowed in
+ * conv_group; 0.59 over 40 other data seeds), kinks handled as
+ * kink_tolerant_error says (3 of 764 comparisons take the second chance,
+ * all in mini_caffenet's conv1, whose weights reach hundreds of ReLU and
+ * MAX kinks).  No miss is allowed in
  * any case, every case must compare something (but those on
  * no_gradient_cases), and a backward answering UNSUPPORTED fails the case
  * unless the layer it names is one whose backward Caffe does not
@@ -1452,21 +1511,8 @@ typedef struct conf_stats {
   char worst_case[256];
 } conf_stats;
 
-/* (E(x[i] + up) - E(x[i] - down)) over the step the floats actually took:
- * central with up = down, one-sided with one of them 0. */
-static double conf_slope(ns_net *net, const conf_out *outs, int n_out, float *x, int64_t i,
-                         double up, double down) {
-  float keep = x[i], hi = keep + (float)up, lo = keep - (float)down;
-  x[i] = hi;
-  double ep = conf_objective(net, outs, n_out);
-  x[i] = lo;
-  double em = conf_objective(net, outs, n_out);
-  x[i] = keep;
-  return (ep - em) / ((double)hi - (double)lo);
-}
-
-static double conf_error(double ana, double num) {
-  return fabs(ana - num) / fmax(SCALE_FLOOR, fmax(fabs(ana), fabs(num)));
+static double conf_objective_of(const net_objective *o) {
+  return conf_objective(o->net, o->outs, o->n_out);
 }
 
 /* Compares up to 8 sampled elements of every learning param and of every
@@ -1475,6 +1521,7 @@ static double conf_error(double ana, double num) {
 static int compare_conformance_gradients(const char *name, ns_net *net, const conf_out *outs,
                                          int n_out, conf_stats *stats) {
   const double h = 1e-3;
+  net_objective o = {conf_objective_of, net, net->ctx, outs, n_out};
   int compared = 0, misses = 0;
   int n_learn = ns_net_learnable_count(net);
   for (int k = 0; k < n_learn + ns_net_input_count(net); k++) {
@@ -1501,18 +1548,7 @@ static int compare_conformance_gradients(const char *name, ns_net *net, const co
     }
     for (int s = 0; s < 8 && s < count; s++) {
       int64_t i = count <= 8 ? s : (int64_t)(ns_rng_uniform01(&data_rng) * (double)count);
-      double num = conf_slope(net, outs, n_out, x, i, h, h);
-      double err = conf_error(ana[i], num);
-      if (err > CONF_TOL / 4) { /* a kink near x[i]? */
-        stats->retried++;
-        double fwd = conf_slope(net, outs, n_out, x, i, h / 4, 0);
-        double back = conf_slope(net, outs, n_out, x, i, 0, h / 4);
-        fprintf(stderr,
-                "  %s: %s[%lld] analytic %.6g, central %.6g; with h / 4 forward %.6g, "
-                "backward %.6g\n",
-                name, what, (long long)i, ana[i], num, fwd, back);
-        err = fmin(err, fmin(conf_error(ana[i], fwd), conf_error(ana[i], back)));
-      }
+      double err = kink_tolerant_error(&o, x, i, h, ana[i], CONF_TOL, what, &stats->retried);
       compared++;
       if (err > CONF_TOL) {
         misses++;
@@ -1635,7 +1671,7 @@ static void test_conformance_nets(void **state) {
   }
   closedir(d);
   fprintf(stderr,
-          "  conformance nets: %d cases, %d comparisons, %d taken again one-sided, "
+          "  conformance nets: %d cases, %d comparisons, %d given the kink chance, "
           "worst %.2g of the tolerance (%s)\n",
           cases, stats.compared, stats.retried, stats.worst / CONF_TOL, stats.worst_case);
   assert_true(cases > 40);
