@@ -74,6 +74,7 @@ typedef struct digest {
 } digest;
 
 static void digest_add(digest *d, const void *p, size_t n) {
+  if (n == 0) return; /* p may be NULL then */
   assert_true(n <= sizeof d->bytes - d->len);
   memcpy(d->bytes + d->len, p, n);
   d->len += n;
@@ -82,7 +83,7 @@ static void digest_add(digest *d, const void *p, size_t n) {
 static void digest_tensor(digest *d, ns_tensor t) {
   digest_add(d, t.shape, sizeof(int64_t) * (size_t)t.num_axes);
   assert_true((size_t)t.count <= sizeof d->floats / sizeof(float) - d->n_floats);
-  memcpy(d->floats + d->n_floats, t.data, sizeof(float) * (size_t)t.count);
+  if (t.count > 0) memcpy(d->floats + d->n_floats, t.data, sizeof(float) * (size_t)t.count);
   d->n_floats += (size_t)t.count;
 }
 
