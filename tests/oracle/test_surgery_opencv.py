@@ -1,18 +1,29 @@
 """The files `netsurg fcn`, `transplant` and `edit` write, read by OpenCV's
 Caffe importer (cv2.dnn), an independent implementation.
 
-- the FCN cast of a legacy V1 net: OpenCV's map equals Caffe's figures for
-  the hand-made cast (tests/conformance/mini_caffenet_fcn);
+- the FCN cast of a legacy V1 net: in OpenCV, every blob equals Caffe's
+  figures for the hand-made cast (tests/conformance/mini_caffenet_fcn), its
+  params equal the hand-made cast's, and on an input large enough for its
+  LRN to matter every blob equals the hand-made cast's in OpenCV;
 - an edited caffemodel: OpenCV sees exactly the edited values;
 - CaffeNet (the legacy V1 deploy prototxt from ../shared, random weights):
-  `netsurg fcn` at 451x451 and the seed's own V1 full-conv prototxt filled
-  by `netsurg transplant` give the same 8x8 map in OpenCV, and netsurg's
-  forward agrees (slow: skipped with NS_SKIP_SLOW=1 or without ../shared).
+  the params of `netsurg fcn`'s cast at 451x451 and of the seed's own V1
+  full-conv prototxt filled by `netsurg transplant` are the deploy net's, as
+  OpenCV reads them, reshaped by numpy (fc6 (4096, 9216) -> (4096, 256, 6, 6));
+  the two give the same blobs in OpenCV, and netsurg's forward of the cast
+  agrees on every blob (slow: skipped with NS_SKIP_SLOW=1 or without
+  ../shared).
 
-Tolerance 1e-4 absolute + 1e-3 relative, as test_opencv.py (OpenCV's
-kernels round differently).  Skipped without cv2/numpy or the CLI.
+Tolerance per element: 1e-5 of the blob's largest magnitude + 1e-4 relative
+(OpenCV's kernels round differently; a blob of magnitude 100 whose elements
+cancel to near 0 cannot be held to 1e-5 absolute). The inputs are large
+enough that each LRN moves its blob by more than SWITCH_MARGIN tolerances,
+which the tests check by setting alpha to 0 in OpenCV's copy. Skipped
+without cv2/numpy or the CLI.
 """
+import json
 import os
+import re
 import shutil
 import tempfile
 import unittest
@@ -26,13 +37,49 @@ except ImportError:  # pragma: no cover
 
 CONF = os.path.join(os.environ.get("NS_TEST_DIR", "tests"), "conformance")
 LEGACY = os.path.join(SHARED, "data", "prototxt", "legacy_v1")
-ATOL, RTOL = 1e-4, 1e-3
+ATOL, RTOL = 1e-5, 1e-4  # ATOL is relative to the blob's largest magnitude
+SWITCH_MARGIN = 100
+CAFFENET_BIASES = {"conv1": 96, "conv2": 256, "conv3": 384, "conv4": 384, "conv5": 256,
+                   "fc6": 4096, "fc7": 4096, "fc8": 1000}
 
 
 def opencv_forward(proto, weights, x, blob):
     net = cv2.dnn.readNetFromCaffe(proto, weights)
     net.setInput(x)
     return net.forward(blob)
+
+
+def misses(ours, theirs):
+    """How many times over the tolerance the worst element misses (<= 1: agrees)."""
+    tol = ATOL * np.abs(theirs).max() + RTOL * np.abs(theirs)
+    return (np.abs(ours - theirs) / np.maximum(tol, 1e-30)).max()
+
+
+def blob_writers(proto):
+    """{blob: the layer that writes it last}, the input aside, from netsurg's
+    graph listing (only the names; OpenCV gives the values): OpenCV's forward
+    names layers, and an in-place blob's final value is its last writer's."""
+    last = {}
+    for l in json.loads(run("info", proto, "--json").stdout)["layers"]:
+        if l["type"] != "Input":
+            for t in l["tops"]:
+                last[t] = l["name"]
+    return last
+
+
+def opencv_blobs(proto, weights, x, writers):
+    net = cv2.dnn.readNetFromCaffe(proto, weights)
+    net.setInput(x)
+    return dict(zip(writers, net.forward(list(writers.values()))))
+
+
+def without_lrn(proto, path):
+    """PROTO with every LRN's alpha set to 0 (LRN then divides by 1), at PATH."""
+    with open(proto) as f:
+        text = f.read()
+    with open(path, "w") as f:
+        f.write(re.sub(r"alpha: \S+", "alpha: 0", text))
+    return path
 
 
 @unittest.skipIf(cv2 is None, "python3-opencv / numpy not installed")
@@ -47,10 +94,23 @@ class SurgeryInOpenCV(unittest.TestCase):
     def path(self, name):
         return os.path.join(self.dir, name)
 
-    def assertClose(self, ours, theirs):
-        self.assertEqual(ours.shape, theirs.shape)
-        err = np.abs(ours - theirs) - (ATOL + RTOL * np.abs(theirs))
-        self.assertLessEqual(err.max(), 0, "max abs diff %g" % np.abs(ours - theirs).max())
+    def assertClose(self, ours, theirs, what=""):
+        self.assertEqual(ours.shape, theirs.shape, what)
+        self.assertLessEqual(misses(ours, theirs), 1, "%s: max abs diff %g"
+                             % (what, np.abs(ours - theirs).max()))
+
+    def assertSameBlobs(self, ours, theirs):
+        self.assertEqual(sorted(ours), sorted(theirs))
+        for b in ours:
+            self.assertClose(ours[b], theirs[b], b)
+
+    def assertLrnMatters(self, proto, weights, x, writers, ref):
+        off = opencv_blobs(without_lrn(proto, self.path("no_lrn.prototxt")), weights, x, writers)
+        moved = {b: misses(off[b], ref[b]) for b in writers if b.startswith("norm")}
+        self.assertTrue(moved)
+        for b, m in moved.items():
+            self.assertGreater(m, SWITCH_MARGIN, "%s without LRN moves by %.3g tolerances only" % (b, m))
+        return moved
 
     def test_fcn_of_legacy_v1_net(self):
         case = os.path.join(CONF, "mini_caffenet_v1")
@@ -58,10 +118,27 @@ class SurgeryInOpenCV(unittest.TestCase):
         out = run("fcn", os.path.join(case, "net.prototxt"), os.path.join(case, "weights.caffemodel"),
                   "--size", "71", "--batch", "1", "--out", prefix).stdout
         self.assertIn("map 5x5", out)
-        x = np.load(os.path.join(CONF, "mini_caffenet_fcn", "in_data.npy"))
-        theirs = opencv_forward(prefix + ".prototxt", prefix + ".caffemodel", x, "prob")
-        caffe = np.load(os.path.join(CONF, "mini_caffenet_fcn", "blob_prob.npy"))
-        self.assertClose(theirs, caffe)
+        hand = os.path.join(CONF, "mini_caffenet_fcn")
+        hand_proto, hand_weights = os.path.join(hand, "net.prototxt"), os.path.join(hand, "weights.caffemodel")
+        ours, theirs = (cv2.dnn.readNetFromCaffe(p, w) for p, w in
+                        ((prefix + ".prototxt", prefix + ".caffemodel"), (hand_proto, hand_weights)))
+        self.assertEqual(ours.getLayerNames(), theirs.getLayerNames())
+        for name in ("conv1", "conv2", "fc6-conv", "fc7-conv"):
+            for i in range(2):
+                self.assertTrue(np.array_equal(ours.getParam(name, i), theirs.getParam(name, i)), (name, i))
+        writers = blob_writers(hand_proto)
+        x = np.load(os.path.join(hand, "in_data.npy"))
+        cast = opencv_blobs(prefix + ".prototxt", prefix + ".caffemodel", x, writers)
+        self.assertSameBlobs(cast, {b: np.load(os.path.join(hand, "blob_%s.npy" % b)) for b in writers})
+        # Caffe's input leaves alpha 1e-4 nearly idle: on a 30x larger one the
+        # LRN matters, and the cast must still be the hand-made one
+        big = 30 * x
+        ref = opencv_blobs(hand_proto, hand_weights, big, writers)
+        self.assertSameBlobs(opencv_blobs(prefix + ".prototxt", prefix + ".caffemodel", big, writers), ref)
+        moved = self.assertLrnMatters(hand_proto, hand_weights, big, writers, ref)
+        print("cast vs Caffe: worst %.3g tolerances; LRN off moves norm1 %.3g" % (
+            max(misses(cast[b], np.load(os.path.join(hand, "blob_%s.npy" % b))) for b in writers),
+            moved["norm1"]))
 
     def test_edited_weights(self):
         case = os.path.join(CONF, "mini_caffenet")
@@ -85,7 +162,14 @@ class SurgeryInOpenCV(unittest.TestCase):
         deploy = os.path.join(LEGACY, "bvlc_reference_caffenet__deploy.prototxt")
         full_conv = os.path.join(LEGACY, "imagenet__bvlc_caffenet_full_conv.prototxt")
         weights = self.path("caffenet.caffemodel")
-        run("init", deploy, "--filler", "msra", "--seed", "5", "--out", weights)
+        run("init", deploy, "--filler", "msra", "--seed", "5", "--out", self.path("zero_bias.caffemodel"))
+        # the deploy prototxt has no bias fillers: random biases, or a lost
+        # bias would go unseen
+        rng, loads = np.random.RandomState(5), []
+        for name, n in CAFFENET_BIASES.items():
+            np.save(self.path(name + "_b.npy"), rng.uniform(-1, 1, n).astype(np.float32))
+            loads += ["--load", "%s[1]=%s" % (name, self.path(name + "_b.npy"))]
+        run("edit", deploy, self.path("zero_bias.caffemodel"), *loads, "--out", weights)
         prefix = self.path("caffenet_fcn")
         out = run("fcn", deploy, weights, "--size", "451", "--batch", "1", "--out", prefix).stdout
         self.assertIn("map 8x8", out)
@@ -93,17 +177,51 @@ class SurgeryInOpenCV(unittest.TestCase):
         seed_weights = self.path("seed_full_conv.caffemodel")
         run("transplant", deploy, weights, full_conv, "--map", "fc6=fc6-conv,fc7=fc7-conv,fc8=fc8-conv",
             "--out", seed_weights)
-        # a small input keeps the random net's softmax from saturating
-        x = np.random.RandomState(0).uniform(-0.5, 0.5, (1, 3, 451, 451)).astype(np.float32)
-        ours_cast = opencv_forward(prefix + ".prototxt", prefix + ".caffemodel", x, "prob")
-        seed_cast = opencv_forward(full_conv, seed_weights, x, "prob")
-        self.assertEqual(ours_cast.shape, (1, 1000, 8, 8))
-        self.assertClose(ours_cast, seed_cast)
-        np.save(self.path("x.npy"), x)
-        run("forward", prefix + ".prototxt", prefix + ".caffemodel", "--input", "data=" + self.path("x.npy"),
-            "--output", "prob=" + self.path("p.npy"))
-        self.assertClose(np.load(self.path("p.npy")), seed_cast)
+        self.assertParamsReshaped(deploy, weights, prefix + ".prototxt", prefix + ".caffemodel")
+        self.assertParamsReshaped(deploy, weights, full_conv, seed_weights)
+        # inputs of +-6 make both LRNs matter; the softmax saturates there and
+        # turns the logits' rounding (1e-5 of 60) into 1e-4 of its outputs near
+        # 0.5, so `prob` is compared on inputs of +-0.5 (logits of about 5)
+        writers = blob_writers(prefix + ".prototxt")
+        for scale, blobs in ((6, [b for b in writers if b != "prob"]), (0.5, ["prob"])):
+            x = np.random.RandomState(0).uniform(-scale, scale, (1, 3, 451, 451)).astype(np.float32)
+            some = {b: writers[b] for b in blobs}
+            cast = opencv_blobs(prefix + ".prototxt", prefix + ".caffemodel", x, some)
+            seed = opencv_blobs(full_conv, seed_weights, x, some)
+            self.assertSameBlobs(cast, seed)
+            np.save(self.path("x.npy"), x)
+            run("forward", prefix + ".prototxt", prefix + ".caffemodel", "--input", "data=" + self.path("x.npy"),
+                *sum((["--output", "%s=%s" % (b, self.path(b + ".npy"))] for b in blobs), []))
+            ours = {b: np.load(self.path(b + ".npy")) for b in blobs}
+            self.assertSameBlobs(ours, seed)
+            worst = max(blobs, key=lambda b: misses(ours[b], seed[b]))
+            print("inputs +-%g: netsurg vs OpenCV worst %.3g tolerances (%s)" % (
+                scale, misses(ours[worst], seed[worst]), worst))
+            if scale == 6:
+                moved = self.assertLrnMatters(full_conv, seed_weights, x, some, seed)
+                print("LRN off moves " + ", ".join("%s %.3g" % kv for kv in sorted(moved.items())))
+        self.assertEqual(seed["prob"].shape, (1, 1000, 8, 8))
+        self.assertLess(seed["prob"].max(), 0.5, "softmax saturated")
 
+    def assertParamsReshaped(self, deploy, weights, proto, cast_weights):
+        """PROTO's params are DEPLOY's as OpenCV reads them, each fcN reshaped
+        by numpy to the convolution fcN-conv: Caffe's row-major (out, in)
+        matrix is (out, channels, kh, kw) in the same order."""
+        src = cv2.dnn.readNetFromCaffe(deploy, weights)
+        dst = cv2.dnn.readNetFromCaffe(proto, cast_weights)
+        shapes = {"fc6": (4096, 256, 6, 6), "fc7": (4096, 4096, 1, 1), "fc8": (1000, 4096, 1, 1)}
+        for name in CAFFENET_BIASES:
+            to = name + "-conv" if name in shapes else name
+            want_w = src.getParam(name, 0)
+            if name in shapes:
+                want_w = want_w.reshape(shapes[name])
+            got_w = dst.getParam(to, 0)
+            self.assertEqual(got_w.shape, want_w.shape, (proto, to))
+            self.assertTrue(np.array_equal(got_w, want_w), (proto, to))
+            self.assertTrue(np.array_equal(dst.getParam(to, 1).ravel(), src.getParam(name, 1).ravel()),
+                            (proto, to))
+            self.assertGreater(np.abs(want_w).min(), 0, "zero weights would hide a value not copied")
+            self.assertGreater(np.abs(src.getParam(name, 1)).min(), 0, "zero biases, likewise")
 
 if __name__ == "__main__":
     unittest.main()
