@@ -7,8 +7,12 @@ netsurg writes the initial weights (`init`), trains two SGD iterations with
 momentum and weight decay (`train --weights`), and dumps every param
 (`edit --dump`); torch starts from the same weights and runs the same two
 steps with torch.optim.SGD (whose momentum/decay form equals Caffe's for a
-fixed learning rate: history = lr * buffer).  The params must agree within
-1e-4.  Skipped without torch/numpy or the CLI.
+fixed learning rate: history = lr * buffer), in double precision.  The
+params must agree within TOL = 1e-6 (float against double rounding; 2.7e-8
+measured).  Each part of the update must matter at that tolerance: torch's
+run without weight decay, without momentum, or with the biases at lr_mult 1
+ends more than SWITCH_MARGIN tolerances from the reference, so a solver
+that drops any of them fails.  Skipped without torch/numpy or the CLI.
 """
 import os
 import shutil
@@ -24,6 +28,11 @@ except ImportError:  # pragma: no cover
     np = torch = None
 
 PARAMS = ["conv1", "conv2", "ip1", "ip2"]
+TOL = 1e-6
+SWITCH_MARGIN = 100
+# decay 10x the LeNet example's 0.0005: over two steps 0.0005 moves the params by
+# 4.9e-5 only, and a solver that ignored it would pass at 100 tolerances
+LR, MOMENTUM, DECAY = 0.05, 0.9, 0.005
 
 LENET = """
 name: "LeNet"
@@ -54,15 +63,39 @@ layer { name: "loss" type: "SoftmaxWithLoss" bottom: "ip2" bottom: "label" top: 
 """
 
 SOLVER = """net: "%(net)s"
-base_lr: 0.05
-momentum: 0.9
-weight_decay: 0.0005
+base_lr: %(lr)g
+momentum: %(momentum)g
+weight_decay: %(decay)g
 lr_policy: "fixed"
 max_iter: 2
 display: 1
 snapshot_prefix: "%(prefix)s"
 random_seed: 1
 """
+
+
+def torch_sgd(start, x, y, lr=LR, momentum=MOMENTUM, decay=DECAY, bias_lr_mult=2):
+    """Two SGD steps of torch from START; returns the params and the losses."""
+    torch.set_num_threads(1)
+    p = {l: [torch.tensor(a, dtype=torch.float64, requires_grad=True) for a in start[l]]
+         for l in PARAMS}
+    groups = [{"params": [p[l][0] for l in PARAMS], "lr": lr},
+              {"params": [p[l][1] for l in PARAMS], "lr": lr * bias_lr_mult}]
+    opt = torch.optim.SGD(groups, momentum=momentum, weight_decay=decay)
+    xt = torch.tensor(x, dtype=torch.float64)
+    yt = torch.tensor(y, dtype=torch.int64)
+    losses = []
+    for _ in range(2):
+        opt.zero_grad()
+        loss = F.cross_entropy(lenet(p, xt), yt)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return {l: [t.detach().numpy() for t in p[l]] for l in PARAMS}, losses
+
+
+def farthest(a, b):
+    return max(np.abs(a[l][i] - b[l][i]).max() for l in PARAMS for i in range(2))
 
 
 def lenet(p, x):
@@ -104,45 +137,34 @@ class TrainAgainstTorch(unittest.TestCase):
             f.write(LENET % {"x": self.path("x.npy"), "y": self.path("y.npy")})
         solver = self.path("solver.prototxt")
         with open(solver, "w") as f:
-            f.write(SOLVER % {"net": net, "prefix": self.path("snap")})
+            f.write(SOLVER % {"net": net, "prefix": self.path("snap"), "lr": LR,
+                              "momentum": MOMENTUM, "decay": DECAY})
         run("init", net, "--out", self.path("init.caffemodel"), "--seed", "11")
         start = self.dump(net, self.path("init.caffemodel"), "start")
         out = run("train", solver, "--weights", self.path("init.caffemodel"), "--threads", "1")
         ours = self.dump(net, self.path("snap_iter_2.caffemodel"), "end")
+        want, losses = torch_sgd(start, x, y)
 
-        torch.set_num_threads(1)
-        p = {l: [torch.tensor(a, dtype=torch.float64, requires_grad=True) for a in start[l]]
-             for l in PARAMS}
-        groups = [{"params": [p[l][0] for l in PARAMS], "lr": 0.05},
-                  {"params": [p[l][1] for l in PARAMS], "lr": 0.1}]  # lr_mult 2
-        opt = torch.optim.SGD(groups, momentum=0.9, weight_decay=0.0005)
-        xt = torch.tensor(x, dtype=torch.float64)
-        yt = torch.tensor(y, dtype=torch.int64)
-        losses = []
-        for _ in range(2):
-            opt.zero_grad()
-            loss = F.cross_entropy(lenet(p, xt), yt)
-            loss.backward()
-            opt.step()
-            losses.append(loss.item())
         # the loss netsurg printed at iteration 0 is torch's first
         first = [l for l in out.stdout.splitlines() if l.startswith("iter      0/")]
         self.assertTrue(first, out.stdout)
         self.assertAlmostEqual(float(first[0].split()[3]), losses[0], places=4)
-        worst = 0.0
         for l in PARAMS:
             for i in range(2):
-                want = p[l][i].detach().numpy()
-                got = ours[l][i]
-                self.assertEqual(got.shape, want.shape, (l, i))
-                moved = np.abs(want - start[l][i]).max()
-                self.assertGreater(moved, 1e-6, (l, i))  # the step did something
-                err = np.abs(got - want).max()
-                worst = max(worst, err)
-                self.assertLess(err, 1e-4, "%s[%d]: max |netsurg - torch| = %g" % (l, i, err))
-        # (worst was 2.7e-8 when this was written: float vs double rounding)
-        self.assertLess(worst, 1e-4)
+                self.assertEqual(ours[l][i].shape, want[l][i].shape, (l, i))
+                err = np.abs(ours[l][i] - want[l][i]).max()
+                self.assertLess(err, TOL, "%s[%d]: max |netsurg - torch| = %g" % (l, i, err))
+        worst = farthest(ours, want)
+        self.assertGreater(farthest(start, want), SWITCH_MARGIN * TOL, "the steps did nothing")
 
+        # each part of the update moves the result far beyond TOL
+        moves = {"no weight decay": farthest(torch_sgd(start, x, y, decay=0)[0], want),
+                 "no momentum": farthest(torch_sgd(start, x, y, momentum=0)[0], want),
+                 "biases at lr_mult 1": farthest(torch_sgd(start, x, y, bias_lr_mult=1)[0], want)}
+        print("netsurg vs torch: %.3g; without a part of the update: %s" % (
+            worst, ", ".join("%s %.3g" % kv for kv in moves.items())))
+        for what, moved in moves.items():
+            self.assertGreater(moved, SWITCH_MARGIN * TOL, "%s: only %g from the reference" % (what, moved))
 
 if __name__ == "__main__":
     unittest.main()
