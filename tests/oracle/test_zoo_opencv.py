@@ -4,10 +4,14 @@ Caffe importer (cv2.dnn), an independent implementation.
 CaffeNet (current and legacy V1 prototxts), SqueezeNet 1.1, GoogLeNet and
 ResNet-50 from ../shared/data/prototxt (skipped when it is absent). The
 weights come from `netsurg init --filler msra`; BatchNorm statistics are
-then set by `netsurg edit` to a valid state (variance 1, scale factor 1),
-because zero variances would amplify by 1/sqrt(eps) per layer and overflow
-a 50-layer net, and the Scale layers' gammas to 0.3, so that the logits
-stay moderate and the softmax does not saturate. Both engines read the same caffemodel and the same input.
+then set by `netsurg edit` to random ones (means N(0, 0.5), variances in
+[0.5, 2], stored multiplied by a random scale factor in [0.5, 4] as Caffe's
+moving averages are), because init's zero variances would amplify by
+1/sqrt(eps) per layer and overflow a 50-layer net, and the Scale layers'
+gammas to 0.3, so that the logits stay moderate and the softmax does not
+saturate. Both engines read the same caffemodel and the same input. The
+statistics must matter: OpenCV's logits with the scale factor taken as 1,
+or with unit variances, are more than SWITCH_MARGIN tolerances off.
 
 Compared: the blob feeding the final Softmax (the logits) and `prob`, each
 within 1e-4 relative to the blob's largest magnitude (logits) or 1e-4
@@ -29,6 +33,7 @@ except ImportError:  # pragma: no cover
 
 PROTO = os.path.join(SHARED, "data", "prototxt")
 RTOL = 1e-4
+SWITCH_MARGIN = 100
 
 NETS = {
     "caffenet": ("current/bvlc_reference_caffenet__deploy.prototxt", 227),
@@ -61,19 +66,26 @@ class ZooAgainstOpenCV(unittest.TestCase):
         weights = self.path("w.caffemodel")
         run("init", proto, "--filler", "msra", "--seed", "3", "--out", weights)
         info = json.loads(run("info", proto, "--json").stdout)
-        edits = []
+        rng = np.random.RandomState(7)
+        edits, variants = [], {"scale factor taken as 1": [], "unit variances": []}
         for layer in info["layers"]:
+            name, tag = layer["name"], self.path(layer["name"].replace("/", "_"))
             if layer["type"] == "BatchNorm":
-                ones = self.path(layer["name"].replace("/", "_") + "_var.npy")
-                np.save(ones, np.ones(layer["params"][1], np.float32))
-                edits += ["--load", "%s[1]=%s" % (layer["name"], ones),
-                          "--set", "%s[2][0]=1" % layer["name"]]
+                c = layer["params"][0][0]
+                factor = rng.uniform(0.5, 4)
+                stats = {"mean": rng.normal(0, 0.5, c) * factor, "var": rng.uniform(0.5, 2, c) * factor,
+                         "factor": [factor], "one": [1.0], "unit_var": np.full(c, factor)}
+                for k, v in stats.items():
+                    np.save("%s_%s.npy" % (tag, k), np.asarray(v, np.float32))
+                load = lambda i, k: ["--load", "%s[%d]=%s_%s.npy" % (name, i, tag, k)]  # noqa: E731
+                edits += load(0, "mean") + load(1, "var") + load(2, "factor")
+                variants["scale factor taken as 1"] += load(2, "one")
+                variants["unit variances"] += load(1, "unit_var")
             elif layer["type"] == "Scale" and layer["params"]:
                 # msra draws the BN scales with std sqrt(2); 0.3 keeps 16
                 # residual blocks from growing the logits to 1e8
-                gamma = self.path(layer["name"].replace("/", "_") + "_gamma.npy")
-                np.save(gamma, np.full(layer["params"][0], 0.3, np.float32))
-                edits += ["--load", "%s[0]=%s" % (layer["name"], gamma)]
+                np.save(tag + "_gamma.npy", np.full(layer["params"][0], 0.3, np.float32))
+                edits += ["--load", "%s[0]=%s_gamma.npy" % (name, tag)]
         if edits:
             fixed = self.path("w_bn.caffemodel")
             run("edit", proto, weights, *edits, "--out", fixed)
@@ -107,6 +119,17 @@ class ZooAgainstOpenCV(unittest.TestCase):
         perr = np.abs(ours_prob - cv_prob) - (RTOL + RTOL * np.abs(cv_prob))
         self.assertLessEqual(perr.max(), 0, "%s prob: max abs diff %g" %
                              (key, np.abs(ours_prob - cv_prob).max()))
+
+        for what, loads in variants.items():
+            if not loads:
+                continue
+            changed = self.path("w_variant.caffemodel")
+            run("edit", proto, weights, *loads, "--out", changed)
+            net = cv2.dnn.readNetFromCaffe(proto, changed)
+            net.setInput(x)
+            moved = np.abs(net.forward(logits).reshape(cv_logits.shape) - cv_logits).max() / (RTOL * scale)
+            print("%s: BatchNorm with the %s moves the logits by %.3g tolerances" % (key, what, moved))
+            self.assertGreater(moved, SWITCH_MARGIN, "%s: BatchNorm with the %s" % (key, what))
 
     def test_caffenet(self):
         self.check("caffenet")
