@@ -1,50 +1,119 @@
 #!/usr/bin/env bash
 # Runs every cmocka test program under BUILD/tests and the Python oracle
-# tests (tests/oracle/test_*.py, unittest), then prints the totals.
-# Exit status: 0 when nothing failed.
+# tests (tests/oracle/test_*.py, through tests/oracle/runner.py), then prints
+# the totals. Exit status: 0 when nothing failed.
+#
+# What counts as a failure besides a failed check: a program that crashes or
+# exits non-zero, one whose report cannot be read or runs fewer tests than
+# MIN_TESTS says (a program that prints nothing and exits 0 ran nothing), a
+# missing CLI or /usr/bin/python3 (every oracle test would skip), and, when
+# the environment sets CI, any skip not in CI_ALLOWED_SKIPS: CI installs
+# everything (scripts/install-deps.sh all), so a skip there is a broken setup.
 set -uo pipefail
+here=$(pwd)
+cd "$(dirname "$0")/.." || exit 1  # the tests find their data from the repo root
 build=${1:-build}
+case "$build" in /*) ;; *) [ -d "$here/$build" ] && build="$here/$build" ;; esac
 export NS_BUILD="$build"
-export NS_SHARED="${NS_SHARED:-$(cd "$(dirname "$0")/.." && cd .. && pwd)/shared}"
-pass=0 fail=0 skip=0 failed_progs=()
+export NS_SHARED="${NS_SHARED:-$(cd .. && pwd)/shared}"
+case "${CI:-}" in ""|0|false) ci=0 ;; *) ci=1 ;; esac
+
+# The fewest tests each program must report: its test functions today
+# (a skipped test counts; subtests add to a test's one). A program not named
+# here must report at least one test; one named here but not built fails.
+declare -A MIN_TESTS=(
+  [test_alloc_fail]=7 [test_backward]=36 [test_cli]=8 [test_conformance]=58
+  [test_data]=9 [test_hostile]=24 [test_io]=26 [test_kernels]=16
+  [test_layers_caffenet]=28 [test_layers_zoo]=33 [test_net]=12
+  [test_preprocess]=5 [test_solver]=12 [test_surgery]=16 [test_textformat]=36
+  [test_train]=6 [test_upgrade]=26
+  [test_bench_graph.py]=4 [test_corpus_cli.py]=2 [test_data_opencv.py]=4
+  [test_opencv.py]=2 [test_surgery_opencv.py]=3 [test_textformat_protobuf.py]=5
+  [test_train_torch.py]=1 [test_zoo_opencv.py]=5
+)
+
+# Skips CI accepts: a glob over "program: test: reason", then why it is fine.
+CI_ALLOWED_SKIPS=(
+  "*.py: *: slow (NS_SKIP_SLOW=1)|make test-asan asks for the quick set; make test runs them"
+)
+
+pass=0 fail=0 skip=0 failed_progs=() unallowed=()
+declare -A seen=()
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
+
+# report NAME PASSED FAILED SKIPPED RC [SKIP LINE...]: adds one program's figures.
+report() {
+  local name=$1 p=$2 f=$3 s=$4 rc=$5 min=${MIN_TESTS[$1]:-1} why="" n=$(($2 + $3 + $4))
+  shift 5
+  seen[$name]=1
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1 why="exit status $rc, no failure reported"; fi
+  if [ "$n" -lt "$min" ]; then
+    f=$((f + 1)) why="${why:+$why; }reported $n tests, expected at least $min (MIN_TESTS)"
+  fi
+  local line
+  for line in "$@"; do
+    [ $ci -eq 1 ] || break
+    allowed "$name: $line" && continue
+    unallowed+=("$name: $line") f=$((f + 1)) s=$((s - 1)) why="${why:+$why; }a skip in CI"
+  done
+  pass=$((pass + p)); fail=$((fail + f)); skip=$((skip + s))
+  printf '%-32s %4d passed %3d failed %3d skipped\n' "$name" "$p" "$f" "$s"
+  if [ "$f" -ne 0 ]; then
+    failed_progs+=("$name"); cat "$log"; [ -z "$why" ] || echo "run-tests: $name: $why"
+  fi
+}
+
+allowed() {
+  local entry
+  for entry in "${CI_ALLOWED_SKIPS[@]}"; do
+    # shellcheck disable=SC2053  # the pattern is meant as a glob
+    [[ "$1" == ${entry%%|*} ]] && return 0
+  done
+  return 1
+}
+
+# count REGEX: the sum of the numbers cmocka's summary lines give.
+count() { sed -n "s/$1/\\1/p" "$log" | awk '{s+=$1} END {print s+0}'; }
 
 for t in "$build"/tests/test_*; do
   [ -x "$t" ] || continue
   CMOCKA_MESSAGE_OUTPUT=stdout "$t" >"$log" 2>&1
   rc=$?
-  p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
-  f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
-  s=$(sed -n 's/^\[  SKIPPED \] \([0-9]*\) test.*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
-  if [ $rc -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi  # crashed before reporting
-  pass=$((pass + p)); fail=$((fail + f)); skip=$((skip + s))
-  printf '%-32s %4d passed %3d failed %3d skipped\n' "$(basename "$t")" "$p" "$f" "$s"
-  if [ "$f" -ne 0 ]; then failed_progs+=("$(basename "$t")"); cat "$log"; fi
+  p=$(count '^\[  PASSED  \] \([0-9]*\) test.*')
+  f=$(count '^\[  FAILED  \] \([0-9]*\) test.*')
+  s=$(count '^\[  SKIPPED \] \([0-9]*\) test.*')
+  mapfile -t skips < <(sed -n 's/^\[  SKIPPED \] \([^0-9 ][^ ]*\)$/\1: (cmocka gives no reason)/p' "$log" | sort -u)
+  report "$(basename "$t")" "$p" "$f" "$s" "$rc" "${skips[@]}"
 done
-
 py=/usr/bin/python3
-if [ -x "$py" ] && ls tests/oracle/test_*.py >/dev/null 2>&1; then
-  for t in tests/oracle/test_*.py; do
-    "$py" "$t" -v >"$log" 2>&1
-    rc=$?
-    # From unittest's summary ("Ran N tests", then "OK (skipped=S)" or
-    # "FAILED (failures=F, errors=E, skipped=S)"): a test may print its
-    # figures between its name and its verdict.
-    n=$(sed -n 's/^Ran \([0-9]*\) tests\{0,1\} in .*/\1/p' "$log" | tail -1)
-    s=$(sed -n 's/.*skipped=\([0-9]*\).*/\1/p' "$log" | tail -1)
-    f=$(sed -n 's/.*failures=\([0-9]*\).*/\1/p' "$log" | tail -1)
-    e=$(sed -n 's/.*errors=\([0-9]*\).*/\1/p' "$log" | tail -1)
-    n=${n:-0} s=${s:-0} f=$((${f:-0} + ${e:-0}))
-    p=$((n - s - f))
-    if [ $rc -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
-    pass=$((pass + p)); fail=$((fail + f)); skip=$((skip + s))
-    printf '%-32s %4d passed %3d failed %3d skipped\n' "$(basename "$t")" "$p" "$f" "$s"
-    if [ "$f" -ne 0 ]; then failed_progs+=("$(basename "$t")"); cat "$log"; fi
+oracles=(tests/oracle/test_*.py)
+if [ ! -x "$py" ]; then
+  echo "run-tests: $py missing: the ${#oracles[@]} oracle test files cannot run (scripts/install-deps.sh test)"
+  fail=$((fail + 1)); failed_progs+=("python3")
+elif [ ! -x "$build/netsurg" ]; then
+  echo "run-tests: $build/netsurg missing: every oracle test would skip (make all)"
+  fail=$((fail + 1)); failed_progs+=("netsurg")
+else
+  for t in "${oracles[@]}"; do
+    "$py" tests/oracle/runner.py "$t" >"$log" 2>&1
+    rc=$? p=0 f=0 s=0
+    read -r p f s < <(sed -n 's/^COUNTS \([0-9]*\) \([0-9]*\) \([0-9]*\)$/\1 \2 \3/p' "$log" | tail -1)
+    mapfile -t skips < <(sed -n 's/^SKIP //p' "$log")
+    report "$(basename "$t")" "${p:-0}" "${f:-0}" "${s:-0}" "$rc" "${skips[@]}"
   done
 fi
+for name in $(printf "%s\n" "${!MIN_TESTS[@]}" | sort); do
+  [ -n "${seen[$name]:-}" ] && continue
+  echo "run-tests: $name did not run (not built, or removed without updating MIN_TESTS)"
+  fail=$((fail + 1)); failed_progs+=("$name")
+done
 
 echo "----------------------------------------------------------------"
+if [ ${#unallowed[@]} -ne 0 ]; then
+  echo "skipped in CI, so failed (CI_ALLOWED_SKIPS lists the skips CI accepts):"
+  printf '  %s\n' "${unallowed[@]}"
+fi
 echo "TOTAL: $pass passed, $fail failed, $skip skipped"
 if [ $fail -ne 0 ]; then
   echo "failing: ${failed_progs[*]}"
