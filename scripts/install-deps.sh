@@ -6,11 +6,15 @@
 # scripts/bench-train.sh (those tests skip without it; CI's `all` has it).
 # bench: the peer engines of `make bench-peers` (OpenCV dnn, PyTorch, ONNX,
 # Node.js + npm for the onnxruntime-node package).
+# The test set also gets the de_DE.UTF-8 locale (generated from the locales
+# package, about a second): test_textformat's locale test needs a locale
+# whose decimal point is a comma, and scripts/run-tests.sh fails a skip in CI.
 set -euo pipefail
 
 build_pkgs=(gcc make pkg-config protobuf-c-compiler libprotobuf-c-dev libprotobuf-dev
             libopenblas-dev libjpeg62-turbo-dev libpng-dev zlib1g-dev)
-test_pkgs=(libcmocka-dev python3 python3-numpy python3-opencv dataset-fashion-mnist)
+test_pkgs=(libcmocka-dev python3 python3-numpy python3-opencv python3-protobuf protobuf-compiler
+           locales dataset-fashion-mnist)
 fuzz_pkgs=(clang libclang-rt-14-dev libomp-14-dev)
 torch_pkgs=(python3-torch)
 bench_pkgs=(python3-opencv python3-torch python3-onnx time)
@@ -39,13 +43,31 @@ for p in "${want[@]}"; do
     missing+=("$p")
   fi
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+
+# The comma-decimal locale of test_textformat's locale test, when wanted.
+comma_locale() {
+  [ "${1:-test}" != build ] || return 0
+  locale -a 2>/dev/null | grep -qix 'de_DE\.utf-\?8' && return 0
+  if [ "$(id -u)" -eq 0 ]; then
+    echo "install-deps: generating the de_DE.UTF-8 locale" >&2
+    localedef -i de_DE -f UTF-8 de_DE.UTF-8
+  else
+    echo "install-deps: no de_DE.UTF-8 locale (a test skips); run as root:" >&2
+    echo "  localedef -i de_DE -f UTF-8 de_DE.UTF-8" >&2
+  fi
+}
+
+if [ ${#missing[@]} -eq 0 ]; then
+  comma_locale "${1:-test}"
+  exit 0
+fi
 
 if [ "$(id -u)" -eq 0 ]; then
   echo "install-deps: installing ${missing[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  comma_locale "${1:-test}"
 else
   echo "install-deps: missing packages; run as root:" >&2
   echo "  apt-get install -y ${missing[*]}" >&2
