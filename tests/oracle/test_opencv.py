@@ -156,7 +156,8 @@ class OpenCVOracle(unittest.TestCase):
         return dict(zip(names, net.forward([names[b] for b in names])))
 
     def compare(self, layers, shape, seed):
-        """netsurg and OpenCV on every blob; returns OpenCV's blobs and weights."""
+        """netsurg and OpenCV on every blob: (OpenCV's blobs, the weights file,
+        the input, the worst difference in tolerances)."""
         text = prototxt(layers)
         proto, weights = self.path("net.prototxt"), self.path("w.caffemodel")
         with open(proto, "w") as f:

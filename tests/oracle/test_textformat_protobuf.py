@@ -37,7 +37,7 @@ try:
 except ImportError:  # pragma: no cover
     np = text_format = None
 
-PROTO = os.path.join(os.environ.get("NS_SOURCE_DIR", "src"), "format", "caffe.proto")
+PROTO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "src", "format", "caffe.proto")
 PROTOTXT = os.path.join(SHARED, "data", "prototxt")
 
 NUMBERS = r"""# every number spelling protobuf's text format accepts
