@@ -1,6 +1,7 @@
 /* Pooling, as Caffe's: MAX, AVE, or STOCHASTIC (test-time rule) over 2-D
  * windows of a [num, channels, height, width] bottom.  Output size rounds
- * up (round_mode CEIL, the default; FLOOR is the later Caffe option) and
+ * up (round_mode CEIL, the default; FLOOR is the later Caffe option, and
+ * the forks' ceil_mode: false the same) and
  * drops a last window that would start in the padding.  MAX may have a
  * second top: the index h * width + w of each maximum, as Caffe's mask.
  * Caffe's CPU code has no STOCHASTIC forward; its GPU test-time rule (a
@@ -92,6 +93,21 @@ static ns_status check_pad(ns_ctx *ctx, const ns_layer *l, const pool_state *s) 
   return NS_OK;
 }
 
+/* Output rounding: BVLC's round_mode, or the forks' ceil_mode (Caffe PR
+ * #3057, OpenCV, DenseNet-Caffe), where false means FLOOR.  Both given and
+ * disagreeing is refused rather than one silently winning. */
+static ns_status read_rounding(ns_ctx *ctx, ns_layer *l, const Caffe__PoolingParameter *p,
+                               pool_state *s) {
+  int round_floor = p->has_round_mode && p->round_mode == CAFFE__POOLING_PARAMETER__ROUND_MODE__FLOOR;
+  int ceil_floor = p->has_ceil_mode && !p->ceil_mode;
+  if (p->has_round_mode && p->has_ceil_mode && round_floor != ceil_floor)
+    return ns_layer_fail(ctx, l, NS_ERR_NET,
+                         "pooling_param: round_mode %s and ceil_mode %s disagree",
+                         round_floor ? "FLOOR" : "CEIL", p->ceil_mode ? "true" : "false");
+  s->floor_mode = round_floor || ceil_floor;
+  return NS_OK;
+}
+
 static ns_status pool_setup(ns_ctx *ctx, ns_layer *l) {
   static const Caffe__PoolingParameter defaults = CAFFE__POOLING_PARAMETER__INIT;
   const Caffe__PoolingParameter *p = l->param->pooling_param;
@@ -107,7 +123,7 @@ static ns_status pool_setup(ns_ctx *ctx, ns_layer *l) {
     return ns_layer_fail(ctx, l, NS_ERR_UNSUPPORTED, "pooling_param.pool %d is unknown", pool);
   s->method = (ns_pool_method)pool;
   s->global = p->has_global_pooling && p->global_pooling;
-  s->floor_mode = p->has_round_mode && p->round_mode == CAFFE__POOLING_PARAMETER__ROUND_MODE__FLOOR;
+  if (read_rounding(ctx, l, p, s) != NS_OK) return ctx->status;
   if (l->n_top > 1 && s->method != NS_POOL_MAX)
     return ns_layer_fail(ctx, l, NS_ERR_NET, "%s pooling has one top, not %d (only MAX has a mask)",
                          method_names[s->method], l->n_top);

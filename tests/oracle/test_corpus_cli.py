@@ -4,11 +4,12 @@ writes the current format, and `netsurg info --json` of the original and of
 the upgraded file give the same layer graph (names, types, bottoms, tops)
 and the same param shapes. Skipped without ../shared or the CLI.
 
-The fork models of wild/ that the zoo issue has not reached yet are listed
-in NOT_YET with the fork field or layer type they stop at: each must still
-be refused with exit status 2 (bad input) and a message naming the file, its
-line and that field, and one that starts to load fails the test until it is
-taken off the list (so the list never outlives the work).
+The fork models of wild/ all parse now (their fields are in our
+caffe.proto); those whose layer types netsurg does not run yet are listed in
+NOT_SHAPED with the first such type: `netsurg info` must still list them and
+name that type, and one that starts to shape fails the test until it is taken
+off the list (so the list never outlives the work).  Every wild file also
+keeps, through `netsurg upgrade`, each *_param block and ceil_mode it had.
 """
 import glob
 import json
@@ -22,16 +23,16 @@ from nscli import CLI, SHARED
 
 PROTO = os.path.join(SHARED, "data", "prototxt")
 
-# wild/ file -> the first fork field it carries that our caffe.proto lacks.
-NOT_YET = {
-    "densenet__DenseNet_121.prototxt": "ceil_mode",
-    "face__res10_300x300_ssd_deploy.prototxt": "norm_param",
-    "fasterrcnn__VGG16_faster_rcnn_end2end_test.prototxt": "roi_pooling_param",
-    "mobilenetssd__MobileNetSSD_deploy.prototxt": "permute_param",
-    "opencvextra__layers_prior_box.prototxt": "prior_box_param",
-    "pspnet__pspnet50_ADE20K_473.prototxt": "bn_param",
-    "shufflenet__shufflenet_v2_1x_deploy.prototxt": "shuffle_channel_param",
-    "yolo__yolov3_416x416.prototxt": "upsample_param",
+# wild/ file -> the first layer type in it that netsurg cannot run yet.
+NOT_SHAPED = {
+    "face__res10_300x300_ssd_deploy.prototxt": "Normalize",
+    "fasterrcnn__VGG16_faster_rcnn_end2end_test.prototxt": "Python",
+    "mobilenetssd__MobileNetSSD_deploy.prototxt": "Permute",
+    "opencvextra__layers_prior_box.prototxt": "PriorBox",
+    "pspnet__pspnet50_ADE20K_473.prototxt": "BN",
+    "senet__SE-ResNet-50.prototxt": "Axpy",
+    "shufflenet__shufflenet_v2_1x_deploy.prototxt": "ConvolutionDepthwise",
+    "yolo__yolov3_416x416.prototxt": "Upsample",
 }
 
 
@@ -51,8 +52,7 @@ def graph(j):
 class CorpusThroughCli(unittest.TestCase):
     def test_upgrade_keeps_layer_graph(self):
         files = [f for f in sorted(glob.glob(os.path.join(PROTO, "*", "*.prototxt")))
-                 if "solver" not in os.path.basename(f)
-                 and os.path.basename(f) not in NOT_YET]
+                 if "solver" not in os.path.basename(f)]
         self.assertGreater(len(files), 40)
         tmp = tempfile.mkdtemp(prefix="netsurg-corpus-")
         try:
@@ -62,33 +62,47 @@ class CorpusThroughCli(unittest.TestCase):
                     p = subprocess.run([CLI, "upgrade", f, out], capture_output=True, text=True)
                     self.assertEqual(p.returncode, 0, p.stderr)
                     before, after = info(f), info(out)
-                    self.assertTrue(all(l["type"] in ("LRN", "BNLL", "ELU") or not l["type"].isupper()
+                    # all-capital types that are not V1 enums: Caffe's and the forks' BN
+                    self.assertTrue(all(l["type"] in ("LRN", "BNLL", "ELU", "BN")
+                                        or not l["type"].isupper()
                                         for l in after["layers"]), "V1 enum type left")
                     self.assertEqual(graph(before), graph(after))
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
-    def test_fork_files_not_yet_read_are_refused_clearly(self):
+    def test_fork_files_not_yet_shaped_name_the_layer_type(self):
         wild = os.path.join(PROTO, "wild")
-        present = [n for n in sorted(NOT_YET) if os.path.exists(os.path.join(wild, n))]
+        present = [n for n in sorted(NOT_SHAPED) if os.path.exists(os.path.join(wild, n))]
         if not present:
             self.skipTest("no wild/ prototxts")
+        for name in present:
+            with self.subTest(f=name):
+                p = subprocess.run([CLI, "info", os.path.join(wild, name)],
+                                   capture_output=True, text=True)
+                # 0 today; issue 13 asks for 3 (unsupported) on a net info cannot shape
+                self.assertIn(p.returncode, (0, 3), p.stderr)
+                self.assertNotIn("unknown field", p.stderr)
+                self.assertIn("layer type '%s' is not supported" % NOT_SHAPED[name], p.stderr,
+                              "%s shapes now, or stops elsewhere: update NOT_SHAPED" % name)
+
+    def test_fork_fields_survive_upgrade(self):
+        wild = sorted(glob.glob(os.path.join(PROTO, "wild", "*.prototxt")))
+        if not wild:
+            self.skipTest("no wild/ prototxts")
+        fork_words = re.compile(r"\b([a-z_]+_param|ceil_mode)\s*[:{]")
         tmp = tempfile.mkdtemp(prefix="netsurg-corpus-")
         try:
-            for name in present:
-                with self.subTest(f=name):
-                    f = os.path.join(wild, name)
-                    p = subprocess.run([CLI, "upgrade", f, os.path.join(tmp, "up.prototxt")],
-                                       capture_output=True, text=True)
-                    self.assertNotEqual(p.returncode, 0,
-                                        "%s now loads: take it off NOT_YET" % name)
-                    self.assertEqual(p.returncode, 2, p.stderr)
-                    self.assertRegex(p.stderr, re.escape(f) + r":\d+:\d+: unknown field '"
-                                     + NOT_YET[name] + "'")
-                    self.assertFalse(os.path.exists(os.path.join(tmp, "up.prototxt")))
+            for f in wild:
+                with self.subTest(f=f):
+                    out = os.path.join(tmp, "up.prototxt")
+                    p = subprocess.run([CLI, "upgrade", f, out], capture_output=True, text=True)
+                    self.assertEqual(p.returncode, 0, p.stderr)
+                    with open(f) as a, open(out) as b:
+                        before = set(fork_words.findall(re.sub(r"#.*", "", a.read())))
+                        after = set(fork_words.findall(b.read()))
+                    self.assertEqual(before - after, set())
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-
 
 if __name__ == "__main__":
     unittest.main()
