@@ -98,7 +98,8 @@ static ns_status check_pad(ns_ctx *ctx, const ns_layer *l, const pool_state *s) 
  * disagreeing is refused rather than one silently winning. */
 static ns_status read_rounding(ns_ctx *ctx, ns_layer *l, const Caffe__PoolingParameter *p,
                                pool_state *s) {
-  int round_floor = p->has_round_mode && p->round_mode == CAFFE__POOLING_PARAMETER__ROUND_MODE__FLOOR;
+  int round_floor =
+      p->has_round_mode && p->round_mode == CAFFE__POOLING_PARAMETER__ROUND_MODE__FLOOR;
   int ceil_floor = p->has_ceil_mode && !p->ceil_mode;
   if (p->has_round_mode && p->has_ceil_mode && round_floor != ceil_floor)
     return ns_layer_fail(ctx, l, NS_ERR_NET,
