@@ -41,7 +41,9 @@ all: $(CLI) $(EXAMPLE_BIN)
 deps:
 	@scripts/install-deps.sh test
 
-$(GEN_SRC) $(GEN_HDR): src/format/caffe.proto
+# One protoc-c run writes both files (a grouped target: under -j two runs
+# could race and leave a truncated object).
+$(GEN_SRC) $(GEN_HDR) &: src/format/caffe.proto
 	@mkdir -p $(BUILD)/gen
 	protoc-c --c_out=$(BUILD)/gen -Isrc/format src/format/caffe.proto
 
