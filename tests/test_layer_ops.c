@@ -113,7 +113,7 @@ static void test_legacy_weight_rank(void **state) {
   assert_int_equal(ns_layer_param_rank("Convolution", 0), 4);
   assert_int_equal(ns_layer_param_rank("Deconvolution", 0), 4);
   assert_int_equal(ns_layer_param_rank("InnerProduct", 0), 2);
-  assert_int_equal(ns_layer_param_rank("Embed", 0), 2); /* read, not run */
+  assert_int_equal(ns_layer_param_rank("Embed", 0), 2);
   assert_int_equal(ns_layer_param_rank("Convolution", 1), 1);
   assert_int_equal(ns_layer_param_rank("Scale", 0), 1);
   assert_int_equal(ns_layer_param_rank("NoSuchLayer", 0), 1);

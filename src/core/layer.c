@@ -23,10 +23,18 @@
 #define NS_LAYER_LIST_ZOO(X)                                                             \
   X(argmax) X(batchnorm) X(bias) X(concat) X(crop) X(deconv) X(eltwise) X(flatten)       \
   X(reshape) X(scale) X(silence) X(slice) X(split) X(sigmoid) X(tanh) X(absval) X(power) \
-  X(elu) X(bnll) X(exp) X(log) X(prelu) X(clip)
+  X(elu) X(bnll) X(exp) X(log) X(prelu) X(clip)                                          \
+  NS_LAYER_LIST_BVLC(X)
+
+/* The rest of BVLC Caffe's compute layers (src/layers: threshold.c,
+ * tile.c, reduction.c, mvn.c, swish.c, parameter.c, embed.c, ...). */
+#define NS_LAYER_LIST_BVLC(X) \
+  X(threshold) X(tile) X(reduction) X(mvn) X(swish) X(parameter) X(embed)
 
 /* Losses and metrics for training (src/layers: loss.c, accuracy.c). */
-#define NS_LAYER_LIST_LOSS(X) X(softmax_loss) X(euclidean_loss) X(sigmoid_ce_loss) X(accuracy)
+#define NS_LAYER_LIST_LOSS(X)                                                           \
+  X(softmax_loss) X(euclidean_loss) X(sigmoid_ce_loss) X(accuracy) X(infogain_loss)     \
+  X(hinge_loss) X(contrastive_loss) X(multinomial_loss)
 
 #define NS_DECLARE_OPS(name) extern const ns_layer_ops ns_##name##_ops;
 NS_LAYER_LIST(NS_DECLARE_OPS)
@@ -42,14 +50,9 @@ const ns_layer_ops *ns_layer_find(const char *type) {
 
 const ns_layer_ops *const *ns_layer_all(void) { return registry; }
 
-/* Caffe's Embed has (input_dim, num_output) weights; we read its blobs
- * (info, upgrade) but do not run it, so it has no ops of its own. */
-static const ns_layer_ops embed_blobs_only = {.type = "Embed", .weight_rank = 2};
-
 int ns_layer_param_rank(const char *type, int index) {
   if (index > 0) return 1; /* biases and the per-channel blobs */
   const ns_layer_ops *ops = ns_layer_find(type);
-  if (!ops && strcmp(type, embed_blobs_only.type) == 0) ops = &embed_blobs_only;
   return ops && ops->weight_rank ? ops->weight_rank : 1;
 }
 
