@@ -1,0 +1,1070 @@
+/* The rest of BVLC Caffe's compute layers (Threshold, Tile, Reduction,
+ * MVN, Swish, Parameter, Embed, the four losses InfogainLoss, HingeLoss,
+ * ContrastiveLoss, MultinomialLogisticLoss, Filter, BatchReindex, SPP,
+ * Im2col), through the layer checklist of docs/ARCHITECTURE.md.
+ * Forward values are worked by hand from the formula of each layer's
+ * Caffe .cpp (the working is in the comments; constants such as
+ * ln 2 or 1/sqrt(1.25) are plain math); backward is compared with
+ * central differences of E = sum_t sum_i w_ti top_t[i] (fixed random w,
+ * h = 1e-2, |analytic - numeric| <= tol max(0.1, |analytic|, |numeric|),
+ * tol 1e-3 unless a case says why not), as tests/test_backward.c does,
+ * with inputs kept away from each layer's kinks. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "caffe.pb-c.h"
+#include "core/layer.h"
+#include "netsurg.h"
+#include "support/layer_harness.h"
+#include "support/testutil.h"
+
+#define STEP 1e-2
+#define TOL 1e-3
+
+static ns_rng data_rng;
+
+static float urand(float lo, float hi) { return ns_rng_uniform(&data_rng, lo, hi); }
+
+static lh_harness *layer(const char *type) {
+  lh_harness *h = lh_create(type);
+  if (!h) fail_msg("layer type %s is not registered", type);
+  return h;
+}
+
+static ns_blob *bottom(lh_harness *h, int n, const int64_t *shape, const float *data) {
+  ns_blob *b = lh_add_bottom(h, n, shape, data);
+  assert_non_null(b);
+  return b;
+}
+
+/* Uniform in +-[gap, 1] (away from a kink at 0). */
+static ns_blob *bottom_random(lh_harness *h, int n, const int64_t *shape, float gap) {
+  ns_blob *b = bottom(h, n, shape, NULL);
+  for (int64_t i = 0; i < b->count; i++) {
+    float v = urand(gap, 1);
+    b->data[i] = urand(0, 1) < 0.5f ? -v : v;
+  }
+  return b;
+}
+
+static void run_ok(lh_harness *h) {
+  if (lh_run(h) != NS_OK) fail_msg("%s", ns_ctx_error(h->ctx));
+}
+
+static void assert_shape(const ns_blob *b, int n, const int64_t *shape) {
+  assert_int_equal(b->num_axes, n);
+  for (int i = 0; i < n; i++) assert_int_equal(b->shape[i], shape[i]);
+}
+
+static void assert_floats(const float *got, const float *want, int64_t n, double tol) {
+  for (int64_t i = 0; i < n; i++)
+    if (!(fabs((double)got[i] - want[i]) <= tol))
+      fail_msg("element %lld: got %.7g, want %.7g", (long long)i, (double)got[i], (double)want[i]);
+}
+
+/* ---- the gradient checker ------------------------------------------------ */
+
+typedef struct gc_opts {
+  double tol;
+  unsigned skip_bottoms; /* bit i: bottom i gets no gradient (labels, indices) */
+  int setup_done;        /* the test ran lh_setup (and set params) */
+} gc_opts;
+
+typedef struct gc {
+  lh_harness *h;
+  float *orig[LH_MAX_IO], *w[LH_MAX_IO];
+} gc;
+
+static double objective(gc *g) {
+  ns_layer *l = &g->h->layer;
+  for (int i = 0; i < l->n_bottom; i++)
+    memcpy(l->bottom[i]->data, g->orig[i], (size_t)l->bottom[i]->count * sizeof(float));
+  if (l->ops->forward(g->h->ctx, l) != NS_OK) fail_msg("forward: %s", ns_ctx_error(g->h->ctx));
+  double e = 0;
+  for (int t = 0; t < l->n_top; t++)
+    for (int64_t i = 0; i < l->top[t]->count; i++) e += (double)g->w[t][i] * l->top[t]->data[i];
+  return e;
+}
+
+static void check_array(gc *g, const char *what, int index, float *x, int64_t n, const float *ana,
+                        double tol) {
+  for (int64_t i = 0; i < n; i++) {
+    float keep = x[i];
+    x[i] = keep + (float)STEP;
+    double ep = objective(g);
+    x[i] = keep - (float)STEP;
+    double em = objective(g);
+    x[i] = keep;
+    double num = (ep - em) / (2 * STEP);
+    if (!(fabs(ana[i] - num) <= tol * fmax(0.1, fmax(fabs(ana[i]), fabs(num)))))
+      fail_msg("%s %d element %lld: analytic %.6g, numeric %.6g", what, index, (long long)i,
+               (double)ana[i], num);
+  }
+}
+
+static float *copy_floats(const float *src, int64_t n) {
+  float *p = malloc((size_t)(n + 1) * sizeof(float));
+  assert_non_null(p);
+  if (n) memcpy(p, src, (size_t)n * sizeof(float));
+  return p;
+}
+
+/* Forward, backward with top diffs w, and every bottom (not skipped) and
+ * param gradient against central differences.  Param diffs start at 0.5
+ * (backward must add to them); bottom diffs at 7 (it must overwrite). */
+static void grad_check(lh_harness *h, const gc_opts *opts) {
+  gc_opts o = opts ? *opts : (gc_opts){0};
+  if (o.tol == 0) o.tol = TOL;
+  ns_layer *l = &h->layer;
+  ns_ctx *ctx = h->ctx;
+  gc g = {h, {0}, {0}};
+  for (int i = 0; i < l->n_bottom; i++) g.orig[i] = copy_floats(l->bottom[i]->data, l->bottom[i]->count);
+  if ((o.setup_done ? lh_rerun(h) : lh_run(h)) != NS_OK) fail_msg("%s", ns_ctx_error(ctx));
+  assert_non_null(l->ops->backward);
+  ns_rng wr;
+  ns_rng_seed(&wr, 7);
+  for (int t = 0; t < l->n_top; t++) {
+    g.w[t] = malloc((size_t)(l->top[t]->count + 1) * sizeof(float));
+    for (int64_t i = 0; i < l->top[t]->count; i++) g.w[t][i] = ns_rng_uniform(&wr, -1, 1);
+  }
+  objective(&g);
+  int down[LH_MAX_IO] = {0};
+  for (int i = 0; i < l->n_bottom; i++) {
+    down[i] = !(o.skip_bottoms >> i & 1);
+    assert_int_equal(ns_blob_ensure_diff(ctx, l->bottom[i]), NS_OK);
+    for (int64_t k = 0; k < l->bottom[i]->count; k++) l->bottom[i]->diff[k] = 7;
+  }
+  for (int t = 0; t < l->n_top; t++) {
+    assert_int_equal(ns_blob_ensure_diff(ctx, l->top[t]), NS_OK);
+    memcpy(l->top[t]->diff, g.w[t], (size_t)l->top[t]->count * sizeof(float));
+  }
+  for (int p = 0; p < l->n_params; p++) {
+    assert_int_equal(ns_blob_ensure_diff(ctx, l->params[p]), NS_OK);
+    for (int64_t i = 0; i < l->params[p]->count; i++) l->params[p]->diff[i] = 0.5f;
+  }
+  if (l->ops->backward(ctx, l, down) != NS_OK) fail_msg("backward: %s", ns_ctx_error(ctx));
+  float *ana[LH_MAX_IO] = {0}, *pana[LH_MAX_IO] = {0};
+  for (int i = 0; i < l->n_bottom; i++)
+    if (down[i]) ana[i] = copy_floats(l->bottom[i]->diff, l->bottom[i]->count);
+  assert_true(l->n_params <= LH_MAX_IO);
+  for (int p = 0; p < l->n_params; p++) {
+    pana[p] = copy_floats(l->params[p]->diff, l->params[p]->count);
+    for (int64_t i = 0; i < l->params[p]->count; i++) pana[p][i] -= 0.5f;
+  }
+  for (int i = 0; i < l->n_bottom; i++)
+    if (down[i]) check_array(&g, "bottom", i, g.orig[i], l->bottom[i]->count, ana[i], o.tol);
+  for (int p = 0; p < l->n_params; p++)
+    check_array(&g, "param", p, l->params[p]->data, l->params[p]->count, pana[p], o.tol);
+  for (int i = 0; i < LH_MAX_IO; i++) {
+    free(g.orig[i]);
+    free(g.w[i]);
+    free(ana[i]);
+    free(pana[i]);
+  }
+}
+
+/* A net from prototxt text through the public API (the caller destroys). */
+static ns_net *load_net(ns_ctx *ctx, const char *text) {
+  char *dir = tu_mkdtemp(), path[1024];
+  assert_non_null(dir);
+  tu_path(path, sizeof path, dir, "net.prototxt");
+  assert_int_equal(tu_write_file(path, text, strlen(text)), 0);
+  ns_net *net = NULL;
+  if (ns_net_load(ctx, path, NULL, 1, &net) != NS_OK) fail_msg("%s", ns_ctx_error(ctx));
+  tu_rmtree(dir);
+  free(dir);
+  return net;
+}
+
+static void expect_error(lh_harness *h, ns_status want, const char *needle) {
+  ns_status st = lh_run(h);
+  if (st != want) fail_msg("status %d (want %d): %s", st, want, ns_ctx_error(h->ctx));
+  if (!strstr(ns_ctx_error(h->ctx), needle))
+    fail_msg("'%s' not in the error: %s", needle, ns_ctx_error(h->ctx));
+  assert_non_null(strstr(ns_ctx_error(h->ctx), "'t'")); /* names the layer */
+}
+
+/* ---- Threshold ----------------------------------------------------------- */
+
+static void test_threshold(void **state) {
+  for (int in_place = 0; in_place < 2; in_place++) {
+    lh_harness *h = layer("Threshold");
+    Caffe__ThresholdParameter p = CAFFE__THRESHOLD_PARAMETER__INIT;
+    p.has_threshold = 1;
+    p.threshold = 0.75f;
+    h->param.threshold_param = &p;
+    /* y = x > 0.75: the threshold itself gives 0; NaN gives 0. */
+    const float x[7] = {-1, 0, 0.5f, 0.75f, 0.7501f, 2, NAN};
+    const float want[7] = {0, 0, 0, 0, 1, 1, 0};
+    const int64_t shape[3] = {1, 7, 1};
+    ns_blob *b = bottom(h, 3, shape, x);
+    ns_blob *top = b;
+    if (in_place)
+      lh_add_top_in_place(h, 0);
+    else
+      top = lh_add_top(h);
+    run_ok(h);
+    assert_shape(top, 3, shape);
+    assert_floats(top->data, want, 7, 0);
+    assert_null(h->layer.ops->backward); /* Caffe has none */
+    lh_destroy(h);
+  }
+  /* Default threshold 0: 0 itself maps to 0, the smallest positive to 1. */
+  lh_harness *h = layer("Threshold");
+  const float x[3] = {0, 1e-30f, -1e-30f}, want[3] = {0, 1, 0};
+  const int64_t shape[1] = {3};
+  bottom(h, 1, shape, x);
+  ns_blob *top = lh_add_top(h);
+  run_ok(h);
+  assert_floats(top->data, want, 3, 0);
+  lh_destroy(h);
+}
+
+/* ---- Tile ---------------------------------------------------------------- */
+
+static lh_harness *tile_layer(Caffe__TileParameter *p, int axis, int tiles) {
+  lh_harness *h = layer("Tile");
+  p->has_axis = 1;
+  p->axis = axis;
+  p->has_tiles = 1;
+  p->tiles = tiles;
+  h->param.tile_param = p;
+  return h;
+}
+
+static void test_tile_forward(void **state) {
+  const float x[6] = {1, 2, 3, 4, 5, 6};
+  const int64_t shape[2] = {2, 3};
+  /* axis 1, 2 tiles: each row repeated in place. */
+  Caffe__TileParameter p = CAFFE__TILE_PARAMETER__INIT;
+  lh_harness *h = tile_layer(&p, 1, 2);
+  bottom(h, 2, shape, x);
+  ns_blob *top = lh_add_top(h);
+  run_ok(h);
+  const int64_t s1[2] = {2, 6};
+  const float w1[12] = {1, 2, 3, 1, 2, 3, 4, 5, 6, 4, 5, 6};
+  assert_shape(top, 2, s1);
+  assert_floats(top->data, w1, 12, 0);
+  lh_destroy(h);
+  /* axis 0, 3 tiles: the whole blob three times. */
+  h = tile_layer(&p, 0, 3);
+  bottom(h, 2, shape, x);
+  top = lh_add_top(h);
+  run_ok(h);
+  const int64_t s0[2] = {6, 3};
+  assert_shape(top, 2, s0);
+  for (int i = 0; i < 18; i++) assert_true(top->data[i] == x[i % 6]);
+  lh_destroy(h);
+  /* axis -1 of (2, 1, 3) with 2 tiles: each element's run of 3 repeated. */
+  const int64_t s3[3] = {2, 1, 3};
+  h = tile_layer(&p, -1, 2);
+  bottom(h, 3, s3, x);
+  top = lh_add_top(h);
+  run_ok(h);
+  const int64_t s3t[3] = {2, 1, 6};
+  assert_shape(top, 3, s3t);
+  assert_floats(top->data, w1, 12, 0);
+  lh_destroy(h);
+}
+
+static void test_tile_backward(void **state) {
+  /* Hand case: (1, 2) tiled 3 times on axis 1; dx = sum of its copies. */
+  Caffe__TileParameter p = CAFFE__TILE_PARAMETER__INIT;
+  lh_harness *h = tile_layer(&p, 1, 3);
+  const int64_t shape[2] = {1, 2};
+  ns_blob *b = bottom(h, 2, shape, NULL);
+  ns_blob *top = lh_add_top(h);
+  run_ok(h);
+  assert_int_equal(ns_blob_ensure_diff(h->ctx, b), NS_OK);
+  assert_int_equal(ns_blob_ensure_diff(h->ctx, top), NS_OK);
+  const float dy[6] = {1, 10, 100, 1000, 0.5f, 0.25f};
+  memcpy(top->diff, dy, sizeof dy);
+  const int down[1] = {1};
+  assert_int_equal(h->layer.ops->backward(h->ctx, &h->layer, down), NS_OK);
+  const float want[2] = {101.5f, 1010.25f};
+  assert_floats(b->diff, want, 2, 1e-4);
+  lh_destroy(h);
+  const int cases[][2] = {{1, 2}, {0, 3}, {2, 3}, {-1, 2}};
+  for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+    h = tile_layer(&p, cases[c][0], cases[c][1]);
+    const int64_t s3[3] = {3, 2, 5};
+    bottom_random(h, 3, s3, 0);
+    lh_add_top(h);
+    grad_check(h, NULL);
+    lh_destroy(h);
+  }
+}
+
+static void test_tile_errors(void **state) {
+  lh_harness *h = layer("Tile");
+  const int64_t shape[1] = {3};
+  bottom(h, 1, shape, NULL);
+  lh_add_top(h);
+  expect_error(h, NS_ERR_NET, "tile_param.tiles");
+  lh_destroy(h);
+  Caffe__TileParameter p = CAFFE__TILE_PARAMETER__INIT;
+  h = tile_layer(&p, 0, 0);
+  bottom(h, 1, shape, NULL);
+  lh_add_top(h);
+  expect_error(h, NS_ERR_NET, "positive");
+  lh_destroy(h);
+  h = tile_layer(&p, 1, 2); /* a 1-axis bottom has no axis 1 */
+  bottom(h, 1, shape, NULL);
+  lh_add_top(h);
+  expect_error(h, NS_ERR_NET, "tile_param.axis");
+  lh_destroy(h);
+}
+
+/* ---- Reduction ----------------------------------------------------------- */
+
+static lh_harness *reduction_layer(Caffe__ReductionParameter *p, int op, int axis, float coeff) {
+  lh_harness *h = layer("Reduction");
+  p->has_operation = 1;
+  p->operation = (Caffe__ReductionParameter__ReductionOp)op;
+  p->has_axis = 1;
+  p->axis = axis;
+  p->has_coeff = 1;
+  p->coeff = coeff;
+  h->param.reduction_param = p;
+  return h;
+}
+
+enum { SUM = 1, ASUM = 2, SUMSQ = 3, MEAN = 4 };
+
+static void test_reduction_forward(void **state) {
+  /* x = [[1, -2, 3], [-4, 5, -6]]: row sums 2, -5; |x| sums 6, 15;
+   * squares 1 + 4 + 9 = 14, 16 + 25 + 36 = 77; all: -3. */
+  const float x[6] = {1, -2, 3, -4, 5, -6};
+  const int64_t shape[2] = {2, 3};
+  const struct {
+    int op, axis;
+    float coeff;
+    int top_axes;
+    float want[2];
+  } cases[] = {
+      {SUM, 0, 1, 0, {-3}},          {SUM, 1, 2, 1, {4, -10}},
+      {ASUM, 1, 1, 1, {6, 15}},      {SUMSQ, -1, 1, 1, {14, 77}},
+      {MEAN, 1, 3, 1, {2, -5}},      /* coeff 3 / dim 3 times the sums */
+      {MEAN, 0, 1, 0, {-0.5f}},      {ASUM, 0, -0.5f, 0, {-10.5f}},
+      {SUMSQ, 2, 1, 2, {0}}, /* axis 2 = num_axes: each value alone */
+  };
+  for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+    Caffe__ReductionParameter p = CAFFE__REDUCTION_PARAMETER__INIT;
+    lh_harness *h = reduction_layer(&p, cases[c].op, cases[c].axis, cases[c].coeff);
+    bottom(h, 2, shape, x);
+    ns_blob *top = lh_add_top(h);
+    if (cases[c].axis == 2) {
+      /* Caffe's CanonicalAxisIndex refuses axis == num_axes. */
+      expect_error(h, NS_ERR_NET, "reduction_param.axis");
+      lh_destroy(h);
+      continue;
+    }
+    run_ok(h);
+    assert_int_equal(top->num_axes, cases[c].top_axes);
+    if (cases[c].top_axes) assert_int_equal(top->shape[0], 2);
+    assert_floats(top->data, cases[c].want, top->count, 1e-5);
+    lh_destroy(h);
+  }
+}
+
+static void test_reduction_backward(void **state) {
+  for (int op = SUM; op <= MEAN; op++)
+    for (int axis = 0; axis < 3; axis++) {
+      Caffe__ReductionParameter p = CAFFE__REDUCTION_PARAMETER__INIT;
+      lh_harness *h = reduction_layer(&p, op, axis, op == MEAN ? 1.5f : -0.7f);
+      const int64_t shape[3] = {3, 2, 5};
+      bottom_random(h, 3, shape, 0.05f); /* ASUM: away from |x|'s kink */
+      lh_add_top(h);
+      grad_check(h, NULL);
+      lh_destroy(h);
+    }
+  /* Hand case: ASUM's sign(0) = 0, coeff 2, dy 3 -> dx = 6 sign(x). */
+  Caffe__ReductionParameter p = CAFFE__REDUCTION_PARAMETER__INIT;
+  lh_harness *h = reduction_layer(&p, ASUM, 0, 2);
+  const float x[3] = {-4, 0, 0.5f};
+  const int64_t shape[1] = {3};
+  ns_blob *b = bottom(h, 1, shape, x);
+  ns_blob *top = lh_add_top(h);
+  run_ok(h);
+  assert_int_equal(ns_blob_ensure_diff(h->ctx, b), NS_OK);
+  assert_int_equal(ns_blob_ensure_diff(h->ctx, top), NS_OK);
+  top->diff[0] = 3;
+  const int down[1] = {1};
+  assert_int_equal(h->layer.ops->backward(h->ctx, &h->layer, down), NS_OK);
+  const float want[3] = {-6, 0, 6};
+  assert_floats(b->diff, want, 3, 0);
+  lh_destroy(h);
+}
+
+/* ---- MVN ----------------------------------------------------------------- */
+
+static lh_harness *mvn_layer(Caffe__MVNParameter *p, int norm_var, int across, float eps) {
+  lh_harness *h = layer("MVN");
+  p->has_normalize_variance = 1;
+  p->normalize_variance = norm_var;
+  p->has_across_channels = 1;
+  p->across_channels = across;
+  p->has_eps = eps >= 0;
+  p->eps = eps;
+  h->param.mvn_param = p;
+  return h;
+}
+
+static void test_mvn_forward(void **state) {
+  /* Channel 0 = 1 2 3 4: mean 2.5, deviations -1.5 -0.5 0.5 1.5, variance
+   * (2.25 + 0.25 + 0.25 + 2.25) / 4 = 1.25.  Channel 1 = 10 10 10 14: mean
+   * 11, deviations -1 -1 -1 3, variance 12 / 4 = 3.  Across channels: mean
+   * 54 / 8 = 6.75, sum of squared deviations 161.5, variance 20.1875. */
+  const float x[8] = {1, 2, 3, 4, 10, 10, 10, 14};
+  const float dev[8] = {-1.5f, -0.5f, 0.5f, 1.5f, -1, -1, -1, 3};
+  const float dev_all[8] = {-5.75f, -4.75f, -3.75f, -2.75f, 3.25f, 3.25f, 3.25f, 7.25f};
+  const int64_t shape[4] = {1, 2, 2, 2};
+  for (int mode = 0; mode < 4; mode++) {
+    int norm_var = mode & 1, across = mode >> 1;
+    Caffe__MVNParameter p = CAFFE__MVNPARAMETER__INIT;
+    /* eps 0.5: big enough to tell Caffe's sd + eps from sqrt(var + eps) */
+    lh_harness *h = mvn_layer(&p, norm_var, across, 0.5f);
+    bottom(h, 4, shape, x);
+    ns_blob *top = lh_add_top(h);
+    run_ok(h);
+    assert_shape(top, 4, shape);
+    float want[8];
+    for (int i = 0; i < 8; i++) {
+      float d = across ? dev_all[i] : dev[i];
+      float sd = across ? sqrtf(20.1875f) : sqrtf(i < 4 ? 1.25f : 3.0f);
+      want[i] = norm_var ? d / (sd + 0.5f) : d;
+    }
+    assert_floats(top->data, want, 8, 1e-5);
+    lh_destroy(h);
+  }
+  /* Default eps 1e-9 and normalize_variance: 1 2 3 4 -> +-3/sqrt(5), +-1/sqrt(5). */
+  lh_harness *h = layer("MVN");
+  const int64_t s1[4] = {1, 1, 1, 4};
+  bottom(h, 4, s1, x);
+  ns_blob *top = lh_add_top(h);
+  run_ok(h);
+  const float want[4] = {-3 / sqrtf(5), -1 / sqrtf(5), 1 / sqrtf(5), 3 / sqrtf(5)};
+  assert_floats(top->data, want, 4, 1e-6);
+  lh_destroy(h);
+}
+
+/* A 2-D bottom (N, C): each row has one value, so y = 0; the top is 4-D
+ * (N, C, 1, 1) as Caffe's Reshape(num, channels, height, width) makes it. */
+static void test_mvn_shapes(void **state) {
+  lh_harness *h = layer("MVN");
+  const float x[6] = {1, 2, 3, 4, 5, 6};
+  const int64_t shape[2] = {2, 3};
+  bottom(h, 2, shape, x);
+  ns_blob *top = lh_add_top(h);
+  run_ok(h);
+  const int64_t want_shape[4] = {2, 3, 1, 1};
+  assert_shape(top, 4, want_shape);
+  for (int i = 0; i < 6; i++) assert_true(top->data[i] == 0);
+  lh_destroy(h);
+  h = layer("MVN");
+  const int64_t s5[5] = {1, 1, 1, 1, 2};
+  bottom(h, 5, s5, x);
+  lh_add_top(h);
+  expect_error(h, NS_ERR_NET, "at most 4");
+  lh_destroy(h);
+}
+
+static void test_mvn_backward(void **state) {
+  for (int mode = 0; mode < 8; mode++) {
+    Caffe__MVNParameter p = CAFFE__MVNPARAMETER__INIT;
+    lh_harness *h = mvn_layer(&p, mode & 1, mode >> 1 & 1, -1);
+    const int64_t shape[4] = {2, 3, 3, 5};
+    bottom_random(h, 4, shape, 0);
+    if (mode >> 2)
+      lh_add_top_in_place(h, 0);
+    else
+      lh_add_top(h);
+    grad_check(h, NULL);
+    lh_destroy(h);
+  }
+}
+
+/* ---- Swish --------------------------------------------------------------- */
+
+static void test_swish(void **state) {
+  /* beta 1: 0 -> 0; 1 -> 1 / (1 + e^-1) = 0.7310586; -2 -> -2 / (1 + e^2)
+   * = -0.2384058.  beta 2: 1 -> 1 / (1 + e^-2) = 0.8807971. */
+  const float x[3] = {0, 1, -2};
+  const float want1[3] = {0, 0.7310586f, -0.2384058f};
+  const int64_t shape[1] = {3};
+  lh_harness *h = layer("Swish");
+  bottom(h, 1, shape, x);
+  ns_blob *top = lh_add_top(h);
+  run_ok(h);
+  assert_floats(top->data, want1, 3, 1e-6);
+  lh_destroy(h);
+  Caffe__SwishParameter p = CAFFE__SWISH_PARAMETER__INIT;
+  p.has_beta = 1;
+  p.beta = 2;
+  h = layer("Swish");
+  h->param.swish_param = &p;
+  ns_blob *b = bottom(h, 1, shape, x);
+  lh_add_top_in_place(h, 0);
+  run_ok(h);
+  assert_floats(b->data + 1, (const float[]){0.8807971f}, 1, 1e-6);
+  lh_destroy(h);
+  const float betas[3] = {1, 2.5f, -0.7f};
+  for (int c = 0; c < 6; c++) {
+    h = layer("Swish");
+    p.beta = betas[c % 3];
+    h->param.swish_param = &p;
+    const int64_t s4[4] = {2, 3, 1, 5};
+    bottom_random(h, 4, s4, 0);
+    if (c >= 3)
+      lh_add_top_in_place(h, 0);
+    else
+      lh_add_top(h);
+    grad_check(h, NULL);
+    lh_destroy(h);
+  }
+}
+
+/* ---- Parameter ----------------------------------------------------------- */
+
+static void test_parameter(void **state) {
+  lh_harness *h = layer("Parameter");
+  Caffe__ParameterParameter p = CAFFE__PARAMETER_PARAMETER__INIT;
+  Caffe__BlobShape bs = CAFFE__BLOB_SHAPE__INIT;
+  int64_t dims[3] = {2, 1, 3};
+  bs.n_dim = 3;
+  bs.dim = dims;
+  p.shape = &bs;
+  h->param.parameter_param = &p;
+  ns_blob *top = lh_add_top(h);
+  assert_int_equal(lh_setup(h), NS_OK);
+  assert_int_equal(h->layer.n_params, 1);
+  assert_shape(h->layer.params[0], 3, dims);
+  for (int i = 0; i < 6; i++) assert_true(h->layer.params[0]->data[i] == 0); /* no filler */
+  for (int i = 0; i < 6; i++) h->layer.params[0]->data[i] = (float)i - 2.5f;
+  assert_int_equal(lh_rerun(h), NS_OK);
+  assert_shape(top, 3, dims);
+  for (int i = 0; i < 6; i++) assert_true(top->data[i] == (float)i - 2.5f);
+  gc_opts o = {.setup_done = 1};
+  grad_check(h, &o); /* d top / d param = identity, added to the diff */
+  lh_destroy(h);
+  /* No shape: a scalar, as Caffe's empty BlobShape. */
+  h = layer("Parameter");
+  top = lh_add_top(h);
+  run_ok(h);
+  assert_int_equal(top->num_axes, 0);
+  assert_int_equal(top->count, 1);
+  lh_destroy(h);
+}
+
+/* ---- Embed --------------------------------------------------------------- */
+
+static lh_harness *embed_layer(Caffe__EmbedParameter *p, int in_dim, int out, int bias) {
+  lh_harness *h = layer("Embed");
+  p->has_input_dim = p->has_num_output = p->has_bias_term = 1;
+  p->input_dim = (uint32_t)in_dim;
+  p->num_output = (uint32_t)out;
+  p->bias_term = bias;
+  h->param.embed_param = p;
+  return h;
+}
+
+static void test_embed_forward(void **state) {
+  for (int bias = 0; bias < 2; bias++) {
+    Caffe__EmbedParameter p = CAFFE__EMBED_PARAMETER__INIT;
+    lh_harness *h = embed_layer(&p, 4, 3, bias);
+    const float idx[3] = {2, 0, 3};
+    const int64_t shape[2] = {1, 3};
+    bottom(h, 2, shape, idx);
+    ns_blob *top = lh_add_top(h);
+    assert_int_equal(lh_setup(h), NS_OK);
+    assert_int_equal(h->layer.n_params, bias ? 2 : 1);
+    const int64_t wshape[2] = {4, 3};
+    assert_shape(h->layer.params[0], 2, wshape);
+    for (int i = 0; i < 12; i++) h->layer.params[0]->data[i] = (float)i; /* row k = 3k, 3k+1, 3k+2 */
+    if (bias)
+      for (int j = 0; j < 3; j++) h->layer.params[1]->data[j] = 100.0f * (float)(j + 1);
+    assert_int_equal(lh_rerun(h), NS_OK);
+    const int64_t tshape[3] = {1, 3, 3};
+    assert_shape(top, 3, tshape);
+    float want[9] = {6, 7, 8, 0, 1, 2, 9, 10, 11};
+    if (bias)
+      for (int i = 0; i < 9; i++) want[i] += 100.0f * (float)(i % 3 + 1);
+    assert_floats(top->data, want, 9, 0);
+    lh_destroy(h);
+  }
+}
+
+static void test_embed_backward(void **state) {
+  for (int bias = 0; bias < 2; bias++) {
+    Caffe__EmbedParameter p = CAFFE__EMBED_PARAMETER__INIT;
+    lh_harness *h = embed_layer(&p, 5, 3, bias);
+    const float idx[7] = {4, 0, 4, 2, 1, 4, 0}; /* repeats: the row gets each gradient */
+    const int64_t shape[1] = {7};
+    bottom(h, 1, shape, idx);
+    lh_add_top(h);
+    assert_int_equal(lh_setup(h), NS_OK);
+    for (int p_i = 0; p_i < h->layer.n_params; p_i++)
+      for (int64_t i = 0; i < h->layer.params[p_i]->count; i++)
+        h->layer.params[p_i]->data[i] = urand(-1, 1);
+    gc_opts o = {.skip_bottoms = 1, .setup_done = 1};
+    grad_check(h, &o);
+    /* The indices take no gradient: asking for one is an error. */
+    const int down[1] = {1};
+    assert_int_equal(h->layer.ops->backward(h->ctx, &h->layer, down), NS_ERR_NET);
+    assert_non_null(strstr(ns_ctx_error(h->ctx), "backpropagate"));
+    lh_destroy(h);
+  }
+}
+
+static void test_embed_errors(void **state) {
+  const float bad[3][1] = {{5}, {-1}, {1.5f}};
+  for (int c = 0; c < 3; c++) {
+    Caffe__EmbedParameter p = CAFFE__EMBED_PARAMETER__INIT;
+    lh_harness *h = embed_layer(&p, 5, 2, 1);
+    const int64_t shape[1] = {1};
+    bottom(h, 1, shape, bad[c]);
+    lh_add_top(h);
+    expect_error(h, NS_ERR_INPUT, "input_dim");
+    lh_destroy(h);
+  }
+  Caffe__EmbedParameter p = CAFFE__EMBED_PARAMETER__INIT;
+  lh_harness *h = embed_layer(&p, 5, 0, 1);
+  const int64_t shape[1] = {1};
+  bottom(h, 1, shape, NULL);
+  lh_add_top(h);
+  expect_error(h, NS_ERR_NET, "num_output");
+  lh_destroy(h);
+  h = embed_layer(&p, 0, 2, 1);
+  bottom(h, 1, shape, NULL);
+  lh_add_top(h);
+  expect_error(h, NS_ERR_NET, "input_dim");
+  lh_destroy(h);
+  assert_int_equal(ns_layer_find("Embed")->weight_rank, 2);
+}
+
+/* ---- HingeLoss ----------------------------------------------------------- */
+
+static lh_harness *hinge_layer(Caffe__HingeLossParameter *p, int l2) {
+  lh_harness *h = layer("HingeLoss");
+  p->has_norm = 1;
+  p->norm = l2 ? CAFFE__HINGE_LOSS_PARAMETER__NORM__L2 : CAFFE__HINGE_LOSS_PARAMETER__NORM__L1;
+  h->param.hinge_loss_param = p;
+  return h;
+}
+
+static void test_hinge_loss(void **state) {
+  /* Item 0, label 2: max(0, 1 + 0.5) = 1.5, max(0, 1 - 0.2) = 0.8,
+   * max(0, 1 - 1.5) = 0.  Item 1, label 0: max(0, 1 - 2) = 0,
+   * max(0, 1.1) = 1.1, max(0, 1 - 3) = 0.  L1: (2.3 + 1.1) / 2 = 1.7;
+   * L2: (2.25 + 0.64 + 1.21) / 2 = 2.05. */
+  const float x[6] = {0.5f, -0.2f, 1.5f, 2, 0.1f, -3}, label[2] = {2, 0};
+  const int64_t xs[2] = {2, 3}, ls[1] = {2};
+  for (int l2 = 0; l2 < 2; l2++) {
+    Caffe__HingeLossParameter p = CAFFE__HINGE_LOSS_PARAMETER__INIT;
+    lh_harness *h = hinge_layer(&p, l2);
+    bottom(h, 2, xs, x);
+    bottom(h, 1, ls, label);
+    ns_blob *top = lh_add_top(h);
+    run_ok(h);
+    assert_int_equal(top->num_axes, 0);
+    assert_float_equal(top->data[0], l2 ? 2.05f : 1.7f, 1e-6);
+    lh_destroy(h);
+  }
+  /* Default norm is L1. */
+  lh_harness *h = layer("HingeLoss");
+  bottom(h, 2, xs, x);
+  bottom(h, 1, ls, label);
+  ns_blob *top = lh_add_top(h);
+  run_ok(h);
+  assert_float_equal(top->data[0], 1.7f, 1e-6);
+  lh_destroy(h);
+}
+
+static void test_hinge_loss_backward(void **state) {
+  for (int l2 = 0; l2 < 2; l2++) {
+    Caffe__HingeLossParameter p = CAFFE__HINGE_LOSS_PARAMETER__INIT;
+    lh_harness *h = hinge_layer(&p, l2);
+    const int64_t xs[4] = {3, 5, 1, 1}, ls[1] = {3};
+    ns_blob *x = bottom(h, 4, xs, NULL);
+    for (int64_t i = 0; i < x->count; i++) { /* 1 +- x kept 0.05 off 0 */
+      float v = urand(-2, 2);
+      if (fabsf(fabsf(v) - 1) < 0.05f) v += 0.1f;
+      x->data[i] = v;
+    }
+    const float label[3] = {4, 0, 2};
+    bottom(h, 1, ls, label);
+    lh_add_top(h);
+    gc_opts o = {.skip_bottoms = 2};
+    grad_check(h, &o);
+    lh_destroy(h);
+  }
+  Caffe__HingeLossParameter p = CAFFE__HINGE_LOSS_PARAMETER__INIT;
+  lh_harness *h = hinge_layer(&p, 0);
+  const int64_t xs[2] = {1, 3}, ls[1] = {1};
+  bottom(h, 2, xs, NULL);
+  bottom(h, 1, ls, (const float[]){3});
+  lh_add_top(h);
+  expect_error(h, NS_ERR_INPUT, "out of range");
+  lh_destroy(h);
+}
+
+/* ---- MultinomialLogisticLoss --------------------------------------------- */
+
+static void test_multinomial_loss(void **state) {
+  /* -(ln 0.5 + ln 0.3) / 2 = (0.6931472 + 1.2039728) / 2 = 0.94856;
+   * a probability of 0 is clamped to 1e-20: -ln 1e-20 = 46.0517019. */
+  const float p[6] = {0.2f, 0.5f, 0.3f, 0.6f, 0.1f, 0.3f}, label[2] = {1, 2};
+  const int64_t ps[2] = {2, 3}, ls[4] = {2, 1, 1, 1};
+  lh_harness *h = layer("MultinomialLogisticLoss");
+  bottom(h, 2, ps, p);
+  bottom(h, 4, ls, label);
+  ns_blob *top = lh_add_top(h);
+  run_ok(h);
+  assert_float_equal(top->data[0], 0.9485600f, 1e-6);
+  lh_destroy(h);
+  h = layer("MultinomialLogisticLoss");
+  const int64_t ps1[2] = {1, 3}, ls1[1] = {1};
+  ns_blob *b = bottom(h, 2, ps1, (const float[]){0, 1, 0});
+  bottom(h, 1, ls1, (const float[]){0});
+  top = lh_add_top(h);
+  run_ok(h);
+  assert_float_equal(top->data[0], 46.0517019f, 1e-4);
+  /* Its gradient: -1 / (1 * 1e-20) at the label, 0 elsewhere. */
+  assert_int_equal(ns_blob_ensure_diff(h->ctx, b), NS_OK);
+  const int down[2] = {1, 0};
+  assert_int_equal(h->layer.ops->backward(h->ctx, &h->layer, down), NS_OK);
+  assert_float_equal(b->diff[0], -1e20f, 1e13);
+  assert_true(b->diff[1] == 0 && b->diff[2] == 0);
+  lh_destroy(h);
+}
+
+static void test_multinomial_loss_backward(void **state) {
+  lh_harness *h = layer("MultinomialLogisticLoss");
+  const int64_t ps[4] = {3, 2, 1, 2}, ls[1] = {3};
+  ns_blob *p = bottom(h, 4, ps, NULL);
+  for (int64_t i = 0; i < p->count; i++) p->data[i] = urand(0.2f, 1);
+  bottom(h, 1, ls, (const float[]){3, 0, 2});
+  lh_add_top(h);
+  gc_opts o = {.skip_bottoms = 2};
+  grad_check(h, &o);
+  lh_destroy(h);
+  h = layer("MultinomialLogisticLoss");
+  bottom(h, 4, ps, NULL);
+  bottom(h, 1, ls, (const float[]){0, 4, 1});
+  lh_add_top(h);
+  expect_error(h, NS_ERR_INPUT, "out of range");
+  lh_destroy(h);
+}
+
+/* ---- ContrastiveLoss ----------------------------------------------------- */
+
+static lh_harness *contrastive_layer(Caffe__ContrastiveLossParameter *p, int legacy, float margin) {
+  lh_harness *h = layer("ContrastiveLoss");
+  p->has_legacy_version = 1;
+  p->legacy_version = legacy;
+  p->has_margin = 1;
+  p->margin = margin;
+  h->param.contrastive_loss_param = p;
+  return h;
+}
+
+static void test_contrastive_loss(void **state) {
+  /* Pair 0 similar: d2 = 3^2 + 4^2 = 25.  Pair 1 dissimilar: d2 = 0.25,
+   * d = 0.5.  Pair 2 (y = 0.5, truncated to 0: dissimilar): d2 = 0.04,
+   * d = 0.2.  Pair 3 dissimilar beyond the margin: d = 2, adds 0.
+   * Current: (25 + (1 - 0.5)^2 + (1 - 0.2)^2) / (2 * 4) = 25.89 / 8;
+   * legacy: (25 + (1 - 0.25) + (1 - 0.04)) / 8 = 26.71 / 8. */
+  const float a[8] = {0, 0, 1, 1, 0.2f, 0, 0, 0};
+  const float b[8] = {3, 4, 1, 1.5f, 0, 0, 2, 0};
+  const float y[4] = {1, 0, 0.5f, 0};
+  const int64_t s[4] = {4, 2, 1, 1}, ys[4] = {4, 1, 1, 1};
+  for (int legacy = 0; legacy < 2; legacy++) {
+    Caffe__ContrastiveLossParameter p = CAFFE__CONTRASTIVE_LOSS_PARAMETER__INIT;
+    lh_harness *h = contrastive_layer(&p, legacy, 1);
+    bottom(h, 4, s, a);
+    bottom(h, 4, s, b);
+    bottom(h, 4, ys, y);
+    ns_blob *top = lh_add_top(h);
+    run_ok(h);
+    assert_float_equal(top->data[0], legacy ? 26.71f / 8 : 25.89f / 8, 1e-5);
+    lh_destroy(h);
+  }
+}
+
+static void test_contrastive_loss_backward(void **state) {
+  for (int legacy = 0; legacy < 2; legacy++) {
+    Caffe__ContrastiveLossParameter p = CAFFE__CONTRASTIVE_LOSS_PARAMETER__INIT;
+    /* margin 2 (current, on d) or 2.5 (legacy, on d2): pairs on both
+     * sides of it, none within the step of it or of d = 0. */
+    lh_harness *h = contrastive_layer(&p, legacy, legacy ? 2.5f : 2);
+    const int64_t s[2] = {6, 3}, ys[1] = {6};
+    ns_blob *a = bottom(h, 2, s, NULL), *b = bottom(h, 2, s, NULL);
+    const float scale[6] = {0.3f, 0.6f, 1.5f, 0.4f, 0.5f, 2};
+    for (int n = 0; n < 6; n++)
+      for (int c = 0; c < 3; c++) {
+        a->data[n * 3 + c] = urand(-1, 1);
+        b->data[n * 3 + c] = a->data[n * 3 + c] + scale[n] * (c == n % 3 ? 1.0f : 0.2f);
+      }
+    bottom(h, 1, ys, (const float[]){0, 1, 0, 0, 1, 0});
+    lh_add_top(h);
+    /* Caffe's (d + 1e-4) denominator shifts the current form's gradient
+     * by up to 1e-4 / d = 3e-4 of itself (d >= 0.3 here). */
+    gc_opts o = {.skip_bottoms = 4, .tol = 2e-3};
+    grad_check(h, &o);
+    lh_destroy(h);
+  }
+}
+
+static void test_contrastive_loss_errors(void **state) {
+  lh_harness *h = layer("ContrastiveLoss");
+  const int64_t s[4] = {2, 2, 2, 1}, ys[1] = {2};
+  bottom(h, 4, s, NULL);
+  bottom(h, 4, s, NULL);
+  bottom(h, 1, ys, NULL);
+  lh_add_top(h);
+  expect_error(h, NS_ERR_NET, "(N, C, 1, 1)");
+  lh_destroy(h);
+}
+
+/* ---- InfogainLoss -------------------------------------------------------- */
+
+/* Scores (2, 3): row 0 = 0 0 0 (p = 1/3 each), row 1 = 0 ln2 0 (p = 0.25
+ * 0.5 0.25); labels 1, 0.  H rows: 0 = (1 0 2), 1 = (0.5 1 0.25), 2 = e3.
+ * Row 0: (0.5 + 1 + 0.25) ln 3 = 1.9225715; row 1: (1 + 2) ln 4 =
+ * 4.1588831; VALID normalization over 2: 3.0407273. */
+static const float IG_X[6] = {0, 0, 0, 0, 0.69314718f, 0};
+static const float IG_H[9] = {1, 0, 2, 0.5f, 1, 0.25f, 0, 0, 1};
+static const float IG_LABEL[2] = {1, 0};
+
+static void test_infogain_loss(void **state) {
+  const int64_t xs[2] = {2, 3}, ls[1] = {2}, hs[2] = {3, 3};
+  lh_harness *h = layer("InfogainLoss");
+  bottom(h, 2, xs, IG_X);
+  bottom(h, 1, ls, IG_LABEL);
+  bottom(h, 2, hs, IG_H);
+  ns_blob *top = lh_add_top(h), *prob = lh_add_top(h);
+  run_ok(h);
+  assert_float_equal(top->data[0], 3.0407273f, 1e-5);
+  const float want_p[6] = {1 / 3.0f, 1 / 3.0f, 1 / 3.0f, 0.25f, 0.5f, 0.25f};
+  assert_shape(prob, 2, xs);
+  assert_floats(prob->data, want_p, 6, 1e-6);
+  lh_destroy(h);
+  /* ignore_label 0 drops row 1: 1.9225715 / 1; normalization FULL then
+   * divides by both positions; BATCH_SIZE by the outer count 2; NONE by 1. */
+  const struct {
+    int mode;
+    float want;
+  } cases[] = {{1, 1.9225715f}, {0, 0.9612858f}, {2, 0.9612858f}, {3, 1.9225715f}};
+  for (int c = 0; c < 4; c++) {
+    Caffe__LossParameter lp = CAFFE__LOSS_PARAMETER__INIT;
+    lp.has_ignore_label = 1;
+    lp.ignore_label = 0;
+    lp.has_normalization = 1;
+    lp.normalization = (Caffe__LossParameter__NormalizationMode)cases[c].mode;
+    h = layer("InfogainLoss");
+    h->param.loss_param = &lp;
+    bottom(h, 2, xs, IG_X);
+    bottom(h, 1, ls, IG_LABEL);
+    bottom(h, 2, hs, IG_H);
+    top = lh_add_top(h);
+    run_ok(h);
+    assert_float_equal(top->data[0], cases[c].want, 1e-5);
+    lh_destroy(h);
+  }
+}
+
+/* H from infogain_loss_param.source: a BlobProto file, as Caffe reads it. */
+static void test_infogain_loss_source(void **state) {
+  Caffe__BlobProto bp = CAFFE__BLOB_PROTO__INIT;
+  bp.n_data = 9;
+  bp.data = (float *)IG_H;
+  uint8_t buf[256];
+  size_t len = caffe__blob_proto__pack(&bp, buf);
+  char *dir = tu_mkdtemp(), path[1024];
+  assert_non_null(dir);
+  tu_path(path, sizeof path, dir, "H.binaryproto");
+  assert_int_equal(tu_write_file(path, buf, len), 0);
+  Caffe__InfogainLossParameter p = CAFFE__INFOGAIN_LOSS_PARAMETER__INIT;
+  p.source = path;
+  lh_harness *h = layer("InfogainLoss");
+  h->param.infogain_loss_param = &p;
+  const int64_t xs[2] = {2, 3}, ls[1] = {2};
+  bottom(h, 2, xs, IG_X);
+  bottom(h, 1, ls, IG_LABEL);
+  ns_blob *top = lh_add_top(h);
+  run_ok(h);
+  assert_float_equal(top->data[0], 3.0407273f, 1e-5);
+  lh_destroy(h);
+  /* A matrix of the wrong size, a missing file, no matrix at all. */
+  bp.n_data = 4;
+  len = caffe__blob_proto__pack(&bp, buf);
+  assert_int_equal(tu_write_file(path, buf, len), 0);
+  h = layer("InfogainLoss");
+  h->param.infogain_loss_param = &p;
+  bottom(h, 2, xs, IG_X);
+  bottom(h, 1, ls, IG_LABEL);
+  lh_add_top(h);
+  expect_error(h, NS_ERR_NET, "3 x 3");
+  lh_destroy(h);
+  tu_rmtree(dir);
+  free(dir);
+  h = layer("InfogainLoss");
+  h->param.infogain_loss_param = &p;
+  bottom(h, 2, xs, IG_X);
+  bottom(h, 1, ls, IG_LABEL);
+  lh_add_top(h);
+  assert_int_not_equal(lh_run(h), NS_OK);
+  assert_non_null(strstr(ns_ctx_error(h->ctx), "infogain_loss_param.source"));
+  lh_destroy(h);
+  h = layer("InfogainLoss");
+  bottom(h, 2, xs, IG_X);
+  bottom(h, 1, ls, IG_LABEL);
+  lh_add_top(h);
+  expect_error(h, NS_ERR_NET, "infogain");
+  lh_destroy(h);
+}
+
+static void test_infogain_loss_backward(void **state) {
+  for (int ignore = 0; ignore < 2; ignore++) {
+    lh_harness *h = layer("InfogainLoss");
+    Caffe__LossParameter lp = CAFFE__LOSS_PARAMETER__INIT;
+    lp.has_ignore_label = ignore;
+    lp.ignore_label = 2;
+    h->param.loss_param = &lp;
+    const int64_t xs[3] = {2, 3, 2}, ls[2] = {2, 2}, hs[2] = {3, 3};
+    bottom_random(h, 3, xs, 0);
+    bottom(h, 2, ls, (const float[]){1, 2, 0, 2});
+    ns_blob *H = bottom(h, 2, hs, NULL);
+    for (int i = 0; i < 9; i++) H->data[i] = urand(0, 2);
+    lh_add_top(h); /* (Caffe's backward ignores a second, probability top) */
+    gc_opts o = {.skip_bottoms = 6};
+    grad_check(h, &o);
+    lh_destroy(h);
+  }
+}
+
+/* ---- in a net, from a prototxt ------------------------------------------- */
+
+/* Every new layer's *_param read from text, the layers chained in a net:
+ * x = 1 2 3 4 -> Tile (x2 on axis 1) -> SUMSQ over axis 1: 2 (1 + 4 + 9 +
+ * 16) = 60 -> Threshold 59.5: 1.  Embed (3 x 2, W = 2, b = 1) of the
+ * indices 2 0: 3 everywhere. */
+static void test_in_a_net(void **state) {
+  static const char *text =
+      "layer { name: 'x' type: 'Input' top: 'x' input_param { shape { dim: 1 dim: 4 } } }\n"
+      "layer { name: 'idx' type: 'Input' top: 'idx' input_param { shape { dim: 2 } } }\n"
+      "layer { name: 'tile' type: 'Tile' bottom: 'x' top: 'tiled'\n"
+      "  tile_param { axis: 1 tiles: 2 } }\n"
+      "layer { name: 'sq' type: 'Reduction' bottom: 'tiled' top: 'sq'\n"
+      "  reduction_param { operation: SUMSQ axis: 1 coeff: 1 } }\n"
+      "layer { name: 'thr' type: 'Threshold' bottom: 'sq' top: 'thr'\n"
+      "  threshold_param { threshold: 59.5 } }\n"
+      "layer { name: 'mvn' type: 'MVN' bottom: 'x' top: 'mvn'\n"
+      "  mvn_param { normalize_variance: false across_channels: true eps: 1e-5 } }\n"
+      "layer { name: 'sw' type: 'Swish' bottom: 'mvn' top: 'mvn' swish_param { beta: 1 } }\n"
+      "layer { name: 'emb' type: 'Embed' bottom: 'idx' top: 'emb'\n"
+      "  embed_param { num_output: 2 input_dim: 3 bias_term: true\n"
+      "    weight_filler { type: 'constant' value: 2 } bias_filler { type: 'constant' value: 1 } } }\n";
+  ns_ctx *ctx = ns_ctx_create();
+  ns_net *net = load_net(ctx, text);
+  ns_tensor x = ns_net_blob(net, ns_net_find_blob(net, "x"));
+  for (int i = 0; i < 4; i++) x.data[i] = (float)(i + 1);
+  ns_tensor idx = ns_net_blob(net, ns_net_find_blob(net, "idx"));
+  idx.data[0] = 2;
+  idx.data[1] = 0;
+  assert_int_equal(ns_net_forward(ctx, net), NS_OK);
+  ns_tensor sq = ns_net_blob(net, ns_net_find_blob(net, "sq"));
+  ns_tensor thr = ns_net_blob(net, ns_net_find_blob(net, "thr"));
+  assert_int_equal(sq.count, 1);
+  assert_float_equal(sq.data[0], 60, 1e-4);
+  assert_true(thr.data[0] == 1);
+  /* MVN without variance: 1 2 3 4 - 2.5; then Swish: d / (1 + e^-d);
+   * -1.5 -> -1.5 / (1 + 4.4816891) = -0.2736381, 1.5 -> 1.5 / 1.2231302 = 1.2263619. */
+  ns_tensor mvn = ns_net_blob(net, ns_net_find_blob(net, "mvn"));
+  assert_int_equal(mvn.count, 4);
+  assert_float_equal(mvn.data[0], -0.2736381f, 1e-6);
+  assert_float_equal(mvn.data[3], 1.2263619f, 1e-6);
+  ns_tensor emb = ns_net_blob(net, ns_net_find_blob(net, "emb"));
+  assert_int_equal(emb.count, 4);
+  for (int i = 0; i < 4; i++) assert_true(emb.data[i] == 3);
+  ns_net_destroy(net);
+  ns_ctx_destroy(ctx);
+}
+
+/* Training through the public API: a Parameter blob (zeros, as Caffe
+ * leaves it) scored by HingeLoss L1 against labels 2, 0.  Every
+ * t = max(0, 1 +- 0) = 1: loss 6 / 2 = 3; the param's gradient is
+ * -0.5 at each label and +0.5 elsewhere. */
+static void test_trains_in_a_net(void **state) {
+  static const char *text =
+      "layer { name: 'label' type: 'Input' top: 'label' input_param { shape { dim: 2 } } }\n"
+      "layer { name: 'scores' type: 'Parameter' top: 'scores'\n"
+      "  parameter_param { shape { dim: 2 dim: 3 } } }\n"
+      "layer { name: 'loss' type: 'HingeLoss' bottom: 'scores' bottom: 'label' top: 'loss'\n"
+      "  hinge_loss_param { norm: L1 } }\n";
+  char *dir = tu_mkdtemp(), path[1024];
+  assert_non_null(dir);
+  tu_path(path, sizeof path, dir, "train.prototxt");
+  assert_int_equal(tu_write_file(path, text, strlen(text)), 0);
+  ns_ctx *ctx = ns_ctx_create();
+  ns_net *net = NULL;
+  if (ns_net_load_phase(ctx, path, NULL, 1, NS_PHASE_TRAIN, &net) != NS_OK)
+    fail_msg("%s", ns_ctx_error(ctx));
+  ns_tensor label = ns_net_blob(net, ns_net_find_blob(net, "label"));
+  label.data[0] = 2;
+  label.data[1] = 0;
+  float loss = 0;
+  assert_int_equal(ns_net_forward_loss(ctx, net, &loss), NS_OK);
+  assert_float_equal(loss, 3, 1e-6);
+  ns_net_clear_param_diffs(net);
+  if (ns_net_backward(ctx, net) != NS_OK) fail_msg("%s", ns_ctx_error(ctx));
+  assert_int_equal(ns_net_learnable_count(net), 1);
+  ns_learnable p;
+  assert_int_equal(ns_net_learnable(net, 0, &p), NS_OK);
+  const float want[6] = {0.5f, 0.5f, -0.5f, -0.5f, 0.5f, 0.5f};
+  assert_floats(p.diff, want, 6, 1e-6);
+  ns_net_destroy(net);
+  ns_ctx_destroy(ctx);
+  tu_rmtree(dir);
+  free(dir);
+}
+
+int main(void) {
+  ns_rng_seed(&data_rng, 2026);
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_threshold),
+      cmocka_unit_test(test_tile_forward),
+      cmocka_unit_test(test_tile_backward),
+      cmocka_unit_test(test_tile_errors),
+      cmocka_unit_test(test_reduction_forward),
+      cmocka_unit_test(test_reduction_backward),
+      cmocka_unit_test(test_mvn_forward),
+      cmocka_unit_test(test_mvn_shapes),
+      cmocka_unit_test(test_mvn_backward),
+      cmocka_unit_test(test_swish),
+      cmocka_unit_test(test_parameter),
+      cmocka_unit_test(test_embed_forward),
+      cmocka_unit_test(test_embed_backward),
+      cmocka_unit_test(test_embed_errors),
+      cmocka_unit_test(test_hinge_loss),
+      cmocka_unit_test(test_hinge_loss_backward),
+      cmocka_unit_test(test_multinomial_loss),
+      cmocka_unit_test(test_multinomial_loss_backward),
+      cmocka_unit_test(test_contrastive_loss),
+      cmocka_unit_test(test_contrastive_loss_backward),
+      cmocka_unit_test(test_contrastive_loss_errors),
+      cmocka_unit_test(test_infogain_loss),
+      cmocka_unit_test(test_infogain_loss_source),
+      cmocka_unit_test(test_infogain_loss_backward),
+      cmocka_unit_test(test_in_a_net),
+      cmocka_unit_test(test_trains_in_a_net),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
