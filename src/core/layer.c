@@ -27,9 +27,11 @@
   NS_LAYER_LIST_BVLC(X)
 
 /* The rest of BVLC Caffe's compute layers (src/layers: threshold.c,
- * tile.c, reduction.c, mvn.c, swish.c, parameter.c, embed.c, ...). */
+ * tile.c, reduction.c, mvn.c, swish.c, parameter.c, embed.c, filter.c,
+ * batch_reindex.c, spp.c, im2col.c). */
 #define NS_LAYER_LIST_BVLC(X) \
-  X(threshold) X(tile) X(reduction) X(mvn) X(swish) X(parameter) X(embed)
+  X(threshold) X(tile) X(reduction) X(mvn) X(swish) X(parameter) X(embed) X(filter)  \
+  X(batch_reindex) X(spp) X(im2col)
 
 /* Losses and metrics for training (src/layers: loss.c, accuracy.c). */
 #define NS_LAYER_LIST_LOSS(X)                                                           \

@@ -71,6 +71,10 @@ typedef struct ns_layer_ops {
   /* Where the tops' cells sit on the bottoms' grid (set up and shaped);
    * NULL: unknown.  ns_layer_geometry_pointwise serves most layers. */
   void (*geometry)(const ns_layer *l, ns_layer_geometry *g);
+  /* 1 when forward may give its tops new shapes read from its bottoms'
+   * data (Filter, as Caffe's Reshape inside Forward): the net then
+   * re-runs the reshape of every later layer after this one's forward. */
+  int reshapes_in_forward;
   /* Reserved for the ONNX export: a hook with which each layer writes
    * its own ONNX nodes goes here. */
 } ns_layer_ops;

@@ -455,6 +455,9 @@ ns_status ns_net_run_forward(ns_ctx *ctx, ns_net *net, double *layer_seconds) {
     l->relu_fused = i + 1 < net->n_layers && relu_fusable(l, &net->layers[i + 1]);
     double t0 = layer_seconds ? omp_get_wtime() : 0;
     if (l->ops->forward(ctx, l) != NS_OK) return ctx->status;
+    if (l->ops->reshapes_in_forward) /* later layers follow its tops' new shapes */
+      for (int j = i + 1; j < net->n_layers; j++)
+        if (net->layers[j].ops->reshape(ctx, &net->layers[j]) != NS_OK) return ctx->status;
     if (layer_seconds) layer_seconds[i] += omp_get_wtime() - t0;
     if (l->relu_fused) i++; /* the ReLU is done */
   }
