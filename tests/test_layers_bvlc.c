@@ -950,6 +950,316 @@ static void test_infogain_loss_backward(void **state) {
   }
 }
 
+/* ---- Filter -------------------------------------------------------------- */
+
+static void test_filter(void **state) {
+  /* Selector 1 0 0.5 0 (any nonzero selects): items 0 and 2 of each. */
+  lh_harness *h = layer("Filter");
+  const float a[8] = {0, 1, 2, 3, 4, 5, 6, 7}, b[4] = {10, 11, 12, 13};
+  const float sel[4] = {1, 0, 0.5f, 0};
+  const int64_t as[2] = {4, 2}, bs[3] = {4, 1, 1}, ss[2] = {4, 1};
+  ns_blob *ba = bottom(h, 2, as, a);
+  bottom(h, 3, bs, b);
+  bottom(h, 2, ss, sel);
+  ns_blob *ta = lh_add_top(h), *tb = lh_add_top(h);
+  run_ok(h);
+  const int64_t tas[2] = {2, 2}, tbs[3] = {2, 1, 1};
+  assert_shape(ta, 2, tas);
+  assert_shape(tb, 3, tbs);
+  assert_floats(ta->data, (const float[]){0, 1, 4, 5}, 4, 0);
+  assert_floats(tb->data, (const float[]){10, 12}, 2, 0);
+  /* Backward: the selected items get their top's gradient, the rest 0. */
+  assert_int_equal(ns_blob_ensure_diff(h->ctx, ba), NS_OK);
+  assert_int_equal(ns_blob_ensure_diff(h->ctx, ta), NS_OK);
+  for (int i = 0; i < 8; i++) ba->diff[i] = 9;
+  memcpy(ta->diff, (const float[]){1, 2, 3, 4}, 4 * sizeof(float));
+  const int down[3] = {1, 0, 0};
+  assert_int_equal(h->layer.ops->backward(h->ctx, &h->layer, down), NS_OK);
+  assert_floats(ba->diff, (const float[]){1, 2, 0, 0, 3, 4, 0, 0}, 8, 0);
+  lh_destroy(h);
+  h = layer("Filter");
+  const int64_t xs[3] = {5, 2, 3}, s5[1] = {5};
+  bottom_random(h, 3, xs, 0);
+  bottom(h, 1, s5, (const float[]){0, 1, 1, 0, 1});
+  lh_add_top(h);
+  gc_opts o = {.skip_bottoms = 2};
+  grad_check(h, &o);
+  lh_destroy(h);
+  /* A selector that is not (N, 1, ...), and a mismatched first axis. */
+  h = layer("Filter");
+  bottom(h, 2, as, a);
+  const int64_t bad[2] = {4, 2};
+  bottom(h, 2, bad, NULL);
+  lh_add_top(h);
+  expect_error(h, NS_ERR_NET, "singletons");
+  lh_destroy(h);
+  h = layer("Filter");
+  bottom(h, 2, as, a);
+  const int64_t three[1] = {3};
+  bottom(h, 1, three, NULL);
+  lh_add_top(h);
+  expect_error(h, NS_ERR_NET, "first dimension");
+  lh_destroy(h);
+}
+
+/* In a net the layers after Filter follow its new item count: the SUM
+ * over axis 0 of the selected rows, for two different selections. */
+static void test_filter_in_a_net(void **state) {
+  static const char *text =
+      "layer { name: 'x' type: 'Input' top: 'x' input_param { shape { dim: 4 dim: 2 } } }\n"
+      "layer { name: 'sel' type: 'Input' top: 'sel' input_param { shape { dim: 4 } } }\n"
+      "layer { name: 'f' type: 'Filter' bottom: 'x' bottom: 'sel' top: 'picked' }\n"
+      "layer { name: 'sum' type: 'Reduction' bottom: 'picked' top: 'sum' }\n";
+  ns_ctx *ctx = ns_ctx_create();
+  ns_net *net = load_net(ctx, text);
+  ns_tensor x = ns_net_blob(net, ns_net_find_blob(net, "x"));
+  for (int i = 0; i < 8; i++) x.data[i] = (float)(1 << i); /* each row's sum tells it apart */
+  ns_tensor sel = ns_net_blob(net, ns_net_find_blob(net, "sel"));
+  const float pick[2][4] = {{0, 1, 0, 1}, {1, 1, 1, 0}};
+  const float want[2] = {4 + 8 + 64 + 128, 1 + 2 + 4 + 8 + 16 + 32};
+  const int64_t rows[2] = {2, 3};
+  for (int c = 0; c < 2; c++) {
+    memcpy(sel.data, pick[c], sizeof pick[c]);
+    assert_int_equal(ns_net_forward(ctx, net), NS_OK);
+    ns_tensor picked = ns_net_blob(net, ns_net_find_blob(net, "picked"));
+    assert_int_equal(picked.shape[0], rows[c]);
+    ns_tensor sum = ns_net_blob(net, ns_net_find_blob(net, "sum"));
+    assert_float_equal(sum.data[0], want[c], 0);
+  }
+  ns_net_destroy(net);
+  ns_ctx_destroy(ctx);
+}
+
+/* ---- BatchReindex -------------------------------------------------------- */
+
+static void test_batch_reindex(void **state) {
+  /* Items (1 2) (3 4) (5 6) picked as 2 0 2 1. */
+  lh_harness *h = layer("BatchReindex");
+  const int64_t xs[2] = {3, 2}, is[1] = {4};
+  ns_blob *x = bottom(h, 2, xs, (const float[]){1, 2, 3, 4, 5, 6});
+  bottom(h, 1, is, (const float[]){2, 0, 2, 1});
+  ns_blob *top = lh_add_top(h);
+  run_ok(h);
+  const int64_t ts[2] = {4, 2};
+  assert_shape(top, 2, ts);
+  assert_floats(top->data, (const float[]){5, 6, 1, 2, 5, 6, 3, 4}, 8, 0);
+  /* Item 2 was copied twice: its gradient is the sum of both. */
+  assert_int_equal(ns_blob_ensure_diff(h->ctx, x), NS_OK);
+  assert_int_equal(ns_blob_ensure_diff(h->ctx, top), NS_OK);
+  memcpy(top->diff, (const float[]){1, 2, 3, 4, 5, 6, 7, 8}, 8 * sizeof(float));
+  const int down[2] = {1, 0};
+  assert_int_equal(h->layer.ops->backward(h->ctx, &h->layer, down), NS_OK);
+  assert_floats(x->diff, (const float[]){3, 4, 7, 8, 6, 8}, 6, 0);
+  lh_destroy(h);
+  h = layer("BatchReindex");
+  const int64_t x3[3] = {4, 3, 2}, i5[1] = {5};
+  bottom_random(h, 3, x3, 0);
+  bottom(h, 1, i5, (const float[]){3, 3, 0, 1, 3});
+  lh_add_top(h);
+  gc_opts o = {.skip_bottoms = 2};
+  grad_check(h, &o);
+  lh_destroy(h);
+  h = layer("BatchReindex");
+  bottom(h, 2, xs, NULL);
+  bottom(h, 1, is, (const float[]){0, 3, 1, 1});
+  lh_add_top(h);
+  expect_error(h, NS_ERR_INPUT, "[0, 3)");
+  lh_destroy(h);
+  h = layer("BatchReindex");
+  bottom(h, 2, xs, NULL);
+  bottom(h, 2, xs, NULL);
+  lh_add_top(h);
+  expect_error(h, NS_ERR_NET, "1 axis");
+  lh_destroy(h);
+}
+
+/* ---- SPP ----------------------------------------------------------------- */
+
+static lh_harness *spp_layer(Caffe__SPPParameter *p, int height, int pool) {
+  lh_harness *h = layer("SPP");
+  p->has_pyramid_height = 1;
+  p->pyramid_height = (uint32_t)height;
+  p->has_pool = 1;
+  p->pool = (Caffe__SPPParameter__PoolMethod)pool;
+  h->param.spp_param = p;
+  return h;
+}
+
+static void test_spp_forward(void **state) {
+  /* Channel 0 = 1..9 as a 3 x 3 grid, channel 1 = 11..19.  Level 0: one
+   * 3 x 3 window.  Level 1 (2 x 2 bins): kernel ceil(3 / 2) = 2, stride 2,
+   * pad (2 * 2 - 3 + 1) / 2 = 1, so the windows are rows/columns {0} and
+   * {1, 2}: MAX 1 3 7 9; AVE divides by the window with its padding
+   * (2 x 2 = 4): 1 / 4, (2 + 3) / 4, (4 + 7) / 4, (5 + 6 + 8 + 9) / 4, and
+   * 11 / 4, (12 + 13) / 4, (14 + 17) / 4, (15 + 16 + 18 + 19) / 4. */
+  float x[18];
+  for (int i = 0; i < 9; i++) x[i] = (float)(i + 1), x[9 + i] = (float)(i + 11);
+  const int64_t xs[4] = {1, 2, 3, 3};
+  const float want_max[10] = {9, 19, 1, 3, 7, 9, 11, 13, 17, 19};
+  const float want_ave[10] = {5, 15, 0.25f, 1.25f, 2.75f, 7, 2.75f, 6.25f, 7.75f, 17};
+  for (int ave = 0; ave < 2; ave++) {
+    Caffe__SPPParameter p = CAFFE__SPPPARAMETER__INIT;
+    lh_harness *h = spp_layer(&p, 2, ave);
+    bottom(h, 4, xs, x);
+    ns_blob *top = lh_add_top(h);
+    run_ok(h);
+    const int64_t ts[2] = {1, 10};
+    assert_shape(top, 2, ts);
+    assert_floats(top->data, ave ? want_ave : want_max, 10, 1e-6);
+    lh_destroy(h);
+  }
+  /* pyramid_height 1: the pooling's own 4-D top, (1, 2, 1, 1). */
+  Caffe__SPPParameter p = CAFFE__SPPPARAMETER__INIT;
+  lh_harness *h = spp_layer(&p, 1, 0);
+  bottom(h, 4, xs, x);
+  ns_blob *top = lh_add_top(h);
+  run_ok(h);
+  const int64_t t1[4] = {1, 2, 1, 1};
+  assert_shape(top, 4, t1);
+  assert_floats(top->data, (const float[]){9, 19}, 2, 0);
+  /* A new input size remakes the levels: 1 x 1 at level 0 of a 2 x 2 grid. */
+  const int64_t xs2[4] = {1, 2, 2, 2};
+  assert_int_equal(ns_blob_reshape(h->ctx, h->layer.bottom[0], 4, xs2), NS_OK);
+  for (int i = 0; i < 8; i++) h->layer.bottom[0]->data[i] = (float)(i * (i % 2 ? 1 : -1));
+  assert_int_equal(lh_rerun(h), NS_OK);
+  assert_floats(top->data, (const float[]){3, 7}, 2, 0);
+  lh_destroy(h);
+}
+
+static void test_spp_backward(void **state) {
+  for (int ave = 0; ave < 2; ave++) {
+    Caffe__SPPParameter p = CAFFE__SPPPARAMETER__INIT;
+    lh_harness *h = spp_layer(&p, 3, ave); /* 7 x 6: every level's pad below its kernel */
+    const int64_t xs[4] = {2, 2, 7, 6};
+    ns_blob *b = bottom(h, 4, xs, NULL);
+    /* distinct values 0.05 apart: no ties within the step in MAX */
+    for (int64_t i = 0; i < b->count; i++) b->data[i] = 0.05f * (float)((i * 37) % b->count);
+    lh_add_top(h);
+    grad_check(h, NULL);
+    lh_destroy(h);
+  }
+}
+
+static void test_spp_errors(void **state) {
+  Caffe__SPPParameter p = CAFFE__SPPPARAMETER__INIT;
+  lh_harness *h = layer("SPP");
+  const int64_t xs[4] = {1, 1, 1, 1};
+  bottom(h, 4, xs, NULL);
+  lh_add_top(h);
+  expect_error(h, NS_ERR_NET, "pyramid_height");
+  lh_destroy(h);
+  /* 1 x 1 with 2 levels: level 1 has kernel 1, pad 1; Caffe's Pooling
+   * refuses a pad that is not below the kernel, and so do we. */
+  h = spp_layer(&p, 2, 0);
+  bottom(h, 4, xs, NULL);
+  lh_add_top(h);
+  expect_error(h, NS_ERR_NET, "pad");
+  lh_destroy(h);
+  h = spp_layer(&p, 2, 0);
+  const int64_t x3[3] = {1, 4, 4};
+  bottom(h, 3, x3, NULL);
+  lh_add_top(h);
+  expect_error(h, NS_ERR_NET, "4 axes");
+  lh_destroy(h);
+}
+
+/* ---- Im2col -------------------------------------------------------------- */
+
+static lh_harness *im2col_layer(Caffe__ConvolutionParameter *p, uint32_t *kernel, uint32_t *stride,
+                                uint32_t *pad, uint32_t *dilation) {
+  lh_harness *h = layer("Im2col");
+  p->n_kernel_size = 1;
+  p->kernel_size = kernel;
+  p->n_stride = stride ? 1 : 0;
+  p->stride = stride;
+  p->n_pad = pad ? 1 : 0;
+  p->pad = pad;
+  p->n_dilation = dilation ? 1 : 0;
+  p->dilation = dilation;
+  h->param.convolution_param = p;
+  return h;
+}
+
+static void test_im2col_forward(void **state) {
+  /* Channel 0 = 1..9 as 3 x 3, channel 1 = 11..19.  Kernel 2: top (1, 8,
+   * 2, 2); row (c, i, j) lists x[c, oh + i, ow + j] over (oh, ow). */
+  float x[18];
+  for (int i = 0; i < 9; i++) x[i] = (float)(i + 1), x[9 + i] = (float)(i + 11);
+  const int64_t xs[4] = {1, 2, 3, 3};
+  Caffe__ConvolutionParameter p = CAFFE__CONVOLUTION_PARAMETER__INIT;
+  uint32_t k2 = 2, k3 = 3, s2 = 2, p1 = 1, d2 = 2;
+  lh_harness *h = im2col_layer(&p, &k2, NULL, NULL, NULL);
+  bottom(h, 4, xs, x);
+  ns_blob *top = lh_add_top(h);
+  run_ok(h);
+  const int64_t ts[4] = {1, 8, 2, 2};
+  assert_shape(top, 4, ts);
+  const float want[16] = {1, 2, 4, 5, 2, 3, 5, 6, 4, 5, 7, 8, 5, 6, 8, 9};
+  assert_floats(top->data, want, 16, 0);
+  for (int i = 0; i < 16; i++) assert_true(top->data[16 + i] == want[i] + 10);
+  lh_destroy(h);
+  /* Kernel 3, stride 2, pad 1: 2 x 2 outputs at rows/cols -1 and 1 of the
+   * window's top-left tap; tap (0, 0) sees only x[1][1] = 5 inside, the
+   * centre tap (1, 1) sees rows/cols 0 and 2: 1 3 7 9. */
+  Caffe__ConvolutionParameter q = CAFFE__CONVOLUTION_PARAMETER__INIT;
+  h = im2col_layer(&q, &k3, &s2, &p1, NULL);
+  bottom(h, 4, xs, x);
+  top = lh_add_top(h);
+  run_ok(h);
+  const int64_t ts3[4] = {1, 18, 2, 2};
+  assert_shape(top, 4, ts3);
+  assert_floats(top->data, (const float[]){0, 0, 0, 5}, 4, 0);
+  assert_floats(top->data + 4 * 4, (const float[]){1, 3, 7, 9}, 4, 0);
+  lh_destroy(h);
+  /* Kernel 2 with dilation 2: one output whose taps are the corners. */
+  Caffe__ConvolutionParameter r = CAFFE__CONVOLUTION_PARAMETER__INIT;
+  h = im2col_layer(&r, &k2, NULL, NULL, &d2);
+  bottom(h, 4, xs, x);
+  top = lh_add_top(h);
+  run_ok(h);
+  const int64_t tsd[4] = {1, 8, 1, 1};
+  assert_shape(top, 4, tsd);
+  assert_floats(top->data, (const float[]){1, 3, 7, 9, 11, 13, 17, 19}, 8, 0);
+  lh_destroy(h);
+  /* 1-D: (2, 1, 5) with kernel 3 -> (2, 3, 3), row k = x[j + k]. */
+  Caffe__ConvolutionParameter t = CAFFE__CONVOLUTION_PARAMETER__INIT;
+  h = im2col_layer(&t, &k3, NULL, NULL, NULL);
+  const int64_t x1[3] = {2, 1, 5};
+  bottom(h, 3, x1, (const float[]){1, 2, 3, 4, 5, 6, 7, 8, 9, 10});
+  top = lh_add_top(h);
+  run_ok(h);
+  const int64_t t1[3] = {2, 3, 3};
+  assert_shape(top, 3, t1);
+  assert_floats(top->data, (const float[]){1, 2, 3, 2, 3, 4, 3, 4, 5, 6, 7, 8, 7, 8, 9, 8, 9, 10},
+                18, 0);
+  lh_destroy(h);
+}
+
+static void test_im2col_backward(void **state) {
+  uint32_t k2 = 2, k3 = 3, s2 = 2, p1 = 1, d2 = 2;
+  const struct {
+    uint32_t *k, *s, *p, *d;
+    int axes;
+  } cases[] = {{&k3, &s2, &p1, NULL, 4}, {&k2, NULL, &p1, &d2, 4}, {&k3, NULL, NULL, NULL, 3}};
+  for (int c = 0; c < 3; c++) {
+    Caffe__ConvolutionParameter p = CAFFE__CONVOLUTION_PARAMETER__INIT;
+    lh_harness *h = im2col_layer(&p, cases[c].k, cases[c].s, cases[c].p, cases[c].d);
+    const int64_t xs[4] = {2, 3, 5, 4}, x1[3] = {2, 3, 7};
+    bottom_random(h, cases[c].axes, cases[c].axes == 4 ? xs : x1, 0);
+    lh_add_top(h);
+    grad_check(h, NULL);
+    lh_destroy(h);
+  }
+  Caffe__ConvolutionParameter p = CAFFE__CONVOLUTION_PARAMETER__INIT;
+  lh_harness *h = layer("Im2col");
+  h->param.convolution_param = &p;
+  const int64_t xs[4] = {1, 1, 3, 3};
+  bottom(h, 4, xs, NULL);
+  lh_add_top(h);
+  expect_error(h, NS_ERR_NET, "kernel_size");
+  lh_destroy(h);
+}
+
 /* ---- in a net, from a prototxt ------------------------------------------- */
 
 /* Every new layer's *_param read from text, the layers chained in a net:
@@ -1063,6 +1373,14 @@ int main(void) {
       cmocka_unit_test(test_infogain_loss),
       cmocka_unit_test(test_infogain_loss_source),
       cmocka_unit_test(test_infogain_loss_backward),
+      cmocka_unit_test(test_filter),
+      cmocka_unit_test(test_filter_in_a_net),
+      cmocka_unit_test(test_batch_reindex),
+      cmocka_unit_test(test_spp_forward),
+      cmocka_unit_test(test_spp_backward),
+      cmocka_unit_test(test_spp_errors),
+      cmocka_unit_test(test_im2col_forward),
+      cmocka_unit_test(test_im2col_backward),
       cmocka_unit_test(test_in_a_net),
       cmocka_unit_test(test_trains_in_a_net),
   };
