@@ -118,8 +118,7 @@ const ns_layer_ops *ns_layer_find(const char *type);
 const ns_layer_ops *const *ns_layer_all(void);
 
 /* Rank of param `index` of a layer of type `type` in the current format,
- * for reading legacy 4-D blobs (see ns_layer_ops.weight_rank); also knows
- * the types we read but do not run. */
+ * for reading legacy 4-D blobs (see ns_layer_ops.weight_rank). */
 int ns_layer_param_rank(const char *type, int index);
 
 /* Helpers for layer implementations. */
