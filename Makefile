@@ -26,6 +26,23 @@ GEN_HDR := $(BUILD)/gen/caffe.pb-c.h
 LIB_SRC := $(sort $(shell find src -name '*.c'))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/caffe.pb-c.o
 LIB := $(BUILD)/libnetsurg.a
+# The shared library: soname libnetsurg.so.$(SO_MAJOR); it exports only what
+# include/netsurg.h declares (see the visibility pragma there).  The CLI,
+# tests and examples link the static library, which also holds the
+# internal functions the unit tests call.
+VERSION := 0.1.0
+SO_MAJOR := $(firstword $(subst ., ,$(VERSION)))
+SO := $(BUILD)/libnetsurg.so
+SO_REAL := $(SO).$(VERSION)
+SO_LDFLAGS := -shared -Wl,-soname,libnetsurg.so.$(SO_MAJOR)
+# Every dependency named in the library (sanitizer runtimes come with the
+# program instead).
+ifeq ($(SANITIZE),)
+SO_LDFLAGS += -Wl,--no-undefined
+endif
+PREFIX ?= /usr/local
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
 CLI := $(BUILD)/netsurg
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
@@ -34,9 +51,9 @@ TEST_SUPPORT_OBJ := $(TEST_SUPPORT:%.c=$(BUILD)/obj/%.o)
 EXAMPLE_SRC := $(sort $(wildcard examples/*.c))
 EXAMPLE_BIN := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
 
-.PHONY: all deps demo train-fmnist test test-unit test-asan fuzz fuzz-smoke bench bench-peers bench-probe clean format
+.PHONY: all install FORCE deps demo train-fmnist test test-unit test-asan fuzz fuzz-smoke bench bench-peers bench-probe clean format
 
-all: $(CLI) $(EXAMPLE_BIN)
+all: $(CLI) $(EXAMPLE_BIN) $(SO)
 
 deps:
 	@scripts/install-deps.sh test
@@ -47,17 +64,50 @@ $(GEN_SRC) $(GEN_HDR) &: src/format/caffe.proto
 	@mkdir -p $(BUILD)/gen
 	protoc-c --c_out=$(BUILD)/gen -Isrc/format src/format/caffe.proto
 
-$(BUILD)/obj/gen/caffe.pb-c.o: $(GEN_SRC)
+# Objects are rebuilt when the compile flags change (a new flag such as
+# the library's visibility must not leave stale objects behind).
+FLAGS_STAMP := $(BUILD)/obj/compile-flags
+FLAGS_NOW := $(CC) $(CPPFLAGS) $(CFLAGS_BASE) $(CFLAGS) library: -fvisibility=hidden
+$(FLAGS_STAMP): FORCE
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(filter-out -Wshadow -Wstrict-prototypes,$(CFLAGS_BASE)) $(CFLAGS) -c $< -o $@
+	@echo '$(FLAGS_NOW)' | cmp -s - $@ || echo '$(FLAGS_NOW)' >$@
+FORCE:
 
-$(BUILD)/obj/%.o: %.c | $(GEN_HDR)
+$(BUILD)/obj/gen/caffe.pb-c.o: $(GEN_SRC) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS_BASE) $(CFLAGS) -MMD -MP -c $< -o $@
+	$(CC) $(CPPFLAGS) $(filter-out -Wshadow -Wstrict-prototypes,$(CFLAGS_BASE)) $(VISIBILITY) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/obj/%.o: %.c $(FLAGS_STAMP) | $(GEN_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS_BASE) $(VISIBILITY) $(CFLAGS) -MMD -MP -c $< -o $@
+
+# Library objects keep their symbols to themselves unless the public header
+# says otherwise.
+$(LIB_OBJ): VISIBILITY := -fvisibility=hidden
 
 $(LIB): $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
+
+$(SO_REAL): $(LIB_OBJ)
+	$(CC) $(SO_LDFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(SO): $(SO_REAL)
+	ln -sf $(notdir $(SO_REAL)) $(SO).$(SO_MAJOR)
+	ln -sf libnetsurg.so.$(SO_MAJOR) $@
+
+# make install PREFIX=/usr/local [DESTDIR=staging]: the header, both
+# libraries and netsurg.pc for pkg-config.
+install: $(LIB) $(SO)
+	install -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR)/pkgconfig
+	install -m 644 include/netsurg.h $(DESTDIR)$(INCLUDEDIR)/
+	install -m 644 $(LIB) $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(SO_REAL) $(DESTDIR)$(LIBDIR)/
+	ln -sf $(notdir $(SO_REAL)) $(DESTDIR)$(LIBDIR)/libnetsurg.so.$(SO_MAJOR)
+	ln -sf libnetsurg.so.$(SO_MAJOR) $(DESTDIR)$(LIBDIR)/libnetsurg.so
+	sed -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	  -e 's|@VERSION@|$(VERSION)|' -e 's|@LIBS_PRIVATE@|-fopenmp $(LDLIBS)|' \
+	  netsurg.pc.in >$(DESTDIR)$(LIBDIR)/pkgconfig/netsurg.pc
 
 CLI_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(sort $(wildcard tools/*.c)))
 

@@ -15,6 +15,14 @@
 extern "C" {
 #endif
 
+/* Every function declared in this header is exported from libnetsurg.so,
+ * and nothing else: the library is compiled with -fvisibility=hidden and
+ * this region restores the default visibility for the public API alone
+ * (tests/oracle/test_shared_lib.py checks the two lists are equal). */
+#if defined(__GNUC__)
+#pragma GCC visibility push(default)
+#endif
+
 /* Status codes double as the CLI's exit codes. */
 typedef enum ns_status {
   NS_OK = 0,
@@ -593,6 +601,10 @@ ns_net *ns_solver_net(ns_solver *s);
 int ns_solver_test_net_count(const ns_solver *s);
 ns_net *ns_solver_test_net(ns_solver *s, int i);
 /* ---- end of training ---- */
+
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
 
 #ifdef __cplusplus
 }
