@@ -75,9 +75,20 @@ const char *ns_ctx_error(const ns_ctx *ctx);
 ns_status ns_ctx_status(const ns_ctx *ctx);
 void ns_ctx_clear_error(ns_ctx *ctx);
 
-/* Threads for compute loops (0 = all cores).  One thread is deterministic. */
+/* Threads for this context's compute loops (0 = OpenMP's default: all
+ * cores unless OMP_NUM_THREADS says otherwise).  Each context keeps its own
+ * count; no call changes a process-wide setting.  Results do not depend on
+ * the thread count. */
 void ns_ctx_set_threads(ns_ctx *ctx, int threads);
 int ns_ctx_threads(const ns_ctx *ctx);
+/* The one process-wide knob: OpenBLAS's thread pool, which the backward
+ * passes and Deconvolution's forward use (every other forward runs on our
+ * own kernels, threaded per context).  0 = all cores.  OpenBLAS has one
+ * pool per process, shared with any other user of it in the program, so
+ * the library never sets it: an application sets it once (the CLI does, to
+ * --threads), or leaves OpenBLAS's default (OPENBLAS_NUM_THREADS, else all
+ * cores). */
+void ns_blas_set_threads(int threads);
 /* Refuse single allocations of tensors larger than this (0 = no limit). */
 void ns_ctx_set_memory_limit(ns_ctx *ctx, uint64_t bytes);
 /* Unknown prototxt fields: 0 = error (default), 1 = warn and skip. */

@@ -23,6 +23,9 @@ ns_ctx *cli_ctx(int allow_unknown, int threads) {
   ns_ctx_set_warning_handler(ctx, print_warning, NULL);
   ns_ctx_set_allow_unknown(ctx, allow_unknown);
   ns_ctx_set_threads(ctx, threads);
+  /* The CLI owns its process: OpenBLAS's pool gets the same count, once,
+   * so the two pools do not oversubscribe the cores. */
+  ns_blas_set_threads(threads);
   return ctx;
 }
 

@@ -2,7 +2,6 @@
  * weight copying by layer name. */
 #include "core/net.h"
 
-#include <cblas.h>
 #include <omp.h>
 #include <stdio.h>
 #include <string.h>
@@ -431,14 +430,6 @@ ns_status ns_net_reshape_all(ns_ctx *ctx, ns_net *net) {
   return NS_OK;
 }
 
-/* One setting for both thread pools: OpenMP for our loops and OpenBLAS
- * for GEMM, so they do not oversubscribe the cores. */
-void ns_net_apply_threads(const ns_ctx *ctx) {
-  int n = ctx->threads > 0 ? ctx->threads : omp_get_num_procs();
-  omp_set_num_threads(n);
-  openblas_set_num_threads(n);
-}
-
 /* 1 when `next` is a plain in-place ReLU on l's only top, which l's
  * forward can apply in its epilogue (saving a pass over the top). */
 static int relu_fusable(const ns_layer *l, const ns_layer *next) {
@@ -448,8 +439,10 @@ static int relu_fusable(const ns_layer *l, const ns_layer *next) {
   return next->ops->fuses_as_relu(next);
 }
 
+/* Changes no process-wide setting: every parallel loop takes its thread
+ * count from the context (num_threads clauses), and OpenBLAS's pool is the
+ * process's own (ns_blas_set_threads). */
 ns_status ns_net_run_forward(ns_ctx *ctx, ns_net *net, double *layer_seconds) {
-  ns_net_apply_threads(ctx);
   for (int i = 0; i < net->n_layers; i++) {
     ns_layer *l = &net->layers[i];
     l->relu_fused = i + 1 < net->n_layers && relu_fusable(l, &net->layers[i + 1]);

@@ -45,9 +45,6 @@ ns_status ns_net_build_phase(ns_ctx *ctx, Caffe__NetParameter *def, uint64_t see
 /* Net::Init's training bookkeeping after every layer is set up (net_train.c):
  * loss weights, which layers and bottoms need backward, param_propagate_down. */
 ns_status ns_net_init_backward(ns_ctx *ctx, ns_net *net);
-/* One thread count for OpenMP (our loops) and OpenBLAS (GEMM), from the
- * context, so the two pools do not oversubscribe the cores. */
-void ns_net_apply_threads(const ns_ctx *ctx);
 /* Frees what ns_net_init_backward put in a layer. */
 void ns_layer_free_train(ns_ctx *ctx, ns_layer *l);
 

@@ -191,7 +191,6 @@ static ns_status prepare_diffs(ns_ctx *ctx, ns_layer *l) {
 }
 
 ns_status ns_net_backward(ns_ctx *ctx, ns_net *net) {
-  ns_net_apply_threads(ctx);
   for (int i = 0; i < net->n_layers; i++) {
     ns_layer *l = &net->layers[i];
     if (!l->need_backward) continue;

@@ -2,6 +2,9 @@
 
 #include <cblas.h>
 #include <limits.h>
+#include <omp.h>
+
+#include "netsurg.h"
 
 /* OpenBLAS blocks K itself, and its single- and multi-threaded drivers cut
  * a K between GEMM_Q and 2 GEMM_Q at different points (0.3.21: conv1's
@@ -30,4 +33,8 @@ void ns_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float a
                 k0 == 0 ? beta : 1.0f, c, (int)ldc);
     k0 += kc;
   } while (k0 < k);
+}
+
+void ns_blas_set_threads(int threads) {
+  openblas_set_num_threads(threads > 0 ? threads : omp_get_num_procs());
 }
