@@ -102,7 +102,7 @@ int main(int argc, char **argv) {
   ns_ctx *ctx = ns_ctx_create();
   ns_net *net = NULL;
   int rc = 0;
-  if (ns_net_load(ctx, argv[1], NULL, 1, &net) != NS_OK || feed(ctx, net, argv[2]) != NS_OK ||
+  if (ns_net_load(ctx, argv[1], NULL, &net) != NS_OK || feed(ctx, net, argv[2]) != NS_OK ||
       ns_net_forward(ctx, net) != NS_OK) {
     rc = fail(ctx);
     goto done;

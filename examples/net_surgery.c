@@ -112,8 +112,11 @@ int main(int argc, char **argv) {
   ns_net *net = NULL, *full = NULL;
   int rc = 0;
   /* net = caffe.Net(deploy, weights, caffe.TEST) */
-  if (ns_net_load(ctx, argv[1], argv[2], 1, &net) != NS_OK ||
-      ns_net_load(ctx, argv[3], argv[2], 1, &full) != NS_OK) {
+  ns_net_opts opts;
+  ns_net_opts_init(&opts); /* phase TEST, seed 1 */
+  opts.weights = argv[2];
+  if (ns_net_load(ctx, argv[1], &opts, &net) != NS_OK ||
+      ns_net_load(ctx, argv[3], &opts, &full) != NS_OK) {
     rc = fail(ctx);
     goto done;
   }

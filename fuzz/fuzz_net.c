@@ -75,7 +75,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   fz_check_status(ctx, st);
   if (st == NS_OK) {
     ns_net *net = NULL;
-    st = ns_net_build(ctx, def, 1, &net); /* takes def */
+    st = ns_net_build(ctx, def, 1, NS_PHASE_TEST, &net); /* takes def */
     fz_check_status(ctx, st);
     if (st == NS_OK) {
       exercise(ctx, net);

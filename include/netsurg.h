@@ -110,12 +110,25 @@ typedef struct ns_tensor {
   float *data;
 } ns_tensor;
 
+/* Caffe's Phase: which NetStateRule-filtered layers a net has (a train net
+ * keeps its TRAIN data layers and losses), and how Dropout and BatchNorm
+ * behave. */
+typedef enum ns_phase { NS_PHASE_TRAIN = 0, NS_PHASE_TEST = 1 } ns_phase;
+
+/* How ns_net_load and ns_net_build_from make a net. */
+typedef struct ns_net_opts {
+  ns_phase phase;      /* default NS_PHASE_TEST */
+  uint64_t seed;       /* the fillers draw from it; default 1 */
+  const char *weights; /* NULL (default), or a caffemodel (or a prototxt
+                          carrying blobs) whose params are copied by layer
+                          name after the fillers, as Caffe does */
+} ns_net_opts;
+void ns_net_opts_init(ns_net_opts *opts);
+
 /* Loads a net definition (.prototxt or .caffemodel, any Caffe version,
- * upgraded on load) in phase TEST.  Params start from their fillers, drawn
- * from `seed`; if `weights` is not NULL, trained params are then copied
- * from it by layer name, as Caffe does.  The ctx must outlive the net. */
-ns_status ns_net_load(ns_ctx *ctx, const char *prototxt, const char *weights, uint64_t seed,
-                      ns_net **out);
+ * upgraded on load) as opts says (NULL: the defaults).  The ctx must
+ * outlive the net. */
+ns_status ns_net_load(ns_ctx *ctx, const char *prototxt, const ns_net_opts *opts, ns_net **out);
 void ns_net_destroy(ns_net *net);
 
 /* Copies params by layer name from a caffemodel into a built net. */
@@ -169,14 +182,6 @@ ns_status ns_net_refill_weights(ns_ctx *ctx, ns_net *net, const char *filler, ui
 
 /* ---- training: phases, losses, backward, learnable params ------------- */
 
-/* Caffe's Phase: which NetStateRule-filtered layers a net has (a train net
- * keeps its TRAIN data layers and losses), and how Dropout and BatchNorm
- * behave. */
-typedef enum ns_phase { NS_PHASE_TRAIN = 0, NS_PHASE_TEST = 1 } ns_phase;
-
-/* ns_net_load in the given phase. */
-ns_status ns_net_load_phase(ns_ctx *ctx, const char *prototxt, const char *weights, uint64_t seed,
-                            ns_phase phase, ns_net **out);
 ns_phase ns_net_phase(const ns_net *net);
 
 /* Forward; *loss (may be NULL) = the sum over every top with a loss weight
@@ -256,11 +261,9 @@ int ns_netdef_layer_blob_count(const ns_netdef *def, int i);
 int ns_netdef_layer_blob_shape(const ns_netdef *def, int i, int j, int64_t *shape);
 ns_status ns_netdef_save_prototxt(ns_ctx *ctx, const ns_netdef *def, const char *path);
 ns_status ns_netdef_save_caffemodel(ns_ctx *ctx, const ns_netdef *def, const char *path);
-/* Builds a net from the definition (consumed: def is destroyed). */
-ns_status ns_net_build_from(ns_ctx *ctx, ns_netdef *def, uint64_t seed, ns_net **out);
-/* The same in the given phase (ns_net_build_from is phase TEST). */
-ns_status ns_net_build_from_phase(ns_ctx *ctx, ns_netdef *def, uint64_t seed, ns_phase phase,
-                                  ns_net **out);
+/* Builds a net from the definition (consumed: def is destroyed) as opts
+ * says (NULL: the defaults), like ns_net_load. */
+ns_status ns_net_build_from(ns_ctx *ctx, ns_netdef *def, const ns_net_opts *opts, ns_net **out);
 
 /* ---- images, .npy, preprocessing ---- */
 

@@ -235,7 +235,7 @@ typedef struct files {
 static ns_status load_forward(ns_ctx *ctx, void *arg, digest *out) {
   const files *f = arg;
   ns_net *net = NULL;
-  ns_status st = ns_net_load(ctx, f->net, f->weights, 1, &net);
+  ns_status st = ns_net_load(ctx, f->net, &(ns_net_opts){NS_PHASE_TEST, 1, f->weights}, &net);
   if (st != NS_OK) return st;
   int prob = ns_net_find_blob(net, "prob");
   st = ns_net_forward(ctx, net);
@@ -255,7 +255,7 @@ static ns_status load_forward(ns_ctx *ctx, void *arg, digest *out) {
 static ns_status winograd_forward(ns_ctx *ctx, void *arg, digest *out) {
   const files *f = arg;
   ns_net *net = NULL;
-  ns_status st = ns_net_load(ctx, f->winograd, NULL, 1, &net);
+  ns_status st = ns_net_load(ctx, f->winograd, NULL, &net);
   if (st != NS_OK) return st;
   ns_tensor x = ns_net_blob(net, ns_net_find_blob(net, "data"));
   for (int64_t i = 0; i < x.count; i++) x.data[i] = (float)(i % 7) - 3.0f;
@@ -271,7 +271,7 @@ static ns_status winograd_forward(ns_ctx *ctx, void *arg, digest *out) {
 static ns_status load_v1(ns_ctx *ctx, void *arg, digest *out) {
   const files *f = arg;
   ns_net *net = NULL;
-  ns_status st = ns_net_load(ctx, f->v1, NULL, 1, &net);
+  ns_status st = ns_net_load(ctx, f->v1, NULL, &net);
   if (st != NS_OK) return st;
   st = ns_net_forward(ctx, net);
   if (st == NS_OK) {
@@ -289,7 +289,7 @@ static ns_status load_v1(ns_ctx *ctx, void *arg, digest *out) {
 static ns_status load_save(ns_ctx *ctx, void *arg, digest *out) {
   const files *f = arg;
   ns_net *net = NULL;
-  ns_status st = ns_net_load(ctx, f->net, f->weights, 1, &net);
+  ns_status st = ns_net_load(ctx, f->net, &(ns_net_opts){NS_PHASE_TEST, 1, f->weights}, &net);
   if (st != NS_OK) return st;
   st = ns_net_save_weights(ctx, net, f->saved);
   if (st == NS_OK) st = ns_net_save_prototxt(ctx, net, f->saved_text);
@@ -406,7 +406,8 @@ static int setup(void **state) {
   /* The weights: the net's own fillers, saved with a plain context. */
   ns_ctx *ctx = ns_ctx_create();
   ns_net *net = NULL;
-  int bad = !ctx || ns_net_load(ctx, f.net, NULL, 5, &net) != NS_OK ||
+  int bad = !ctx ||
+            ns_net_load(ctx, f.net, &(ns_net_opts){NS_PHASE_TEST, 5, NULL}, &net) != NS_OK ||
             ns_net_save_weights(ctx, net, f.weights) != NS_OK;
   ns_net_destroy(net);
   ns_ctx_destroy(ctx);

@@ -127,7 +127,7 @@ static ns_net *load_text(tu_fixture *f, const char *name, const char *text) {
   tu_path(path, sizeof path, f->dir, name);
   assert_int_equal(tu_write_file(path, text, strlen(text)), 0);
   ns_net *net = NULL;
-  assert_int_equal(ns_net_load(f->ctx, path, NULL, 1, &net), NS_OK);
+  assert_int_equal(ns_net_load(f->ctx, path, NULL, &net), NS_OK);
   return net;
 }
 

@@ -997,7 +997,7 @@ static ns_status load_net(net_fixture *f, const char *text, ns_phase phase) {
   assert_int_equal(tu_write_file(path, text, strlen(text)), 0);
   f->ctx = ns_ctx_create();
   ns_ctx_set_threads(f->ctx, 1);
-  return ns_net_load_phase(f->ctx, path, NULL, 5, phase, &f->net);
+  return ns_net_load(f->ctx, path, &(ns_net_opts){phase, 5, NULL}, &f->net);
 }
 
 static void free_net(net_fixture *f) {
@@ -1187,7 +1187,7 @@ static void test_net_learnables(void **state) {
   ns_net *test;
   char path[1024];
   tu_path(path, sizeof path, f.dir, "net.prototxt");
-  assert_int_equal(ns_net_load(f.ctx, path, NULL, 5, &test), NS_OK);
+  assert_int_equal(ns_net_load(f.ctx, path, &(ns_net_opts){NS_PHASE_TEST, 5, NULL}, &test), NS_OK);
   assert_true(ns_net_find_layer(test, "acc") >= 0);
   assert_int_equal(ns_net_phase(test), NS_PHASE_TEST);
   assert_int_equal(ns_net_learnable_count(test), 8);
@@ -1195,11 +1195,13 @@ static void test_net_learnables(void **state) {
   /* the same through a net definition */
   ns_netdef *def;
   assert_int_equal(ns_netdef_load(f.ctx, path, &def), NS_OK);
-  assert_int_equal(ns_net_build_from_phase(f.ctx, def, 5, NS_PHASE_TEST, &test), NS_OK);
+  assert_int_equal(ns_net_build_from(f.ctx, def, &(ns_net_opts){NS_PHASE_TEST, 5, NULL}, &test),
+                   NS_OK);
   assert_true(ns_net_find_layer(test, "acc") >= 0);
   ns_net_destroy(test);
   assert_int_equal(ns_netdef_load(f.ctx, path, &def), NS_OK);
-  assert_int_equal(ns_net_build_from_phase(f.ctx, def, 5, NS_PHASE_TRAIN, &test), NS_OK);
+  assert_int_equal(ns_net_build_from(f.ctx, def, &(ns_net_opts){NS_PHASE_TRAIN, 5, NULL}, &test),
+                   NS_OK);
   assert_int_equal(ns_net_find_layer(test, "acc"), -1);
   assert_int_equal(ns_net_phase(test), NS_PHASE_TRAIN);
   ns_net_destroy(test);
@@ -1571,7 +1573,7 @@ static void check_conformance_case(const char *dir, const char *name, conf_stats
   ns_ctx *ctx = ns_ctx_create();
   ns_ctx_set_threads(ctx, 1);
   ns_net *plain;
-  if (ns_net_load(ctx, path, NULL, 1, &plain) != NS_OK) fail_msg("%s: %s", name, ns_ctx_error(ctx));
+  if (ns_net_load(ctx, path, NULL, &plain) != NS_OK) fail_msg("%s: %s", name, ns_ctx_error(ctx));
   /* outputs: blobs no layer reads (in place does not count as reading) */
   char *text = read_text(path);
   assert_non_null(text);
@@ -1612,7 +1614,7 @@ static void check_conformance_case(const char *dir, const char *name, conf_stats
   assert_int_equal(tu_write_file(tdir_path, edited, strlen(edited)), 0);
   free(edited);
   ns_net *net;
-  if (ns_net_load_phase(ctx, tdir_path, wpath, 1, NS_PHASE_TRAIN, &net) != NS_OK)
+  if (ns_net_load(ctx, tdir_path, &(ns_net_opts){NS_PHASE_TRAIN, 1, wpath}, &net) != NS_OK)
     fail_msg("%s: %s", name, ns_ctx_error(ctx));
   tu_rmtree(tdir);
   free(tdir);

@@ -163,8 +163,8 @@ static void test_edit(void **state) {
 
   /* the saved file has exactly those two changes */
   ns_net *n0 = NULL, *n1 = NULL;
-  assert_int_equal(ns_net_load(ctx, net, w, 0, &n0), NS_OK);
-  assert_int_equal(ns_net_load(ctx, net, out, 0, &n1), NS_OK);
+  assert_int_equal(ns_net_load(ctx, net, &(ns_net_opts){NS_PHASE_TEST, 0, w}, &n0), NS_OK);
+  assert_int_equal(ns_net_load(ctx, net, &(ns_net_opts){NS_PHASE_TEST, 0, out}, &n1), NS_OK);
   int changed = 0;
   for (int l = 0; l < ns_net_layer_count(n0); l++)
     for (int j = 0; j < ns_net_param_count(n0, l); j++) {
@@ -385,7 +385,7 @@ static void test_classify_map(void **state) {
 
   /* the argmax is the net's on that input */
   ns_net *n = NULL;
-  assert_int_equal(ns_net_load(ctx, net, w, 0, &n), NS_OK);
+  assert_int_equal(ns_net_load(ctx, net, &(ns_net_opts){NS_PHASE_TEST, 0, w}, &n), NS_OK);
   assert_int_equal(ns_net_reshape_input(ctx, n, "data", 4, input.shape), NS_OK);
   memcpy(ns_net_blob(n, ns_net_find_blob(n, "data")).data, input.data,
          (size_t)input.count * sizeof(float));

@@ -65,7 +65,8 @@ static void run_case(void **state) {
   ns_ctx *ctx = ns_ctx_create();
   ns_ctx_set_threads(ctx, 2);
   ns_net *net = NULL;
-  if (ns_net_load(ctx, proto, weights, 0, &net) != NS_OK) fail_msg("%s", ns_ctx_error(ctx));
+  if (ns_net_load(ctx, proto, &(ns_net_opts){NS_PHASE_TEST, 0, weights}, &net) != NS_OK)
+    fail_msg("%s", ns_ctx_error(ctx));
   feed_inputs(ctx, net, dir);
   if (ns_net_forward(ctx, net) != NS_OK) fail_msg("%s", ns_ctx_error(ctx));
   int compared = 0;

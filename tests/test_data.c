@@ -31,7 +31,7 @@ static ns_net *load_phase(fixture *f, const char *text, ns_phase phase, ns_statu
   const char *p = path_in(f, "net.prototxt");
   assert_int_equal(tu_write_file(p, text, strlen(text)), 0);
   ns_net *net = NULL;
-  ns_status st = ns_net_load_phase(f->ctx, p, NULL, 3, phase, &net);
+  ns_status st = ns_net_load(f->ctx, p, &(ns_net_opts){phase, 3, NULL}, &net);
   if (st != want) fail_msg("status %d, wanted %d: %s", st, want, ns_ctx_error(f->ctx));
   return net;
 }

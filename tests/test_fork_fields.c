@@ -394,7 +394,7 @@ static ns_status pooled_side(tu_fixture *fx, const char *rounding, int64_t *side
   tu_path(path, sizeof path, fx->dir, "pool.prototxt");
   assert_int_equal(tu_write_file(path, text, strlen(text)), 0);
   ns_net *net = NULL;
-  ns_status st = ns_net_load(fx->ctx, path, NULL, 1, &net);
+  ns_status st = ns_net_load(fx->ctx, path, NULL, &net);
   if (st != NS_OK) return st;
   ns_tensor out = ns_net_blob(net, ns_net_find_blob(net, "pool"));
   assert_int_equal(out.num_axes, 4);

@@ -210,7 +210,7 @@ static void check_lib(ns_ctx *ctx, ns_status st, unsigned mask, const char *name
 static void lib_net(unsigned mask, const char *names, const char *net, const char *weights) {
   ns_ctx *ctx = new_ctx();
   ns_net *n = NULL;
-  ns_status st = ns_net_load(ctx, net, weights, 1, &n);
+  ns_status st = ns_net_load(ctx, net, &(ns_net_opts){NS_PHASE_TEST, 1, weights}, &n);
   check_lib(ctx, st, mask, names, net);
   if (st == NS_OK) {
     st = ns_net_forward(ctx, n);
@@ -333,7 +333,7 @@ static const char *tiny_caffemodel(void) {
   const char *w = keep(slot, path_of("tiny.caffemodel"));
   ns_ctx *ctx = new_ctx();
   ns_net *n = NULL;
-  assert_int_equal(ns_net_load(ctx, net, NULL, 7, &n), NS_OK);
+  assert_int_equal(ns_net_load(ctx, net, &(ns_net_opts){NS_PHASE_TEST, 7, NULL}, &n), NS_OK);
   assert_int_equal(ns_net_save_weights(ctx, n, w), NS_OK);
   ns_net_destroy(n);
   ns_ctx_destroy(ctx);
@@ -493,7 +493,8 @@ static void test_empty_double_data(void **state) {
   free(file.p);
   ns_ctx *ctx = new_ctx();
   ns_net *n = NULL;
-  check_lib(ctx, ns_net_load(ctx, net, w, 1, &n), S(NS_OK), w, "empty double_data");
+  check_lib(ctx, ns_net_load(ctx, net, &(ns_net_opts){NS_PHASE_TEST, 1, w}, &n), S(NS_OK), w,
+            "empty double_data");
   ns_tensor t = ns_net_param(n, ns_net_find_layer(n, "ip"), 0);
   assert_int_equal(t.count, 24);
   assert_memory_equal(t.data, v, sizeof v);
@@ -719,7 +720,7 @@ static void test_memory_limit(void **state) {
   ns_ctx *ctx = new_ctx();
   ns_ctx_set_memory_limit(ctx, 1 << 20);
   ns_net *n = NULL;
-  ns_status st = ns_net_load(ctx, p, NULL, 1, &n);
+  ns_status st = ns_net_load(ctx, p, NULL, &n);
   check_lib(ctx, st, S(NS_ERR_NOMEM), "limit.prototxt", "limit");
   if (!strstr(ns_ctx_error(ctx), "limit")) fail_msg("message: %s", ns_ctx_error(ctx));
   ns_ctx_destroy(ctx);
@@ -731,7 +732,7 @@ static void test_memory_limit(void **state) {
                 "  inner_product_param { num_output: 4096 } }\n"));
   ctx = new_ctx();
   ns_ctx_set_memory_limit(ctx, 16 << 20);
-  st = ns_net_load(ctx, p, NULL, 1, &n);
+  st = ns_net_load(ctx, p, NULL, &n);
   check_lib(ctx, st, S(NS_ERR_NOMEM), "limit_ip.prototxt", "limit_ip");
   ns_ctx_destroy(ctx);
 }
@@ -1015,7 +1016,7 @@ static void classifier(const char **net, const char **weights) {
   *weights = keep(slots[1], path_of("cls.caffemodel"));
   ns_ctx *ctx = new_ctx();
   ns_net *n = NULL;
-  assert_int_equal(ns_net_load(ctx, *net, NULL, 3, &n), NS_OK);
+  assert_int_equal(ns_net_load(ctx, *net, &(ns_net_opts){NS_PHASE_TEST, 3, NULL}, &n), NS_OK);
   assert_int_equal(ns_net_save_weights(ctx, n, *weights), NS_OK);
   ns_net_destroy(n);
   ns_ctx_destroy(ctx);

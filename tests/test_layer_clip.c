@@ -183,7 +183,7 @@ static void test_clip_in_a_net(void **state) {
   assert_int_equal(tu_write_file(path, text, strlen(text)), 0);
   ns_ctx *ctx = ns_ctx_create();
   ns_net *net = NULL;
-  if (ns_net_load(ctx, path, NULL, 1, &net) != NS_OK) fail_msg("%s", ns_ctx_error(ctx));
+  if (ns_net_load(ctx, path, NULL, &net) != NS_OK) fail_msg("%s", ns_ctx_error(ctx));
   ns_tensor in = ns_net_blob(net, ns_net_find_blob(net, "data"));
   for (int i = 0; i < 25; i++) in.data[i] = 0.5f * (float)(i % 5) - 0.5f; /* -0.5 .. 1.5 */
   assert_int_equal(ns_net_forward(ctx, net), NS_OK);

@@ -53,7 +53,7 @@ static void load(loaded *f) {
   tu_path(path, sizeof path, f->dir, "net.prototxt");
   assert_int_equal(tu_write_file(path, net_text, strlen(net_text)), 0);
   f->ctx = ns_ctx_create();
-  if (ns_net_load(f->ctx, path, NULL, 1, &f->net) != NS_OK) fail_msg("%s", ns_ctx_error(f->ctx));
+  if (ns_net_load(f->ctx, path, NULL, &f->net) != NS_OK) fail_msg("%s", ns_ctx_error(f->ctx));
 }
 
 static void unload(loaded *f) {

@@ -52,14 +52,14 @@ static const char *write_text(fixture *f, const char *name, const char *text) {
 static ns_net *load(fixture *f, const char *text) {
   ns_net *net = NULL;
   const char *p = write_text(f, "net.prototxt", text);
-  if (ns_net_load(f->ctx, p, NULL, 1, &net) != NS_OK) fail_msg("%s", ns_ctx_error(f->ctx));
+  if (ns_net_load(f->ctx, p, NULL, &net) != NS_OK) fail_msg("%s", ns_ctx_error(f->ctx));
   return net;
 }
 
 static ns_status load_status(fixture *f, const char *text) {
   ns_net *net = NULL;
   const char *p = write_text(f, "net.prototxt", text);
-  ns_status st = ns_net_load(f->ctx, p, NULL, 1, &net);
+  ns_status st = ns_net_load(f->ctx, p, NULL, &net);
   ns_net_destroy(net);
   return st;
 }
@@ -198,7 +198,8 @@ static void test_weights_by_name_legacy_dims(void **state) {
   write_ip_weights(wpath, "ip", 1, 1, 2, 3, 1, w, 6, b, 2);
   const char *p = write_text(f, "net.prototxt", ip_net);
   ns_net *net = NULL;
-  if (ns_net_load(f->ctx, p, wpath, 1, &net) != NS_OK) fail_msg("%s", ns_ctx_error(f->ctx));
+  if (ns_net_load(f->ctx, p, &(ns_net_opts){NS_PHASE_TEST, 1, wpath}, &net) != NS_OK)
+    fail_msg("%s", ns_ctx_error(f->ctx));
   int ip = ns_net_find_layer(net, "ip"), other = ns_net_find_layer(net, "other");
   ns_tensor tw = ns_net_param(net, ip, 0), tb = ns_net_param(net, ip, 1);
   assert_int_equal(tw.num_axes, 2);
@@ -227,7 +228,8 @@ static void test_weights_shape_mismatch(void **state) {
   write_ip_weights(wpath, "ip", 2, 3, 1, 1, 0, w, 6, b, 2);
   const char *p = write_text(f, "net.prototxt", ip_net);
   ns_net *net = NULL;
-  assert_int_equal(ns_net_load(f->ctx, p, wpath, 1, &net), NS_ERR_NET);
+  assert_int_equal(ns_net_load(f->ctx, p, &(ns_net_opts){NS_PHASE_TEST, 1, wpath}, &net),
+                   NS_ERR_NET);
   assert_null(net);
   const char *e = ns_ctx_error(f->ctx);
   assert_non_null(strstr(e, "'ip'"));
@@ -235,10 +237,11 @@ static void test_weights_shape_mismatch(void **state) {
   assert_non_null(strstr(e, "(2, 3)"));
   /* a value count that does not match the shape is a corrupt file */
   write_ip_weights(wpath, "ip", 1, 1, 2, 3, 1, w, 5, b, 2);
-  assert_int_equal(ns_net_load(f->ctx, p, wpath, 1, &net), NS_ERR_INPUT);
+  assert_int_equal(ns_net_load(f->ctx, p, &(ns_net_opts){NS_PHASE_TEST, 1, wpath}, &net),
+                   NS_ERR_INPUT);
   /* a layer in the file the net lacks is ignored */
   write_ip_weights(wpath, "absent", 9, 9, 9, 9, 0, w, 6, b, 2);
-  assert_int_equal(ns_net_load(f->ctx, p, wpath, 1, &net), NS_OK);
+  assert_int_equal(ns_net_load(f->ctx, p, &(ns_net_opts){NS_PHASE_TEST, 1, wpath}, &net), NS_OK);
   ns_net_destroy(net);
 }
 
@@ -249,10 +252,10 @@ static void test_save_load_round_trip(void **state) {
   char wpath[1024];
   tu_path(wpath, sizeof wpath, f->dir, "saved.caffemodel");
   ns_net *a = NULL, *b = NULL;
-  assert_int_equal(ns_net_load(f->ctx, p, NULL, 1, &a), NS_OK);
+  assert_int_equal(ns_net_load(f->ctx, p, NULL, &a), NS_OK);
   assert_int_equal(ns_net_refill_weights(f->ctx, a, "gaussian", 5), NS_OK);
   assert_int_equal(ns_net_save_weights(f->ctx, a, wpath), NS_OK);
-  assert_int_equal(ns_net_load(f->ctx, p, wpath, 2, &b), NS_OK);
+  assert_int_equal(ns_net_load(f->ctx, p, &(ns_net_opts){NS_PHASE_TEST, 2, wpath}, &b), NS_OK);
   for (int l = 0; l < ns_net_layer_count(a); l++)
     for (int j = 0; j < ns_net_param_count(a, l); j++) {
       ns_tensor x = ns_net_param(a, l, j), y = ns_net_param(b, l, j);
@@ -354,9 +357,9 @@ static void test_seed_determinism(void **state) {
   fixture *f = *state;
   const char *p = write_text(f, "net.prototxt", ip_net);
   ns_net *a = NULL, *b = NULL, *c = NULL;
-  assert_int_equal(ns_net_load(f->ctx, p, NULL, 1, &a), NS_OK);
-  assert_int_equal(ns_net_load(f->ctx, p, NULL, 1, &b), NS_OK);
-  assert_int_equal(ns_net_load(f->ctx, p, NULL, 1, &c), NS_OK);
+  assert_int_equal(ns_net_load(f->ctx, p, NULL, &a), NS_OK);
+  assert_int_equal(ns_net_load(f->ctx, p, NULL, &b), NS_OK);
+  assert_int_equal(ns_net_load(f->ctx, p, NULL, &c), NS_OK);
   /* by name: a Split is inserted before 'ip' (data has two readers) */
   int ia = ns_net_find_layer(a, "ip"), io = ns_net_find_layer(a, "other");
   assert_true(ia >= 0 && io >= 0);

@@ -39,7 +39,8 @@ static void write_text(const char *path, const char *text) {
 
 static ns_net *load_or_fail(ns_ctx *ctx, const char *proto, const char *weights, uint64_t seed) {
   ns_net *net = NULL;
-  if (ns_net_load(ctx, proto, weights, seed, &net) != NS_OK) fail_msg("%s", ns_ctx_error(ctx));
+  if (ns_net_load(ctx, proto, &(ns_net_opts){NS_PHASE_TEST, seed, weights}, &net) != NS_OK)
+    fail_msg("%s", ns_ctx_error(ctx));
   return net;
 }
 

@@ -79,7 +79,7 @@ static ns_status run_once(const char *path, int threads, run_result *out, char *
   ns_net *net = NULL;
   if (!ctx) return NS_ERR_NOMEM;
   ns_ctx_set_threads(ctx, threads);
-  ns_status st = ns_net_load(ctx, path, NULL, 7, &net);
+  ns_status st = ns_net_load(ctx, path, &(ns_net_opts){NS_PHASE_TEST, 7, NULL}, &net);
   if (st == NS_OK) {
     fill_inputs(net);
     ns_net_clear_param_diffs(net);

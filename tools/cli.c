@@ -29,6 +29,14 @@ ns_ctx *cli_ctx(int allow_unknown, int threads) {
   return ctx;
 }
 
+ns_net_opts cli_net_opts(const char *weights, uint64_t seed) {
+  ns_net_opts o;
+  ns_net_opts_init(&o);
+  o.weights = weights;
+  o.seed = seed;
+  return o;
+}
+
 int cli_fail(ns_ctx *ctx, const char *verb) {
   ns_status st = ns_ctx_status(ctx);
   fprintf(stderr, "netsurg %s: %s\n", verb, ns_ctx_error(ctx));

@@ -25,6 +25,8 @@ int cmd_test(int argc, char **argv);
 
 /* A context with warnings printed to stderr, on the memory budget. */
 ns_ctx *cli_ctx(int allow_unknown, int threads);
+/* Options for ns_net_load: phase TEST, these weights (may be NULL), seed. */
+ns_net_opts cli_net_opts(const char *weights, uint64_t seed);
 /* The allocator that keeps the CLI under its memory budget
  * (NETSURG_MEMORY_LIMIT, else 90% of RAM) and the budget in bytes;
  * NS_ERR_USAGE (message printed) if the variable is malformed. */

@@ -216,7 +216,8 @@ int cmd_bench(int argc, char **argv) {
   ns_ctx *ctx = cli_ctx(0, (int)(o.threads > 1024 ? 1024 : o.threads));
   ns_net *net = NULL;
   double *runs = NULL, *per_layer = NULL;
-  if (ns_net_load(ctx, o.net, o.weights, 1, &net) != NS_OK) goto fail;
+  ns_net_opts opts = cli_net_opts(o.weights, 1);
+  if (ns_net_load(ctx, o.net, &opts, &net) != NS_OK) goto fail;
   if (ns_net_input_count(net) < 1) {
     rc = cli_usage_error("bench", "the net has no Input layer to time");
     goto done;

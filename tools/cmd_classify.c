@@ -230,8 +230,8 @@ static int setup_transform(session *s) {
 
 static int setup_net(session *s) {
   classify_args *a = s->a;
-  if (ns_net_load(s->ctx, a->net, a->weights, 1, &s->net) != NS_OK)
-    return cli_fail(s->ctx, "classify");
+  ns_net_opts opts = cli_net_opts(a->weights, 1);
+  if (ns_net_load(s->ctx, a->net, &opts, &s->net) != NS_OK) return cli_fail(s->ctx, "classify");
   s->input = cli_image_input(s->net);
   if (s->input < 0) return cli_usage_error("classify", "%s has no (N, C, H, W) input", a->net);
   ns_tensor in = ns_net_blob(s->net, s->input);

@@ -217,7 +217,8 @@ int cmd_edit(int argc, char **argv) {
   }
   ns_ctx *ctx = cli_ctx(a.allow_unknown, 0);
   ns_net *net = NULL;
-  if (ns_net_load(ctx, a.net, a.weights, 1, &net) != NS_OK) rc = cli_fail(ctx, "edit");
+  ns_net_opts opts = cli_net_opts(a.weights, 1);
+  if (ns_net_load(ctx, a.net, &opts, &net) != NS_OK) rc = cli_fail(ctx, "edit");
   for (int i = 0; i < a.n_ops && !rc; i++) {
     const edit_op *op = &a.ops[i];
     rc = op->kind == OP_SET    ? run_set(ctx, net, op)

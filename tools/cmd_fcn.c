@@ -201,7 +201,8 @@ int cmd_fcn(int argc, char **argv) {
   ns_ctx *ctx = cli_ctx(a.allow_unknown, 0);
   ns_net *net = NULL, *fcn = NULL;
   int input = -1;
-  if (ns_net_load(ctx, a.net, a.weights, a.seed, &net) != NS_OK) {
+  ns_net_opts opts = cli_net_opts(a.weights, a.seed);
+  if (ns_net_load(ctx, a.net, &opts, &net) != NS_OK) {
     rc = cli_fail(ctx, "fcn");
     goto done;
   }

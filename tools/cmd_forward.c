@@ -82,7 +82,8 @@ int cmd_forward(int argc, char **argv) {
   ns_ctx *ctx = cli_ctx(allow_unknown, (int)(threads > 1024 ? 1024 : threads));
   ns_net *net = NULL;
   int rc = 0;
-  if (ns_net_load(ctx, argv[optind], rest == 2 ? argv[optind + 1] : NULL, seed, &net) != NS_OK) {
+  ns_net_opts opts = cli_net_opts(rest == 2 ? argv[optind + 1] : NULL, seed);
+  if (ns_net_load(ctx, argv[optind], &opts, &net) != NS_OK) {
     rc = cli_fail(ctx, "forward");
     goto done;
   }

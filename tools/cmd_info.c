@@ -274,7 +274,8 @@ int cmd_info(int argc, char **argv) {
   if (rc) return rc < 0 ? 0 : rc;
   ns_ctx *ctx = cli_ctx(o.allow_unknown, 0);
   ns_net *net = NULL;
-  if (ns_net_load(ctx, o.net, o.weights, 0, &net) == NS_OK) {
+  ns_net_opts opts = cli_net_opts(o.weights, 0);
+  if (ns_net_load(ctx, o.net, &opts, &net) == NS_OK) {
     ns_receptive_field *rf = NULL;
     if (o.receptive_field) {
       rf = calloc((size_t)ns_net_blob_count(net) + 1, sizeof *rf);

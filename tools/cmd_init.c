@@ -40,7 +40,8 @@ int cmd_init(int argc, char **argv) {
   ns_ctx *ctx = cli_ctx(allow_unknown, 0);
   ns_net *net = NULL;
   int rc = 0;
-  if (ns_net_load(ctx, argv[optind], NULL, seed, &net) != NS_OK ||
+  ns_net_opts opts = cli_net_opts(NULL, seed);
+  if (ns_net_load(ctx, argv[optind], &opts, &net) != NS_OK ||
       (filler && ns_net_refill_weights(ctx, net, filler, seed) != NS_OK) ||
       ns_net_save_weights(ctx, net, out) != NS_OK)
     rc = cli_fail(ctx, "init");

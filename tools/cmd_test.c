@@ -45,8 +45,9 @@ int cmd_test(int argc, char **argv) {
   ns_net *net = NULL;
   ns_net_score score = {0};
   int rc = 0;
-  if (ns_net_load_phase(ctx, argv[optind], argv[optind + 1], 1,
-                        train ? NS_PHASE_TRAIN : NS_PHASE_TEST, &net) != NS_OK ||
+  ns_net_opts opts = cli_net_opts(argv[optind + 1], 1);
+  opts.phase = train ? NS_PHASE_TRAIN : NS_PHASE_TEST;
+  if (ns_net_load(ctx, argv[optind], &opts, &net) != NS_OK ||
       ns_net_score_outputs(ctx, net, (int)iters, NULL, &score) != NS_OK) {
     rc = cli_fail(ctx, "test");
   } else {

@@ -128,8 +128,9 @@ int cmd_transplant(int argc, char **argv) {
   ns_ctx *ctx = cli_ctx(allow_unknown, 0);
   ns_net *src = NULL, *dst = NULL;
   int rc = 0;
-  if (ns_net_load(ctx, src_net, weights, seed, &src) != NS_OK ||
-      ns_net_load(ctx, dst_net, weights, seed, &dst) != NS_OK) {
+  ns_net_opts opts = cli_net_opts(weights, seed);
+  if (ns_net_load(ctx, src_net, &opts, &src) != NS_OK ||
+      ns_net_load(ctx, dst_net, &opts, &dst) != NS_OK) {
     rc = cli_fail(ctx, "transplant");
   } else {
     print_fill_summary(src, dst, pairs, n, weights);

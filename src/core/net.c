@@ -246,14 +246,14 @@ fail:
 
 /* ---- instantiating layers ------------------------------------------- */
 
-int ns_net_blob_index(const ns_net *net, const char *name) {
+int ns_net_find_blob(const ns_net *net, const char *name) {
   if (net->blob_names.keys) return ns_name_map_get(&net->blob_names, name);
   for (int i = 0; i < net->n_blobs; i++)
     if (strcmp(net->blobs[i]->name, name) == 0) return i;
   return -1;
 }
 
-int ns_net_layer_index(const ns_net *net, const char *name) {
+int ns_net_find_layer(const ns_net *net, const char *name) {
   if (net->layer_names.keys) return ns_name_map_get(&net->layer_names, name);
   for (int i = 0; i < net->n_layers; i++)
     if (strcmp(net->layers[i].name, name) == 0) return i;
@@ -296,7 +296,7 @@ static ns_status bind_blobs(ns_ctx *ctx, ns_net *net, const plan_layer *pl, ns_l
   l->top = ns_calloc(ctx, (size_t)pl->n_top + 1, sizeof *l->top);
   if (!l->bottom || !l->top) return ctx->status;
   for (int j = 0; j < pl->n_bottom; j++) {
-    int b = ns_net_blob_index(net, pl->bottom[j]);
+    int b = ns_net_find_blob(net, pl->bottom[j]);
     if (b < 0)
       return ns_layer_fail(ctx, l, NS_ERR_NET, "unknown bottom blob '%s'", pl->bottom[j]);
     l->bottom[j] = net->blobs[b];
@@ -305,7 +305,7 @@ static ns_status bind_blobs(ns_ctx *ctx, ns_net *net, const plan_layer *pl, ns_l
   for (int j = 0; j < pl->n_top; j++) {
     if (j < pl->n_bottom && strcmp(pl->top[j], pl->bottom[j]) == 0) {
       l->top[j] = l->bottom[j]; /* in place */
-    } else if (ns_net_blob_index(net, pl->top[j]) >= 0) {
+    } else if (ns_net_find_blob(net, pl->top[j]) >= 0) {
       return ns_layer_fail(ctx, l, NS_ERR_NET, "top blob '%s' produced by multiple sources",
                            pl->top[j]);
     } else if (!(l->top[j] = add_blob(ctx, net, pl->top[j]))) {
@@ -323,7 +323,7 @@ static ns_status init_layer(ns_ctx *ctx, ns_net *net, const plan_layer *pl, ns_l
   l->name = name;
   l->net = net;
   l->rng = &net->rng;
-  if (ns_net_layer_index(net, name) >= 0)
+  if (ns_net_find_layer(net, name) >= 0)
     return ns_fail(ctx, NS_ERR_NET, "duplicate layer name '%s'", name);
   if (net->layer_names.keys) ns_name_map_put(&net->layer_names, name, (int)(l - net->layers));
   l->ops = ns_layer_find(type);
@@ -348,7 +348,7 @@ static void destroy_layer(ns_ctx *ctx, ns_layer *l) {
   ns_layer_free_train(ctx, l);
 }
 
-void ns_net_free(ns_net *net) {
+void ns_net_destroy(ns_net *net) {
   if (!net) return;
   ns_ctx *ctx = net->ctx;
   for (int i = 0; i < net->n_layers; i++) destroy_layer(ctx, &net->layers[i]);
@@ -379,12 +379,8 @@ static ns_status adopt_owned(ns_ctx *ctx, ns_net *net, plan *p) {
   return NS_OK;
 }
 
-ns_status ns_net_build(ns_ctx *ctx, Caffe__NetParameter *def, uint64_t seed, ns_net **out) {
-  return ns_net_build_phase(ctx, def, seed, NS_PHASE_TEST, out);
-}
-
-ns_status ns_net_build_phase(ns_ctx *ctx, Caffe__NetParameter *def, uint64_t seed, ns_phase phase,
-                             ns_net **out) {
+ns_status ns_net_build(ns_ctx *ctx, Caffe__NetParameter *def, uint64_t seed, ns_phase phase,
+                       ns_net **out) {
   *out = NULL;
   ns_net *net = ns_calloc(ctx, 1, sizeof *net);
   if (!net) {
@@ -417,7 +413,7 @@ ns_status ns_net_build_phase(ns_ctx *ctx, Caffe__NetParameter *def, uint64_t see
   *out = net;
   return NS_OK;
 fail:
-  ns_net_free(net); /* layers first: they borrow the plan's Split params */
+  ns_net_destroy(net); /* layers first: they borrow the plan's Split params */
   plan_free(ctx, &p);
   return ctx->status;
 }
@@ -529,7 +525,7 @@ ns_status ns_blob_from_proto(ns_ctx *ctx, ns_blob *b, const Caffe__BlobProto *bp
 }
 
 ns_status ns_net_copy_layer_from(ns_ctx *ctx, ns_net *net, const Caffe__LayerParameter *src) {
-  int li = ns_net_layer_index(net, src->name ? src->name : "");
+  int li = ns_net_find_layer(net, src->name ? src->name : "");
   if (li < 0) return NS_OK; /* Caffe ignores layers the net lacks */
   ns_layer *l = &net->layers[li];
   if ((size_t)l->n_params != src->n_blobs)
@@ -553,7 +549,7 @@ ns_status ns_net_copy_from(ns_ctx *ctx, ns_net *net, const Caffe__NetParameter *
 static ns_status load_layer_weights(ns_ctx *ctx, ns_weights_file *f, const ns_layer_weights *lw,
                                     void *user) {
   ns_net *net = user;
-  int li = ns_net_layer_index(net, lw->name);
+  int li = ns_net_find_layer(net, lw->name);
   if (li < 0) return NS_OK; /* Caffe ignores layers the net lacks */
   ns_layer *l = &net->layers[li];
   if (l->n_params != lw->n_blobs)

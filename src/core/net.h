@@ -37,21 +37,18 @@ struct ns_net {
 static inline void ns_net_params_written(ns_net *net) { net->params_epoch++; }
 
 /* Builds a net from a definition in the current format (call the upgrade
- * first).  Takes ownership of def in every case.  seed feeds the fillers. */
-ns_status ns_net_build(ns_ctx *ctx, Caffe__NetParameter *def, uint64_t seed, ns_net **out);
-/* The same in a given phase (ns_net_build is TEST). */
-ns_status ns_net_build_phase(ns_ctx *ctx, Caffe__NetParameter *def, uint64_t seed, ns_phase phase,
-                             ns_net **out);
+ * first) in the given phase.  Takes ownership of def in every case.  seed
+ * feeds the fillers. */
+ns_status ns_net_build(ns_ctx *ctx, Caffe__NetParameter *def, uint64_t seed, ns_phase phase,
+                       ns_net **out);
 /* Net::Init's training bookkeeping after every layer is set up (net_train.c):
  * loss weights, which layers and bottoms need backward, param_propagate_down. */
 ns_status ns_net_init_backward(ns_ctx *ctx, ns_net *net);
 /* Frees what ns_net_init_backward put in a layer. */
 void ns_layer_free_train(ns_ctx *ctx, ns_layer *l);
 
-void ns_net_free(ns_net *net);
-
-int ns_net_blob_index(const ns_net *net, const char *name);
-int ns_net_layer_index(const ns_net *net, const char *name);
+/* ns_net_destroy, ns_net_find_blob and ns_net_find_layer (netsurg.h) are
+ * defined in net.c: the build uses them too. */
 
 /* Re-runs every layer's reshape (after an input changed shape). */
 ns_status ns_net_reshape_all(ns_ctx *ctx, ns_net *net);

@@ -5,31 +5,48 @@
 #include "core/net.h"
 #include "core/filler.h"
 #include "format/model_io.h"
+#include "format/netdef.h"
 
-ns_status ns_net_load(ns_ctx *ctx, const char *prototxt, const char *weights, uint64_t seed,
-                      ns_net **out) {
-  return ns_net_load_phase(ctx, prototxt, weights, seed, NS_PHASE_TEST, out);
+void ns_net_opts_init(ns_net_opts *opts) {
+  opts->phase = NS_PHASE_TEST;
+  opts->seed = 1;
+  opts->weights = NULL;
 }
 
-ns_status ns_net_load_phase(ns_ctx *ctx, const char *prototxt, const char *weights, uint64_t seed,
-                            ns_phase phase, ns_net **out) {
-  Caffe__NetParameter *def;
-  *out = NULL;
-  if (ns_load_net_param(ctx, prototxt, &def, NULL) != NS_OK) return ctx->status;
+/* Builds from an upgraded definition (taken) as opts says: the fillers,
+ * then the weights file if any.  origin names the definition's file in
+ * errors (NULL: none). */
+static ns_status build(ns_ctx *ctx, Caffe__NetParameter *def, const char *origin,
+                       const ns_net_opts *opts, ns_net **out) {
+  ns_net_opts defaults;
+  if (!opts) {
+    ns_net_opts_init(&defaults);
+    opts = &defaults;
+  }
   ns_net *net;
-  if (ns_net_build_phase(ctx, def, seed, phase, &net) != NS_OK) {
-    ns_error_prefix(ctx, "%s: ", prototxt);
+  if (ns_net_build(ctx, def, opts->seed, opts->phase, &net) != NS_OK) {
+    if (origin) ns_error_prefix(ctx, "%s: ", origin);
     return ctx->status;
   }
-  if (weights && ns_net_load_weights(ctx, net, weights) != NS_OK) {
-    ns_net_free(net);
+  if (opts->weights && ns_net_load_weights(ctx, net, opts->weights) != NS_OK) {
+    ns_net_destroy(net);
     return ctx->status;
   }
   *out = net;
   return NS_OK;
 }
 
-void ns_net_destroy(ns_net *net) { ns_net_free(net); }
+ns_status ns_net_load(ns_ctx *ctx, const char *prototxt, const ns_net_opts *opts, ns_net **out) {
+  Caffe__NetParameter *def;
+  *out = NULL;
+  if (ns_load_net_param(ctx, prototxt, &def, NULL) != NS_OK) return ctx->status;
+  return build(ctx, def, prototxt, opts, out);
+}
+
+ns_status ns_net_build_from(ns_ctx *ctx, ns_netdef *def, const ns_net_opts *opts, ns_net **out) {
+  *out = NULL;
+  return build(ctx, ns_netdef_release(def), NULL, opts, out);
+}
 
 /* Weights given as text (a prototxt carrying blobs) take the full parse;
  * binary caffemodels are streamed. */
@@ -83,7 +100,7 @@ ns_status ns_net_save_weights(ns_ctx *ctx, ns_net *net, const char *caffemodel) 
     Caffe__LayerParameter *lp = def->layer[i];
     saved[i].n_blobs = lp->n_blobs;
     saved[i].blobs = lp->blobs;
-    int li = ns_net_layer_index(net, lp->name ? lp->name : "");
+    int li = ns_net_find_layer(net, lp->name ? lp->name : "");
     if (li < 0 || net->layers[li].param != lp) continue;
     ns_layer *l = &net->layers[li];
     lp->n_blobs = (size_t)l->n_params;
@@ -121,7 +138,6 @@ const char *ns_net_name(const ns_net *net) { return net->def->name ? net->def->n
 int ns_net_layer_count(const ns_net *net) { return net->n_layers; }
 const char *ns_net_layer_name(const ns_net *net, int i) { return net->layers[i].name; }
 const char *ns_net_layer_type(const ns_net *net, int i) { return net->layers[i].ops->type; }
-int ns_net_find_layer(const ns_net *net, const char *name) { return ns_net_layer_index(net, name); }
 int ns_net_layer_bottom_count(const ns_net *net, int i) { return net->layers[i].n_bottom; }
 int ns_net_layer_top_count(const ns_net *net, int i) { return net->layers[i].n_top; }
 const char *ns_net_layer_bottom(const ns_net *net, int l, int i) {
@@ -140,7 +156,6 @@ ns_tensor ns_net_param(ns_net *net, int layer, int index) {
   return view(net->layers[layer].params[index]);
 }
 int ns_net_blob_count(const ns_net *net) { return net->n_blobs; }
-int ns_net_find_blob(const ns_net *net, const char *name) { return ns_net_blob_index(net, name); }
 ns_tensor ns_net_blob(ns_net *net, int i) { return view(net->blobs[i]); }
 
 int ns_net_input_count(const ns_net *net) {
@@ -154,7 +169,7 @@ int ns_net_input_blob(const ns_net *net, int k) {
   for (int i = 0; i < net->n_layers; i++) {
     const ns_layer *l = &net->layers[i];
     if (!l->ops->is_net_input) continue;
-    if (k < l->n_top) return ns_net_blob_index(net, l->top[k]->name);
+    if (k < l->n_top) return ns_net_find_blob(net, l->top[k]->name);
     k -= l->n_top;
   }
   return -1;
@@ -165,8 +180,8 @@ int ns_net_output_blobs(const ns_net *net, int *out) {
   for (int b = 0; b < net->n_blobs; b++) out[b] = 0;
   for (int i = 0; i < net->n_layers; i++) {
     const ns_layer *l = &net->layers[i];
-    for (int j = 0; j < l->n_bottom; j++) out[ns_net_blob_index(net, l->bottom[j]->name)] = 0;
-    for (int j = 0; j < l->n_top; j++) out[ns_net_blob_index(net, l->top[j]->name)] = 1;
+    for (int j = 0; j < l->n_bottom; j++) out[ns_net_find_blob(net, l->bottom[j]->name)] = 0;
+    for (int j = 0; j < l->n_top; j++) out[ns_net_find_blob(net, l->top[j]->name)] = 1;
   }
   int n = 0;
   for (int b = 0; b < net->n_blobs; b++)
@@ -184,7 +199,7 @@ int ns_net_output_blobs(const ns_net *net, int *out) {
 
 ns_status ns_net_reshape_input(ns_ctx *ctx, ns_net *net, const char *blob, int num_axes,
                                const int64_t *shape) {
-  int b = ns_net_blob_index(net, blob);
+  int b = ns_net_find_blob(net, blob);
   if (b < 0) return ns_fail(ctx, NS_ERR_USAGE, "no blob named '%s' in the net", blob);
   int is_input = 0;
   for (int i = 0; i < ns_net_input_count(net); i++) is_input |= ns_net_input_blob(net, i) == b;

@@ -58,7 +58,7 @@ static ns_status init_loss_weights(ns_ctx *ctx, ns_layer *l) {
   return NS_OK;
 }
 
-static int blob_id(const ns_net *net, const ns_blob *b) { return ns_net_blob_index(net, b->name); }
+static int blob_id(const ns_net *net, const ns_blob *b) { return ns_net_find_blob(net, b->name); }
 
 /* Net::Init: forward, a layer needs backward if a bottom blob does or a
  * param learns; its tops then need it.  Backward, layers that contribute

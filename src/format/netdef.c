@@ -1,7 +1,7 @@
 /* ns_netdef: the public handle over an upgraded NetParameter. */
 #include <string.h>
 
-#include "core/net.h"
+#include "core/layer.h"
 #include "format/model_io.h"
 #include "format/netdef.h"
 #include "format/upgrade.h"
@@ -93,17 +93,10 @@ ns_status ns_netdef_save_caffemodel(ns_ctx *ctx, const ns_netdef *d, const char 
   return ns_save_net_binary(ctx, path, d->param);
 }
 
-ns_status ns_net_build_from(ns_ctx *ctx, ns_netdef *d, uint64_t seed, ns_net **out) {
+Caffe__NetParameter *ns_netdef_release(ns_netdef *d) {
   Caffe__NetParameter *param = d->param;
-  ns_free(ctx, d);
-  return ns_net_build(ctx, param, seed, out);
-}
-
-ns_status ns_net_build_from_phase(ns_ctx *ctx, ns_netdef *d, uint64_t seed, ns_phase phase,
-                                  ns_net **out) {
-  Caffe__NetParameter *param = d->param;
-  ns_free(ctx, d);
-  return ns_net_build_phase(ctx, param, seed, phase, out);
+  ns_free(d->ctx, d);
+  return param;
 }
 
 int ns_netdef_layer_blob_count(const ns_netdef *d, int i) { return (int)layer(d, i)->n_blobs; }

@@ -8,5 +8,7 @@
 /* Wraps an upgraded NetParameter (ownership taken, freed on failure);
  * NULL when out of memory. */
 ns_netdef *ns_netdef_wrap(ns_ctx *ctx, Caffe__NetParameter *param);
+/* Frees the handle and hands back its NetParameter (the caller owns it). */
+Caffe__NetParameter *ns_netdef_release(ns_netdef *def);
 
 #endif

@@ -347,7 +347,7 @@ static ns_status transplant_all(ns_ctx *ctx, ns_net *fcn, ns_net *classifier,
   for (int li = 0; li < fcn->n_layers; li++) {
     const ns_layer *l = &fcn->layers[li];
     const char *src = source_name(names, l->name);
-    if (l->n_params == 0 || ns_net_layer_index(classifier, src) < 0) continue;
+    if (l->n_params == 0 || ns_net_find_layer(classifier, src) < 0) continue;
     if (ns_net_copy_params(ctx, fcn, l->name, classifier, src) != NS_OK) return ctx->status;
   }
   return NS_OK;
@@ -359,7 +359,7 @@ ns_status ns_fcn_cast(ns_ctx *ctx, ns_net *classifier, const ns_fcn_opts *opts, 
   ns_fcn_names names = {0};
   if (ns_fcn_cast_param(ctx, classifier, opts, &def, &names) != NS_OK) return ctx->status;
   ns_net *fcn;
-  if (ns_net_build(ctx, def, opts ? opts->seed : 0, &fcn) != NS_OK) {
+  if (ns_net_build(ctx, def, opts ? opts->seed : 0, NS_PHASE_TEST, &fcn) != NS_OK) {
     ns_error_prefix(ctx, "the cast net: ");
     ns_fcn_names_free(ctx, &names);
     return ctx->status;
@@ -367,7 +367,7 @@ ns_status ns_fcn_cast(ns_ctx *ctx, ns_net *classifier, const ns_fcn_opts *opts, 
   ns_status st = transplant_all(ctx, fcn, classifier, &names);
   ns_fcn_names_free(ctx, &names);
   if (st != NS_OK) {
-    ns_net_free(fcn);
+    ns_net_destroy(fcn);
     return st;
   }
   *out = fcn;

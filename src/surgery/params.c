@@ -21,7 +21,7 @@ static const char *describe_params(const ns_layer *l, char *buf, size_t size) {
 /* The param blob, without handing out a view (see ns_net). */
 static ns_status find_param(ns_ctx *ctx, const ns_net *net, const char *layer, int index,
                             ns_blob **out) {
-  int li = ns_net_layer_index(net, layer);
+  int li = ns_net_find_layer(net, layer);
   if (li < 0) return ns_fail(ctx, NS_ERR_USAGE, "no layer named '%s' in the net", layer);
   const ns_layer *l = &net->layers[li];
   if (index < 0 || index >= l->n_params) {

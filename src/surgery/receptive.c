@@ -117,7 +117,7 @@ ns_status ns_net_receptive_fields(ns_ctx *ctx, ns_net *net, ns_receptive_field *
 ns_status ns_fcn_map_describe(ns_ctx *ctx, ns_net *fcn, const char *blob, int64_t window_h,
                               int64_t window_w, ns_fcn_map *out) {
   memset(out, 0, sizeof *out);
-  int b = ns_net_blob_index(fcn, blob);
+  int b = ns_net_find_blob(fcn, blob);
   if (b < 0) return ns_fail(ctx, NS_ERR_USAGE, "no blob named '%s' in the net", blob);
   rfield *rf = ns_calloc(ctx, (size_t)fcn->n_blobs + 1, sizeof *rf);
   if (!rf) return ctx->status;

@@ -6,7 +6,7 @@
 
 static ns_status find_layer(ns_ctx *ctx, ns_net *net, const char *name, const char *which,
                             ns_layer **out) {
-  int li = ns_net_layer_index(net, name);
+  int li = ns_net_find_layer(net, name);
   if (li < 0) return ns_fail(ctx, NS_ERR_USAGE, "no layer named '%s' in the %s net", name, which);
   *out = &net->layers[li];
   return NS_OK;
@@ -48,7 +48,7 @@ ns_status ns_net_copy_params_by_name(ns_ctx *ctx, ns_net *dst, ns_net *src, int 
   if (n_copied) *n_copied = 0;
   for (int i = 0; i < dst->n_layers; i++) {
     const ns_layer *d = &dst->layers[i];
-    int si = ns_net_layer_index(src, d->name);
+    int si = ns_net_find_layer(src, d->name);
     if (d->n_params == 0 || si < 0 || src->layers[si].n_params == 0) continue;
     if (ns_net_copy_params(ctx, dst, d->name, src, d->name) != NS_OK) return ctx->status;
     n++;

@@ -120,10 +120,13 @@ static ns_status build_net(ns_ctx *ctx, const char *file, const Caffe__NetParame
     ns_net_param_free(ctx, np);
     return st;
   }
-  ns_phase ph = state->phase == CAFFE__PHASE__TRAIN ? NS_PHASE_TRAIN : NS_PHASE_TEST;
+  ns_net_opts opts;
+  ns_net_opts_init(&opts);
+  opts.phase = state->phase == CAFFE__PHASE__TRAIN ? NS_PHASE_TRAIN : NS_PHASE_TEST;
+  opts.seed = seed;
   ns_netdef *def = ns_netdef_wrap(ctx, np);
   if (!def) return ctx->status;
-  st = ns_net_build_from_phase(ctx, def, seed, ph, out);
+  st = ns_net_build_from(ctx, def, &opts, out);
   if (st != NS_OK && file) ns_error_prefix(ctx, "%s: ", file);
   return st;
 }

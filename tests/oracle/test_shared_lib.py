@@ -70,7 +70,7 @@ int main(int argc, char **argv) {
   ns_ctx *ctx = ns_ctx_create();
   ns_net *net = NULL;
   if (!ctx || argc != 2) return 1;
-  if (ns_net_load(ctx, argv[1], NULL, 1, &net) != NS_OK) {
+  if (ns_net_load(ctx, argv[1], NULL, &net) != NS_OK) {
     fprintf(stderr, "%s\n", ns_ctx_error(ctx));
     ns_ctx_destroy(ctx);
     return 2;
