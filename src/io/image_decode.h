@@ -1,5 +1,6 @@
 /* Decoders from file bytes to 8-bit (or 16-bit grey) pixels, before the
- * conversion to load_image's floats in image.c. */
+ * conversion to load_image's floats in image.c.  They check sizes with
+ * io/image_alloc.h and never include image.c's side. */
 #ifndef NS_IO_IMAGE_DECODE_H
 #define NS_IO_IMAGE_DECODE_H
 
@@ -23,11 +24,5 @@ ns_status ns_png_decode(ns_ctx *ctx, const unsigned char *bytes, size_t size, co
 /* Orientation (1..8) from an APP1 segment's payload ("Exif\0\0" + TIFF);
  * 1 when absent or malformed. */
 int ns_exif_orientation(const unsigned char *data, size_t len);
-
-/* Checks decoded dimensions against NS_IMAGE_MAX_DIM and the memory
- * limit (for the float image of `channels` channels), and computes the
- * raw buffer size height * width * bytes_per_pixel. */
-ns_status ns_image_check_dims(ns_ctx *ctx, const char *name, int64_t width, int64_t height,
-                              int64_t bytes_per_pixel, size_t *raw_bytes);
 
 #endif

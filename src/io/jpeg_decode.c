@@ -12,6 +12,7 @@
 #include <jpeglib.h>
 #include <jerror.h>
 
+#include "io/image_alloc.h"
 #include "io/image_decode.h"
 
 #define MAX_PROGRESSIVE_SCANS 1000 /* a guard against scan-flood files */

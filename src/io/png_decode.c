@@ -8,6 +8,7 @@
 #include <setjmp.h>
 #include <string.h>
 
+#include "io/image_alloc.h"
 #include "io/image_decode.h"
 
 typedef struct png_guard {
