@@ -132,8 +132,9 @@ train-fmnist: deps
 	@scripts/train-fmnist.sh $(BUILD)
 
 # Unit tests (cmocka), CLI tests and the OpenCV oracle tests; the runner
-# prints the totals.
+# prints the totals.  First, the include rules between the tiers of src/.
 test: deps
+	@scripts/check-includes.sh
 	@$(MAKE) --no-print-directory all $(TEST_BIN)
 	@scripts/run-tests.sh $(BUILD)
 

@@ -44,6 +44,9 @@ ns_status ns_net_build(ns_ctx *ctx, Caffe__NetParameter *def, uint64_t seed, ns_
 /* Net::Init's training bookkeeping after every layer is set up (net_train.c):
  * loss weights, which layers and bottoms need backward, param_propagate_down. */
 ns_status ns_net_init_backward(ns_ctx *ctx, ns_net *net);
+/* Caffe's Net::Forward loss after a forward: the sum over every top with
+ * a loss weight of loss_weight * (sum of the top's values). */
+double ns_net_total_loss(const ns_net *net);
 /* Frees what ns_net_init_backward put in a layer. */
 void ns_layer_free_train(ns_ctx *ctx, ns_layer *l);
 
@@ -54,17 +57,5 @@ void ns_layer_free_train(ns_ctx *ctx, ns_layer *l);
 ns_status ns_net_reshape_all(ns_ctx *ctx, ns_net *net);
 /* layer_seconds may be NULL; else each layer's time is added to it. */
 ns_status ns_net_run_forward(ns_ctx *ctx, ns_net *net, double *layer_seconds);
-
-/* Copies params from a trained (upgraded) NetParameter by layer name, with
- * Caffe's rules: layers the net lacks are ignored, layers the file lacks
- * keep their fillers, the blob count and shapes must match (legacy 4-D
- * dims match a shape padded with leading 1s). */
-ns_status ns_net_copy_from(ns_ctx *ctx, ns_net *net, const Caffe__NetParameter *trained);
-ns_status ns_net_copy_layer_from(ns_ctx *ctx, ns_net *net, const Caffe__LayerParameter *src);
-/* The same from a caffemodel file, streamed (see weights_reader.h). */
-ns_status ns_net_load_weights_file(ns_ctx *ctx, ns_net *net, const char *path);
-/* Fills b from a BlobProto (shape checked as above). */
-ns_status ns_blob_from_proto(ns_ctx *ctx, ns_blob *b, const Caffe__BlobProto *bp,
-                             const char *layer, int index);
 
 #endif

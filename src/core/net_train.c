@@ -58,7 +58,10 @@ static ns_status init_loss_weights(ns_ctx *ctx, ns_layer *l) {
   return NS_OK;
 }
 
-static int blob_id(const ns_net *net, const ns_blob *b) { return ns_net_find_blob(net, b->name); }
+/* The net's blob map is complete before this bookkeeping runs. */
+static int blob_id(const ns_net *net, const ns_blob *b) {
+  return ns_name_map_get(&net->blob_names, b->name);
+}
 
 /* Net::Init: forward, a layer needs backward if a bottom blob does or a
  * param learns; its tops then need it.  Backward, layers that contribute
@@ -167,12 +170,10 @@ static double top_loss(const ns_layer *l) {
   return loss;
 }
 
-ns_status ns_net_forward_loss(ns_ctx *ctx, ns_net *net, float *loss) {
-  if (ns_net_run_forward(ctx, net, NULL) != NS_OK) return ctx->status;
+double ns_net_total_loss(const ns_net *net) {
   double sum = 0;
   for (int i = 0; i < net->n_layers; i++) sum += top_loss(&net->layers[i]);
-  if (loss) *loss = (float)sum;
-  return NS_OK;
+  return sum;
 }
 
 /* Diffs are allocated when first needed (and again after a reshape grew

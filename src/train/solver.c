@@ -16,7 +16,7 @@
 #include "caffe.pb-c.h"
 #include "core/blob.h"
 #include "format/model_io.h"
-#include "format/netdef.h"
+#include "api/netdef.h"
 
 typedef enum rule {
   RULE_SGD,

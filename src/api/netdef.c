@@ -1,9 +1,10 @@
-/* ns_netdef: the public handle over an upgraded NetParameter. */
+/* ns_netdef: the public handle over an upgraded NetParameter (API tier:
+ * ns_net_build_from in net_api.c turns one into a net). */
 #include <string.h>
 
+#include "api/netdef.h"
 #include "core/layer.h"
 #include "format/model_io.h"
-#include "format/netdef.h"
 #include "format/upgrade.h"
 
 struct ns_netdef {

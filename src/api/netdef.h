@@ -1,6 +1,6 @@
 /* Internal constructors of the public ns_netdef handle. */
-#ifndef NS_FORMAT_NETDEF_H
-#define NS_FORMAT_NETDEF_H
+#ifndef NS_API_NETDEF_H
+#define NS_API_NETDEF_H
 
 #include "caffe.pb-c.h"
 #include "core/ctx.h"

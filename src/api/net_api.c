@@ -1,11 +1,12 @@
-/* The public ns_net_* API over the internal net. */
-#include <stdio.h>
+/* The public ns_net_* API over the internal net: the API tier, where
+ * definitions read by format/ become nets built by core/ (loading,
+ * building from an ns_netdef, saving), and the accessors. */
 #include <string.h>
 
-#include "core/net.h"
+#include "api/netdef.h"
 #include "core/filler.h"
+#include "core/net.h"
 #include "format/model_io.h"
-#include "format/netdef.h"
 
 void ns_net_opts_init(ns_net_opts *opts) {
   opts->phase = NS_PHASE_TEST;
@@ -46,33 +47,6 @@ ns_status ns_net_load(ns_ctx *ctx, const char *prototxt, const ns_net_opts *opts
 ns_status ns_net_build_from(ns_ctx *ctx, ns_netdef *def, const ns_net_opts *opts, ns_net **out) {
   *out = NULL;
   return build(ctx, ns_netdef_release(def), NULL, opts, out);
-}
-
-/* Weights given as text (a prototxt carrying blobs) take the full parse;
- * binary caffemodels are streamed. */
-static int file_is_text(const char *path) {
-  unsigned char head[4096];
-  FILE *f = fopen(path, "rb");
-  if (!f) return 0;
-  size_t n = fread(head, 1, sizeof head, f);
-  fclose(f);
-  return n > 0 && ns_looks_like_text(head, n);
-}
-
-static ns_status load_text_weights(ns_ctx *ctx, ns_net *net, const char *path) {
-  Caffe__NetParameter *trained;
-  if (ns_load_net_param(ctx, path, &trained, NULL) != NS_OK) return ctx->status;
-  ns_status st = ns_net_copy_from(ctx, net, trained);
-  ns_net_param_free(ctx, trained);
-  return st;
-}
-
-ns_status ns_net_load_weights(ns_ctx *ctx, ns_net *net, const char *caffemodel) {
-  ns_status st = file_is_text(caffemodel) ? load_text_weights(ctx, net, caffemodel)
-                                          : ns_net_load_weights_file(ctx, net, caffemodel);
-  if (st != NS_OK && strncmp(ns_ctx_error(ctx), caffemodel, strlen(caffemodel)) != 0)
-    ns_error_prefix(ctx, "%s: ", caffemodel);
-  return st;
 }
 
 /* Points each layer's BlobProtos at the net's params (borrowed data) for
@@ -212,6 +186,12 @@ ns_status ns_net_forward(ns_ctx *ctx, ns_net *net) { return ns_net_run_forward(c
 
 ns_status ns_net_forward_profile(ns_ctx *ctx, ns_net *net, double *layer_seconds) {
   return ns_net_run_forward(ctx, net, layer_seconds);
+}
+
+ns_status ns_net_forward_loss(ns_ctx *ctx, ns_net *net, float *loss) {
+  if (ns_net_run_forward(ctx, net, NULL) != NS_OK) return ctx->status;
+  if (loss) *loss = (float)ns_net_total_loss(net);
+  return NS_OK;
 }
 
 double ns_net_layer_flops(const ns_net *net, int i) {
