@@ -183,7 +183,7 @@ static ns_net *load_net(ns_ctx *ctx, const char *text) {
   tu_path(path, sizeof path, dir, "net.prototxt");
   assert_int_equal(tu_write_file(path, text, strlen(text)), 0);
   ns_net *net = NULL;
-  if (ns_net_load(ctx, path, NULL, 1, &net) != NS_OK) fail_msg("%s", ns_ctx_error(ctx));
+  if (ns_net_load(ctx, path, NULL, &net) != NS_OK) fail_msg("%s", ns_ctx_error(ctx));
   tu_rmtree(dir);
   free(dir);
   return net;
@@ -1333,7 +1333,7 @@ static void test_trains_in_a_net(void **state) {
   assert_int_equal(tu_write_file(path, text, strlen(text)), 0);
   ns_ctx *ctx = ns_ctx_create();
   ns_net *net = NULL;
-  if (ns_net_load_phase(ctx, path, NULL, 1, NS_PHASE_TRAIN, &net) != NS_OK)
+  if (ns_net_load(ctx, path, &(ns_net_opts){NS_PHASE_TRAIN, 1, NULL}, &net) != NS_OK)
     fail_msg("%s", ns_ctx_error(ctx));
   ns_tensor label = ns_net_blob(net, ns_net_find_blob(net, "label"));
   label.data[0] = 2;
