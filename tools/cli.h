@@ -23,6 +23,15 @@ int cmd_classify(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_test(int argc, char **argv);
 
+/* The paragraph on --allow-unknown in the --help of every verb that reads
+ * a model (all of them take the option). */
+#define CLI_ALLOW_UNKNOWN_HELP                                                           \
+  "\n--allow-unknown reads prototxts with fields or enum values netsurg does not know\n" \
+  "(a Caffe fork's: SSD's norm_param, ...): each is skipped, with one warning per\n"      \
+  "name. Without it they stop the read: exit 3 inside a layer, naming it. Fields\n"      \
+  "whose loss would change the results are refused even so, and a layer type\n"        \
+  "netsurg lacks still fails when the net is built.\n"
+
 /* A context with warnings printed to stderr, on the memory budget. */
 ns_ctx *cli_ctx(int allow_unknown, int threads);
 /* Options for ns_net_load: phase TEST, these weights (may be NULL), seed. */

@@ -8,9 +8,9 @@
 
 static const char *bench_help =
     "usage: netsurg bench NET [WEIGHTS] [--shape N,C,H,W] [--iters N] [--warmup N]\n"
-    "                     [--threads N] [--per-layer] [--json]\n"
+    "                     [--threads N] [--per-layer] [--json] [--allow-unknown]\n"
     "       netsurg bench --train SOLVER.prototxt [WEIGHTS] [--iters N] [--warmup N]\n"
-    "                     [--threads N] [--json]\n\n"
+    "                     [--threads N] [--json] [--allow-unknown]\n\n"
     "Time the forward pass: warm-up runs, then N timed runs (default 20); prints the\n"
     "median, min and max in ms and GFLOP/s (2 FLOP per multiply-add of convolutions\n"
     "and inner products). --shape reshapes the first input blob. --per-layer adds each\n"
@@ -18,7 +18,7 @@ static const char *bench_help =
     "(timing does not depend on the values). --json prints one JSON object.\n"
     "--train times whole training iterations of the solver's train net instead: data\n"
     "layer, forward, backward and the solver's update (no tests, no snapshots), and\n"
-    "reports images/s (the batch over the median iteration).\n";
+    "reports images/s (the batch over the median iteration).\n" CLI_ALLOW_UNKNOWN_HELP;
 
 static int cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
@@ -55,7 +55,7 @@ typedef struct bench_opts {
   int64_t shape[32];
   int shape_axes;
   unsigned long long iters, warmup, threads;
-  int per_layer, json, train;
+  int per_layer, json, train, allow_unknown;
 } bench_opts;
 
 static int parse_bench(int argc, char **argv, bench_opts *o) {
@@ -64,7 +64,7 @@ static int parse_bench(int argc, char **argv, bench_opts *o) {
       {"warmup", required_argument, 0, 'w'}, {"threads", required_argument, 0, 't'},
       {"per-layer", no_argument, 0, 'p'},   {"json", no_argument, 0, 'j'},
       {"train", no_argument, 0, 'T'},       {"help", no_argument, 0, 'h'},
-      {0, 0, 0, 0}};
+      {"allow-unknown", no_argument, 0, 'u'}, {0, 0, 0, 0}};
   memset(o, 0, sizeof *o);
   o->iters = 20;
   o->warmup = 3;
@@ -89,6 +89,7 @@ static int parse_bench(int argc, char **argv, bench_opts *o) {
       case 'p': o->per_layer = 1; break;
       case 'j': o->json = 1; break;
       case 'T': o->train = 1; break;
+      case 'u': o->allow_unknown = 1; break;
       case 'h': fputs(bench_help, stdout); return -1;
       default: return cli_usage_error("bench", "bad option");
     }
@@ -152,7 +153,7 @@ static void report(const bench_opts *o, ns_net *net, double *runs, double *per_l
 /* --train: whole solver iterations (clear diffs, forward with the data
  * layers, backward, update), as ns_solver_step runs them minus tests. */
 static int bench_train(const bench_opts *o) {
-  ns_ctx *ctx = cli_ctx(0, (int)(o->threads > 1024 ? 1024 : o->threads));
+  ns_ctx *ctx = cli_ctx(o->allow_unknown, (int)(o->threads > 1024 ? 1024 : o->threads));
   ns_solver_opts so;
   ns_solver_opts_init(&so);
   so.seed = 1;
@@ -213,7 +214,7 @@ int cmd_bench(int argc, char **argv) {
       return cli_usage_error("bench", "--shape and --per-layer are not for --train");
     return bench_train(&o);
   }
-  ns_ctx *ctx = cli_ctx(0, (int)(o.threads > 1024 ? 1024 : o.threads));
+  ns_ctx *ctx = cli_ctx(o.allow_unknown, (int)(o.threads > 1024 ? 1024 : o.threads));
   ns_net *net = NULL;
   double *runs = NULL, *per_layer = NULL;
   ns_net_opts opts = cli_net_opts(o.weights, 1);

@@ -13,7 +13,8 @@ static const char *classify_help =
     "usage: netsurg classify NET WEIGHTS IMAGE... [--mean-file F] [--channel-mean]\n"
     "         [--mean B,G,R] [--channel-swap 2,1,0] [--raw-scale 255] [--input-scale S]\n"
     "         [--labels synset_words.txt] [--top K] [--class K] [--heatmap OUT.png]\n"
-    "         [--save-input IN.npy] [--json] [--blob NAME] [--no-antialias] [--threads N]\n\n"
+    "         [--save-input IN.npy] [--json] [--blob NAME] [--no-antialias] [--threads N]\n"
+    "         [--allow-unknown]\n\n"
     "Classify JPEG or PNG images with pycaffe's preprocessing: caffe.io.load_image (RGB\n"
     "floats in [0, 1]; grey for 1-channel nets), then Transformer.preprocess: resize to\n"
     "the net's input (bilinear, as caffe.io.resize_image), HWC -> CHW, channel swap,\n"
@@ -43,7 +44,7 @@ static const char *classify_help =
     "  --threads N         compute threads (default: all cores)\n\n"
     "With several images, OUT.png and F.npy get -1, -2, ... before the extension.\n"
     "No mean is subtracted unless given: ImageNet models want --mean 104,117,123 or\n"
-    "--mean-file ilsvrc_2012_mean.npy [--channel-mean].\n";
+    "--mean-file ilsvrc_2012_mean.npy [--channel-mean].\n" CLI_ALLOW_UNKNOWN_HELP;
 
 #define MAX_TOP 1000
 

@@ -10,7 +10,8 @@
 
 static const char *edit_help =
     "usage: netsurg edit NET WEIGHTS [--set 'LAYER[P][I]=V']... [--load 'LAYER[P]=FILE.npy']...\n"
-    "                    [--dump 'LAYER[P]=FILE.npy']... [--flat] [--out NEW.caffemodel]\n\n"
+    "                    [--dump 'LAYER[P]=FILE.npy']... [--flat] [--out NEW.caffemodel]\n"
+    "                    [--allow-unknown]\n\n"
     "Edit a net's params as pycaffe's net.params does, then save them. NET is the\n"
     "definition (.prototxt, any Caffe version), WEIGHTS the caffemodel read into it by\n"
     "layer name; WEIGHTS itself is never written.\n\n"
@@ -26,9 +27,9 @@ static const char *edit_help =
     "  --out NEW.caffemodel      save the edited weights (current format, blob shapes set;\n"
     "                            atomic: a failed save leaves any old file whole); needed\n"
     "                            when anything was set or loaded\n"
-    "  --allow-unknown           warn about and skip unknown prototxt fields\n\n"
+    "  --allow-unknown           skip unknown prototxt fields (see below)\n\n"
     "Operations run in the order given: a --dump after a --set sees the new value.\n"
-    "Quote the specs: the shell reads [ ] as a pattern.\n";
+    "Quote the specs: the shell reads [ ] as a pattern.\n" CLI_ALLOW_UNKNOWN_HELP;
 
 enum { OP_SET, OP_LOAD, OP_DUMP };
 

@@ -25,7 +25,8 @@ static const char *fcn_help =
     "  --batch N       batch size of the cast net (default 1, as the seed's full-conv\n"
     "                  net; 0 keeps the classifier's)\n"
     "  --seed S        fillers of layers the weights do not cover (default 1)\n\n"
-    "NET may be a legacy V1 or V0 prototxt; the output is always the current format.\n";
+    "NET may be a legacy V1 or V0 prototxt; the output is always the current format.\n"
+    CLI_ALLOW_UNKNOWN_HELP;
 
 typedef struct fcn_args {
   const char *net, *weights, *prefix, *suffix;

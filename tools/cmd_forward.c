@@ -10,7 +10,7 @@ static const char *forward_help =
     "Reshape each named input blob to its .npy's shape (float32 or float64, C order),\n"
     "run the net forward and write each requested blob (any blob: dense features such\n"
     "as fc6-conv, or the output) as a float32 .npy. Without WEIGHTS the params come\n"
-    "from the fillers (seed S, default 1).\n";
+    "from the fillers (seed S, default 1).\n" CLI_ALLOW_UNKNOWN_HELP;
 
 #define MAX_IO 64
 

@@ -6,7 +6,7 @@
 #include "tools/cli.h"
 
 static const char *info_help =
-    "usage: netsurg info NET [WEIGHTS] [--json] [--allow-unknown]\n\n"
+    "usage: netsurg info NET [WEIGHTS] [--json] [--receptive-field] [--allow-unknown]\n\n"
     "List a net's layers (name, type, bottoms, tops, param shapes) and, when the net\n"
     "can be shaped (deploy nets with an input shape), every blob's shape. NET is a\n"
     ".prototxt or a .caffemodel in any Caffe version (legacy files are upgraded on\n"
@@ -15,7 +15,10 @@ static const char *info_help =
     "  --receptive-field each blob's receptive field in input pixels: the window one\n"
     "                    cell sees (padding included), the stride between cells, and\n"
     "                    where cell (0, 0)'s window starts (negative: in the padding)\n"
-    "  --allow-unknown   warn about and skip unknown prototxt fields\n";
+    "  --allow-unknown   skip unknown prototxt fields (see below)\n\n"
+    "A net that cannot be shaped (a layer type netsurg lacks, a data layer whose files\n"
+    "are missing) is listed from its definition, then info exits with the status\n"
+    "that stopped it (3 for an unsupported layer, naming it).\n" CLI_ALLOW_UNKNOWN_HELP;
 
 typedef struct info_opts {
   const char *net, *weights;
@@ -289,9 +292,10 @@ int cmd_info(int argc, char **argv) {
     ns_ctx_destroy(ctx);
     return 0;
   }
-  /* A net we cannot build (data layers, no input shape, or a train/test
-   * file whose TEST phase lacks a stage's data layer) is still listed from
-   * its definition; a broken file or net is an error. */
+  /* A net we cannot build (data layers, no input shape, a layer type we
+   * lack, or a train/test file whose TEST phase lacks a stage's data layer)
+   * is still listed from its definition, then reported with the status
+   * that stopped it; a broken file or net is an error alone. */
   ns_status st = ns_ctx_status(ctx);
   int data_files = st == NS_ERR_IO || st == NS_ERR_INPUT; /* checked below */
   if (o.weights || (st != NS_ERR_UNSUPPORTED && st != NS_ERR_NET && !data_files)) {
@@ -301,6 +305,8 @@ int cmd_info(int argc, char **argv) {
   }
   char *why = strdup(ns_ctx_error(ctx));
   ns_ctx_clear_error(ctx);
+  /* The same file again: its warnings were printed by the first read. */
+  ns_ctx_set_warning_handler(ctx, NULL, NULL);
   ns_netdef *def;
   if (ns_netdef_load(ctx, o.net, &def) != NS_OK) {
     free(why);
@@ -308,20 +314,19 @@ int cmd_info(int argc, char **argv) {
     ns_ctx_destroy(ctx);
     return rc;
   }
-  if ((st == NS_ERR_NET && !ns_netdef_has_state_rules(def)) ||
-      (data_files && !has_data_layer(def))) {
+  int listed = !((st == NS_ERR_NET && !ns_netdef_has_state_rules(def)) ||
+                 (data_files && !has_data_layer(def)));
+  if (listed) {
+    if (o.json) json_def(def);
+    else human_def(def, o.net);
+    fflush(stdout);
+    fprintf(stderr, "netsurg info: cannot shape the net in phase TEST, listed its definition "
+            "only: %s\n", why ? why : "out of memory");
+  } else {
     fprintf(stderr, "netsurg info: %s\n", why ? why : "invalid net");
-    free(why);
-    ns_netdef_destroy(def);
-    ns_ctx_destroy(ctx);
-    return st;
   }
-  fprintf(stderr, "netsurg info: note: cannot shape the net in phase TEST (%s); listing its "
-          "definition\n", why ? why : "out of memory");
   free(why);
-  if (o.json) json_def(def);
-  else human_def(def, o.net);
   ns_netdef_destroy(def);
   ns_ctx_destroy(ctx);
-  return 0;
+  return st;
 }

@@ -5,12 +5,12 @@
 #include "tools/cli.h"
 
 static const char *init_help =
-    "usage: netsurg init NET --out W.caffemodel [--seed S] [--filler TYPE]\n\n"
+    "usage: netsurg init NET --out W.caffemodel [--seed S] [--filler TYPE] [--allow-unknown]\n\n"
     "Build NET and write its params, initialised by each layer's fillers (Caffe's\n"
     "defaults where the prototxt gives none), drawn from seed S (default 1).\n"
     "--filler TYPE re-draws every layer's weights (first param) from TYPE instead:\n"
     "msra, xavier, gaussian, uniform, positive_unitball, constant. Biases keep\n"
-    "their fillers. The same seed always gives the same file.\n";
+    "their fillers. The same seed always gives the same file.\n" CLI_ALLOW_UNKNOWN_HELP;
 
 int cmd_init(int argc, char **argv) {
   static const struct option longopts[] = {{"out", required_argument, 0, 'o'},

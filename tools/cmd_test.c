@@ -6,20 +6,23 @@
 #include "tools/cli.h"
 
 static const char *test_help =
-    "usage: netsurg test NET WEIGHTS [--iterations N] [--threads N] [--train-phase]\n\n"
+    "usage: netsurg test NET WEIGHTS [--iterations N] [--threads N] [--train-phase]\n"
+    "                    [--allow-unknown]\n\n"
     "Caffe's `caffe test`: build NET in phase TEST (its data layers, e.g. IdxData,\n"
     "NpyData or ImageData, feed it), copy WEIGHTS by layer name, run N forward passes\n"
     "(default 50) and print every output blob (blobs no layer reads: accuracy, loss),\n"
-    "each element averaged over the passes. --train-phase builds the TRAIN net instead.\n";
+    "each element averaged over the passes. --train-phase builds the TRAIN net instead.\n"
+    CLI_ALLOW_UNKNOWN_HELP;
 
 int cmd_test(int argc, char **argv) {
   static const struct option longopts[] = {{"iterations", required_argument, 0, 'n'},
                                            {"threads", required_argument, 0, 't'},
                                            {"train-phase", no_argument, 0, 'T'},
+                                           {"allow-unknown", no_argument, 0, 'u'},
                                            {"help", no_argument, 0, 'h'},
                                            {0, 0, 0, 0}};
   unsigned long long iters = 50, threads = 0;
-  int train = 0, c;
+  int train = 0, allow_unknown = 0, c;
   optind = 1;
   while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
     switch (c) {
@@ -33,6 +36,9 @@ int cmd_test(int argc, char **argv) {
       case 'T':
         train = 1;
         break;
+      case 'u':
+        allow_unknown = 1;
+        break;
       case 'h':
         fputs(test_help, stdout);
         return 0;
@@ -41,7 +47,7 @@ int cmd_test(int argc, char **argv) {
     }
   }
   if (argc - optind != 2) return cli_usage_error("test", "expected NET WEIGHTS");
-  ns_ctx *ctx = cli_ctx(0, (int)(threads > 1024 ? 1024 : threads));
+  ns_ctx *ctx = cli_ctx(allow_unknown, (int)(threads > 1024 ? 1024 : threads));
   ns_net *net = NULL;
   ns_net_score score = {0};
   int rc = 0;

@@ -13,7 +13,7 @@
 
 static const char *train_help =
     "usage: netsurg train SOLVER.prototxt [--weights W.caffemodel] [--resume STATE]\n"
-    "                     [--threads N] [--seed S] [--quiet]\n\n"
+    "                     [--threads N] [--seed S] [--quiet] [--allow-unknown]\n\n"
     "Train as Caffe's `caffe train` does from a solver.prototxt (SGD, Nesterov, AdaGrad,\n"
     "RMSProp, Adam; lr policies fixed/step/multistep/exp/inv/poly/sigmoid; weight decay,\n"
     "clip_gradients, iter_size, lr_mult/decay_mult; test nets; snapshots). Paths in the\n"
@@ -27,7 +27,7 @@ static const char *train_help =
     "At each test interval: every output of each test net (e.g. accuracy), averaged.\n"
     "Snapshots: <snapshot_prefix>_iter_N.caffemodel and .solverstate.\n"
     "Ctrl-C: finishes the current iteration, writes a snapshot and exits with status 130\n"
-    "(a second Ctrl-C kills at once).\n";
+    "(a second Ctrl-C kills at once).\n" CLI_ALLOW_UNKNOWN_HELP;
 
 static volatile int stop_flag; /* set by the SIGINT handler only */
 
@@ -100,11 +100,12 @@ int cmd_train(int argc, char **argv) {
                                            {"threads", required_argument, 0, 't'},
                                            {"seed", required_argument, 0, 's'},
                                            {"quiet", no_argument, 0, 'q'},
+                                           {"allow-unknown", no_argument, 0, 'u'},
                                            {"help", no_argument, 0, 'h'},
                                            {0, 0, 0, 0}};
   const char *weights = NULL, *resume = NULL;
   unsigned long long threads = 0, seed = 0;
-  int have_seed = 0, quiet = 0, c;
+  int have_seed = 0, quiet = 0, allow_unknown = 0, c;
   optind = 1;
   while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
     switch (c) {
@@ -125,6 +126,9 @@ int cmd_train(int argc, char **argv) {
       case 'q':
         quiet = 1;
         break;
+      case 'u':
+        allow_unknown = 1;
+        break;
       case 'h':
         fputs(train_help, stdout);
         return 0;
@@ -135,7 +139,7 @@ int cmd_train(int argc, char **argv) {
   if (argc - optind != 1) return cli_usage_error("train", "expected one SOLVER.prototxt");
   if (weights && resume)
     return cli_usage_error("train", "give --weights or --resume, not both (as Caffe)");
-  ns_ctx *ctx = cli_ctx(0, (int)(threads > 1024 ? 1024 : threads));
+  ns_ctx *ctx = cli_ctx(allow_unknown, (int)(threads > 1024 ? 1024 : threads));
   progress prog = {0};
   prog.quiet = quiet;
   ns_solver_opts opts;

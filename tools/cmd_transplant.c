@@ -19,7 +19,7 @@ static const char *transplant_help =
     "Prints what it copied and saves DST.caffemodel atomically.\n\n"
     "  netsurg transplant deploy.prototxt bvlc_reference_caffenet.caffemodel \\\n"
     "      bvlc_caffenet_full_conv.prototxt --map fc6=fc6-conv,fc7=fc7-conv,fc8=fc8-conv \\\n"
-    "      --out bvlc_caffenet_full_conv.caffemodel\n";
+    "      --out bvlc_caffenet_full_conv.caffemodel\n" CLI_ALLOW_UNKNOWN_HELP;
 
 #define MAX_PAIRS 256
 

@@ -9,7 +9,7 @@ static const char *upgrade_help =
     "Convert a prototxt or caffemodel in any legacy Caffe format (V0, V1 `layers`\n"
     "with enum types, input/input_dim, blobs_lr) to the current format, as Caffe's\n"
     "upgrade_net_proto_text / _binary do. Text or binary is decided by IN's content;\n"
-    "OUT is written in the same kind, atomically.\n";
+    "OUT is written in the same kind, atomically.\n" CLI_ALLOW_UNKNOWN_HELP;
 
 int cmd_upgrade(int argc, char **argv) {
   static const struct option longopts[] = {{"allow-unknown", no_argument, 0, 'u'},

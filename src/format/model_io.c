@@ -24,6 +24,41 @@ ns_status ns_write_file_atomic(ns_ctx *ctx, const char *path, const void *data, 
 
 /* ---- reading nets ----------------------------------------------------- */
 
+/* Inside a layer, a name caffe.proto lacks is nearly always a field of a
+ * Caffe fork (SSD's norm_param, DenseNet's ceil_mode): an unsupported
+ * model feature, exit 3, named with its layer.  Elsewhere in a net (its
+ * top level) it stays bad input.  V0 layers sit inside V1 ones. */
+static const ProtobufCMessageDescriptor *const layer_messages[] = {
+    &caffe__layer_parameter__descriptor,
+    &caffe__v1_layer_parameter__descriptor,
+    &caffe__v0_layer_parameter__descriptor,
+    NULL,
+};
+
+/* Forks' fields that, skipped, would leave a layer computing something
+ * else without a word: refused even with --allow-unknown.  (Intel Caffe's
+ * Dropout: scale_train false scales at test time instead of training;
+ * sample_weights_test drops units at test time.) */
+static const ns_text_field_ref results_changing_fields[] = {
+    {"caffe.PoolingParameter", "ceil_mode", "false rounds the output size down, not up"},
+    {"caffe.DropoutParameter", "scale_train", "Intel Caffe's Dropout then scales at test time"},
+    {"caffe.DropoutParameter", "sample_weights_test",
+     "Intel Caffe's Dropout then drops units at test time"},
+    {NULL, NULL, NULL},
+};
+
+static const ns_text_rules net_rules = {
+    .feature_scopes = layer_messages,
+    .field_note = "a Caffe fork's field netsurg does not know",
+    .value_note = "a value netsurg does not know",
+    .hint = "--allow-unknown (ns_ctx_set_allow_unknown) skips unknown fields and values",
+    .refused = results_changing_fields,
+};
+
+static const ns_text_rules solver_rules = {
+    .hint = "--allow-unknown (ns_ctx_set_allow_unknown) skips unknown fields and values",
+};
+
 int ns_looks_like_text(const unsigned char *data, size_t len) {
   size_t n = len < 4096 ? len : 4096;
   for (size_t i = 0; i < n; i++) {
@@ -41,8 +76,8 @@ ns_status ns_parse_net_param(ns_ctx *ctx, const unsigned char *data, size_t len,
   Caffe__NetParameter *net = NULL;
   if (ns_looks_like_text(data, len)) {
     ProtobufCMessage *m = NULL;
-    if (ns_text_parse(ctx, (const char *)data, len, filename, &caffe__net_parameter__descriptor,
-                      &m) != NS_OK)
+    if (ns_text_parse_with(ctx, (const char *)data, len, filename,
+                           &caffe__net_parameter__descriptor, &net_rules, &m) != NS_OK)
       return ctx->status;
     net = (Caffe__NetParameter *)m;
   } else {
@@ -82,8 +117,8 @@ ns_status ns_load_solver_param(ns_ctx *ctx, const char *path, Caffe__SolverParam
   *out = NULL;
   if (ns_read_file(ctx, path, &data, &len) != NS_OK) return ctx->status;
   ProtobufCMessage *m = NULL;
-  ns_status st = ns_text_parse(ctx, (const char *)data, len, path,
-                               &caffe__solver_parameter__descriptor, &m);
+  ns_status st = ns_text_parse_with(ctx, (const char *)data, len, path,
+                                    &caffe__solver_parameter__descriptor, &solver_rules, &m);
   ns_free(ctx, data);
   if (st != NS_OK) return st;
   if (ns_upgrade_solver(ctx, (Caffe__SolverParameter *)m, path, NULL) != NS_OK) {

@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "format/pbreflect.h"
+#include "format/text_unknown.h"
 
 #define TRY(expr)                         \
   do {                                    \
@@ -72,6 +73,9 @@ typedef struct {
   int depth;         /* messages open around the current token */
   char *buf;         /* scratch: decoded strings, number text */
   size_t buf_len, buf_cap;
+  const ns_text_rules *rules;  /* may be NULL */
+  const ProtobufCMessage *scope; /* innermost open message of rules->feature_scopes */
+  ns_unknown_log unknown;        /* unknown names met so far */
 } parser;
 
 static int is_letter(int c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
@@ -682,20 +686,31 @@ static void list_enum_names(const ProtobufCEnumDescriptor *e, char *out, size_t 
   if (e->n_values > shown && k < cap) snprintf(out + k, cap - k, ", ...");
 }
 
-static ns_status parse_enum(parser *p, const ProtobufCFieldDescriptor *f, int32_t *out) {
+static ns_status note_unknown(parser *p, const token *at_tok, const ProtobufCMessage *msg,
+                              const ProtobufCFieldDescriptor *value_of, const char *field,
+                              const char *fmt, ...) NS_PRINTF(6, 7);
+
+/* An enum value by name or number; one the enum lacks is noted as unknown
+ * and, when the reader may skip it, leaves *skipped set and *out alone. */
+static ns_status parse_enum(parser *p, const ProtobufCMessage *d,
+                            const ProtobufCFieldDescriptor *f, int32_t *out, int *skipped) {
   const ProtobufCEnumDescriptor *e = f->descriptor;
   char names[512], text[64];
   list_enum_names(e, names, sizeof names);
   token first = p->tok;
+  *skipped = 0;
   if (p->tok.kind == TOK_IDENT) {
     TRY(buf_set_token(p));
     const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value_by_name(e, p->buf);
     printable_excerpt(p->buf, p->buf_len, text, sizeof text);
-    if (!v)
-      return fail_at_token(p, &first,
-                           "'%s' is not a value of enum %s (field '%s'), expected one of %s", text,
-                           e->name, f->name, names);
-    *out = v->value;
+    if (!v) {
+      TRY(note_unknown(p, &first, d, f, f->name,
+                       "'%s' is not a value of enum %s (field '%s'), expected one of %s", text,
+                       e->name, f->name, names));
+      *skipped = 1;
+    } else {
+      *out = v->value;
+    }
     return advance(p);
   }
   if (p->tok.kind != TOK_INT && !at(p, '-'))
@@ -704,10 +719,12 @@ static ns_status parse_enum(parser *p, const ProtobufCFieldDescriptor *f, int32_
   uint64_t mag;
   TRY(parse_integer(p, f, &neg, &mag));
   int32_t n = (int32_t)signed_value(neg, mag);
-  if (!protobuf_c_enum_descriptor_get_value(e, n))
-    return fail_at_token(p, &first,
-                         "%" PRId32 " is not a value of enum %s (field '%s'), expected one of %s",
-                         n, e->name, f->name, names);
+  if (!protobuf_c_enum_descriptor_get_value(e, n)) {
+    *skipped = 1;
+    return note_unknown(p, &first, d, f, f->name,
+                        "%" PRId32 " is not a value of enum %s (field '%s'), expected one of %s",
+                        n, e->name, f->name, names);
+  }
   *out = n;
   return NS_OK;
 }
@@ -831,8 +848,9 @@ static ns_status parse_scalar(parser *p, ProtobufCMessage *msg, const ProtobufCF
     }
     case PROTOBUF_C_TYPE_ENUM: {
       int32_t v = 0;
-      TRY(parse_enum(p, f, &v));
-      return store(p, msg, f, &v, sizeof v);
+      int skipped;
+      TRY(parse_enum(p, msg, f, &v, &skipped));
+      return skipped ? NS_OK : store(p, msg, f, &v, sizeof v);
     }
     case PROTOBUF_C_TYPE_STRING:
     case PROTOBUF_C_TYPE_BYTES:
@@ -845,6 +863,13 @@ static ns_status parse_scalar(parser *p, ProtobufCMessage *msg, const ProtobufCF
 }
 
 /* ---- messages ---------------------------------------------------------- */
+
+static int is_feature_scope(const parser *p, const ProtobufCMessageDescriptor *d) {
+  if (!p->rules || !p->rules->feature_scopes) return 0;
+  for (const ProtobufCMessageDescriptor *const *s = p->rules->feature_scopes; *s; s++)
+    if (*s == d) return 1;
+  return 0;
+}
 
 static ns_status new_message(ns_ctx *ctx, const ProtobufCMessageDescriptor *d,
                              ProtobufCMessage **out) {
@@ -871,9 +896,12 @@ static ns_status parse_message_value(parser *p, ProtobufCMessage *msg,
   }
   *(ProtobufCMessage **)slot = sub;
   TRY(advance(p));
+  const ProtobufCMessage *outer_scope = p->scope;
+  if (is_feature_scope(p, f->descriptor)) p->scope = sub;
   p->depth++;
   ns_status st = parse_fields(p, sub, close);
   p->depth--;
+  p->scope = outer_scope;
   return st;
 }
 
@@ -969,13 +997,46 @@ static ns_status skip_field_rest(parser *p) {
   return NS_OK;
 }
 
-static ns_status unknown_field(parser *p, const ProtobufCMessageDescriptor *d) {
+/* The name of the value a single enum field of msg holds now: before any
+ * value was read into it, its default. */
+static void enum_default_name(const ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f,
+                              char *out, size_t cap) {
+  out[0] = '\0';
+  if (f->label == PROTOBUF_C_LABEL_REPEATED) return;
+  const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(
+      f->descriptor, *(const int32_t *)ns_pb_member(msg, f));
+  if (v) snprintf(out, cap, "%s", v->name);
+}
+
+/* Records an unknown field, or an unknown value of field value_of, in msg
+ * (detail from fmt) with the log, which says whether the read stops here
+ * (see text_unknown.h). */
+static ns_status note_unknown(parser *p, const token *at_tok, const ProtobufCMessage *msg,
+                              const ProtobufCFieldDescriptor *value_of, const char *field,
+                              const char *fmt, ...) {
+  ns_unknown_seen o;
+  memset(&o, 0, sizeof o);
+  o.message = msg->descriptor;
+  snprintf(o.field, sizeof o.field, "%s", field);
+  o.is_value = value_of != NULL;
+  if (value_of) enum_default_name(msg, value_of, o.keeps, sizeof o.keeps);
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(o.detail, sizeof o.detail, fmt, ap);
+  va_end(ap);
+  o.line = at_tok->line;
+  o.col = at_tok->col;
+  o.scope = p->scope;
+  return ns_unknown_note(&p->unknown, &o);
+}
+
+/* A field name the message lacks: noted, then its value skipped (a value
+ * that is not well formed is still a syntax error). */
+static ns_status unknown_field(parser *p, const ProtobufCMessage *msg) {
   char name[64];
   printable_excerpt(p->text + p->tok.start, p->tok.len, name, sizeof name);
-  if (!p->ctx->allow_unknown)
-    return fail_at_token(p, &p->tok, "unknown field '%s' in message %s", name, d->name);
-  ns_warn(p->ctx, "%s:%zu:%zu: unknown field '%s' in message %s", p->file, p->tok.line, p->tok.col,
-          name, d->name);
+  TRY(note_unknown(p, &p->tok, msg, NULL, name, "unknown field '%s' in message %s", name,
+                   msg->descriptor->name));
   TRY(advance(p));
   return skip_field_rest(p);
 }
@@ -1015,7 +1076,7 @@ static ns_status parse_field_list(parser *p, ProtobufCMessage *msg, char close,
                    : unexpected(p, "a field name (message %s)", d->name);
     const ProtobufCFieldDescriptor *f = ns_pb_field_named(d, p->text + p->tok.start, p->tok.len);
     if (!f) {
-      TRY(unknown_field(p, d));
+      TRY(unknown_field(p, msg));
       continue;
     }
     TRY(check_single(p, msg, f, seen));
@@ -1038,6 +1099,12 @@ static ns_status parse_fields(parser *p, ProtobufCMessage *msg, char close) {
 
 ns_status ns_text_parse(ns_ctx *ctx, const char *text, size_t len, const char *filename,
                         const ProtobufCMessageDescriptor *desc, ProtobufCMessage **out) {
+  return ns_text_parse_with(ctx, text, len, filename, desc, NULL, out);
+}
+
+ns_status ns_text_parse_with(ns_ctx *ctx, const char *text, size_t len, const char *filename,
+                             const ProtobufCMessageDescriptor *desc, const ns_text_rules *rules,
+                             ProtobufCMessage **out) {
   *out = NULL;
   if (!desc || (!text && len)) return ns_fail(ctx, NS_ERR_USAGE, "ns_text_parse: bad arguments");
   parser p;
@@ -1047,13 +1114,18 @@ ns_status ns_text_parse(ns_ctx *ctx, const char *text, size_t len, const char *f
   p.len = len;
   p.file = filename ? filename : "<text>";
   p.line = 1;
+  p.rules = rules;
   ProtobufCMessage *msg;
   TRY(new_message(ctx, desc, &msg));
+  if (is_feature_scope(&p, desc)) p.scope = msg;
+  ns_unknown_log_init(&p.unknown, ctx, p.file, rules);
   locale_guard lg;
   locale_enter(&lg);
   ns_status st = advance(&p);
   if (st == NS_OK) st = parse_fields(&p, msg, 0);
   locale_leave(&lg);
+  if (st == NS_OK) st = ns_unknown_finish(&p.unknown); /* the messages still live */
+  ns_unknown_log_free(&p.unknown);
   ns_free(ctx, p.buf);
   if (st != NS_OK) {
     protobuf_c_message_free_unpacked(msg, &ctx->pb_alloc);

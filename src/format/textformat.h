@@ -25,11 +25,40 @@
  * a message from protobuf_c_message_unpack.  Errors read
  * "FILE:LINE:COL: <found>, expected <what>" (status NS_ERR_INPUT); on any
  * error nothing stays allocated and *out is NULL.  Unknown field names are an
- * error unless ctx->allow_unknown is set, in which case they produce a warning
- * and their value is skipped.  filename (may be NULL) names the input in
- * messages. */
+ * error unless ctx->allow_unknown is set, in which case they are skipped
+ * with one warning per name (at the end of the read); so are enum values
+ * that are not in their enum (the field keeps its default).  filename (may
+ * be NULL) names the input in messages. */
 ns_status ns_text_parse(ns_ctx *ctx, const char *text, size_t len, const char *filename,
                         const ProtobufCMessageDescriptor *desc, ProtobufCMessage **out);
+
+/* A field named by its message's full name and its own. */
+typedef struct ns_text_field_ref {
+  const char *message, *field;
+  const char *why; /* what skipping it would change */
+} ns_text_field_ref;
+
+/* What a reader of one kind of file makes of names its schema lacks (see
+ * format/text_unknown.h).  Every member may be NULL. */
+typedef struct ns_text_rules {
+  /* Messages (with all they nest) where an unknown field or enum value is
+   * a feature of a schema netsurg does not know rather than a mistake:
+   * NS_ERR_UNSUPPORTED, reported after the whole text was read (a syntax
+   * error anywhere is still NS_ERR_INPUT), labelled with the message's
+   * `name` and `type` fields.  NULL-terminated. */
+  const ProtobufCMessageDescriptor *const *feature_scopes;
+  const char *field_note; /* what an unknown field there is, for the error */
+  const char *value_note; /* what an unknown enum value there is */
+  const char *hint;       /* how to read the file anyway */
+  /* Unknown fields refused even with ctx->allow_unknown, because skipping
+   * them changes results; {NULL} terminated. */
+  const ns_text_field_ref *refused;
+} ns_text_rules;
+
+/* ns_text_parse with rules for unknown names (NULL: ns_text_parse's). */
+ns_status ns_text_parse_with(ns_ctx *ctx, const char *text, size_t len, const char *filename,
+                             const ProtobufCMessageDescriptor *desc, const ns_text_rules *rules,
+                             ProtobufCMessage **out);
 
 /* Appends msg in text format to out: two-space indent, `field: value` lines,
  * `name {` ... `}` blocks, fields in field-number order, repeated fields as
