@@ -351,6 +351,28 @@ static ns_status parse_text(ns_ctx *ctx, void *arg, digest *out) {
   return st;
 }
 
+/* Unknown fields and an unknown enum value skipped under allow_unknown:
+ * the record of their names is allocated too; the text written back. */
+static ns_status parse_unknown(ns_ctx *ctx, void *arg, digest *out) {
+  (void)arg;
+  static const char text[] =
+      "layer { name: \"p\" frob: 1 pooling_param { pool: MEDIAN frob { x: 1 } } }\n"
+      "layer { name: \"q\" frob: [1, 2] }\n";
+  ProtobufCMessage *m = NULL;
+  ns_ctx_set_allow_unknown(ctx, 1);
+  ns_status st = ns_text_parse(ctx, text, strlen(text), "u.prototxt",
+                               &caffe__net_parameter__descriptor, &m);
+  if (st != NS_OK) return st;
+  ns_strbuf sb;
+  ns_strbuf_init(&sb, ctx);
+  st = ns_text_write(ctx, m, &sb);
+  if (st == NS_OK) st = ns_strbuf_status(&sb);
+  if (st == NS_OK) digest_add(out, sb.data, sb.len);
+  ns_strbuf_free(&sb);
+  protobuf_c_message_free_unpacked(m, &ctx->pb_alloc);
+  return st;
+}
+
 static ns_status load_npy(ns_ctx *ctx, void *arg, digest *out) {
   const char *path = arg;
   ns_ndarray a;
@@ -461,6 +483,8 @@ static void test_text_parser(void **state) {
   (void)state;
   long runs = fail_each_allocation(parse_text, NULL, "text parse + write");
   assert_true(runs > 20);
+  runs = fail_each_allocation(parse_unknown, NULL, "text parse skipping unknown names");
+  assert_true(runs > 5);
 }
 
 static void test_npy_and_image(void **state) {

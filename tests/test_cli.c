@@ -600,6 +600,79 @@ static void test_examples(void **state) {
   ns_ctx_destroy(ctx);
 }
 
+/* ---- unknown names and what info does with a net it cannot shape -------- */
+
+static size_t count_of(const char *hay, const char *needle) {
+  size_t n = 0;
+  for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle)) n++;
+  return n;
+}
+
+static const char *put(char *buf, size_t size, const char *name, const char *text) {
+  tmp(buf, size, name);
+  if (tu_write_file(buf, text, strlen(text)) != 0) fail_msg("cannot write %s", buf);
+  return buf;
+}
+
+/* Every verb reads a model, so every verb takes --allow-unknown and says
+ * so in its --help. */
+static void test_allow_unknown_everywhere(void **state) {
+  (void)state;
+  for (const char *v = "info\0upgrade\0init\0forward\0bench\0edit\0transplant\0fcn\0classify\0"
+                       "train\0test\0";
+       *v; v += strlen(v) + 1) {
+    run_result r = run("%s --help", v);
+    if (r.code != 0 || count_of(r.out, "--allow-unknown") < 2 ||
+        !strstr(r.out, "one warning per\nname"))
+      fail_msg("netsurg %s --help: exit %d, usage or paragraph on --allow-unknown missing:\n%s",
+               v, r.code, r.out);
+    free(r.out);
+  }
+}
+
+/* A legacy-input net with a layer type netsurg lacks: info lists the
+ * definition, warns once (not once per read), exits 3 naming the layer. */
+static void test_info_unshaped(void **state) {
+  (void)state;
+  char net[1024];
+  put(net, sizeof net, "unshaped.prototxt",
+      "input: \"data\"\ninput_dim: 1\ninput_dim: 1\ninput_dim: 4\ninput_dim: 4\n"
+      "layer { name: \"f\" type: \"Frobnicate\" bottom: \"data\" top: \"f\" }\n");
+  run_result r = run("info %s", net);
+  assert_int_equal(r.code, 3);
+  if (count_of(r.out, "deprecated input fields turned into an Input layer") != 1 ||
+      !strstr(r.out, "1    f                    Frobnicate     data") ||
+      !strstr(r.out, "layer 'f': layer type 'Frobnicate' is not supported"))
+    fail_msg("info: one warning, the listing and the layer expected:\n%s", r.out);
+  free(r.out);
+  r = run("info %s --json", net);
+  assert_int_equal(r.code, 3);
+  assert_non_null(strstr(r.out, "\"type\": \"Frobnicate\""));
+  free(r.out);
+}
+
+/* A fork's field in three layers: without the flag exit 3 naming the first
+ * layer and the flag; with it one warning for the three. */
+static void test_fork_field_once(void **state) {
+  (void)state;
+  char net[1024];
+  put(net, sizeof net, "fork.prototxt",
+      "layer { name: \"data\" type: \"Input\" top: \"data\"\n"
+      "  input_param { shape { dim: 1 dim: 2 dim: 3 dim: 3 } } }\n"
+      "layer { name: \"r1\" type: \"ReLU\" bottom: \"data\" top: \"a\" frob_param { k: 1 } }\n"
+      "layer { name: \"r2\" type: \"ReLU\" bottom: \"a\" top: \"b\" frob_param { k: 2 } }\n"
+      "layer { name: \"r3\" type: \"ReLU\" bottom: \"b\" top: \"c\" frob_param { k: 3 } }\n");
+  expect(run("info %s", net), 3,
+         "fork.prototxt:3:57: layer 'r1' (type ReLU): unknown field 'frob_param' in message "
+         "caffe.LayerParameter: a Caffe fork's field netsurg does not know; --allow-unknown");
+  run_result r = run("info %s --allow-unknown", net);
+  assert_int_equal(r.code, 0);
+  if (count_of(r.out, "frob_param") != 1 || !strstr(r.out, "(3 times, first here)") ||
+      !strstr(r.out, "(1, 2, 3, 3)"))
+    fail_msg("one warning for three occurrences, and the shapes, expected:\n%s", r.out);
+  free(r.out);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_help),
@@ -610,6 +683,9 @@ int main(void) {
       cmocka_unit_test(test_classify_plain),
       cmocka_unit_test(test_info_receptive_field),
       cmocka_unit_test(test_examples),
+      cmocka_unit_test(test_allow_unknown_everywhere),
+      cmocka_unit_test(test_info_unshaped),
+      cmocka_unit_test(test_fork_field_once),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

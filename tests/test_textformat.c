@@ -852,6 +852,118 @@ static void test_unknown_field_allowed(void **state) {
   ns_ctx_destroy(ctx);
 }
 
+/* ---- unknown names under rules (a model reader's) --------------------- */
+
+static const ProtobufCMessageDescriptor *const layer_scopes[] = {LAYER, NULL};
+static const ns_text_field_ref refused_fields[] = {
+    {"caffe.PoolingParameter", "frob_round", "rounding"}, {NULL, NULL, NULL}};
+static const ns_text_rules rules = {layer_scopes, "a fork's field", "a fork's value", "try -u",
+                                    refused_fields};
+
+static ns_status parse_ruled(ns_ctx *ctx, const char *text, ProtobufCMessage **m) {
+  return ns_text_parse_with(ctx, text, strlen(text), "n.prototxt", NET, &rules, m);
+}
+
+/* Inside a layer: NS_ERR_UNSUPPORTED once the whole text is read, labelled
+ * with the layer's name and type even where they follow the field, and
+ * listing the other unknown names; a later syntax error wins. */
+static void test_unknown_in_scope(void **state) {
+  (void)state;
+  ns_ctx *ctx = new_ctx();
+  ProtobufCMessage *m = (ProtobufCMessage *)1;
+  static const char two[] =
+      "layer {\n  a_param { x: 1 }\n  name: \"n1\" type: \"Frob\"\n}\n"
+      "layer { name: \"n2\" b_param: 2 a_param {} }\n";
+  assert_int_equal(parse_ruled(ctx, two, &m), NS_ERR_UNSUPPORTED);
+  assert_null(m);
+  assert_string_equal(ns_ctx_error(ctx),
+                      "n.prototxt:2:3: layer 'n1' (type Frob): unknown field 'a_param' in message "
+                      "caffe.LayerParameter: a fork's field; try -u (other unknown names: "
+                      "b_param)");
+  char bad[256];
+  snprintf(bad, sizeof bad, "%slayer { name: 3 }\n", two);
+  assert_int_equal(parse_ruled(ctx, bad, &m), NS_ERR_INPUT);
+  assert_string_equal(ns_ctx_error(ctx),
+                      "n.prototxt:6:15: number 3, expected a quoted string for string field "
+                      "'name'");
+  /* Nested messages of a layer are in it; the net's top level is not. */
+  assert_int_equal(parse_ruled(ctx, "layer { pooling_param { pool: MEDIAN } }", &m),
+                   NS_ERR_UNSUPPORTED);
+  assert_string_equal(ns_ctx_error(ctx),
+                      "n.prototxt:1:31: a layer without name or type: 'MEDIAN' is not a value of "
+                      "enum caffe.PoolingParameter.PoolMethod (field 'pool'), expected one of MAX, "
+                      "AVE, STOCHASTIC: a fork's value; try -u");
+  assert_int_equal(parse_ruled(ctx, "top_param: 1\nlayer { name: 3 }", &m), NS_ERR_INPUT);
+  assert_string_equal(ns_ctx_error(ctx),
+                      "n.prototxt:1:1: unknown field 'top_param' in message caffe.NetParameter: "
+                      "a fork's field; try -u");
+  ns_ctx_destroy(ctx);
+}
+
+/* With allow_unknown: one warning per name however often it occurs, the
+ * default an unknown enum value leaves, and refused fields still refused. */
+static void test_unknown_once_per_name(void **state) {
+  (void)state;
+  ns_ctx *ctx = new_ctx();
+  warnings w = {0, ""};
+  ns_ctx_set_allow_unknown(ctx, 1);
+  ns_ctx_set_warning_handler(ctx, collect_warning, &w);
+  ProtobufCMessage *m = NULL;
+  static const char text[] =
+      "layer { name: \"p1\" type: \"Pooling\" a_param {} pooling_param { pool: MEDIAN } }\n"
+      "layer { name: \"p2\" a_param: 1 pooling_param { pool: MEDIAN kernel_size: 3 } }\n"
+      "layer { name: \"p3\" a_param: [1, 2] pooling_param { pool: AVE } }\n";
+  assert_int_equal(parse_ruled(ctx, text, &m), NS_OK);
+  Caffe__NetParameter *net = (Caffe__NetParameter *)m;
+  assert_int_equal(net->n_layer, 3);
+  assert_false(net->layer[0]->pooling_param->has_pool);
+  assert_int_equal(net->layer[0]->pooling_param->pool, CAFFE__POOLING_PARAMETER__POOL_METHOD__MAX);
+  assert_int_equal(net->layer[1]->pooling_param->kernel_size, 3);
+  assert_int_equal(net->layer[2]->pooling_param->pool, CAFFE__POOLING_PARAMETER__POOL_METHOD__AVE);
+  assert_int_equal(w.count, 2);
+  assert_string_equal(w.text,
+                      "n.prototxt:1:36: layer 'p1' (type Pooling): unknown field 'a_param' in "
+                      "message caffe.LayerParameter (3 times, first here); skipped\n"
+                      "n.prototxt:1:69: layer 'p1' (type Pooling): 'MEDIAN' is not a value of enum "
+                      "caffe.PoolingParameter.PoolMethod (field 'pool'), expected one of MAX, AVE, "
+                      "STOCHASTIC (2 times, first here); skipped: the field keeps its default, "
+                      "MAX\n");
+  free_msg(ctx, m);
+  m = (ProtobufCMessage *)1;
+  assert_int_equal(
+      parse_ruled(ctx, "layer { name: \"q\" pooling_param { frob_round: true } }", &m),
+      NS_ERR_UNSUPPORTED);
+  assert_null(m);
+  assert_string_equal(ns_ctx_error(ctx),
+                      "n.prototxt:1:35: layer 'q': unknown field 'frob_round' in message "
+                      "caffe.PoolingParameter: a fork's field; skipping it would change the "
+                      "results (rounding), so --allow-unknown does not");
+  ns_ctx_destroy(ctx);
+}
+
+/* A file of many different unknown names keeps a bounded record: the
+ * first NS_UNKNOWN_NAMES_KEPT warned one by one, the rest counted. */
+static void test_unknown_names_bounded(void **state) {
+  (void)state;
+  ns_ctx *ctx = new_ctx();
+  warnings w = {0, ""};
+  ns_ctx_set_allow_unknown(ctx, 1);
+  ns_ctx_set_warning_handler(ctx, collect_warning, &w);
+  ns_strbuf sb;
+  ns_strbuf_init(&sb, ctx);
+  for (int i = 0; i < 1000; i++) ns_strbuf_printf(&sb, "layer { u%d: %d }\n", i % 100, i);
+  ProtobufCMessage *m = NULL;
+  assert_int_equal(parse_ruled(ctx, sb.data, &m), NS_OK);
+  assert_int_equal(((Caffe__NetParameter *)m)->n_layer, 1000);
+  /* 64 names kept (warnings cut off by the collector's buffer) + 1 summary */
+  assert_int_equal(w.count, 65);
+  assert_non_null(strstr(w.text, "n.prototxt:1:9: a layer without name or type: unknown field 'u0' "
+                                 "in message caffe.LayerParameter (10 times, first here)"));
+  ns_strbuf_free(&sb);
+  free_msg(ctx, m);
+  ns_ctx_destroy(ctx);
+}
+
 /* ---- errors: position and wording ------------------------------------ */
 
 static void test_syntax_errors(void **state) {
@@ -1413,6 +1525,9 @@ int main(void) {
       cmocka_unit_test(test_required_not_enforced),
       cmocka_unit_test(test_unknown_field_error),
       cmocka_unit_test(test_unknown_field_allowed),
+      cmocka_unit_test(test_unknown_in_scope),
+      cmocka_unit_test(test_unknown_once_per_name),
+      cmocka_unit_test(test_unknown_names_bounded),
       cmocka_unit_test(test_syntax_errors),
       cmocka_unit_test(test_deep_nesting),
       cmocka_unit_test(test_strings_are_fresh_copies),
