@@ -91,7 +91,9 @@ int ns_ctx_threads(const ns_ctx *ctx);
 void ns_blas_set_threads(int threads);
 /* Refuse single allocations of tensors larger than this (0 = no limit). */
 void ns_ctx_set_memory_limit(ns_ctx *ctx, uint64_t bytes);
-/* Unknown prototxt fields: 0 = error (default), 1 = warn and skip. */
+/* Prototxt fields and enum values caffe.proto lacks: 0 = error (default;
+ * NS_ERR_UNSUPPORTED inside a layer, naming it), 1 = skip them with one
+ * warning per name.  Fields whose loss changes results stay refused. */
 void ns_ctx_set_allow_unknown(ns_ctx *ctx, int allow);
 /* Warnings (e.g. skipped unknown fields) go here; default: dropped. */
 void ns_ctx_set_warning_handler(ns_ctx *ctx, ns_warn_fn fn, void *user);
