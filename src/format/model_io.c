@@ -35,12 +35,13 @@ static const ProtobufCMessageDescriptor *const layer_messages[] = {
     NULL,
 };
 
-/* Forks' fields that, skipped, would leave a layer computing something
- * else without a word: refused even with --allow-unknown.  (Intel Caffe's
- * Dropout: scale_train false scales at test time instead of training;
- * sample_weights_test drops units at test time.) */
+/* Forks' fields our caffe.proto lacks that, skipped, would leave a layer
+ * computing something else: refused even with --allow-unknown.  (Intel
+ * Caffe's Dropout: scale_train false scales at test time instead of
+ * training; sample_weights_test drops units at test time.)  A fork field
+ * that changes results belongs in caffe.proto with its layer honouring it,
+ * as Pooling's ceil_mode does; this list is for the rest. */
 static const ns_text_field_ref results_changing_fields[] = {
-    {"caffe.PoolingParameter", "ceil_mode", "false rounds the output size down, not up"},
     {"caffe.DropoutParameter", "scale_train", "Intel Caffe's Dropout then scales at test time"},
     {"caffe.DropoutParameter", "sample_weights_test",
      "Intel Caffe's Dropout then drops units at test time"},
