@@ -9,7 +9,8 @@
  * listed here once.  Keep the list sorted by family. */
 #define NS_LAYER_LIST(X) \
   X(input)               \
-  NS_LAYER_LIST_CAFFENET(X) NS_LAYER_LIST_ZOO(X) NS_LAYER_LIST_LOSS(X) NS_LAYER_LIST_DATA(X)
+  NS_LAYER_LIST_CAFFENET(X) NS_LAYER_LIST_ZOO(X) NS_LAYER_LIST_LOSS(X) NS_LAYER_LIST_DATA(X) \
+  NS_LAYER_LIST_FORKS(X)
 
 /* Data layers without LMDB (src/layers/data.c). */
 #define NS_LAYER_LIST_DATA(X) X(image_data) X(npy_data) X(idx_data)
@@ -32,6 +33,12 @@
 #define NS_LAYER_LIST_BVLC(X) \
   X(threshold) X(tile) X(reduction) X(mvn) X(swish) X(parameter) X(embed) X(filter)  \
   X(batch_reindex) X(spp) X(im2col)
+
+/* The forks' layers (src/layers: interp.c, upsample.c, shuffle_channel.c,
+ * axpy.c, bn.c, relu6.c, conv_depthwise.c). */
+#define NS_LAYER_LIST_FORKS(X)                                                \
+  X(interp) X(upsample) X(shuffle_channel) X(axpy) X(bn) X(relu6)               \
+  X(depthwise_convolution) X(convolution_depthwise)
 
 /* Losses and metrics for training (src/layers: loss.c, accuracy.c). */
 #define NS_LAYER_LIST_LOSS(X)                                                           \
