@@ -78,7 +78,7 @@ static ns_status upsample_reshape(ns_ctx *ctx, ns_layer *l) {
                          l->bottom[1]->name, b->name);
   if (s->scale_h) {
     int64_t h, w;
-    if (ns_mul_i64(b->shape[2], s->scale_h, &h) || ns_mul_i64(b->shape[3], s->scale_w, &w))
+    if (!ns_mul_i64(b->shape[2], s->scale_h, &h) || !ns_mul_i64(b->shape[3], s->scale_w, &w))
       return ns_layer_fail(ctx, l, NS_ERR_NET, "output size overflows (scale %lld)",
                            (long long)s->scale_h);
     s->out_h = h - s->pad_out_h;

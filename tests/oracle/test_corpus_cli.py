@@ -29,10 +29,6 @@ NOT_SHAPED = {
     "fasterrcnn__VGG16_faster_rcnn_end2end_test.prototxt": "Python",
     "mobilenetssd__MobileNetSSD_deploy.prototxt": "Permute",
     "opencvextra__layers_prior_box.prototxt": "PriorBox",
-    "pspnet__pspnet50_ADE20K_473.prototxt": "BN",
-    "senet__SE-ResNet-50.prototxt": "Axpy",
-    "shufflenet__shufflenet_v2_1x_deploy.prototxt": "ConvolutionDepthwise",
-    "yolo__yolov3_416x416.prototxt": "Upsample",
 }
 
 
