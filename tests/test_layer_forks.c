@@ -577,7 +577,7 @@ static void test_pooling_mask_unpools(void **state) {
   assert_int_equal(tu_write_file(path, text, strlen(text)), 0);
   ns_ctx *ctx = ns_ctx_create();
   ns_net *net = NULL;
-  if (ns_net_load(ctx, path, NULL, 1, &net) != NS_OK) fail_msg("%s", ns_ctx_error(ctx));
+  if (ns_net_load(ctx, path, NULL, &net) != NS_OK) fail_msg("%s", ns_ctx_error(ctx));
   const float in[16] = {1, 5, 2, 0, 3, 4, 8, 1, 0, 0, 9, 9, 7, 0, 9, 2};
   ns_tensor x = ns_net_blob(net, ns_net_find_blob(net, "data"));
   memcpy(x.data, in, sizeof in);
