@@ -3,6 +3,7 @@
 #include <float.h>
 #include <math.h>
 #include <stddef.h>
+#include <string.h>
 
 #include "kernels/parallel.h"
 
@@ -126,4 +127,46 @@ void ns_pool2d(const ns_pool2d_shape *s, ns_pool_method m, const float *x, float
     else
       stochastic_plane(s, xp, yp);
   }
+}
+
+/* One plane's backward, dx zeroed. */
+static void backward_plane(const ns_pool2d_shape *s, ns_pool_method m, const float *x,
+                           const float *dy, float *dx) {
+  for (int64_t ph = 0; ph < s->out_h; ph++) {
+    int64_t hs0 = ph * s->stride_h - s->pad_h;
+    int64_t he0 = min64(hs0 + s->kernel_h, s->height + s->pad_h);
+    int64_t hs = max64(hs0, 0), he = min64(he0, s->height);
+    for (int64_t pw = 0; pw < s->out_w; pw++) {
+      int64_t ws0 = pw * s->stride_w - s->pad_w;
+      int64_t we0 = min64(ws0 + s->kernel_w, s->width + s->pad_w);
+      int64_t ws = max64(ws0, 0), we = min64(we0, s->width);
+      float g = dy[ph * s->out_w + pw];
+      if (m == NS_POOL_MAX) {
+        float best = -FLT_MAX;
+        int64_t arg = -1;
+        for (int64_t h = hs; h < he; h++)
+          for (int64_t w = ws; w < we; w++)
+            if (x[h * s->width + w] > best) {
+              best = x[h * s->width + w];
+              arg = h * s->width + w;
+            }
+        if (arg >= 0) dx[arg] += g;
+      } else {
+        float share = g / (float)((he0 - hs0) * (we0 - ws0));
+        for (int64_t h = hs; h < he; h++)
+          for (int64_t w = ws; w < we; w++) dx[h * s->width + w] += share;
+      }
+    }
+  }
+}
+
+void ns_pool2d_backward(const ns_pool2d_shape *s, ns_pool_method m, const float *x, const float *dy,
+                        float *dx, int threads) {
+  int64_t in_plane = s->height * s->width, out_plane = s->out_h * s->out_w;
+  memset(dx, 0, (size_t)(s->planes * in_plane) * sizeof(float));
+  int nt = ns_kernel_threads(threads); /* planes are independent */
+#pragma omp parallel for schedule(static) \
+    num_threads(nt) if (s->planes > 1 && s->planes * out_plane > 4096)
+  for (int64_t p = 0; p < s->planes; p++)
+    backward_plane(s, m, x + p * in_plane, dy + p * out_plane, dx + p * in_plane);
 }

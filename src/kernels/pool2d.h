@@ -29,4 +29,13 @@ int64_t ns_pool_out_size(int64_t in, int kernel, int pad, int stride, int any_pa
 void ns_pool2d(const ns_pool2d_shape *s, ns_pool_method m, const float *x, float *y, float *mask,
                int threads);
 
+/* Backward, as Caffe's, for MAX and AVE: dx [planes, height, width] is
+ * overwritten with the gradient from dy [planes, out_h, out_w].  MAX
+ * routes each output's gradient to its window's maximum in x, found again
+ * as forward finds it (first of equals wins, padding ignored); AVE
+ * spreads it evenly over the window's image part, divided by the same
+ * pool size as forward.  threads: 0 = all. */
+void ns_pool2d_backward(const ns_pool2d_shape *s, ns_pool_method m, const float *x, const float *dy,
+                        float *dx, int threads);
+
 #endif

@@ -6,12 +6,9 @@
  * second top: the index h * width + w of each maximum, as Caffe's mask.
  * Caffe's CPU code has no STOCHASTIC forward; its GPU test-time rule (a
  * weighted average sum x^2 / sum x) is what we run. */
-#include <float.h>
 #include <limits.h>
-#include <string.h>
 
 #include "core/layer.h"
-#include "kernels/parallel.h"
 #include "kernels/pool2d.h"
 
 typedef struct pool_state {
@@ -194,55 +191,14 @@ static ns_status pool_forward(ns_ctx *ctx, ns_layer *l) {
   return NS_OK;
 }
 
-/* Backward, as Caffe's: MAX routes each output's gradient to its window's
- * maximum (found again as forward does: first of equals wins, padding
- * ignored); AVE spreads it evenly over the window's image part, divided by
- * the same pool size as forward.  STOCHASTIC has no gradient here. */
+/* Backward (kernels/pool2d.h); STOCHASTIC has no gradient here. */
 static ns_status pool_backward(ns_ctx *ctx, ns_layer *l, const int *down) {
   const pool_state *s = l->priv;
-  const ns_pool2d_shape *sh = &s->shape;
   if (!down[0]) return NS_OK;
   if (s->method == NS_POOL_STOCHASTIC)
     return ns_layer_fail(ctx, l, NS_ERR_UNSUPPORTED, "STOCHASTIC pooling has no backward");
-  int64_t in_plane = sh->height * sh->width, out_plane = sh->out_h * sh->out_w;
-  float *dx_all = l->bottom[0]->diff;
-  memset(dx_all, 0, (size_t)l->bottom[0]->count * sizeof(float));
-  int nt = ns_kernel_threads(ns_ctx_threads(ctx)); /* planes are independent */
-#pragma omp parallel for schedule(static) \
-    num_threads(nt) if (sh->planes > 1 && sh->planes * out_plane > 4096)
-  for (int64_t p = 0; p < sh->planes; p++) {
-    const float *x = l->bottom[0]->data + p * in_plane;
-    const float *dy = l->top[0]->diff + p * out_plane;
-    float *dx = dx_all + p * in_plane;
-    for (int64_t ph = 0; ph < sh->out_h; ph++) {
-      int64_t hs0 = ph * sh->stride_h - sh->pad_h;
-      int64_t he0 =
-          hs0 + sh->kernel_h < sh->height + sh->pad_h ? hs0 + sh->kernel_h : sh->height + sh->pad_h;
-      int64_t hs = hs0 < 0 ? 0 : hs0, he = he0 < sh->height ? he0 : sh->height;
-      for (int64_t pw = 0; pw < sh->out_w; pw++) {
-        int64_t ws0 = pw * sh->stride_w - sh->pad_w;
-        int64_t we0 =
-            ws0 + sh->kernel_w < sh->width + sh->pad_w ? ws0 + sh->kernel_w : sh->width + sh->pad_w;
-        int64_t ws = ws0 < 0 ? 0 : ws0, we = we0 < sh->width ? we0 : sh->width;
-        float g = dy[ph * sh->out_w + pw];
-        if (s->method == NS_POOL_MAX) {
-          float best = -FLT_MAX;
-          int64_t arg = -1;
-          for (int64_t h = hs; h < he; h++)
-            for (int64_t w = ws; w < we; w++)
-              if (x[h * sh->width + w] > best) {
-                best = x[h * sh->width + w];
-                arg = h * sh->width + w;
-              }
-          if (arg >= 0) dx[arg] += g;
-        } else {
-          float share = g / (float)((he0 - hs0) * (we0 - ws0));
-          for (int64_t h = hs; h < he; h++)
-            for (int64_t w = ws; w < we; w++) dx[h * sh->width + w] += share;
-        }
-      }
-    }
-  }
+  ns_pool2d_backward(&s->shape, s->method, l->bottom[0]->data, l->top[0]->diff, l->bottom[0]->diff,
+                     ns_ctx_threads(ctx));
   return NS_OK;
 }
 
