@@ -43,68 +43,77 @@ ns_im2col_geom ns_conv2d_im2col_geom(const ns_conv2d_shape *s) {
 }
 
 ns_col2im_geom ns_conv2d_col2im_geom(const ns_conv2d_shape *s) {
-  ns_col2im_geom g = {s->channels, s->height,     s->width,     s->kernel_h,
-                      s->kernel_w, s->pad_h,      s->pad_w,     s->stride_h,
-                      s->stride_w, s->dilation_h, s->dilation_w};
+  ns_col2im_geom g = {s->channels, s->height,   s->width,    s->kernel_h,   s->kernel_w,  s->pad_h,
+                      s->pad_w,    s->stride_h, s->stride_w, s->dilation_h, s->dilation_w};
   return g;
 }
 
-void ns_conv2d(const ns_conv2d_shape *s, const float *w, const float *bias, const float *x,
-               float *y, float *col, int relu, int threads) {
-  int64_t cg = s->channels / s->group, og = s->num_output / s->group;
-  int64_t kdim = cg * s->kernel_h * s->kernel_w, spatial = s->out_h * s->out_w;
-  const float *src = x;
-  float *pack = col + (ns_conv2d_col_count(s) + 15) / 16 * 16;
-  if (!ns_conv2d_is_1x1(s)) {
-    ns_im2col_geom g = ns_conv2d_im2col_geom(s);
-    ns_im2col(&g, x, col, threads);
-    src = col;
-  }
+const float *ns_conv2d_columns(const ns_conv2d_shape *s, const float *x, float *col, int threads) {
+  if (ns_conv2d_is_1x1(s)) return x;
+  ns_im2col_geom g = ns_conv2d_im2col_geom(s);
+  ns_im2col(&g, x, col, threads);
+  return col;
+}
+
+void ns_conv2d_from_columns(const ns_conv2d_shape *s, const float *w, const float *bias,
+                            const float *cols, float *y, float *pack, int relu, int threads) {
+  int64_t og = s->num_output / s->group;
+  int64_t kdim = s->channels / s->group * s->kernel_h * s->kernel_w, spatial = s->out_h * s->out_w;
   for (int64_t g = 0; g < s->group; g++) {
     /* Bias (as Caffe, after the sum) and a fused ReLU in the epilogue. */
     ns_gemm_epi epi = {bias ? bias + g * og : NULL, NULL, relu};
-    ns_gemm(og, spatial, kdim, w + g * og * kdim, kdim, src + g * kdim * spatial, spatial, 0,
+    ns_gemm(og, spatial, kdim, w + g * og * kdim, kdim, cols + g * kdim * spatial, spatial, 0,
             y + g * og * spatial, spatial, &epi, pack, threads);
   }
 }
 
-/* Several items on several threads: each thread convolves whole items
- * on its own (its own column buffer), so the threads meet once per layer
- * instead of twice per item: on a busy machine every meeting can wait a
- * time slice for a descheduled thread. */
-static int by_item(int64_t num, int threads) {
-  int nt = ns_kernel_threads(threads);
-  return nt > 1 && num >= nt;
+void ns_conv2d(const ns_conv2d_shape *s, const float *w, const float *bias, const float *x,
+               float *y, float *col, int relu, int threads) {
+  float *pack = col + (ns_conv2d_col_count(s) + 15) / 16 * 16;
+  const float *cols = ns_conv2d_columns(s, x, col, threads);
+  ns_conv2d_from_columns(s, w, bias, cols, y, pack, relu, threads);
 }
 
-int64_t ns_conv2d_batch_scratch_count(const ns_conv2d_shape *s, int64_t num, int have_u,
-                                      int threads) {
-  if (ns_winograd_worth(s, num, have_u)) return ns_winograd_scratch_count(s, num, threads);
-  if (!by_item(num, threads)) return ns_conv2d_scratch_count(s, threads);
-  int64_t one = ns_conv2d_scratch_count(s, 1);
-  return one < 0 ? -1 : one * ns_kernel_threads(threads);
+void ns_conv2d_backward_weights(const ns_conv2d_shape *s, const float *cols, const float *dy,
+                                float *dw) {
+  int64_t og = s->num_output / s->group;
+  int64_t kdim = s->channels / s->group * s->kernel_h * s->kernel_w, spatial = s->out_h * s->out_w;
+  for (int64_t g = 0; g < s->group; g++)
+    ns_sgemm(0, 1, og, kdim, spatial, 1.0f, dy + g * og * spatial, spatial,
+             cols + g * kdim * spatial, spatial, 1.0f, dw + g * og * kdim, kdim);
 }
 
-void ns_conv2d_batch(const ns_conv2d_shape *s, int64_t num, const float *w, const float *wino_u,
-                     const float *bias, const float *x, float *y, float *scratch, int relu,
-                     int threads) {
-  if (ns_winograd_worth(s, num, wino_u != NULL)) {
-    ns_winograd_conv(s, num, w, wino_u, bias, x, y, scratch, relu, threads);
-    return;
-  }
-  int64_t in_item = s->channels * s->height * s->width;
-  int64_t out_item = s->num_output * s->out_h * s->out_w;
-  if (!by_item(num, threads)) {
-    for (int64_t n = 0; n < num; n++)
-      ns_conv2d(s, w, bias, x + n * in_item, y + n * out_item, scratch, relu, threads);
-    return;
-  }
-  int64_t one = ns_conv2d_scratch_count(s, 1);
-#pragma omp parallel num_threads(ns_kernel_threads(threads))
-  {
-    float *mine = scratch + (int64_t)omp_get_thread_num() * one;
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t n = 0; n < num; n++)
-      ns_conv2d(s, w, bias, x + n * in_item, y + n * out_item, mine, relu, 1);
+void ns_conv2d_backward_data(const ns_conv2d_shape *s, const float *w, const float *dy, float *dx,
+                             float *dcol, int threads) {
+  int64_t og = s->num_output / s->group;
+  int64_t kdim = s->channels / s->group * s->kernel_h * s->kernel_w, spatial = s->out_h * s->out_w;
+  int is_1x1 = ns_conv2d_is_1x1(s);
+  float *dst = is_1x1 ? dx : dcol;
+  for (int64_t g = 0; g < s->group; g++)
+    ns_sgemm(1, 0, kdim, spatial, og, 1.0f, w + g * og * kdim, kdim, dy + g * og * spatial, spatial,
+             0.0f, dst + g * kdim * spatial, spatial);
+  if (is_1x1) return;
+  ns_col2im_geom g = ns_conv2d_col2im_geom(s);
+  ns_col2im(&g, dcol, dx, threads);
+}
+
+void ns_conv2d_bias_forward(int64_t num, int64_t channels, int64_t plane, const float *bias,
+                            float *y) {
+  for (int64_t n = 0; n < num; n++)
+    for (int64_t c = 0; c < channels; c++) {
+      float *row = y + (n * channels + c) * plane;
+      for (int64_t j = 0; j < plane; j++) row[j] += bias[c];
+    }
+}
+
+void ns_conv2d_bias_backward(int64_t num, int64_t channels, int64_t plane, const float *dy,
+                             float *db) {
+  for (int64_t c = 0; c < channels; c++) {
+    double sum = 0;
+    for (int64_t n = 0; n < num; n++) {
+      const float *row = dy + (n * channels + c) * plane;
+      for (int64_t j = 0; j < plane; j++) sum += row[j];
+    }
+    db[c] += (float)sum;
   }
 }

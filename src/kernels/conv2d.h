@@ -1,8 +1,12 @@
-/* 2-D convolution of one item, as Caffe's Convolution forward:
+/* 2-D convolution of one item, as Caffe's BaseConvolutionLayer:
  * x [channels, height, width] -> y [num_output, out_h, out_w], weights
  * [num_output, channels / group, kernel_h, kernel_w], optional bias
- * [num_output].  im2col + one GEMM per group; a 1x1 kernel with stride 1
- * and no padding is a GEMM straight on the input. */
+ * [num_output].  Forward: im2col + one GEMM per group (a 1x1 kernel with
+ * stride 1 and no padding is a GEMM straight on the input).  Backward,
+ * beside it: the weights' gradient (Caffe's weight_cpu_gemm), the data's
+ * (backward_cpu_gemm: W^T dy, then col2im) and the bias's
+ * (backward_cpu_bias).  Deconvolution runs them the other way round: its
+ * forward is the backward-data kernel, its backward the forward one. */
 #ifndef NS_KERNELS_CONV2D_H
 #define NS_KERNELS_CONV2D_H
 
@@ -38,11 +42,37 @@ int64_t ns_conv2d_scratch_count(const ns_conv2d_shape *s, int threads);
 void ns_conv2d(const ns_conv2d_shape *s, const float *w, const float *bias, const float *x,
                float *y, float *col, int relu, int threads);
 
-/* num items in a row: Winograd (F(4x4, 3x3) or F(2x2, 5x5), strided
- * kernels through space-to-depth) where it applies and pays
- * (kernels/winograd.h), else ns_conv2d per item.  wino_u: the weights as
- * ns_winograd_weights transforms them, or NULL.  scratch:
- * ns_conv2d_batch_scratch_count floats (have_u: wino_u will be given). */
+/* ns_conv2d in two steps, for callers that use the columns twice (the
+ * weights' gradient and Deconvolution's backward): the GEMM operand of x
+ * (its columns, written to col, or x itself on the 1x1 path), then
+ * y = W cols per group (+ bias) (ReLU).  pack: ns_gemm_scratch_floats
+ * (threads) floats, 64-byte aligned. */
+const float *ns_conv2d_columns(const ns_conv2d_shape *s, const float *x, float *col, int threads);
+void ns_conv2d_from_columns(const ns_conv2d_shape *s, const float *w, const float *bias,
+                            const float *cols, float *y, float *pack, int relu, int threads);
+
+/* Backward of one item.  dw += dy cols^T per group, cols from
+ * ns_conv2d_columns of the item's x. */
+void ns_conv2d_backward_weights(const ns_conv2d_shape *s, const float *cols, const float *dy,
+                                float *dw);
+/* dx = the transpose of the convolution applied to dy (overwritten):
+ * W^T dy per group into dcol (col_count floats; unused on the 1x1 path,
+ * where it goes straight to dx), then col2im. */
+void ns_conv2d_backward_data(const ns_conv2d_shape *s, const float *w, const float *dy, float *dx,
+                             float *dcol, int threads);
+/* The bias over num items of [channels, plane]: y[n][c][j] += bias[c]
+ * (forward), and db[c] += the sum of dy[n][c][j] over n and j, summed in
+ * double (backward).  InnerProduct's bias is the case plane = 1. */
+void ns_conv2d_bias_forward(int64_t num, int64_t channels, int64_t plane, const float *bias,
+                            float *y);
+void ns_conv2d_bias_backward(int64_t num, int64_t channels, int64_t plane, const float *dy,
+                             float *db);
+
+/* num items in a row, as a plan made for them (kernels/conv_plan.h)
+ * runs them: Winograd where it applies and pays, else ns_conv2d per item.
+ * wino_u: the weights as ns_winograd_weights transforms them, or NULL.
+ * scratch: ns_conv2d_batch_scratch_count floats (have_u: wino_u will be
+ * given). */
 int64_t ns_conv2d_batch_scratch_count(const ns_conv2d_shape *s, int64_t num, int have_u,
                                       int threads);
 void ns_conv2d_batch(const ns_conv2d_shape *s, int64_t num, const float *w, const float *wino_u,

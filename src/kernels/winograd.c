@@ -111,6 +111,11 @@ static int64_t plane(int64_t v) { return (v + 15) / 16 * 16 + 16; }
  * image gives the same bits whatever batch it is in. */
 static int tile_of(const ns_conv2d_shape *e) { return e->kernel_h == 3 ? 4 : 2; }
 
+int ns_winograd_tile(const ns_conv2d_shape *s) {
+  ns_conv2d_shape e = effective(s);
+  return tile_of(&e);
+}
+
 /* The input tile side a = m + r - 1. */
 static int side(const ns_conv2d_shape *e) { return tile_of(e) + (int)e->kernel_h - 1; }
 

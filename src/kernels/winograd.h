@@ -26,6 +26,9 @@ int ns_winograd_applies(const ns_conv2d_shape *s);
 /* 1 when it is also worth it for `num` items (enough tiles); have_u: the
  * transformed weights are at hand (ns_winograd_weights). */
 int ns_winograd_worth(const ns_conv2d_shape *s, int64_t num, int have_u);
+/* m of the F(m x m, r x r) that computes s: 4 (F(4x4, 3x3)) or 2
+ * (F(2x2, 5x5)); s must be one ns_winograd_applies to. */
+int ns_winograd_tile(const ns_conv2d_shape *s);
 /* Floats of the transformed weights of every group, and the transform. */
 int64_t ns_winograd_weights_count(const ns_conv2d_shape *s);
 void ns_winograd_weights(const ns_conv2d_shape *s, const float *w, float *u, int threads);

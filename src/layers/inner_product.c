@@ -4,11 +4,12 @@
  * bottom's axes before `axis` and adds N. */
 #include <string.h>
 
-#include "core/filler.h"
 #include "core/layer.h"
+#include "kernels/conv2d.h"
 #include "kernels/gemm.h"
 #include "kernels/parallel.h"
 #include "kernels/pgemm.h"
+#include "layers/conv_params.h"
 
 typedef struct ip_state {
   int axis; /* canonical, from setup */
@@ -40,16 +41,8 @@ static ns_status ip_setup(ns_ctx *ctx, ns_layer *l) {
     return ns_layer_fail(ctx, l, NS_ERR_NET, "inner_product_param.num_output must be positive");
   const int64_t wshape[2] = {s->transpose ? s->k : s->num_output,
                              s->transpose ? s->num_output : s->k};
-  if (ns_layer_add_param(ctx, l, 2, wshape) != NS_OK ||
-      ns_filler_fill(ctx, l->params[0], p->weight_filler, l->rng) != NS_OK)
-    return ctx->status;
-  if (s->bias_term) {
-    const int64_t bshape[1] = {s->num_output};
-    if (ns_layer_add_param(ctx, l, 1, bshape) != NS_OK ||
-        ns_filler_fill(ctx, l->params[1], p->bias_filler, l->rng) != NS_OK)
-      return ctx->status;
-  }
-  return NS_OK;
+  return ns_conv_add_params(ctx, l, 2, wshape, p->weight_filler, s->bias_term, s->num_output,
+                            p->bias_filler);
 }
 
 static ns_status ip_reshape(ns_ctx *ctx, ns_layer *l) {
@@ -125,14 +118,9 @@ static ns_status ip_backward(ns_ctx *ctx, ns_layer *l, const int *down) {
     else
       ns_sgemm(1, 0, n, s->k, s->m, 1.0f, dy, n, x, s->k, 1.0f, l->params[0]->diff, s->k);
   }
-  if (s->bias_term && ns_layer_param_grad(l, 1)) {
-    float *db = l->params[1]->diff;
-    for (int64_t j = 0; j < n; j++) {
-      double sum = 0;
-      for (int64_t i = 0; i < s->m; i++) sum += dy[i * n + j];
-      db[j] += (float)sum;
-    }
-  }
+  /* Rows are items: the bias of a 1x1 convolution over m items. */
+  if (s->bias_term && ns_layer_param_grad(l, 1))
+    ns_conv2d_bias_backward(s->m, n, 1, dy, l->params[1]->diff);
   if (down[0])
     ns_sgemm(0, s->transpose, s->m, s->k, n, 1.0f, dy, n, w, s->transpose ? n : s->k, 0.0f,
              l->bottom[0]->diff, s->k);

@@ -1,0 +1,156 @@
+#include "kernels/conv_plan.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/blob.h"
+#include "kernels/parallel.h"
+#include "kernels/winograd.h"
+
+/* Several items on several threads: each thread convolves whole items
+ * on its own (its own column buffer), so the threads meet once per layer
+ * instead of twice per item: on a busy machine every meeting can wait a
+ * time slice for a descheduled thread. */
+static int by_item(int64_t num, int threads) {
+  int nt = ns_kernel_threads(threads);
+  return nt > 1 && num >= nt;
+}
+
+static int64_t gemm_scratch(const ns_conv_plan *p) {
+  if (p->algo == NS_CONV_GEMM) return ns_conv2d_scratch_count(&p->shape, p->threads);
+  int64_t one = ns_conv2d_scratch_count(&p->shape, 1);
+  return one < 0 ? -1 : one * ns_kernel_threads(p->threads);
+}
+
+void ns_conv_plan_choose(ns_conv_plan *p, const ns_conv2d_shape *s, int64_t num, int threads,
+                         int cache) {
+  p->shape = *s;
+  p->num = num;
+  p->threads = threads;
+  p->cached = 0;
+  p->wino_tile = p->space_to_depth = 0;
+  /* With the weights transformed beforehand Winograd pays from fewer
+   * outputs (ns_winograd_worth). */
+  if (ns_winograd_worth(s, num, cache)) {
+    p->algo = NS_CONV_WINOGRAD;
+    p->cached = cache;
+    p->wino_tile = ns_winograd_tile(s);
+    p->space_to_depth = s->stride_h > 1 || s->stride_w > 1;
+    p->scratch_count = ns_winograd_scratch_count(s, num, threads);
+    return;
+  }
+  p->algo = by_item(num, threads) ? NS_CONV_GEMM_BY_ITEM : NS_CONV_GEMM;
+  p->scratch_count = gemm_scratch(p);
+}
+
+ns_conv_plan ns_conv_plan_uncached(const ns_conv_plan *p) {
+  ns_conv_plan q;
+  memset(&q, 0, sizeof q);
+  ns_conv_plan_choose(&q, &p->shape, p->num, p->threads, 0);
+  return q;
+}
+
+/* The cache's buffers; 0 when memory ran short (the error is cleared:
+ * the forward runs without them). */
+static int cache_buffers(ns_ctx *ctx, ns_conv_plan *p, int64_t w_count, int exposed) {
+  ns_conv_weight_cache *c = &p->cache;
+  if (!c->u && !(c->u = ns_floats_alloc(ctx, ns_winograd_weights_count(&p->shape)))) {
+    ns_ctx_clear_error(ctx);
+    return 0;
+  }
+  if (exposed && !c->w_copy) {
+    if (!(c->w_copy = ns_floats_alloc(ctx, w_count))) {
+      ns_ctx_clear_error(ctx);
+      return 0;
+    }
+    c->copied = 0;
+  }
+  return 1;
+}
+
+const float *ns_conv_plan_weights(ns_ctx *ctx, ns_conv_plan *p, const float *w, int64_t w_count,
+                                  uint64_t epoch, int exposed) {
+  ns_conv_weight_cache *c = &p->cache;
+  if (!p->cached || !cache_buffers(ctx, p, w_count, exposed)) return NULL;
+  size_t bytes = (size_t)w_count * sizeof(float);
+  int stale = !c->valid || c->epoch != epoch ||
+              (exposed && (!c->copied || memcmp(c->w_copy, w, bytes) != 0));
+  if (stale) {
+    ns_winograd_weights(&p->shape, w, c->u, p->threads);
+    if (exposed) {
+      memcpy(c->w_copy, w, bytes);
+      c->copied = 1;
+    }
+    c->epoch = epoch;
+    c->valid = 1;
+  }
+  return c->u;
+}
+
+static void run_by_item(const ns_conv_plan *p, const float *w, const float *bias, const float *x,
+                        float *y, float *scratch, int relu) {
+  const ns_conv2d_shape *s = &p->shape;
+  int64_t in_item = s->channels * s->height * s->width;
+  int64_t out_item = s->num_output * s->out_h * s->out_w;
+  int64_t one = ns_conv2d_scratch_count(s, 1);
+#pragma omp parallel num_threads(ns_kernel_threads(p->threads))
+  {
+    float *mine = scratch + (int64_t)omp_get_thread_num() * one;
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t n = 0; n < p->num; n++)
+      ns_conv2d(s, w, bias, x + n * in_item, y + n * out_item, mine, relu, 1);
+  }
+}
+
+void ns_conv_plan_run(const ns_conv_plan *p, const float *w, const float *u, const float *bias,
+                      const float *x, float *y, float *scratch, int relu) {
+  const ns_conv2d_shape *s = &p->shape;
+  if (p->algo == NS_CONV_WINOGRAD) {
+    ns_winograd_conv(s, p->num, w, u, bias, x, y, scratch, relu, p->threads);
+  } else if (p->algo == NS_CONV_GEMM_BY_ITEM) {
+    run_by_item(p, w, bias, x, y, scratch, relu);
+  } else {
+    int64_t in_item = s->channels * s->height * s->width;
+    int64_t out_item = s->num_output * s->out_h * s->out_w;
+    for (int64_t n = 0; n < p->num; n++)
+      ns_conv2d(s, w, bias, x + n * in_item, y + n * out_item, scratch, relu, p->threads);
+  }
+}
+
+const char *ns_conv_plan_name(const ns_conv_plan *p, char *buf, size_t size) {
+  if (p->algo == NS_CONV_GEMM) {
+    snprintf(buf, size, "GEMM");
+  } else if (p->algo == NS_CONV_GEMM_BY_ITEM) {
+    snprintf(buf, size, "GEMM by item");
+  } else {
+    int m = p->wino_tile, r = m == 4 ? 3 : 5;
+    snprintf(buf, size, "Winograd F(%dx%d, %dx%d)%s", m, m, r, r,
+             p->space_to_depth ? ", space-to-depth" : "");
+  }
+  return buf;
+}
+
+void ns_conv_plan_free(ns_ctx *ctx, ns_conv_plan *p) {
+  ns_floats_free(ctx, p->cache.u);
+  ns_floats_free(ctx, p->cache.w_copy);
+  p->cache.u = p->cache.w_copy = NULL;
+}
+
+/* The plain kernels' batch entry: a plan without kept weights, unless
+ * the caller brings them. */
+int64_t ns_conv2d_batch_scratch_count(const ns_conv2d_shape *s, int64_t num, int have_u,
+                                      int threads) {
+  ns_conv_plan p;
+  memset(&p, 0, sizeof p);
+  ns_conv_plan_choose(&p, s, num, threads, have_u);
+  return p.scratch_count;
+}
+
+void ns_conv2d_batch(const ns_conv2d_shape *s, int64_t num, const float *w, const float *wino_u,
+                     const float *bias, const float *x, float *y, float *scratch, int relu,
+                     int threads) {
+  ns_conv_plan p;
+  memset(&p, 0, sizeof p);
+  ns_conv_plan_choose(&p, s, num, threads, wino_u != NULL);
+  ns_conv_plan_run(&p, w, wino_u, bias, x, y, scratch, relu);
+}
