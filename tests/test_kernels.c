@@ -27,6 +27,7 @@
 #include <cblas.h>
 
 #include "kernels/conv2d.h"
+#include "kernels/conv_plan.h"
 #include "kernels/gemm.h"
 #include "kernels/im2col.h"
 #include "kernels/lrn_kernel.h"
@@ -513,6 +514,124 @@ static void test_conv_caffenet_geometry(void **state) {
   run_conv_case(&full, &r, "conv1");
 }
 
+/* ---- convolution backward and plan ------------------------------------ */
+
+/* |got - want| within the conv tolerance plus GRAD_TOL times the sum of
+ * the absolute terms (abssum): a gradient sums up to out_h * out_w
+ * products, more than the forward's kdim, and cancels more. */
+#define GRAD_TOL 1e-6
+static void expect_close_sum(const float *got, const float *want, const float *abssum, int64_t n,
+                             const char *what) {
+  for (int64_t i = 0; i < n; i++) {
+    double err = fabs((double)got[i] - (double)want[i]);
+    if (!(err <= ABS_TOL + REL_TOL * fabs((double)want[i]) + GRAD_TOL * abssum[i]))
+      fail_msg("%s: element %lld is %.9g, reference %.9g", what, (long long)i, got[i], want[i]);
+  }
+}
+
+static float *abs_copy(const float *v, int64_t n) {
+  float *a = zeros(n);
+  for (int64_t i = 0; i < n; i++) a[i] = fabsf(v[i]);
+  return a;
+}
+
+/* The backward kernels of one item against the reference's scattered
+ * derivatives: dW accumulates onto what is there (Caffe's +=), dX is
+ * overwritten (and the same bits on 1 and 3 threads). */
+static void run_conv_backward_case(const ns_conv2d_shape *s, rnd *r, const char *what) {
+  int64_t wcount = s->num_output * (s->channels / s->group) * s->kernel_h * s->kernel_w;
+  int64_t xcount = s->channels * s->height * s->width, ycount = s->num_output * s->out_h * s->out_w;
+  float *w = rnd_array(r, wcount, -1, 1), *x = rnd_array(r, xcount, -1, 1);
+  float *dy = rnd_array(r, ycount, -1, 1), *dw0 = rnd_array(r, wcount, -1, 1);
+  float *dx_ref = zeros(xcount), *dw_ref = zeros(wcount), *dx_abs = zeros(xcount);
+  float *dw_abs = zeros(wcount);
+  float *aw = abs_copy(w, wcount), *ax = abs_copy(x, xcount), *ady = abs_copy(dy, ycount);
+  ns_ref_conv2d_backward(s, w, x, dy, dx_ref, dw_ref);
+  ns_ref_conv2d_backward(s, aw, ax, ady, dx_abs, dw_abs);
+  for (int64_t i = 0; i < wcount; i++) dw_ref[i] += dw0[i], dw_abs[i] += fabsf(dw0[i]);
+  int64_t col_count = ns_conv2d_col_count(s);
+  float *col = scratch(col_count), *dcol = scratch(col_count);
+  float *dx1 = rnd_array(r, xcount, -1, 1), *dx3 = zeros(xcount), *dw = zeros(wcount);
+  memcpy(dw, dw0, (size_t)wcount * sizeof *dw);
+  ns_conv2d_backward_weights(s, ns_conv2d_columns(s, x, col, 2), dy, dw);
+  expect_close_sum(dw, dw_ref, dw_abs, wcount, what);
+  ns_conv2d_backward_data(s, w, dy, dx1, dcol, 1);
+  ns_conv2d_backward_data(s, w, dy, dx3, dcol, 3);
+  expect_close_sum(dx1, dx_ref, dx_abs, xcount, what);
+  expect_same_bits(dx1, dx3, xcount, what);
+  free(w), free(x), free(dy), free(dw0), free(dx_ref), free(dw_ref), free(dx_abs), free(dw_abs);
+  free(aw), free(ax), free(ady), free(dx1), free(dx3), free(dw);
+  free_scratch(col), free_scratch(dcol);
+}
+
+static void test_conv_backward_random_shapes(void **state) {
+  rnd r = {0x5bd1e995ull};
+  int ran = 0;
+  for (int t = 0; t < 150; t++) {
+    int group = rnd_int(&r, 1, 3), k = rnd_int(&r, 1, 4);
+    ns_conv2d_shape s = {group * rnd_int(&r, 1, 4), rnd_int(&r, 1, 13), rnd_int(&r, 1, 13),
+                         group * rnd_int(&r, 1, 4), group, k, rnd_int(&r, 1, 4),
+                         rnd_int(&r, 0, 2), rnd_int(&r, 0, 2), rnd_int(&r, 1, 3),
+                         rnd_int(&r, 1, 3), rnd_int(&r, 1, 2), rnd_int(&r, 1, 2), 0, 0};
+    if (t % 5 == 0) /* the 1x1 path: no columns */
+      s.kernel_h = s.kernel_w = s.stride_h = s.stride_w = 1, s.pad_h = s.pad_w = 0;
+    set_out(&s);
+    if (s.out_h <= 0 || s.out_w <= 0) continue;
+    run_conv_backward_case(&s, &r, ns_conv2d_is_1x1(&s) ? "conv backward (1x1)" : "conv backward");
+    ran++;
+  }
+  assert_true(ran > 80);
+}
+
+/* Bias: forward adds bias[c] to each of the plane's values; backward adds
+ * the sum over items and plane to db (InnerProduct: plane 1). */
+static void test_conv_bias_kernels(void **state) {
+  const float bias[3] = {0.5f, -2.0f, 4.0f};
+  float y[2 * 3 * 2] = {0};
+  ns_conv2d_bias_forward(2, 3, 2, bias, y);
+  for (int n = 0; n < 2; n++)
+    for (int c = 0; c < 3; c++)
+      for (int j = 0; j < 2; j++) assert_true(y[(n * 3 + c) * 2 + j] == bias[c]);
+  const float dy[2 * 3 * 2] = {1, 2, 3, 4, 5, 6, 10, 20, 30, 40, 50, 60};
+  float db[3] = {100, 200, 300};
+  ns_conv2d_bias_backward(2, 3, 2, dy, db);
+  assert_true(db[0] == 100 + 1 + 2 + 10 + 20);
+  assert_true(db[1] == 200 + 3 + 4 + 30 + 40);
+  assert_true(db[2] == 300 + 5 + 6 + 50 + 60);
+}
+
+static const char *plan_name(const ns_conv2d_shape *s, int64_t num, int threads, int cache,
+                             char *buf) {
+  ns_conv_plan p;
+  memset(&p, 0, sizeof p);
+  ns_conv_plan_choose(&p, s, num, threads, cache);
+  assert_true(p.scratch_count > 0);
+  assert_int_equal(p.scratch_count, ns_conv2d_batch_scratch_count(s, num, cache, threads));
+  return ns_conv_plan_name(&p, buf, 64);
+}
+
+/* The plans CaffeNet gets (README, kernels/winograd.h): conv1 (11x11
+ * stride 4) by space-to-depth as a 3x3, conv2 (5x5, group 2)
+ * F(2x2, 5x5), conv3 F(4x4, 3x3) from 128 outputs when the weights are
+ * kept but only from 600 when transformed per call; 3 input channels
+ * stay GEMM; a batch of at least as many items as threads goes whole
+ * items per thread. */
+static void test_conv_plan_caffenet(void **state) {
+  char buf[64];
+  ns_conv2d_shape conv1 = {3, 227, 227, 96, 1, 11, 11, 0, 0, 4, 4, 1, 1, 55, 55};
+  ns_conv2d_shape conv2 = {96, 27, 27, 256, 2, 5, 5, 2, 2, 1, 1, 1, 1, 27, 27};
+  ns_conv2d_shape conv3 = {256, 13, 13, 384, 1, 3, 3, 1, 1, 1, 1, 1, 1, 13, 13};
+  ns_conv2d_shape rgb = {3, 32, 32, 16, 1, 3, 3, 1, 1, 1, 1, 1, 1, 32, 32};
+  assert_string_equal(plan_name(&conv1, 1, 2, 1, buf), "Winograd F(4x4, 3x3), space-to-depth");
+  assert_string_equal(plan_name(&conv2, 1, 2, 1, buf), "Winograd F(2x2, 5x5)");
+  assert_string_equal(plan_name(&conv3, 1, 2, 1, buf), "Winograd F(4x4, 3x3)");
+  assert_string_equal(plan_name(&conv3, 1, 2, 0, buf), "GEMM");
+  assert_string_equal(plan_name(&conv3, 4, 2, 0, buf), "Winograd F(4x4, 3x3)");
+  assert_string_equal(plan_name(&rgb, 1, 2, 1, buf), "GEMM");
+  assert_string_equal(plan_name(&rgb, 4, 2, 1, buf), "GEMM by item");
+  assert_string_equal(plan_name(&rgb, 4, 1, 1, buf), "GEMM");
+}
+
 /* ---- pooling ----------------------------------------------------------- */
 
 /* Caffe's size rule, written with integer ceil division. */
@@ -663,7 +782,9 @@ int main(void) {
       cmocka_unit_test(test_conv_winograd_strided),
       cmocka_unit_test(test_winograd_small),     cmocka_unit_test(test_conv_batch_items),
       cmocka_unit_test(test_conv_1x1),
-      cmocka_unit_test(test_conv_caffenet_geometry), cmocka_unit_test(test_pool_out_size),
+      cmocka_unit_test(test_conv_caffenet_geometry), cmocka_unit_test(test_conv_backward_random_shapes),
+      cmocka_unit_test(test_conv_bias_kernels),      cmocka_unit_test(test_conv_plan_caffenet),
+      cmocka_unit_test(test_pool_out_size),
       cmocka_unit_test(test_pool_random_shapes),     cmocka_unit_test(test_lrn_across_random),
       cmocka_unit_test(test_lrn_within_random),      cmocka_unit_test(test_softmax_random),
   };

@@ -15,6 +15,10 @@ void ns_ref_gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, cons
 /* One item, direct 7-loop convolution. */
 void ns_ref_conv2d(const ns_conv2d_shape *s, const float *w, const float *bias, const float *x,
                    float *y);
+/* One item's gradients by the definition: dx (of x) and dw (of w) from
+ * dy, both overwritten. */
+void ns_ref_conv2d_backward(const ns_conv2d_shape *s, const float *w, const float *x,
+                            const float *dy, float *dx, float *dw);
 /* Every window by its definition in padded coordinates. */
 void ns_ref_pool2d(const ns_pool2d_shape *s, ns_pool_method m, const float *x, float *y);
 void ns_ref_lrn_across(int64_t channels, int64_t spatial, int size, float alpha, float beta,
