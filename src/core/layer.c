@@ -10,7 +10,7 @@
 #define NS_LAYER_LIST(X) \
   X(input)               \
   NS_LAYER_LIST_CAFFENET(X) NS_LAYER_LIST_ZOO(X) NS_LAYER_LIST_LOSS(X) NS_LAYER_LIST_DATA(X) \
-  NS_LAYER_LIST_FORKS(X)
+  NS_LAYER_LIST_FORKS(X) NS_LAYER_LIST_SSD(X)
 
 /* Data layers without LMDB (src/layers/data.c). */
 #define NS_LAYER_LIST_DATA(X) X(image_data) X(npy_data) X(idx_data)
@@ -39,6 +39,9 @@
 #define NS_LAYER_LIST_FORKS(X)                                                \
   X(interp) X(upsample) X(shuffle_channel) X(axpy) X(bn) X(relu6)               \
   X(depthwise_convolution) X(convolution_depthwise)
+
+/* Wei Liu's SSD fork (normalize.c, permute.c, prior_box.c, detection_output.c). */
+#define NS_LAYER_LIST_SSD(X) X(normalize) X(permute) X(prior_box) X(detection_output)
 
 /* Losses and metrics for training (src/layers: loss.c, accuracy.c). */
 #define NS_LAYER_LIST_LOSS(X)                                                           \
