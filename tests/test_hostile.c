@@ -946,6 +946,67 @@ static void test_graph(void **state) {
                      "layer { name: \"r\" type: \"ReLU\" bottom: \"data\" }\n"));
 }
 
+/* The SSD fork's layers: sizes past any image, an NMS top_k past int32,
+ * Permute orders that are not permutations.  Clear errors, no crash. */
+static char *detect_net(char *out, size_t size, const char *prior, const char *nms) {
+  snprintf(out, size,
+           "layer { name: \"data\" type: \"Input\" top: \"data\" top: \"loc\" top: \"conf\"\n"
+           "  input_param { shape { dim: 1 dim: 1 dim: 2 dim: 2 } shape { dim: 1 dim: 16 }\n"
+           "                shape { dim: 1 dim: 8 } } }\n"
+           "layer { name: \"pb\" type: \"PriorBox\" bottom: \"data\" top: \"pb\"\n"
+           "  prior_box_param { img_size: 10 %s } }\n"
+           "layer { name: \"det\" type: \"DetectionOutput\" bottom: \"loc\" bottom: \"conf\"\n"
+           "  bottom: \"pb\" top: \"det\"\n"
+           "  detection_output_param { num_classes: 2 nms_param { %s } } }\n",
+           prior, nms);
+  return out;
+}
+
+static void test_ssd_layers(void **state) {
+  (void)state;
+  char t[2048];
+  net_case(S(NS_OK), "ssd_ok.prototxt", detect_net(t, sizeof t, "min_size: 4", "top_k: 5"));
+  net_case(S(NS_ERR_NET), "prior_huge.prototxt",
+           detect_net(t, sizeof t, "min_size: 1e30", "top_k: 5"));
+  net_case(S(NS_ERR_NET), "prior_inf.prototxt",
+           detect_net(t, sizeof t, "min_size: inf", "top_k: 5"));
+  net_case(S(NS_ERR_NET), "prior_max_below.prototxt",
+           detect_net(t, sizeof t, "min_size: 4 max_size: -1e30", "top_k: 5"));
+  net_case(S(NS_ERR_NET), "prior_ratio0.prototxt",
+           detect_net(t, sizeof t, "min_size: 4 aspect_ratio: 0", "top_k: 5"));
+  net_case(S(NS_ERR_NET), "prior_nan_ratio.prototxt",
+           detect_net(t, sizeof t, "min_size: 4 aspect_ratio: nan", "top_k: 5"));
+  net_case(S(NS_ERR_NET) | S(NS_ERR_INPUT), "prior_step0.prototxt",
+           detect_net(t, sizeof t, "min_size: 4 step: 0", "top_k: 5"));
+  net_case(S(NS_ERR_NET), "prior_img_huge.prototxt",
+           detect_net(t, sizeof t, "min_size: 4 img_h: 4000000000 img_w: 1", "top_k: 5"));
+  /* int32 top_k: 2^31 cannot be read; 2^31 - 1 keeps everything */
+  net_case(S(NS_ERR_INPUT), "nms_topk_2e31.prototxt",
+           detect_net(t, sizeof t, "min_size: 4", "top_k: 2147483648"));
+  net_case(S(NS_OK), "nms_topk_max.prototxt",
+           detect_net(t, sizeof t, "min_size: 4", "top_k: 2147483647"));
+  net_case(S(NS_OK), "nms_topk_negative.prototxt",
+           detect_net(t, sizeof t, "min_size: 4", "top_k: -2147483648"));
+  net_case(S(NS_ERR_NET), "nms_eta0.prototxt",
+           detect_net(t, sizeof t, "min_size: 4", "eta: 0"));
+  net_case(S(NS_ERR_NET), "nms_negative.prototxt",
+           detect_net(t, sizeof t, "min_size: 4", "nms_threshold: -1"));
+  /* 2 priors' worth of scores where 4 are needed */
+  net_case(S(NS_ERR_NET), "prior_count.prototxt",
+           detect_net(t, sizeof t, "min_size: 4 min_size: 5", "top_k: 5"));
+  static const char *permutes[] = {"order: 0 order: 0", "order: 7", "order: 4294967295",
+                                   "order: 0 order: 1 order: 2 order: 3 order: 3"};
+  for (size_t i = 0; i < sizeof permutes / sizeof *permutes; i++) {
+    char rest[256];
+    snprintf(rest, sizeof rest,
+             "layer { name: \"p\" type: \"Permute\" bottom: \"data\" top: \"p\"\n"
+             "  permute_param { %s } }\n",
+             permutes[i]);
+    net_case(S(NS_ERR_NET), "permute.prototxt",
+             input_net(t, sizeof t, "dim: 1 dim: 2 dim: 3 dim: 4", rest));
+  }
+}
+
 /* Many layers: building must not be quadratic in them (100,000 layers in
  * a 7 MB prototxt took minutes when every name lookup scanned the net). */
 static void test_many_layers(void **state) {
@@ -1406,6 +1467,7 @@ int main(void) {
       HOSTILE_TEST(test_layer_geometry),
       HOSTILE_TEST(test_fork_layer_factors),
       HOSTILE_TEST(test_graph),
+      HOSTILE_TEST(test_ssd_layers),
       HOSTILE_TEST(test_many_layers),
       HOSTILE_TEST(test_npy),
       HOSTILE_TEST(test_images),
