@@ -444,6 +444,41 @@ ns_status ns_classify(ns_ctx *ctx, const float *prob, int classes, int map_h, in
 void ns_classification_free(ns_ctx *ctx, ns_classification *c);
 /* ---- end of images, .npy, preprocessing ---- */
 
+/* ---- detection (the SSD family's DetectionOutput) ---- */
+
+/* One box of a DetectionOutput row in pixels of the image it was found
+ * in: the row's normalised corners times the image's width and height
+ * (not clipped: the fork's boxes may reach past the border). */
+typedef struct ns_detection {
+  int label;
+  float score;
+  float xmin, ymin, xmax, ymax;
+} ns_detection;
+typedef struct ns_detections {
+  int count;
+  ns_detection *boxes; /* ctx allocator; ns_detections_free */
+} ns_detections;
+void ns_detections_free(ns_ctx *ctx, ns_detections *d);
+
+/* The rows of a DetectionOutput blob (1, 1, K, 7: image_id, label,
+ * score, xmin, ymin, xmax, ymax) for image `image`, with score >=
+ * threshold, in pixels of a width x height image.  The fork's rows of -1
+ * (no detection) are skipped.  Errors: a blob that is not (..., 7). */
+ns_status ns_detections_read(ns_ctx *ctx, const ns_tensor *rows, int image, int width, int height,
+                             float threshold, ns_detections *out);
+/* One image through an SSD net: t's preprocessing into blob `input`
+ * (resized to that blob's H x W), a forward pass, and the rows of blob
+ * `output` (a DetectionOutput top) as ns_detections_read gives them, in
+ * pixels of im. */
+ns_status ns_detect(ns_ctx *ctx, ns_net *net, int input, int output, const ns_transform *t,
+                    const ns_image *im, float threshold, ns_detections *out);
+/* im (RGB or grey floats in [0, 1]) with each box outlined in a colour
+ * of its label and "label score" written above it, as an 8-bit RGB PNG
+ * (atomic, as ns_png_save_rgb8). */
+ns_status ns_detections_save_png(ns_ctx *ctx, const char *path, const ns_image *im,
+                                 const ns_detections *d);
+/* ---- end of detection ---- */
+
 /* ---- surgery ---- */
 
 /* Params by layer name.  `index` 0 is the weights, 1 the biases (pycaffe's

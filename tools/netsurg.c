@@ -19,6 +19,7 @@ static const cli_verb verbs[] = {
     {"transplant", "fill a net by name, then copy mapped layers' params flat", cmd_transplant},
     {"fcn", "cast a classifier into a fully convolutional net (dense maps)", cmd_fcn},
     {"classify", "classify images (pycaffe preprocessing); argmax maps, heatmaps", cmd_classify},
+    {"detect", "SSD detection on images: boxes in pixels, JSON, a PNG with them drawn", cmd_detect},
     {"train", "train or fine-tune from a solver.prototxt (Caffe's solvers); snapshots", cmd_train},
     {"test", "score a net with its own data layers: outputs (accuracy) averaged", cmd_test},
     {NULL, NULL, NULL},
