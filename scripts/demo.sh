@@ -93,6 +93,29 @@ grey="$image"
 "$build/examples/designer_filters" tests/conformance/designer_filters/net.prototxt "$grey" \
   "$out/designer"
 
+face="$shared/data/prototxt/wild/face__res10_300x300_ssd_deploy.prototxt"
+if [ -f "$face" ]; then
+  say "SSD: netsurg detect with OpenCV's face detector (res10_300x300_ssd), RANDOM weights"
+  "$ns" init "$face" --seed 7 --out "$out/face_random.caffemodel" 2>/dev/null
+  # init leaves each BatchNorm's statistics zero, which divides by
+  # sqrt(eps) ten times over: give them unit variances, copying the ones
+  # of the Scale layer that follows each (its gammas, filled with 1)
+  edits=() bn=""
+  while read -r kind name; do
+    if [ "$kind" = BatchNorm ]; then
+      bn=$name
+    elif [ -n "$bn" ]; then
+      edits+=(--dump "$name[0]=$out/ones.npy" --load "$bn[1]=$out/ones.npy" --set "$bn[2][0]=1")
+      bn=""
+    fi
+  done < <(awk '/^layer/ { n = "" } /^  name:/ { gsub(/"/, "", $2); n = $2 }
+                /type: "(BatchNorm|Scale)"/ { gsub(/"/, "", $2); print $2, n }' "$face")
+  "$ns" edit "$face" "$out/face_random.caffemodel" "${edits[@]}" \
+    --out "$out/face_random.caffemodel" 2>/dev/null | tail -1
+  "$ns" detect "$face" "$out/face_random.caffemodel" "$image" --mean 104,177,123 \
+    --input-scale 0.01 --threshold 0.999 --out "$out/boxes.png" 2>/dev/null
+fi
+
 cat <<EOF
 
 == done in $((SECONDS - start)) s; outputs in $out/ ==

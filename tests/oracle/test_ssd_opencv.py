@@ -135,5 +135,83 @@ class SsdAgainstOpenCV(unittest.TestCase):
         self.check("mobilenetssd")
 
 
+DETECT_NET = """
+input: "data" input_shape { dim: 1 dim: 3 dim: 20 dim: 20 }
+layer { name: "pool" type: "Pooling" bottom: "data" top: "feat"
+  pooling_param { pool: MAX kernel_size: 10 stride: 10 } }
+layer { name: "pb" type: "PriorBox" bottom: "feat" bottom: "data" top: "pb"
+  prior_box_param { min_size: 10 } }
+layer { name: "loc" type: "Convolution" bottom: "feat" top: "loc"
+  convolution_param { num_output: 4 kernel_size: 1
+    weight_filler { type: "constant" value: 0 } } }
+layer { name: "loc_perm" type: "Permute" bottom: "loc" top: "loc_perm"
+  permute_param { order: 0 order: 2 order: 3 order: 1 } }
+layer { name: "loc_flat" type: "Flatten" bottom: "loc_perm" top: "loc_flat" }
+layer { name: "conf" type: "Convolution" bottom: "feat" top: "conf"
+  convolution_param { num_output: 2 kernel_size: 1
+    weight_filler { type: "constant" value: 0.33333333 } } }
+layer { name: "conf_perm" type: "Permute" bottom: "conf" top: "conf_perm"
+  permute_param { order: 0 order: 2 order: 3 order: 1 } }
+layer { name: "conf_flat" type: "Flatten" bottom: "conf_perm" top: "conf_flat" }
+layer { name: "det" type: "DetectionOutput" bottom: "loc_flat" bottom: "conf_flat"
+  bottom: "pb" top: "det"
+  detection_output_param { num_classes: 2 variance_encoded_in_target: true
+    nms_param { nms_threshold: 0.45 } } }
+"""
+
+
+@unittest.skipIf(cv2 is None, "python3-opencv / numpy not installed")
+@unittest.skipIf(not os.access(CLI, os.X_OK), "netsurg not built")
+class DetectVerb(unittest.TestCase):
+    """`netsurg detect` on a hand-built SSD head whose answer is known: a
+    20x20 input max-pooled to 2x2 cells, one 10x10 prior per cell (the
+    cell itself), zero offsets (boxes = priors), and a class-1 score equal
+    to the cell's brightest grey level (weights 1/3 over RGB, no mean, raw
+    scale 1).  The image is 40x40, four grey quadrants, resized to 20x20
+    without antialiasing (exact: each output pixel averages two of the
+    same quadrant).  Quadrants do not overlap, so NMS keeps all; the
+    threshold keeps the three brighter than 0.5, in falling score, as
+    boxes of the 40x40 image."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="netsurg-detect-")
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def test_boxes_in_pixels_json_and_png(self):
+        d = self.dir
+        proto, weights = os.path.join(d, "head.prototxt"), os.path.join(d, "w.caffemodel")
+        with open(proto, "w") as f:
+            f.write(DETECT_NET)
+        run("init", proto, "--out", weights)
+        levels = {(0, 0): 255, (0, 1): 153, (1, 0): 51, (1, 1): 204}  # 1.0, 0.6, 0.2, 0.8
+        img = np.zeros((40, 40, 3), np.uint8)
+        for (r, c), v in levels.items():
+            img[r * 20:(r + 1) * 20, c * 20:(c + 1) * 20] = v
+        image = os.path.join(d, "quad.png")
+        cv2.imwrite(image, img)
+        out = os.path.join(d, "boxes.png")
+        p = run("detect", proto, weights, image, "--json", "--raw-scale", "1", "--channel-swap",
+                "none", "--no-antialias", "--out", out)
+        got = json.loads(p.stdout)
+        self.assertEqual((got["width"], got["height"]), (40, 40))
+        want = [(1.0, [0, 0, 20, 20]), (0.8, [20, 20, 40, 40]), (0.6, [20, 0, 40, 20])]
+        self.assertEqual(len(got["boxes"]), len(want), got)
+        for box, (score, corners) in zip(got["boxes"], want):
+            self.assertEqual(box["label"], 1)
+            self.assertAlmostEqual(box["score"], score, places=5)
+            np.testing.assert_allclose(box["box"], corners, atol=1e-4)
+        drawn = cv2.imread(out)
+        self.assertEqual(drawn.shape, (40, 40, 3))
+        # the box outlines change the picture; inside the 0.2 quadrant
+        # (no box) it is untouched
+        self.assertTrue((drawn[10:20, 10:20] != 255).any())
+        self.assertTrue((drawn[24:36, 4:16] == 51).all())
+        p = run("detect", proto, weights, image, "--raw-scale", "1", "--channel-swap", "none",
+                "--no-antialias", "--threshold", "0.7")
+        self.assertIn("2 boxes", p.stdout)
+
+
 if __name__ == "__main__":
     unittest.main()
