@@ -320,18 +320,19 @@ static void test_detection_nothing_kept(void **state) {
   lh_destroy(h);
 }
 
-/* One prior (.2, .2, .6, .6), variances (.1, .1, .2, .2):
- *   CENTER_SIZE, t = (1, 0, 5 ln 2, 0): centre (.1*.4 + .4, .4), size
- *     (exp(ln 2) * .4, .4) = (.8, .4), so (.04, .2, .84, .6);
- *   CORNER_SIZE, t = (1, 1, -1, 0): (.2 + .1*.4, .2 + .1*.4, .6 - .2*.4, .6);
- *   CORNER, t = (1, 1, -1, 0): (.2 + .1, .2 + .1, .6 - .2, .6). */
+/* One prior (.2, .2, .6, .4), 0.4 wide and 0.2 high, variances
+ * (.1, .1, .2, .2):
+ *   CENTER_SIZE, t = (1, 0, 5 ln 2, 0): centre (.1*.4 + .4, .3), size
+ *     (exp(ln 2) * .4, .2) = (.8, .2), so (.04, .2, .84, .4);
+ *   CORNER_SIZE, t = (1, 1, -1, 0): (.2 + .1*.4, .2 + .1*.2, .6 - .2*.4, .4);
+ *   CORNER, t = (1, 1, -1, 0): (.2 + .1, .2 + .1, .6 - .2, .4). */
 static void test_detection_decoding(void **state) {
   const int codes[3] = {CAFFE__PRIOR_BOX_PARAMETER__CODE_TYPE__CENTER_SIZE,
                         CAFFE__PRIOR_BOX_PARAMETER__CODE_TYPE__CORNER_SIZE,
                         CAFFE__PRIOR_BOX_PARAMETER__CODE_TYPE__CORNER};
   const float t[3][4] = {{1, 0, (float)(5 * 0.69314718055994531), 0}, {1, 1, -1, 0}, {1, 1, -1, 0}};
-  const float want[3][4] = {{.04f, .2f, .84f, .6f}, {.24f, .24f, .52f, .6f}, {.3f, .3f, .4f, .6f}};
-  const float prior[8] = {.2f, .2f, .6f, .6f, .1f, .1f, .2f, .2f}, conf[2] = {0, 1};
+  const float want[3][4] = {{.04f, .2f, .84f, .4f}, {.24f, .22f, .52f, .4f}, {.3f, .3f, .4f, .4f}};
+  const float prior[8] = {.2f, .2f, .6f, .4f, .1f, .1f, .2f, .2f}, conf[2] = {0, 1};
   for (int k = 0; k < 3; k++) {
     lh_harness *h = lh_create("DetectionOutput");
     assert_non_null(h);
