@@ -25,10 +25,7 @@ PROTO = os.path.join(SHARED, "data", "prototxt")
 
 # wild/ file -> the first layer type in it that netsurg cannot run yet.
 NOT_SHAPED = {
-    "face__res10_300x300_ssd_deploy.prototxt": "Normalize",
     "fasterrcnn__VGG16_faster_rcnn_end2end_test.prototxt": "Python",
-    "mobilenetssd__MobileNetSSD_deploy.prototxt": "Permute",
-    "opencvextra__layers_prior_box.prototxt": "PriorBox",
 }
 
 
