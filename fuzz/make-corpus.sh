@@ -167,6 +167,35 @@ solver_mode: CPU
 solver_type: NESTEROV
 EOF
 
+# The SSD fork's head: Normalize, Permute, Flatten, PriorBox, DetectionOutput.
+cat >"$tmp/ssd_head.prototxt" <<'EOF'
+name: "ssd_head"
+input: "data" input_shape { dim: 1 dim: 3 dim: 8 dim: 8 }
+layer { name: "norm" type: "Normalize" bottom: "data" top: "norm"
+  norm_param { across_spatial: false channel_shared: false eps: 1e-6
+    scale_filler { type: "constant" value: 20 } } }
+layer { name: "pool" type: "Pooling" bottom: "norm" top: "feat"
+  pooling_param { pool: MAX kernel_size: 4 stride: 4 } }
+layer { name: "pb" type: "PriorBox" bottom: "feat" bottom: "data" top: "pb"
+  prior_box_param { min_size: 3 max_size: 6 aspect_ratio: 2 flip: true clip: true
+    variance: 0.1 variance: 0.1 variance: 0.2 variance: 0.2 step: 4 offset: 0.5 } }
+layer { name: "loc" type: "Convolution" bottom: "feat" top: "loc"
+  convolution_param { num_output: 16 kernel_size: 1 weight_filler { type: "gaussian" std: 0.5 } } }
+layer { name: "loc_p" type: "Permute" bottom: "loc" top: "loc_p"
+  permute_param { order: 0 order: 2 order: 3 order: 1 } }
+layer { name: "loc_f" type: "Flatten" bottom: "loc_p" top: "loc_f" }
+layer { name: "conf" type: "Convolution" bottom: "feat" top: "conf"
+  convolution_param { num_output: 12 kernel_size: 1 weight_filler { type: "gaussian" std: 1 } } }
+layer { name: "conf_p" type: "Permute" bottom: "conf" top: "conf_p"
+  permute_param { order: 0 order: 2 order: 3 order: 1 } }
+layer { name: "conf_f" type: "Flatten" bottom: "conf_p" top: "conf_f" }
+layer { name: "det" type: "DetectionOutput" bottom: "loc_f" bottom: "conf_f" bottom: "pb"
+  top: "det"
+  detection_output_param { num_classes: 3 share_location: true background_label_id: 0
+    nms_param { nms_threshold: 0.45 top_k: 10 } code_type: CENTER_SIZE keep_top_k: 5
+    confidence_threshold: 0.01 } }
+EOF
+
 # Spellings the text format allows: `<>` blocks, lists, escapes, numbers.
 cat >"$tmp/spellings.prototxt" <<'EOF'
 name: 'it\'s \x41\101\n' # comment
