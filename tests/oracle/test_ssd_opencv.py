@@ -13,7 +13,9 @@ same random input goes to both engines.
 Compared: the outputs of every Normalize, Permute, PriorBox, Flatten and
 Concat layer (within 1e-4 of the blob's largest magnitude), and
 `detection_out` as a set of rows (label, score, box) matched one to one
-within 1e-4.  OpenCV differs from the fork in one place these nets touch:
+within 1e-4 (OpenCV sizes its output for keep_top_k rows and leaves the
+unused ones zero; the fork's has exactly the kept rows, or one row of -1
+per image when none is kept).  OpenCV differs from the fork in a default:
 a PriorBox without `clip:` is clipped by OpenCV (its default is true, the
 fork's false: checked with cv2 on a 2x2 map); both nets say `clip: false`,
 so it does not show here (the fork's default is checked by hand in
