@@ -26,7 +26,7 @@ declare -A MIN_TESTS=(
   [test_bench_graph.py]=4 [test_conformance]=58 [test_corpus_cli.py]=2 [test_data]=9
   [test_data_opencv.py]=4 [test_fileio]=3 [test_forks_opencv.py]=3 [test_hostile]=26
   [test_io]=26 [test_kernels]=16 [test_layer_clip]=6 [test_layer_forks]=18
-  [test_layer_ops]=4 [test_layer_ssd]=13 [test_layers_bvlc]=34
+  [test_layer_ops]=4 [test_layer_ssd]=14 [test_layers_bvlc]=34
   [test_layers_caffenet]=28 [test_layers_zoo]=33 [test_net]=12 [test_opencv.py]=2
   [test_pbreflect]=3 [test_preprocess]=5 [test_shared_lib.py]=4 [test_solver]=12
   [test_ssd_opencv.py]=2 [test_surgery]=16 [test_surgery_opencv.py]=3

@@ -14,6 +14,7 @@
 
 #include "caffe.pb-c.h"
 #include "core/layer.h"
+#include "core/rng.h"
 #include "netsurg.h"
 #include "support/layer_harness.h"
 #include "support/testutil.h"
@@ -152,6 +153,83 @@ static void test_normalize_across_spatial(void **state) {
     assert_floats(top->data, want, 4, 1e-6);
     lh_destroy(h);
   }
+}
+
+/* Backward against central differences of E = sum w y (h = 1e-2): the
+ * bottom's gradient and the scale's, in all four forms, out of place and
+ * in place (TRAIN keeps x).  A per-channel scale of 0.5, 1.5, 2.5 tells
+ * the exact gradient from the fork's (which leaves it out of sum(dy x)). */
+static double norm_objective(lh_harness *h, const float *x, const float *w) {
+  ns_layer *l = &h->layer;
+  memcpy(l->bottom[0]->data, x, (size_t)l->bottom[0]->count * sizeof(float));
+  assert_int_equal(l->ops->forward(h->ctx, l), NS_OK);
+  double e = 0;
+  for (int64_t i = 0; i < l->top[0]->count; i++) e += (double)w[i] * l->top[0]->data[i];
+  return e;
+}
+
+static void norm_gradient(int across, int shared, int in_place) {
+  enum { N = 24, C = 3 };
+  lh_harness *h = lh_create("Normalize");
+  assert_non_null(h);
+  Caffe__NormalizeParameter p = CAFFE__NORMALIZE_PARAMETER__INIT;
+  p.has_across_spatial = p.has_channel_shared = 1;
+  p.across_spatial = across, p.channel_shared = shared;
+  h->param.norm_param = &p;
+  const int64_t shape[4] = {2, C, 2, 2};
+  float x[N], w[N], dx[N];
+  ns_rng rng;
+  ns_rng_seed(&rng, 5);
+  for (int i = 0; i < N; i++) x[i] = ns_rng_uniform(&rng, -2, 2), w[i] = ns_rng_uniform(&rng, -1, 1);
+  ns_blob *b = lh_add_bottom(h, 4, shape, x);
+  if (in_place)
+    lh_add_top_in_place(h, 0);
+  else
+    lh_add_top(h);
+  h->net.phase = NS_PHASE_TRAIN;
+  assert_int_equal(lh_setup(h), NS_OK);
+  ns_blob *scale = h->layer.params[0];
+  for (int c = 0; c < scale->count; c++) scale->data[c] = 0.5f + (float)c;
+  assert_int_equal(lh_rerun(h), NS_OK);
+  ns_layer *l = &h->layer;
+  norm_objective(h, x, w);
+  assert_int_equal(ns_blob_ensure_diff(h->ctx, b), NS_OK);
+  assert_int_equal(ns_blob_ensure_diff(h->ctx, l->top[0]), NS_OK);
+  assert_int_equal(ns_blob_ensure_diff(h->ctx, scale), NS_OK);
+  memset(scale->diff, 0, (size_t)scale->count * sizeof(float));
+  memcpy(l->top[0]->diff, w, sizeof w);
+  const int down[1] = {1};
+  assert_int_equal(l->ops->backward(h->ctx, l, down), NS_OK);
+  memcpy(dx, b->diff, sizeof dx);
+  const double step = 1e-2;
+  for (int i = 0; i < N; i++) {
+    float keep = x[i];
+    x[i] = keep + (float)step;
+    double ep = norm_objective(h, x, w);
+    x[i] = keep - (float)step;
+    double em = norm_objective(h, x, w);
+    x[i] = keep;
+    double num = (ep - em) / (2 * step);
+    if (fabs(dx[i] - num) > 2e-3 * fmax(1.0, fabs(num)))
+      fail_msg("x[%d] (across %d shared %d in place %d): analytic %.6g, numeric %.6g", i, across,
+               shared, in_place, (double)dx[i], num);
+  }
+  for (int c = 0; c < scale->count; c++) {
+    float keep = scale->data[c];
+    scale->data[c] = keep + (float)step;
+    double ep = norm_objective(h, x, w);
+    scale->data[c] = keep - (float)step;
+    double em = norm_objective(h, x, w);
+    scale->data[c] = keep;
+    double num = (ep - em) / (2 * step);
+    if (fabs(scale->diff[c] - num) > 2e-3 * fmax(1.0, fabs(num)))
+      fail_msg("scale[%d]: analytic %.6g, numeric %.6g", c, (double)scale->diff[c], num);
+  }
+  lh_destroy(h);
+}
+
+static void test_normalize_gradient(void **state) {
+  for (int k = 0; k < 8; k++) norm_gradient(k & 1, (k >> 1) & 1, k >> 2);
 }
 
 /* ---- PriorBox --------------------------------------------------------- */
@@ -400,6 +478,7 @@ int main(void) {
       cmocka_unit_test(test_permute_refuses_non_permutations),
       cmocka_unit_test(test_normalize_per_position),
       cmocka_unit_test(test_normalize_across_spatial),
+      cmocka_unit_test(test_normalize_gradient),
       cmocka_unit_test(test_prior_box_by_hand),
       cmocka_unit_test(test_prior_box_clip_and_steps),
       cmocka_unit_test(test_prior_box_refusals),

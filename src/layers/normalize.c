@@ -8,7 +8,12 @@
  * if absent).  eps defaults to 1e-10 and is added once, inside the root,
  * in both forms (the fork seeds the sum with eps).  At least 2 axes; the
  * spatial size is the product of the axes after the channel.  In place
- * allowed.  No backward: deploy files use it; training is the fork's. */
+ * allowed (TRAIN keeps a copy of the bottom for backward).
+ * Backward, with g = dy * scale and n the norm of x's group (the image,
+ * or the position): dx = g / n - x * sum(g x) / n^3, and
+ * dscale += sum(dy * x / n) over the scale's cells.  This is the exact
+ * gradient; the fork's Backward_cpu takes sum(dy x) without the scale
+ * inside the sum, which is the same only for a shared scale. */
 #include <math.h>
 
 #include "core/filler.h"
@@ -17,7 +22,14 @@
 typedef struct normalize_state {
   int across_spatial, channel_shared;
   float eps;
+  float *saved; /* in place, TRAIN: the bottom before forward */
+  int64_t saved_cap;
 } normalize_state;
+
+static void normalize_destroy(ns_ctx *ctx, ns_layer *l) {
+  normalize_state *s = l->priv;
+  if (s) ns_floats_free(ctx, s->saved);
+}
 
 static ns_status normalize_setup(ns_ctx *ctx, ns_layer *l) {
   const Caffe__NormalizeParameter *p = l->param->norm_param;
@@ -83,15 +95,68 @@ static void normalize_image(const normalize_state *s, const float *scale, int64_
 }
 
 static ns_status normalize_forward(ns_ctx *ctx, ns_layer *l) {
-  (void)ctx;
-  const normalize_state *s = l->priv;
+  normalize_state *s = l->priv;
   const ns_blob *b = l->bottom[0];
+  if (l->top[0] == b && ns_layer_phase_train(l) &&
+      ns_floats_save(ctx, &s->saved, &s->saved_cap, b->data, b->count) != NS_OK)
+    return ctx->status;
   int64_t num = b->shape[0], channels = b->shape[1];
   int64_t spatial = ns_blob_count_range(b, 2, b->num_axes);
   int64_t dim = channels * spatial;
   for (int64_t n = 0; n < num; n++)
     normalize_image(s, l->params[0]->data, channels, spatial, b->data + n * dim,
                     l->top[0]->data + n * dim);
+  return NS_OK;
+}
+
+/* One group of `len` values `stride` apart (an image: stride 1; a
+ * position: stride spatial); value k's channel is k * stride / spatial. */
+typedef struct norm_group {
+  const float *x, *dy;
+  float *dx, *dscale;
+  int64_t len, stride, spatial;
+} norm_group;
+
+static void backward_group(const normalize_state *s, const float *scale, const norm_group *g) {
+  double sum_sq = 0.0, dot = 0.0;
+  for (int64_t k = 0; k < g->len; k++) {
+    int64_t i = k * g->stride;
+    double sc = scale[s->channel_shared ? 0 : i / g->spatial];
+    sum_sq += (double)g->x[i] * g->x[i];
+    dot += g->dy[i] * sc * g->x[i];
+  }
+  double n = sqrt(sum_sq + s->eps);
+  for (int64_t k = 0; k < g->len; k++) {
+    int64_t i = k * g->stride, c = s->channel_shared ? 0 : i / g->spatial;
+    /* dscale first: in place, dx overwrites dy */
+    if (g->dscale) g->dscale[c] += (float)(g->dy[i] * g->x[i] / n);
+    if (g->dx) g->dx[i] = (float)(g->dy[i] * scale[c] / n - g->x[i] * dot / (n * n * n));
+  }
+}
+
+static ns_status normalize_backward(ns_ctx *ctx, ns_layer *l, const int *down) {
+  const normalize_state *s = l->priv;
+  ns_blob *b = l->bottom[0];
+  const float *x = l->top[0] == b ? s->saved : b->data;
+  if (l->top[0] == b && (!x || s->saved_cap < b->count))
+    return ns_layer_fail(ctx, l, NS_ERR_NET, "in-place backward needs a TRAIN forward first");
+  int64_t num = b->shape[0], channels = b->shape[1];
+  int64_t spatial = ns_blob_count_range(b, 2, b->num_axes), dim = channels * spatial;
+  float *dscale = ns_layer_param_grad(l, 0) ? l->params[0]->diff : NULL;
+  /* In place, dy and dx share memory: each group reads all its dy before
+   * writing any of its dx, and groups do not overlap. */
+  for (int64_t n = 0; n < num; n++) {
+    norm_group g = {x + n * dim, l->top[0]->diff + n * dim, down[0] ? b->diff + n * dim : NULL,
+                    dscale, dim, 1, spatial};
+    if (s->across_spatial) {
+      backward_group(s, l->params[0]->data, &g);
+      continue;
+    }
+    g.len = channels;
+    g.stride = spatial;
+    for (int64_t i = 0; i < spatial; i++, g.x++, g.dy++, g.dx = g.dx ? g.dx + 1 : NULL)
+      backward_group(s, l->params[0]->data, &g);
+  }
   return NS_OK;
 }
 
@@ -104,5 +169,7 @@ const ns_layer_ops ns_normalize_ops = {
     .setup = normalize_setup,
     .reshape = normalize_reshape,
     .forward = normalize_forward,
+    .backward = normalize_backward,
+    .destroy = normalize_destroy,
     .geometry = ns_layer_geometry_pointwise,
 };
