@@ -459,7 +459,7 @@ static void test_prior_box_in_a_net(void **state) {
   assert_int_equal(tu_write_file(path, text, strlen(text)), 0);
   ns_ctx *ctx = ns_ctx_create();
   ns_net *net = NULL;
-  if (ns_net_load(ctx, path, NULL, 1, &net) != NS_OK) fail_msg("%s", ns_ctx_error(ctx));
+  if (ns_net_load(ctx, path, NULL, &net) != NS_OK) fail_msg("%s", ns_ctx_error(ctx));
   assert_int_equal(ns_net_forward(ctx, net), NS_OK);
   ns_tensor out = ns_net_blob(net, ns_net_find_blob(net, "pb"));
   assert_int_equal(out.count, 32);

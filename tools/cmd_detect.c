@@ -124,7 +124,8 @@ typedef struct session {
 
 static int setup_net(session *s) {
   detect_args *a = s->a;
-  if (ns_net_load(s->ctx, a->net, a->weights, 1, &s->net) != NS_OK)
+  ns_net_opts opts = cli_net_opts(a->weights, 1);
+  if (ns_net_load(s->ctx, a->net, &opts, &s->net) != NS_OK)
     return cli_fail(s->ctx, "detect");
   s->input = cli_image_input(s->net);
   if (s->input < 0) return cli_usage_error("detect", "%s has no (N, C, H, W) input", a->net);

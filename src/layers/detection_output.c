@@ -315,4 +315,5 @@ const ns_layer_ops ns_detection_output_ops = {
     .setup = detect_setup,
     .reshape = detect_reshape,
     .forward = detect_forward,
+    .reshapes_in_forward = 1, /* K rows, known after the forward */
 };
