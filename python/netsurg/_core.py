@@ -1,0 +1,235 @@
+"""netsurg's own Pythonic API: Net, its blobs and params as numpy views
+over the library's memory, and errors as exceptions."""
+import ctypes
+import os
+import weakref
+
+import numpy as np
+
+from ._lib import Learnable, NetOpts, lib
+
+TRAIN, TEST = 0, 1
+_threads = [0]
+_live_contexts = weakref.WeakSet()
+
+
+_STATUS_NAMES = ["NS_OK", "NS_ERR_USAGE", "NS_ERR_INPUT", "NS_ERR_UNSUPPORTED", "NS_ERR_IO",
+                 "NS_ERR_NOMEM", "NS_ERR_NET", "NS_ERR_INTERNAL"]
+
+
+class Error(Exception):
+    """A call into libnetsurg failed: .status is the status's enum name
+    (e.g. "NS_ERR_INPUT"), .code its number (the CLI's exit code),
+    .message the library's message (file, line, layer)."""
+
+    def __init__(self, code, description, message):
+        status = _STATUS_NAMES[code] if 0 <= code < len(_STATUS_NAMES) else "NS_ERR_%d" % code
+        super().__init__("%s (%s): %s" % (status, description, message))
+        self.code, self.status, self.description, self.message = code, status, description, message
+
+
+def _fs(path):
+    return os.fsencode(path)
+
+
+class Context:
+    """One ns_ctx: the error slot and thread count of the calls made on it."""
+
+    def __init__(self):
+        self.handle = lib.ns_ctx_create()
+        if not self.handle:
+            raise MemoryError("netsurg: cannot allocate a context")
+        lib.ns_ctx_set_threads(self.handle, _threads[0])
+        _live_contexts.add(self)
+
+    def check(self, code):
+        """Raises Error with the library's message unless code is NS_OK."""
+        if code == 0:
+            return
+        name = lib.ns_status_name(code).decode()
+        message = (lib.ns_ctx_error(self.handle) or b"").decode("utf-8", "replace")
+        lib.ns_ctx_clear_error(self.handle)
+        raise Error(code, name, message)
+
+    def __del__(self):
+        if getattr(self, "handle", None):
+            lib.ns_ctx_destroy(self.handle)
+            self.handle = None
+
+
+def set_num_threads(n):
+    """Threads for every net's compute loops (0: all cores), and OpenBLAS's
+    pool, which backward passes and Deconvolution use."""
+    n = int(n)
+    if n < 0:
+        raise ValueError("set_num_threads: %d is negative" % n)
+    _threads[0] = n
+    for ctx in list(_live_contexts):
+        lib.ns_ctx_set_threads(ctx.handle, n)
+    lib.ns_blas_set_threads(n)
+
+
+class _Memory:
+    """numpy's array interface over library memory; keeps the owner (the
+    Net) alive as long as any array made from it."""
+
+    def __init__(self, owner, pointer, shape):
+        self.owner = owner
+        address = ctypes.cast(pointer, ctypes.c_void_p).value or 0
+        self.__array_interface__ = {"shape": tuple(shape), "typestr": "<f4",
+                                    "data": (address, False), "version": 3}
+
+
+def _tensor_array(owner, t):
+    shape = [t.shape[i] for i in range(t.num_axes)]
+    if t.count == 0 or not t.data:
+        return np.zeros(shape, np.float32)
+    return np.asarray(_Memory(owner, t.data, shape))
+
+
+class Net:
+    """A built net.  net.blobs[name] and net.params[layer][i] are numpy
+    arrays over the net's own memory (no copies): writes through them are
+    what the next forward reads.  A reshape moves the blobs: views taken
+    before it are stale (as pycaffe's)."""
+
+    def __init__(self, ctx, handle):
+        self._ctx, self._h = ctx, handle
+
+    @classmethod
+    def load(cls, prototxt, weights=None, phase=TEST, seed=1):
+        ctx = Context()
+        opts = NetOpts()
+        lib.ns_net_opts_init(ctypes.byref(opts))
+        opts.phase, opts.seed = int(phase), int(seed)
+        if weights is not None:
+            opts.weights = _fs(weights)
+        handle = ctypes.c_void_p()
+        ctx.check(lib.ns_net_load(ctx.handle, _fs(prototxt), ctypes.byref(opts),
+                                  ctypes.byref(handle)))
+        return cls(ctx, handle)
+
+    def __del__(self):
+        if getattr(self, "_h", None):
+            lib.ns_net_destroy(self._h)
+            self._h = None
+
+    # ---- structure ----
+    @property
+    def name(self):
+        return lib.ns_net_name(self._h).decode()
+
+    def layer_names(self):
+        return [lib.ns_net_layer_name(self._h, i).decode()
+                for i in range(lib.ns_net_layer_count(self._h))]
+
+    def layer_type(self, i):
+        return lib.ns_net_layer_type(self._h, i).decode()
+
+    def layer_bottoms(self, i):
+        return [lib.ns_net_layer_bottom(self._h, i, j).decode()
+                for j in range(lib.ns_net_layer_bottom_count(self._h, i))]
+
+    def layer_tops(self, i):
+        return [lib.ns_net_layer_top(self._h, i, j).decode()
+                for j in range(lib.ns_net_layer_top_count(self._h, i))]
+
+    def blob_names(self):
+        return [lib.ns_net_blob(self._h, i).name.decode()
+                for i in range(lib.ns_net_blob_count(self._h))]
+
+    @property
+    def inputs(self):
+        return [lib.ns_net_blob(self._h, lib.ns_net_input_blob(self._h, i)).name.decode()
+                for i in range(lib.ns_net_input_count(self._h))]
+
+    @property
+    def outputs(self):
+        idx = (ctypes.c_int * max(1, lib.ns_net_blob_count(self._h)))()
+        n = lib.ns_net_output_blobs(self._h, idx)
+        return [lib.ns_net_blob(self._h, idx[i]).name.decode() for i in range(n)]
+
+    # ---- views ----
+    def blob(self, name):
+        """The blob's values as a numpy view; KeyError if there is none."""
+        i = lib.ns_net_find_blob(self._h, name.encode())
+        if i < 0:
+            raise KeyError("net '%s' has no blob '%s'" % (self.name, name))
+        return _tensor_array(self, lib.ns_net_blob(self._h, i))
+
+    @property
+    def blobs(self):
+        return {name: self.blob(name) for name in self.blob_names()}
+
+    def param(self, layer, index):
+        """Writable view of a param: ns_net_param marks the params exposed,
+        so caches made from them (Winograd) compare the values each forward."""
+        return _tensor_array(self, lib.ns_net_param(self._h, layer, index))
+
+    def layer_index(self, name):
+        names = self.layer_names()
+        if name not in names:
+            raise KeyError("net '%s' has no layer '%s'" % (self.name, name))
+        return names.index(name)
+
+    @property
+    def params(self):
+        out = {}
+        for i, name in enumerate(self.layer_names()):
+            n = lib.ns_net_param_count(self._h, i)
+            if n:
+                out[name] = [self.param(i, j) for j in range(n)]
+        return out
+
+    def param_diffs(self):
+        """{(layer index, param index): numpy view of the param's diff}."""
+        out = {}
+        for i in range(lib.ns_net_learnable_count(self._h)):
+            item = Learnable()
+            self._ctx.check(lib.ns_net_learnable(self._h, i, ctypes.byref(item)))
+            shape = [item.data.shape[k] for k in range(item.data.num_axes)]
+            if item.data.count:
+                out[(item.layer, item.index)] = np.asarray(_Memory(self, item.diff, shape))
+        return out
+
+    # ---- running ----
+    def reshape_input(self, name, shape):
+        shape = [int(d) for d in shape]
+        if name not in self.inputs:
+            raise KeyError("net '%s' has no input '%s' (inputs: %s)"
+                           % (self.name, name, ", ".join(self.inputs)))
+        arr = (ctypes.c_int64 * len(shape))(*shape)
+        self._ctx.check(lib.ns_net_reshape_input(self._ctx.handle, self._h, name.encode(),
+                                                 len(shape), arr))
+
+    def set_input(self, name, value):
+        if name not in self.inputs:
+            raise KeyError("net '%s' has no input '%s' (inputs: %s)"
+                           % (self.name, name, ", ".join(self.inputs)))
+        dst = self.blob(name)
+        value = np.asarray(value)
+        if value.shape != dst.shape:
+            raise ValueError("input '%s' has shape %s, the net's is %s (reshape the input first)"
+                             % (name, value.shape, dst.shape))
+        dst[...] = value
+
+    def forward(self, **inputs):
+        """Copies the given inputs in, runs the net, returns the output
+        blobs by name (views over the net's memory)."""
+        for name, value in inputs.items():
+            self.set_input(name, value)
+        self.run_forward()
+        return {name: self.blob(name) for name in self.outputs}
+
+    def run_forward(self):
+        """ns_net_forward on the blobs as they are (no copies)."""
+        self._ctx.check(lib.ns_net_forward(self._ctx.handle, self._h))
+
+    def load_weights(self, path):
+        self._ctx.check(lib.ns_net_load_weights(self._ctx.handle, self._h, _fs(path)))
+
+    def save(self, path):
+        self._ctx.check(lib.ns_net_save_weights(self._ctx.handle, self._h, _fs(path)))
+
+    def save_prototxt(self, path):
+        self._ctx.check(lib.ns_net_save_prototxt(self._ctx.handle, self._h, _fs(path)))
