@@ -1,0 +1,152 @@
+"""caffe.io: images in and out of the net's layout, as pycaffe's.  Decoding
+and resizing are libnetsurg's (which follows scikit-image's load and
+resize), the rest is numpy."""
+import ctypes
+
+import numpy as np
+
+from .. import _core
+from .._lib import Image, lib
+
+_GREY = 1
+
+
+def _ctx():
+    return _core.Context()
+
+
+def _take_image(ctx, im):
+    """A numpy copy of a library image, which is then freed."""
+    try:
+        shape = (im.height, im.width, im.channels)
+        out = np.ctypeslib.as_array(im.data, shape=shape).copy()
+    finally:
+        lib.ns_image_free(ctx.handle, ctypes.byref(im))
+    return out
+
+
+def load_image(filename, color=True):
+    """H x W x 3 RGB floats in [0, 1] (H x W x 1 with color=False)."""
+    ctx = _ctx()
+    im = Image()
+    ctx.check(lib.ns_image_load(ctx.handle, _core._fs(filename), 0 if color else _GREY,
+                                ctypes.byref(im)))
+    return _take_image(ctx, im)
+
+
+def _as_image(array):
+    """An ns_image over a C-contiguous float32 H x W x C array (borrowed)."""
+    return Image(array.shape[0], array.shape[1], array.shape[2],
+                 array.ctypes.data_as(ctypes.POINTER(ctypes.c_float)))
+
+
+def resize_image(im, new_dims, interp_order=1):
+    """pycaffe's resize_image: H x W x K to new_dims (height, width),
+    bilinear (interp_order 1) with the values normalised by the image's min
+    and max around the resize, anti-aliased when shrinking as scikit-image
+    >= 0.15 does."""
+    if interp_order != 1:
+        raise NotImplementedError("resize_image: netsurg resizes bilinearly (interp_order=1) "
+                                  "only, not interp_order=%r" % (interp_order,))
+    im = np.asarray(im, np.float32)
+    if im.ndim != 3:
+        raise ValueError("resize_image: expected H x W x K, got shape %s" % (im.shape,))
+    height, width = (int(d) for d in new_dims)
+    src = np.ascontiguousarray(im)
+    ctx = _ctx()
+    out = Image()
+    ctx.check(lib.ns_image_resize(ctx.handle, ctypes.byref(_as_image(src)), height, width, 1,
+                                  ctypes.byref(out)))
+    return _take_image(ctx, out)
+
+
+class Transformer:
+    """pycaffe's Transformer: preprocess takes an H x W x K image and gives
+    the net's K x H x W input (resize, transpose, channel swap, raw scale,
+    mean, input scale, in that order); deprocess undoes it."""
+
+    def __init__(self, inputs):
+        self.inputs = {name: tuple(shape) for name, shape in inputs.items()}
+        self.transpose, self.channel_swap = {}, {}
+        self.raw_scale, self.mean, self.input_scale = {}, {}, {}
+
+    def _check_input(self, in_):
+        if in_ not in self.inputs:
+            raise KeyError("%s is not one of the net inputs: %s" % (in_, list(self.inputs)))
+
+    def set_transpose(self, in_, order):
+        self._check_input(in_)
+        if len(order) != len(self.inputs[in_]) - 1:
+            raise ValueError("Transpose order needs to have the same number of dimensions as "
+                             "the input.")
+        self.transpose[in_] = order
+
+    def set_channel_swap(self, in_, order):
+        self._check_input(in_)
+        if len(order) != self.inputs[in_][1]:
+            raise ValueError("Channel swap needs to have the same number of dimensions as the "
+                             "input channels.")
+        self.channel_swap[in_] = order
+
+    def set_raw_scale(self, in_, scale):
+        self._check_input(in_)
+        self.raw_scale[in_] = scale
+
+    def set_input_scale(self, in_, scale):
+        self._check_input(in_)
+        self.input_scale[in_] = scale
+
+    def set_mean(self, in_, mean):
+        """Per channel (K,) or elementwise (K, H, W); an image mean of
+        another size is resized to the input's, as Caffe 1.0's."""
+        self._check_input(in_)
+        mean = np.asarray(mean)
+        in_shape = self.inputs[in_][1:]
+        if mean.ndim == 1:
+            if mean.shape[0] != in_shape[0]:
+                raise ValueError("Mean channels incompatible with input.")
+            mean = mean[:, np.newaxis, np.newaxis]
+        else:
+            if len(mean.shape) == 2:
+                mean = mean[np.newaxis]
+            if mean.shape[0] != in_shape[0]:
+                raise ValueError("Mean channels incompatible with input.")
+            if mean.shape[1:] != tuple(in_shape[1:]):
+                lo, hi = mean.min(), mean.max()
+                unit = (mean - lo) / (hi - lo) if hi > lo else np.zeros_like(mean)
+                unit = resize_image(unit.transpose((1, 2, 0)), in_shape[1:]).transpose((2, 0, 1))
+                mean = unit * (hi - lo) + lo
+        self.mean[in_] = mean
+
+    def preprocess(self, in_, data):
+        self._check_input(in_)
+        caffe_in = np.asarray(data).astype(np.float32, copy=False)
+        in_dims = self.inputs[in_][2:]
+        if caffe_in.shape[:2] != tuple(in_dims):
+            caffe_in = resize_image(caffe_in, in_dims)
+        if in_ in self.transpose:
+            caffe_in = caffe_in.transpose(self.transpose[in_])
+        if in_ in self.channel_swap:
+            caffe_in = caffe_in[self.channel_swap[in_], :, :]
+        if self.raw_scale.get(in_) is not None:
+            caffe_in = caffe_in * self.raw_scale[in_]
+        if self.mean.get(in_) is not None:
+            caffe_in = caffe_in - self.mean[in_]
+        if self.input_scale.get(in_) is not None:
+            caffe_in = caffe_in * self.input_scale[in_]
+        return caffe_in
+
+    def deprocess(self, in_, data):
+        self._check_input(in_)
+        decaf_in = np.array(data, copy=True).squeeze()
+        if self.input_scale.get(in_) is not None:
+            decaf_in = decaf_in / self.input_scale[in_]
+        if self.mean.get(in_) is not None:
+            decaf_in = decaf_in + self.mean[in_]
+        if self.raw_scale.get(in_) is not None:
+            decaf_in = decaf_in / self.raw_scale[in_]
+        if in_ in self.channel_swap:
+            decaf_in = decaf_in[np.argsort(self.channel_swap[in_]), :, :]
+        if in_ in self.transpose:
+            decaf_in = decaf_in.transpose(np.argsort(self.transpose[in_]))
+        return decaf_in
