@@ -51,7 +51,7 @@ TEST_SUPPORT_OBJ := $(TEST_SUPPORT:%.c=$(BUILD)/obj/%.o)
 EXAMPLE_SRC := $(sort $(wildcard examples/*.c))
 EXAMPLE_BIN := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
 
-.PHONY: all install FORCE deps demo train-fmnist test test-unit test-asan fuzz fuzz-smoke bench bench-peers bench-probe clean format
+.PHONY: all install python FORCE deps demo train-fmnist test test-unit test-asan fuzz fuzz-smoke bench bench-peers bench-probe clean format
 
 all: $(CLI) $(EXAMPLE_BIN) $(SO)
 
@@ -98,6 +98,17 @@ $(SO): $(SO_REAL)
 
 # make install PREFIX=/usr/local [DESTDIR=staging]: the header, both
 # libraries and netsurg.pc for pkg-config.
+# The Python package (python/): the library copied next to it, then pip
+# installs it offline (no build isolation: Debian's python3-setuptools) into
+# PY_TARGET, a folder for PYTHONPATH (default $(BUILD)/python); PY_TARGET=
+# (empty) installs into the running environment, e.g. a venv.
+PYTHON ?= /usr/bin/python3
+PY_TARGET ?= $(BUILD)/python
+python: $(SO)
+	cp $(SO_REAL) python/netsurg/libnetsurg.so
+	$(PYTHON) -m pip install --no-build-isolation --no-deps --no-index --upgrade \
+	  $(if $(PY_TARGET),--target $(PY_TARGET)) ./python
+
 install: $(LIB) $(SO)
 	install -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR)/pkgconfig
 	install -m 644 include/netsurg.h $(DESTDIR)$(INCLUDEDIR)/
