@@ -51,10 +51,17 @@ class Context:
         lib.ns_ctx_clear_error(self.handle)
         raise Error(code, name, message)
 
-    def __del__(self):
+    def close(self):
         if getattr(self, "handle", None):
             lib.ns_ctx_destroy(self.handle)
             self.handle = None
+
+    def __del__(self):
+        # A net's context is closed by the net, after it: the garbage
+        # collector finalizes a cycle's objects in no set order, and the
+        # library needs the context to outlive the net.
+        if not getattr(self, "owned_by_net", False):
+            self.close()
 
 
 def set_num_threads(n):
@@ -94,6 +101,7 @@ class Net:
     before it are stale (as pycaffe's)."""
 
     def __init__(self, ctx, handle):
+        ctx.owned_by_net = True
         self._ctx, self._h = ctx, handle
 
     @classmethod
@@ -113,6 +121,8 @@ class Net:
         if getattr(self, "_h", None):
             lib.ns_net_destroy(self._h)
             self._h = None
+        if getattr(self, "_ctx", None):
+            self._ctx.close()
 
     # ---- structure ----
     @property

@@ -1,0 +1,315 @@
+"""The Python package (python/netsurg) against independent figures.
+
+Caffe's own outputs (../shared/conformance, BVLC Caffe 1.0) through
+pycaffe-style code on netsurg.caffe, at test_conformance.c's tolerance;
+pycaffe's own preprocessed arrays (conformance/preprocess) against
+caffe.io.load_image + Transformer; live views checked against values
+worked out by hand (a delta kernel copies its input, zero weights leave
+the bias); the seed's FCN transplant via .flat against Caffe's
+mini_caffenet_fcn outputs; errors as exceptions.  Skipped when
+libnetsurg.so or the shared folder is missing."""
+import os
+import sys
+import tempfile
+import threading
+import time
+import unittest
+import warnings
+
+import numpy as np
+
+from nscli import BUILD, SHARED
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+SO = os.path.join(BUILD, "libnetsurg.so")
+CONFORMANCE = os.path.join(SHARED, "conformance")
+ABS_TOL, REL_TOL = 1e-5, 1e-4  # tests/test_conformance.c's
+
+if os.path.exists(SO):
+    os.environ.setdefault("NETSURG_LIB", os.path.abspath(SO))
+    sys.path.insert(0, os.path.join(ROOT, "python"))
+    sys.path.insert(0, os.path.join(ROOT, "python", "caffe_shim"))
+    import netsurg
+    import caffe
+else:
+    netsurg = caffe = None
+
+
+def case_dir(name):
+    return os.path.join(CONFORMANCE, name)
+
+
+def caffe_blob(case, blob):
+    return np.load(os.path.join(case_dir(case), "blob_%s.npy" % blob.replace("/", "_")))
+
+
+def assert_close(test, got, want, what):
+    test.assertEqual(got.shape, want.shape, what)
+    excess = np.abs(got.astype(np.float64) - want) - (ABS_TOL + REL_TOL * np.abs(want))
+    test.assertTrue(excess.size == 0 or excess.max() <= 0,
+                    "%s: max abs error %g over the tolerance" % (what, np.abs(got - want).max()))
+
+
+def load_case(name, weights=True):
+    d = case_dir(name)
+    args = [os.path.join(d, "net.prototxt")]
+    if weights:
+        args.append(os.path.join(d, "weights.caffemodel"))
+    return caffe.Net(*args, caffe.TEST)
+
+
+def feed_inputs(net, name):
+    """pycaffe's way: reshape each input blob to the array, then copy in."""
+    for f in sorted(os.listdir(case_dir(name))):
+        if f.startswith("in_") and f.endswith(".npy"):
+            a = np.load(os.path.join(case_dir(name), f))
+            blob = net.blobs[f[3:-4]]
+            blob.reshape(*a.shape)
+            blob.data[...] = a
+
+
+@unittest.skipUnless(netsurg is not None, "no %s (make)" % SO)
+@unittest.skipUnless(os.path.isdir(CONFORMANCE), "no %s" % CONFORMANCE)
+class ConformanceThroughPycaffeApi(unittest.TestCase):
+    def test_every_blob_equals_caffes(self):
+        cases = sorted(c for c in os.listdir(CONFORMANCE)
+                       if os.path.exists(os.path.join(case_dir(c), "weights.caffemodel")))
+        self.assertGreater(len(cases), 40)
+        for name in cases:
+            with self.subTest(case=name):
+                net = load_case(name)
+                feed_inputs(net, name)
+                out = net.forward()
+                self.assertEqual(sorted(out), sorted(net.outputs))
+                for blob, b in net.blobs.items():
+                    if "_split_" in blob:
+                        continue  # inserted Split tops: Caffe saved no file for them
+                    assert_close(self, b.data, caffe_blob(name, blob), "%s/%s" % (name, blob))
+
+
+@unittest.skipUnless(netsurg is not None, "no %s (make)" % SO)
+@unittest.skipUnless(os.path.isdir(CONFORMANCE), "no %s" % CONFORMANCE)
+class PycaffeSurface(unittest.TestCase):
+    def test_signatures_and_phases(self):
+        d = case_dir("mini_caffenet")
+        proto, weights = os.path.join(d, "net.prototxt"), os.path.join(d, "weights.caffemodel")
+        a = caffe.Net(proto, weights, caffe.TEST)
+        b = caffe.Net(proto, phase=caffe.TEST, weights=weights)
+        c = caffe.Net(proto, caffe.TEST)  # fillers only
+        np.testing.assert_array_equal(a.params["fc6"][0].data, b.params["fc6"][0].data)
+        self.assertFalse(np.array_equal(a.params["fc6"][0].data, c.params["fc6"][0].data))
+        with self.assertRaises(ValueError):
+            caffe.Net(proto, weights, 7)
+        self.assertEqual((caffe.TRAIN, caffe.TEST), (0, 1))
+
+    def test_structure_in_layer_order(self):
+        net = load_case("mini_caffenet")
+        self.assertEqual(list(net.params), ["conv1", "conv2", "fc6", "fc7"])
+        self.assertEqual(list(net.blobs)[0], "data")
+        self.assertEqual(net.inputs, ["data"])
+        self.assertEqual(net.outputs, ["prob"])
+        self.assertEqual(net.layers[1].type, "Convolution")
+        self.assertEqual(net._layer_names[1], "conv1")
+        self.assertEqual(net.layer_dict["fc6"].blobs[0].shape, (32, 192))
+        self.assertEqual(net.bottom_names["fc6"], ["pool2"])
+        data, fc6 = net.blobs["data"], net.blobs["fc6"]
+        self.assertEqual((data.num, data.channels, data.height, data.width), (2, 3, 39, 39))
+        self.assertEqual((fc6.num, fc6.channels, fc6.height, fc6.width), (2, 32, 1, 1))
+        self.assertEqual(data.count, 2 * 3 * 39 * 39)
+        self.assertEqual(net.params["conv1"][1].diff.shape, (8,))
+
+    def test_gpu_calls_warn(self):
+        caffe.set_mode_cpu()
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            caffe.set_mode_gpu()
+            caffe.set_device(0)
+        self.assertEqual(len(w), 2)
+        self.assertIn("CPU", str(w[0].message))
+
+    def test_forward_kwargs_and_forward_all(self):
+        net = load_case("mini_caffenet")
+        x = np.load(os.path.join(case_dir("mini_caffenet"), "in_data.npy"))
+        want = caffe_blob("mini_caffenet", "prob")
+        out = net.forward(data=x, blobs=["fc6"])
+        assert_close(self, out["prob"], want, "forward(data=...)")
+        assert_close(self, out["fc6"], caffe_blob("mini_caffenet", "fc6"), "blobs=['fc6']")
+        # Three items in batches of two: the last batch is padded, then cut.
+        every = net.forward_all(data=np.concatenate([x, x[:1]]))["prob"]
+        self.assertEqual(every.shape, (3, 10))
+        assert_close(self, every, np.concatenate([want, want[:1]]), "forward_all")
+        with self.assertRaises(NotImplementedError):
+            net.forward(start="conv2")
+
+    def test_save_and_copy_from(self):
+        net = load_case("mini_caffenet")
+        fresh = load_case("mini_caffenet", weights=False)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "w.caffemodel")
+            net.save(path)
+            fresh.copy_from(path)
+        for layer, blobs in net.params.items():
+            for i, b in enumerate(blobs):
+                np.testing.assert_array_equal(fresh.params[layer][i].data, b.data)
+
+
+@unittest.skipUnless(netsurg is not None, "no %s (make)" % SO)
+@unittest.skipUnless(os.path.isdir(CONFORMANCE), "no %s" % CONFORMANCE)
+class LiveViews(unittest.TestCase):
+    def test_param_writes_reach_the_next_forward(self):
+        # conv_basic: 3x3 kernels, stride 1 (the Winograd path, whose cache
+        # of transformed weights must see writes through the view).
+        net = load_case("conv_basic")
+        feed_inputs(net, "conv_basic")
+        net.forward()
+        x = net.blobs["data"].data.copy()
+        w, bias = net.params["conv"][0].data, net.params["conv"][1].data
+        w[...] = 0
+        bias[...] = np.arange(1, 5)
+        out = net.forward()["out"]
+        np.testing.assert_array_equal(out, np.broadcast_to(np.arange(1, 5)[None, :, None, None],
+                                                           out.shape))
+        # A delta kernel at the centre of input channel 0: each output
+        # channel copies that channel's interior, plus its bias.
+        w[:, 0, 1, 1] = 1
+        out = net.forward()["out"]
+        want = x[:, :1, 1:-1, 1:-1] + np.arange(1, 5)[None, :, None, None]
+        np.testing.assert_allclose(out, want, rtol=1e-6, atol=1e-6)
+
+    def test_view_taken_before_forward_shows_new_values(self):
+        net = load_case("act_relu")
+        feed_inputs(net, "act_relu")
+        out_view = net.blobs["out"].data  # taken before any forward
+        first = out_view[0]
+        x = net.blobs["data"].data
+        net.forward()
+        np.testing.assert_array_equal(first, np.maximum(x[0], 0))
+        x[...] = -x
+        net.forward()
+        np.testing.assert_array_equal(first, np.maximum(-np.load(
+            os.path.join(case_dir("act_relu"), "in_data.npy"))[0], 0))
+
+    def test_transplant_with_flat(self):
+        # The seed's cast: fully connected weights become the fully
+        # convolutional net's filters flat, then its map is Caffe's.
+        net = load_case("mini_caffenet")
+        fcn = load_case("mini_caffenet_fcn", weights=False)
+        for src, dst in [("conv1", "conv1"), ("conv2", "conv2"), ("fc6", "fc6-conv"),
+                         ("fc7", "fc7-conv")]:
+            for i in range(2):
+                fcn.params[dst][i].data.flat = net.params[src][i].data.flat
+        feed_inputs(fcn, "mini_caffenet_fcn")
+        prob = fcn.forward()["prob"]
+        assert_close(self, prob, caffe_blob("mini_caffenet_fcn", "prob"), "fcn prob")
+        self.assertEqual(prob.shape[2:], (5, 5))
+
+    def test_forward_releases_the_gil(self):
+        # Another thread records the time of each of its loop turns while
+        # one long forward runs.  Were the GIL held through the foreign
+        # call, no turn could fall inside it (only after it returns); turns
+        # in its first half prove the release (CDLL, not PyDLL).
+        net = netsurg.Net.load(os.path.join(case_dir("mini_caffenet"), "net.prototxt"))
+        net.reshape_input("data", (256, 3, 39, 39))
+        done, started, stamps = threading.Event(), threading.Event(), []
+
+        def spin():
+            started.set()
+            while not done.is_set():
+                stamps.append(time.perf_counter())
+
+        t = threading.Thread(target=spin)
+        t.start()
+        started.wait()
+        try:
+            t0 = time.perf_counter()
+            net.run_forward()
+            t1 = time.perf_counter()
+        finally:
+            done.set()
+            t.join()
+        self.assertGreater(t1 - t0, 0.02)
+        inside = [s for s in stamps if t0 < s < t0 + (t1 - t0) / 2]
+        self.assertGreater(len(inside), 0, "no other thread ran during forward")
+
+
+@unittest.skipUnless(netsurg is not None, "no %s (make)" % SO)
+@unittest.skipUnless(os.path.isdir(CONFORMANCE), "no %s" % CONFORMANCE)
+class Errors(unittest.TestCase):
+    def test_unknown_names_are_key_errors(self):
+        net = load_case("mini_caffenet")
+        with self.assertRaises(KeyError):
+            net.blobs["no_such_blob"]
+        with self.assertRaises(KeyError):
+            net.forward(blobs=["no_such_blob"])
+        with self.assertRaises(KeyError):
+            net.forward(no_such_input=np.zeros((2, 3, 39, 39)))
+        with self.assertRaises(KeyError):
+            netsurg.Net.load(os.path.join(case_dir("act_relu"), "net.prototxt")).blob("nope")
+
+    def test_wrong_shapes_are_value_errors(self):
+        net = load_case("mini_caffenet")
+        with self.assertRaises(ValueError):
+            net.forward(data=np.zeros((3, 3, 39, 39), np.float32))
+        with self.assertRaises(ValueError):
+            net.forward(data=np.zeros((2, 3, 40, 40), np.float32))
+        core = netsurg.Net.load(os.path.join(case_dir("mini_caffenet"), "net.prototxt"))
+        with self.assertRaises(ValueError):
+            core.forward(data=np.zeros((2, 3, 38, 39), np.float32))
+
+    def test_hostile_files_are_netsurg_errors(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            bad = os.path.join(tmp, "bad.prototxt")
+            with open(bad, "w") as f:
+                f.write('layer { name: "x" type: "Input" top: "x" input_param { shape { dim: -5')
+            with self.assertRaises(netsurg.Error) as e:
+                caffe.Net(bad, caffe.TEST)
+            self.assertEqual(e.exception.status, "NS_ERR_INPUT")
+            self.assertIn("bad.prototxt", e.exception.message)
+            junk = os.path.join(tmp, "junk.caffemodel")
+            with open(junk, "wb") as f:
+                f.write(bytes(range(256)) * 4)
+            net = load_case("mini_caffenet")
+            with self.assertRaises(netsurg.Error):
+                net.copy_from(junk)
+            with self.assertRaises(netsurg.Error) as e:
+                caffe.Net(os.path.join(tmp, "missing.prototxt"), caffe.TEST)
+            self.assertEqual(e.exception.status, "NS_ERR_IO")
+
+
+PRE = os.path.join(CONFORMANCE, "preprocess")
+MEAN_BGR = [104.0069879317889, 116.66876761696767, 122.6789143406786]  # settings.json
+
+
+@unittest.skipUnless(netsurg is not None, "no %s (make)" % SO)
+@unittest.skipUnless(os.path.isdir(PRE), "no %s" % PRE)
+class TransformerAgainstPycaffe(unittest.TestCase):
+    def run_case(self, reference, image, color):
+        want = np.load(os.path.join(PRE, reference))
+        t = caffe.io.Transformer({"data": want.shape})
+        t.set_transpose("data", (2, 0, 1))
+        t.set_raw_scale("data", 255.0)
+        if color:
+            t.set_channel_swap("data", (2, 1, 0))
+            t.set_mean("data", np.array(MEAN_BGR))
+        im = caffe.io.load_image(os.path.join(SHARED, "data", image), color=color)
+        self.assertEqual(im.shape[2], 3 if color else 1)
+        got = t.preprocess("data", im)
+        self.assertEqual(got.shape, want.shape[1:])
+        self.assertLessEqual(np.abs(got - want[0]).max(), 1e-3)  # test_preprocess.c's
+        if color:  # deprocess undoes it: back to the resized image in [0, 1]
+            back = t.deprocess("data", got)
+            resized = caffe.io.resize_image(im, want.shape[2:])
+            np.testing.assert_allclose(back, resized, atol=1e-5)
+
+    def test_cat_227(self):
+        self.run_case("cat_227_input.npy", "cat.jpg", True)
+
+    def test_cat_451(self):
+        self.run_case("cat_451_input.npy", "cat.jpg", True)
+
+    def test_cat_gray_100(self):
+        self.run_case("cat_gray_100_input.npy", "cat_gray.jpg", False)
+
+
+if __name__ == "__main__":
+    unittest.main()
