@@ -176,6 +176,30 @@ class LiveViews(unittest.TestCase):
         want = x[:, :1, 1:-1, 1:-1] + np.arange(1, 5)[None, :, None, None]
         np.testing.assert_allclose(out, want, rtol=1e-6, atol=1e-6)
 
+    def test_param_writes_reach_the_winograd_cache(self):
+        # 16 -> 16 channels, 3x3, stride 1, 12x12: big enough for the
+        # Winograd path, which keeps transformed weights between forwards.
+        proto = """name: "wino"
+layer { name: "data" type: "Input" top: "data" input_param { shape { dim: 1 dim: 16 dim: 12 dim: 12 } } }
+layer { name: "conv" type: "Convolution" bottom: "data" top: "conv"
+  convolution_param { num_output: 16 kernel_size: 3 pad: 1
+    weight_filler { type: "gaussian" std: 0.1 } bias_filler { type: "constant" value: 0 } } }
+"""
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "wino.prototxt")
+            with open(path, "w") as f:
+                f.write(proto)
+            net = caffe.Net(path, caffe.TEST)
+        x = np.random.default_rng(5).standard_normal((1, 16, 12, 12)).astype(np.float32)
+        net.forward(data=x)  # fills the cache from the gaussian weights
+        w, bias = net.params["conv"][0].data, net.params["conv"][1].data
+        w[...] = 0
+        w[:, 3, 1, 1] = 2  # every output: twice input channel 3, plus its bias
+        bias[...] = np.arange(16)
+        out = net.forward(data=x)["conv"]
+        want = 2 * x[:, 3:4] + np.arange(16, dtype=np.float32)[None, :, None, None]
+        np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-5)
+
     def test_view_taken_before_forward_shows_new_values(self):
         net = load_case("act_relu")
         feed_inputs(net, "act_relu")
