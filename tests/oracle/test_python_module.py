@@ -9,6 +9,8 @@ the bias); the seed's FCN transplant via .flat against Caffe's
 mini_caffenet_fcn outputs; errors as exceptions.  Skipped when
 libnetsurg.so or the shared folder is missing."""
 import os
+import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -298,6 +300,37 @@ class Errors(unittest.TestCase):
             with self.assertRaises(netsurg.Error) as e:
                 caffe.Net(os.path.join(tmp, "missing.prototxt"), caffe.TEST)
             self.assertEqual(e.exception.status, "NS_ERR_IO")
+
+
+@unittest.skipUnless(os.path.exists(SO), "no %s (make)" % SO)
+class OfflineInstall(unittest.TestCase):
+    def test_pip_installs_package_and_library_without_network(self):
+        # What `make python` does, into a scratch folder: the installed
+        # package must find its own copy of the library, not the repo's.
+        try:
+            import setuptools  # noqa: F401
+        except ImportError:
+            self.skipTest("no python3-setuptools (scripts/install-deps.sh test)")
+        with tempfile.TemporaryDirectory() as tmp:
+            src, target = os.path.join(tmp, "src"), os.path.join(tmp, "site")
+            shutil.copytree(os.path.join(ROOT, "python"), src,
+                            ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__",
+                                                          "libnetsurg.so"))
+            shutil.copy(os.path.realpath(SO), os.path.join(src, "netsurg", "libnetsurg.so"))
+            p = subprocess.run([sys.executable, "-m", "pip", "install", "--no-build-isolation",
+                                "--no-deps", "--no-index", "--target", target, src],
+                               capture_output=True, text=True, cwd=tmp)
+            self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+            env = {k: v for k, v in os.environ.items() if k not in ("NETSURG_LIB", "PYTHONPATH")}
+            env["PYTHONPATH"] = target
+            code = ("import netsurg, netsurg._lib as l; from netsurg import caffe; "
+                    "print(l.lib._name); print(caffe.TEST)")
+            p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                               env=env, cwd=tmp)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            lib_path, phase = p.stdout.split()
+            self.assertEqual(lib_path, os.path.join(target, "netsurg", "libnetsurg.so"))
+            self.assertEqual(phase, "1")
 
 
 PRE = os.path.join(CONFORMANCE, "preprocess")
