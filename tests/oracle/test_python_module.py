@@ -302,6 +302,46 @@ class Errors(unittest.TestCase):
             self.assertEqual(e.exception.status, "NS_ERR_IO")
 
 
+@unittest.skipUnless(netsurg is not None, "no %s (make)" % SO)
+@unittest.skipUnless(os.path.isdir(CONFORMANCE), "no %s" % CONFORMANCE)
+class ClassifierAndOversample(unittest.TestCase):
+    def setUp(self):
+        d = case_dir("mini_caffenet")
+        self.files = os.path.join(d, "net.prototxt"), os.path.join(d, "weights.caffemodel")
+        self.net = caffe.Net(*self.files, caffe.TEST)
+        rng = np.random.default_rng(7)
+        self.images = rng.random((3, 45, 47, 3)).astype(np.float32)
+
+    def probs(self, hwc_batch):
+        """The net's prob for each H x W x 3 crop, one forward per crop pair."""
+        chw = np.ascontiguousarray(hwc_batch.transpose(0, 3, 1, 2))
+        return self.net.forward_all(data=chw)["prob"]
+
+    def test_oversample_is_corners_centre_and_mirrors(self):
+        im = self.images[0]
+        crops = caffe.io.oversample([im], (39, 39))
+        self.assertEqual(crops.shape, (10, 39, 39, 3))
+        # 45 x 47 image, 39 x 39 crops: corners start at rows 0/6, columns
+        # 0/8; the centre at (int(22.5 - 19.5), int(23.5 - 19.5)) = (3, 4).
+        starts = [(0, 0), (0, 8), (6, 0), (6, 8), (3, 4)]
+        for i, (y, x) in enumerate(starts):
+            np.testing.assert_array_equal(crops[i], im[y:y + 39, x:x + 39])
+            np.testing.assert_array_equal(crops[5 + i], im[y:y + 39, x:x + 39][:, ::-1])
+
+    def test_predict_center_crop_and_oversample(self):
+        clf = caffe.Classifier(*self.files, image_dims=(45, 47), raw_scale=255.0,
+                               channel_swap=(2, 1, 0))
+        prepared = self.images[:, :, :, ::-1] * 255.0  # swap to BGR, scale: by hand
+        centre = self.probs(prepared[:, 3:42, 4:43])
+        np.testing.assert_allclose(clf.predict(list(self.images), oversample=False), centre,
+                                   rtol=1e-5, atol=1e-6)
+        starts = [(0, 0), (0, 8), (6, 0), (6, 8), (3, 4)]
+        crops = [prepared[:, y:y + 39, x:x + 39] for y, x in starts]
+        crops += [c[:, :, ::-1] for c in crops]
+        want = np.mean([self.probs(c) for c in crops], axis=0)
+        np.testing.assert_allclose(clf.predict(list(self.images)), want, rtol=1e-5, atol=1e-6)
+
+
 @unittest.skipUnless(os.path.exists(SO), "no %s (make)" % SO)
 class OfflineInstall(unittest.TestCase):
     def test_pip_installs_package_and_library_without_network(self):

@@ -5,8 +5,9 @@ import warnings
 from .._core import TEST, TRAIN, Error, set_num_threads
 from . import io
 from .net import Blob, Layer, Net
+from .classifier import Classifier
 
-__all__ = ["Net", "Blob", "Layer", "TRAIN", "TEST", "io", "Error", "set_mode_cpu",
+__all__ = ["Net", "Classifier", "Blob", "Layer", "TRAIN", "TEST", "io", "Error", "set_mode_cpu",
            "set_mode_gpu", "set_device", "set_num_threads"]
 
 

@@ -150,3 +150,20 @@ class Transformer:
         if in_ in self.transpose:
             decaf_in = decaf_in.transpose(np.argsort(self.transpose[in_]))
         return decaf_in
+
+
+def oversample(images, crop_dims):
+    """pycaffe's ten crops per image: the four corners and the centre, then
+    the same five mirrored left to right.  images: N x H x W x K."""
+    images = [np.asarray(im) for im in images]
+    h, w, k = images[0].shape
+    ch, cw = (int(d) for d in crop_dims)
+    corners = [(y, x) for y in (0, h - ch) for x in (0, w - cw)]
+    centre = (int(h / 2.0 - ch / 2.0), int(w / 2.0 - cw / 2.0))
+    starts = corners + [centre]
+    crops = np.empty((10 * len(images), ch, cw, k), np.float32)
+    for n, im in enumerate(images):
+        for i, (y, x) in enumerate(starts):
+            crops[10 * n + i] = im[y:y + ch, x:x + cw]
+            crops[10 * n + 5 + i] = im[y:y + ch, x:x + cw][:, ::-1]
+    return crops
