@@ -6,7 +6,7 @@ import weakref
 
 import numpy as np
 
-from ._lib import Learnable, NetOpts, lib
+from ._lib import Classification, FcnOpts, Learnable, NetOpts, lib
 
 TRAIN, TEST = 0, 1
 _threads = [0]
@@ -235,6 +235,19 @@ class Net:
         """ns_net_forward on the blobs as they are (no copies)."""
         self._ctx.check(lib.ns_net_forward(self._ctx.handle, self._h))
 
+    def fcn(self, height=0, width=0, batch=0, suffix="-conv", seed=1):
+        """The FCN cast (ns_fcn_cast): a new net where every InnerProduct is
+        a Convolution, its params transplanted flat, its first input
+        height x width (0: kept)."""
+        ctx = Context()
+        opts = FcnOpts()
+        lib.ns_fcn_opts_init(ctypes.byref(opts))
+        opts.suffix, opts.seed = suffix.encode(), int(seed)
+        opts.height, opts.width, opts.batch = int(height), int(width), int(batch)
+        handle = ctypes.c_void_p()
+        ctx.check(lib.ns_fcn_cast(ctx.handle, self._h, ctypes.byref(opts), ctypes.byref(handle)))
+        return Net(ctx, handle)
+
     def load_weights(self, path):
         self._ctx.check(lib.ns_net_load_weights(self._ctx.handle, self._h, _fs(path)))
 
@@ -243,3 +256,29 @@ class Net:
 
     def save_prototxt(self, path):
         self._ctx.check(lib.ns_net_save_prototxt(self._ctx.handle, self._h, _fs(path)))
+
+
+def classify(prob, top=5):
+    """What one image's probabilities say (ns_classify): prob is (K,) or a
+    (K, H, W) map.  Returns {"argmax": (H, W) ints, "confidence": (H, W),
+    "top": (H, W, k) class ids by falling probability, "mean": (K,) the
+    probabilities averaged over the cells, "top_mean": (k,)}; ties go to
+    the lower class id."""
+    prob = np.ascontiguousarray(prob, np.float32)
+    if prob.ndim not in (1, 3):
+        raise ValueError("classify: prob must be (K,) or (K, H, W), not %s" % (prob.shape,))
+    k_classes, h, w = (prob.shape + (1, 1))[:3]
+    ctx = Context()
+    r = Classification()
+    ctx.check(lib.ns_classify(ctx.handle, prob.ctypes.data_as(ctypes.POINTER(ctypes.c_float)),
+                              k_classes, h, w, int(top), -1, ctypes.byref(r)))
+    try:
+        cells = h * w
+        out = {"argmax": np.ctypeslib.as_array(r.argmax, (cells,)).reshape(h, w).copy(),
+               "confidence": np.ctypeslib.as_array(r.confidence, (cells,)).reshape(h, w).copy(),
+               "top": np.ctypeslib.as_array(r.top, (cells * r.k,)).reshape(h, w, r.k).copy(),
+               "mean": np.ctypeslib.as_array(r.mean, (k_classes,)).copy(),
+               "top_mean": np.ctypeslib.as_array(r.top_mean, (r.k,)).copy()}
+    finally:
+        lib.ns_classification_free(ctx.handle, ctypes.byref(r))
+    return out

@@ -50,6 +50,18 @@ class Image(ctypes.Structure):
                 ("data", POINTER(c_float))]
 
 
+class FcnOpts(ctypes.Structure):
+    _fields_ = [("suffix", c_char_p), ("height", c_int), ("width", c_int), ("batch", c_int),
+                ("seed", c_uint64)]
+
+
+class Classification(ctypes.Structure):
+    _fields_ = [("classes", c_int), ("map_h", c_int), ("map_w", c_int), ("k", c_int),
+                ("argmax", POINTER(c_int)), ("confidence", POINTER(c_float)),
+                ("top", POINTER(c_int)), ("mean", POINTER(c_double)),
+                ("top_mean", POINTER(c_int))]
+
+
 MAX_CHANNELS = 16
 
 
@@ -97,6 +109,11 @@ _PROTOTYPES = {
     "ns_net_forward": (c_int, [_P, _P]),
     "ns_net_learnable_count": (c_int, [_P]),
     "ns_net_learnable": (c_int, [_P, c_int, POINTER(Learnable)]),
+    "ns_fcn_opts_init": (None, [POINTER(FcnOpts)]),
+    "ns_fcn_cast": (c_int, [_P, _P, POINTER(FcnOpts), POINTER(_P)]),
+    "ns_classify": (c_int, [_P, POINTER(c_float), c_int, c_int, c_int, c_int, c_int,
+                            POINTER(Classification)]),
+    "ns_classification_free": (None, [_P, POINTER(Classification)]),
     "ns_image_load": (c_int, [_P, c_char_p, c_int, POINTER(Image)]),
     "ns_image_resize": (c_int, [_P, POINTER(Image), c_int, c_int, c_int, POINTER(Image)]),
     "ns_image_free": (None, [_P, POINTER(Image)]),

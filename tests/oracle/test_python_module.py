@@ -182,7 +182,8 @@ class LiveViews(unittest.TestCase):
         # 16 -> 16 channels, 3x3, stride 1, 12x12: big enough for the
         # Winograd path, which keeps transformed weights between forwards.
         proto = """name: "wino"
-layer { name: "data" type: "Input" top: "data" input_param { shape { dim: 1 dim: 16 dim: 12 dim: 12 } } }
+layer { name: "data" type: "Input" top: "data"
+  input_param { shape { dim: 1 dim: 16 dim: 12 dim: 12 } } }
 layer { name: "conv" type: "Convolution" bottom: "data" top: "conv"
   convolution_param { num_output: 16 kernel_size: 3 pad: 1
     weight_filler { type: "gaussian" std: 0.1 } bias_filler { type: "constant" value: 0 } } }
@@ -228,6 +229,26 @@ layer { name: "conv" type: "Convolution" bottom: "data" top: "conv"
         prob = fcn.forward()["prob"]
         assert_close(self, prob, caffe_blob("mini_caffenet_fcn", "prob"), "fcn prob")
         self.assertEqual(prob.shape[2:], (5, 5))
+
+    def test_fcn_cast_gives_caffes_map(self):
+        # netsurg.Net.fcn: the library's cast of mini_caffenet at 71 x 71
+        # is the net Caffe ran by hand as mini_caffenet_fcn.
+        d = case_dir("mini_caffenet")
+        net = netsurg.Net.load(os.path.join(d, "net.prototxt"),
+                               os.path.join(d, "weights.caffemodel"))
+        fcn = net.fcn(height=71, width=71, batch=1)
+        self.assertIn("fc6-conv", fcn.params)
+        x = np.load(os.path.join(case_dir("mini_caffenet_fcn"), "in_data.npy"))
+        prob = fcn.forward(data=x)["prob"]
+        want = caffe_blob("mini_caffenet_fcn", "prob")
+        assert_close(self, prob, want, "cast prob")
+        # classify on the first image's map: argmax and top-3 as numpy's
+        got = netsurg.classify(prob[0], top=3)
+        np.testing.assert_array_equal(got["argmax"], want[0].argmax(0))
+        order = np.argsort(-want[0].mean((1, 2)), kind="stable")[:3]
+        np.testing.assert_array_equal(got["top_mean"], order)
+        with self.assertRaises(ValueError):
+            netsurg.classify(prob[0, 0, 0, :, None])
 
     def test_forward_releases_the_gil(self):
         # Another thread records the time of each of its loop turns while
