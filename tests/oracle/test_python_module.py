@@ -230,6 +230,27 @@ layer { name: "conv" type: "Convolution" bottom: "data" top: "conv"
         assert_close(self, prob, caffe_blob("mini_caffenet_fcn", "prob"), "fcn prob")
         self.assertEqual(prob.shape[2:], (5, 5))
 
+    def test_seed_designer_filters(self):
+        # The notebook's first half, as its pycaffe code is written: a view
+        # of the output taken before forward, params set through .data,
+        # against what Caffe computed (conformance/designer_filters).
+        d = case_dir("designer_filters")
+        if not os.path.isdir(d):
+            self.skipTest("no %s" % d)
+        net = caffe.Net(os.path.join(d, "net.prototxt"), caffe.TEST)
+        im = caffe.io.load_image(os.path.join(SHARED, "data", "cat_gray.jpg"), color=False)
+        im_input = im[np.newaxis, np.newaxis, :, :, 0]
+        np.testing.assert_allclose(im_input, np.load(os.path.join(d, "in_data.npy")), atol=1e-6)
+        net.blobs["data"].reshape(*im_input.shape)
+        net.blobs["data"].data[...] = im_input
+        conv0 = net.blobs["conv"].data[0, 0]
+        net.params["conv"][0].data[...] = np.load(os.path.join(d, "conv_weights.npy"))
+        net.params["conv"][1].data[...] = np.load(os.path.join(d, "conv_bias.npy"))
+        net.forward()
+        want = np.load(os.path.join(d, "blob_conv.npy"))
+        assert_close(self, net.blobs["conv"].data, want, "conv")
+        self.assertAlmostEqual(float(conv0.mean()), 1.494440, places=5)  # README there
+
     def test_fcn_cast_gives_caffes_map(self):
         # netsurg.Net.fcn: the library's cast of mini_caffenet at 71 x 71
         # is the net Caffe ran by hand as mini_caffenet_fcn.
