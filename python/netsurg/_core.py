@@ -6,7 +6,7 @@ import weakref
 
 import numpy as np
 
-from ._lib import Classification, FcnOpts, Learnable, NetOpts, lib
+from ._lib import Classification, FcnOpts, Learnable, NetOpts, SolverOpts, lib
 
 TRAIN, TEST = 0, 1
 _threads = [0]
@@ -117,7 +117,17 @@ class Net:
                                   ctypes.byref(handle)))
         return cls(ctx, handle)
 
+    @classmethod
+    def borrowed(cls, owner, ctx, handle):
+        """A net another object owns (a solver's): kept alive through owner,
+        never destroyed here."""
+        net = cls.__new__(cls)
+        net._ctx, net._h, net._owner = ctx, ctypes.c_void_p(handle), owner
+        return net
+
     def __del__(self):
+        if getattr(self, "_owner", None) is not None:
+            return
         if getattr(self, "_h", None):
             lib.ns_net_destroy(self._h)
             self._h = None
@@ -282,3 +292,51 @@ def classify(prob, top=5):
     finally:
         lib.ns_classification_free(ctx.handle, ctypes.byref(r))
     return out
+
+
+class Solver:
+    """Caffe's solvers from a solver.prototxt (ns_solver): step, solve,
+    snapshot, restore; .net and .test_nets are the solver's own nets."""
+
+    def __init__(self, solver_prototxt, weights=None, seed=-1):
+        self._ctx = Context()
+        opts = SolverOpts()
+        lib.ns_solver_opts_init(ctypes.byref(opts))
+        opts.seed = int(seed)
+        if weights is not None:
+            opts.weights = _fs(weights)
+        handle = ctypes.c_void_p()
+        self._ctx.check(lib.ns_solver_create(self._ctx.handle, _fs(solver_prototxt),
+                                             ctypes.byref(opts), ctypes.byref(handle)))
+        self._ctx.owned_by_net = True
+        self._h = handle
+
+    def __del__(self):
+        if getattr(self, "_h", None):
+            lib.ns_solver_destroy(self._h)
+            self._h = None
+        if getattr(self, "_ctx", None):
+            self._ctx.close()
+
+    @property
+    def iter(self):
+        return lib.ns_solver_iter(self._h)
+
+    def net(self):
+        return Net.borrowed(self, self._ctx, lib.ns_solver_net(self._h))
+
+    def test_nets(self):
+        return [Net.borrowed(self, self._ctx, lib.ns_solver_test_net(self._h, i))
+                for i in range(lib.ns_solver_test_net_count(self._h))]
+
+    def step(self, iters):
+        self._ctx.check(lib.ns_solver_step(self._ctx.handle, self._h, int(iters)))
+
+    def solve(self):
+        self._ctx.check(lib.ns_solver_solve(self._ctx.handle, self._h))
+
+    def snapshot(self):
+        self._ctx.check(lib.ns_solver_snapshot(self._ctx.handle, self._h))
+
+    def restore(self, solverstate):
+        self._ctx.check(lib.ns_solver_restore(self._ctx.handle, self._h, _fs(solverstate)))

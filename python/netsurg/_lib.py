@@ -62,6 +62,11 @@ class Classification(ctypes.Structure):
                 ("top_mean", POINTER(c_int))]
 
 
+class SolverOpts(ctypes.Structure):
+    _fields_ = [("seed", c_int64), ("weights", c_char_p), ("on_event", c_void_p),
+                ("user", c_void_p), ("stop", POINTER(c_int))]
+
+
 MAX_CHANNELS = 16
 
 
@@ -114,6 +119,17 @@ _PROTOTYPES = {
     "ns_classify": (c_int, [_P, POINTER(c_float), c_int, c_int, c_int, c_int, c_int,
                             POINTER(Classification)]),
     "ns_classification_free": (None, [_P, POINTER(Classification)]),
+    "ns_solver_opts_init": (None, [POINTER(SolverOpts)]),
+    "ns_solver_create": (c_int, [_P, c_char_p, POINTER(SolverOpts), POINTER(_P)]),
+    "ns_solver_destroy": (None, [_P]),
+    "ns_solver_restore": (c_int, [_P, _P, c_char_p]),
+    "ns_solver_solve": (c_int, [_P, _P]),
+    "ns_solver_step": (c_int, [_P, _P, c_int]),
+    "ns_solver_snapshot": (c_int, [_P, _P]),
+    "ns_solver_iter": (c_int, [_P]),
+    "ns_solver_net": (_P, [_P]),
+    "ns_solver_test_net_count": (c_int, [_P]),
+    "ns_solver_test_net": (_P, [_P, c_int]),
     "ns_image_load": (c_int, [_P, c_char_p, c_int, POINTER(Image)]),
     "ns_image_resize": (c_int, [_P, POINTER(Image), c_int, c_int, c_int, POINTER(Image)]),
     "ns_image_free": (None, [_P, POINTER(Image)]),

@@ -384,6 +384,64 @@ class ClassifierAndOversample(unittest.TestCase):
         np.testing.assert_allclose(clf.predict(list(self.images)), want, rtol=1e-5, atol=1e-6)
 
 
+FMNIST = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"  # the solver's source
+LENET = os.path.join(ROOT, "models", "fmnist_lenet")
+
+
+@unittest.skipUnless(netsurg is not None, "no %s (make)" % SO)
+@unittest.skipUnless(os.path.exists(FMNIST), "no %s (dataset-fashion-mnist)" % FMNIST)
+class Solvers(unittest.TestCase):
+    def write_solver(self, tmp, prefix):
+        path = os.path.join(tmp, prefix + "_solver.prototxt")
+        with open(path, "w") as f:
+            f.write('net: "%s"\ntest_iter: 2\ntest_interval: 1000\nbase_lr: 0.01\n'
+                    'momentum: 0.9\nweight_decay: 0.0005\nlr_policy: "inv"\ngamma: 0.0001\n'
+                    'power: 0.75\ndisplay: 0\nmax_iter: 12\nsnapshot_prefix: "%s"\n'
+                    'random_seed: 3\n' % (os.path.join(LENET, "train_val.prototxt"),
+                                           os.path.join(tmp, prefix)))
+        return path
+
+    def test_sgd_steps_equal_netsurg_train(self):
+        # One thread on both sides: training is then deterministic, and
+        # SGDSolver.step must land on the very weights `netsurg train` does.
+        cli = os.path.abspath(os.path.join(BUILD, "netsurg"))
+        if not os.path.exists(cli):
+            self.skipTest("no %s" % cli)
+        deploy = os.path.join(LENET, "deploy.prototxt")
+        with tempfile.TemporaryDirectory() as tmp:
+            p = subprocess.run([cli, "train", self.write_solver(tmp, "cli"), "--threads", "1",
+                                "--quiet"], capture_output=True, text=True, cwd=tmp)
+            self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+            netsurg.set_num_threads(1)
+            try:
+                solver = caffe.SGDSolver(self.write_solver(tmp, "py"))
+                before = solver.net.params["conv1"][0].data.copy()
+                solver.step(5)
+                self.assertEqual(solver.iter, 5)
+                solver.step(7)
+                solver.snapshot()
+            finally:
+                netsurg.set_num_threads(0)
+            self.assertEqual(solver.iter, 12)
+            self.assertFalse(np.array_equal(solver.net.params["conv1"][0].data, before))
+            self.assertEqual(len(solver.test_nets), 1)
+            want = caffe.Net(deploy, os.path.join(tmp, "cli_iter_12.caffemodel"), caffe.TEST)
+            got = caffe.Net(deploy, os.path.join(tmp, "py_iter_12.caffemodel"), caffe.TEST)
+            for layer, blobs in want.params.items():
+                for i, b in enumerate(blobs):
+                    np.testing.assert_array_equal(got.params[layer][i].data, b.data,
+                                                  "%s[%d]" % (layer, i))
+                    np.testing.assert_array_equal(solver.net.params[layer][i].data, b.data)
+
+    def test_bad_solver_is_an_error(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "s.prototxt")
+            with open(path, "w") as f:
+                f.write("base_lr: oops\n")
+            with self.assertRaises(netsurg.Error):
+                caffe.get_solver(path)
+
+
 @unittest.skipUnless(os.path.exists(SO), "no %s (make)" % SO)
 class OfflineInstall(unittest.TestCase):
     def test_pip_installs_package_and_library_without_network(self):

@@ -6,8 +6,11 @@ from .._core import TEST, TRAIN, Error, set_num_threads
 from . import io
 from .net import Blob, Layer, Net
 from .classifier import Classifier
+from .solver import (AdaDeltaSolver, AdaGradSolver, AdamSolver, NesterovSolver, RMSPropSolver,
+                     SGDSolver, get_solver)
 
-__all__ = ["Net", "Classifier", "Blob", "Layer", "TRAIN", "TEST", "io", "Error", "set_mode_cpu",
+__all__ = ["Net", "Classifier", "SGDSolver", "NesterovSolver", "AdaGradSolver", "RMSPropSolver",
+           "AdaDeltaSolver", "AdamSolver", "get_solver", "Blob", "Layer", "TRAIN", "TEST", "io", "Error", "set_mode_cpu",
            "set_mode_gpu", "set_device", "set_num_threads"]
 
 

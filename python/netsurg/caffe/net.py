@@ -101,9 +101,19 @@ def _parse_args(args, kwargs):
 class Net:
     def __init__(self, *args, **kwargs):
         network, weights, phase = _parse_args(args, kwargs)
-        self._core = _core.Net.load(network, weights=weights, phase=phase)
-        self._layer_names = self._core.layer_names()
+        self._setup(_core.Net.load(network, weights=weights, phase=phase))
+
+    def _setup(self, core):
+        self._core = core
+        self._layer_names = core.layer_names()
         self._blob_cache = {}
+
+    @classmethod
+    def _wrap(cls, core):
+        """A caffe.Net over an existing netsurg.Net (a solver's)."""
+        net = cls.__new__(cls)
+        net._setup(core)
+        return net
 
     # ---- structure ----
     @property
