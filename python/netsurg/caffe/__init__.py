@@ -10,8 +10,8 @@ from .solver import (AdaDeltaSolver, AdaGradSolver, AdamSolver, NesterovSolver, 
                      SGDSolver, get_solver)
 
 __all__ = ["Net", "Classifier", "SGDSolver", "NesterovSolver", "AdaGradSolver", "RMSPropSolver",
-           "AdaDeltaSolver", "AdamSolver", "get_solver", "Blob", "Layer", "TRAIN", "TEST", "io", "Error", "set_mode_cpu",
-           "set_mode_gpu", "set_device", "set_num_threads"]
+           "AdaDeltaSolver", "AdamSolver", "get_solver", "Blob", "Layer", "TRAIN", "TEST", "io",
+           "Error", "set_mode_cpu", "set_mode_gpu", "set_device", "set_num_threads"]
 
 
 def set_mode_cpu():
