@@ -27,7 +27,21 @@ SO = os.path.join(BUILD, "libnetsurg.so")
 CONFORMANCE = os.path.join(SHARED, "conformance")
 ABS_TOL, REL_TOL = 1e-5, 1e-4  # tests/test_conformance.c's
 
-if os.path.exists(SO):
+
+
+def sanitized():
+    """True when the library was built with -fsanitize (make test-asan):
+    the ASan runtime must be the first library a process loads, so such a
+    library cannot be loaded into python3."""
+    try:
+        with open(os.path.join(BUILD, "obj", "compile-flags")) as f:
+            return "-fsanitize=" in f.read()
+    except OSError:
+        return False
+
+
+SANITIZED = sanitized()
+if os.path.exists(SO) and not SANITIZED:
     os.environ.setdefault("NETSURG_LIB", os.path.abspath(SO))
     sys.path.insert(0, os.path.join(ROOT, "python"))
     sys.path.insert(0, os.path.join(ROOT, "python", "caffe_shim"))
@@ -35,6 +49,8 @@ if os.path.exists(SO):
     import caffe
 else:
     netsurg = caffe = None
+NO_LIB = ("libnetsurg.so built with sanitizers cannot load into python3" if SANITIZED
+          else "no %s (make)" % SO)
 
 
 def case_dir(name):
@@ -70,7 +86,7 @@ def feed_inputs(net, name):
             blob.data[...] = a
 
 
-@unittest.skipUnless(netsurg is not None, "no %s (make)" % SO)
+@unittest.skipUnless(netsurg is not None, NO_LIB)
 @unittest.skipUnless(os.path.isdir(CONFORMANCE), "no %s" % CONFORMANCE)
 class ConformanceThroughPycaffeApi(unittest.TestCase):
     def test_every_blob_equals_caffes(self):
@@ -89,7 +105,7 @@ class ConformanceThroughPycaffeApi(unittest.TestCase):
                     assert_close(self, b.data, caffe_blob(name, blob), "%s/%s" % (name, blob))
 
 
-@unittest.skipUnless(netsurg is not None, "no %s (make)" % SO)
+@unittest.skipUnless(netsurg is not None, NO_LIB)
 @unittest.skipUnless(os.path.isdir(CONFORMANCE), "no %s" % CONFORMANCE)
 class PycaffeSurface(unittest.TestCase):
     def test_signatures_and_phases(self):
@@ -155,7 +171,7 @@ class PycaffeSurface(unittest.TestCase):
                 np.testing.assert_array_equal(fresh.params[layer][i].data, b.data)
 
 
-@unittest.skipUnless(netsurg is not None, "no %s (make)" % SO)
+@unittest.skipUnless(netsurg is not None, NO_LIB)
 @unittest.skipUnless(os.path.isdir(CONFORMANCE), "no %s" % CONFORMANCE)
 class LiveViews(unittest.TestCase):
     def test_param_writes_reach_the_next_forward(self):
@@ -300,7 +316,7 @@ layer { name: "conv" type: "Convolution" bottom: "data" top: "conv"
         self.assertGreater(len(inside), 0, "no other thread ran during forward")
 
 
-@unittest.skipUnless(netsurg is not None, "no %s (make)" % SO)
+@unittest.skipUnless(netsurg is not None, NO_LIB)
 @unittest.skipUnless(os.path.isdir(CONFORMANCE), "no %s" % CONFORMANCE)
 class Errors(unittest.TestCase):
     def test_unknown_names_are_key_errors(self):
@@ -344,7 +360,7 @@ class Errors(unittest.TestCase):
             self.assertEqual(e.exception.status, "NS_ERR_IO")
 
 
-@unittest.skipUnless(netsurg is not None, "no %s (make)" % SO)
+@unittest.skipUnless(netsurg is not None, NO_LIB)
 @unittest.skipUnless(os.path.isdir(CONFORMANCE), "no %s" % CONFORMANCE)
 class ClassifierAndOversample(unittest.TestCase):
     def setUp(self):
@@ -388,7 +404,7 @@ FMNIST = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"  # the s
 LENET = os.path.join(ROOT, "models", "fmnist_lenet")
 
 
-@unittest.skipUnless(netsurg is not None, "no %s (make)" % SO)
+@unittest.skipUnless(netsurg is not None, NO_LIB)
 @unittest.skipUnless(os.path.exists(FMNIST), "no %s (dataset-fashion-mnist)" % FMNIST)
 class Solvers(unittest.TestCase):
     def write_solver(self, tmp, prefix):
@@ -442,7 +458,7 @@ class Solvers(unittest.TestCase):
                 caffe.get_solver(path)
 
 
-@unittest.skipUnless(os.path.exists(SO), "no %s (make)" % SO)
+@unittest.skipUnless(netsurg is not None, NO_LIB)
 class OfflineInstall(unittest.TestCase):
     def test_pip_installs_package_and_library_without_network(self):
         # What `make python` does, into a scratch folder: the installed
@@ -477,7 +493,7 @@ PRE = os.path.join(CONFORMANCE, "preprocess")
 MEAN_BGR = [104.0069879317889, 116.66876761696767, 122.6789143406786]  # settings.json
 
 
-@unittest.skipUnless(netsurg is not None, "no %s (make)" % SO)
+@unittest.skipUnless(netsurg is not None, NO_LIB)
 @unittest.skipUnless(os.path.isdir(PRE), "no %s" % PRE)
 class TransformerAgainstPycaffe(unittest.TestCase):
     def run_case(self, reference, image, color):
