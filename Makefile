@@ -104,8 +104,15 @@ $(SO): $(SO_REAL)
 # (empty) installs into the running environment, e.g. a venv.
 PYTHON ?= /usr/bin/python3
 PY_TARGET ?= $(BUILD)/python
+# caffe_pb2 comes from our caffe.proto without its protobuf-c options (they
+# only rename C struct members) and so without their import.
+PY_PROTO := python/netsurg/caffe/proto
 python: $(SO)
 	cp $(SO_REAL) python/netsurg/libnetsurg.so
+	@mkdir -p $(BUILD)/pyproto
+	grep -v -e 'import "protobuf-c/' -e 'option (pb_c_msg)' src/format/caffe.proto \
+	  >$(BUILD)/pyproto/caffe.proto
+	protoc --python_out=$(PY_PROTO) -I$(BUILD)/pyproto $(BUILD)/pyproto/caffe.proto
 	$(PYTHON) -m pip install --no-build-isolation --no-deps --no-index --upgrade \
 	  $(if $(PY_TARGET),--target $(PY_TARGET)) ./python
 

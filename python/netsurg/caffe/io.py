@@ -167,3 +167,24 @@ def oversample(images, crop_dims):
             crops[10 * n + i] = im[y:y + ch, x:x + cw]
             crops[10 * n + 5 + i] = im[y:y + ch, x:x + cw][:, ::-1]
     return crops
+
+
+def blobproto_to_array(blob, return_diff=False):
+    """A caffe_pb2.BlobProto's data (or diff) as an array of its shape
+    (num, channels, height, width for legacy blobs)."""
+    values = np.array(blob.diff if return_diff else blob.data, np.float32)
+    if any(blob.HasField(f) for f in ("num", "channels", "height", "width")):
+        return values.reshape(blob.num, blob.channels, blob.height, blob.width)
+    return values.reshape(tuple(blob.shape.dim))
+
+
+def array_to_blobproto(arr, diff=None):
+    """A caffe_pb2.BlobProto holding arr (and diff, of the same shape)."""
+    from .proto import caffe_pb2
+    arr = np.asarray(arr)
+    blob = caffe_pb2.BlobProto()
+    blob.shape.dim.extend(arr.shape)
+    blob.data.extend(arr.astype(float).flat)
+    if diff is not None:
+        blob.diff.extend(np.asarray(diff).astype(float).flat)
+    return blob
