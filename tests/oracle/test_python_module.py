@@ -510,6 +510,10 @@ for layer in msg.layer:
         back = caffe.io.blobproto_to_array(caffe.io.array_to_blobproto(want))
         assert np.array_equal(back, want)
         n += 1
+datum = caffe_pb2.Datum(channels=2, height=1, width=3, data=bytes([1, 2, 3, 250, 5, 6]))
+assert caffe.io.datum_to_array(datum).tolist() == [[[1, 2, 3]], [[250, 5, 6]]]
+datum = caffe_pb2.Datum(channels=1, height=2, width=1, float_data=[0.5, -2])
+assert caffe.io.datum_to_array(datum).tolist() == [[[0.5], [-2.0]]]
 print(netsurg._lib.lib._name, n)
 """
 

@@ -188,3 +188,12 @@ def array_to_blobproto(arr, diff=None):
     if diff is not None:
         blob.diff.extend(np.asarray(diff).astype(float).flat)
     return blob
+
+
+def datum_to_array(datum):
+    """A caffe_pb2.Datum as a channels x height x width array: uint8 from
+    its bytes, else floats from float_data."""
+    shape = (datum.channels, datum.height, datum.width)
+    if len(datum.data):
+        return np.frombuffer(datum.data, dtype=np.uint8).reshape(shape)
+    return np.array(datum.float_data).astype(float).reshape(shape)
