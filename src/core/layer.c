@@ -10,7 +10,7 @@
 #define NS_LAYER_LIST(X) \
   X(input)               \
   NS_LAYER_LIST_CAFFENET(X) NS_LAYER_LIST_ZOO(X) NS_LAYER_LIST_LOSS(X) NS_LAYER_LIST_DATA(X) \
-  NS_LAYER_LIST_FORKS(X) NS_LAYER_LIST_SSD(X)
+  NS_LAYER_LIST_FORKS(X) NS_LAYER_LIST_SSD(X) NS_LAYER_LIST_RCNN(X)
 
 /* Data layers without LMDB (src/layers/data.c). */
 #define NS_LAYER_LIST_DATA(X) X(image_data) X(npy_data) X(idx_data)
@@ -42,6 +42,10 @@
 
 /* Wei Liu's SSD fork (normalize.c, permute.c, prior_box.c, detection_output.c). */
 #define NS_LAYER_LIST_SSD(X) X(normalize) X(permute) X(prior_box) X(detection_output)
+
+/* Fast/Faster R-CNN and R-FCN (src/layers: roi_pooling.c, psroi_pooling.c,
+ * proposal.c; python.c runs py-faster-rcnn's proposal layer natively). */
+#define NS_LAYER_LIST_RCNN(X) X(roi_pooling) X(psroi_pooling) X(proposal) X(python)
 
 /* Losses and metrics for training (src/layers: loss.c, accuracy.c). */
 #define NS_LAYER_LIST_LOSS(X)                                                           \
