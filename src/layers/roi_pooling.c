@@ -9,8 +9,8 @@
  *   clamped to [0, H], columns likewise,
  * and the top is the max over the bin; an empty bin gives 0.
  * Where the fork CHECKs (batch index out of range) we return an error;
- * corners are clamped to +-2^30 before rounding to int (the fork's cast
- * of a huge float is undefined).  Backward, as the fork's GPU kernel (its
+ * corners are clamped to +-2^30 (NaN to 0) before the cast to int (the
+ * fork's cast of a huge float is undefined).  Backward, as the fork's GPU kernel (its
  * CPU backward is NOT_IMPLEMENTED): each top's diff goes to the bottom
  * cell that gave its max; the rois get no gradient. */
 #include <float.h>
@@ -73,9 +73,11 @@ static ns_status roi_pool_reshape(ns_ctx *ctx, ns_layer *l) {
   return NS_OK;
 }
 
-/* The fork's round(v * spatial_scale) into an int, kept finite. */
+/* The fork's round(v * spatial_scale) into an int, kept finite (NaN: 0,
+ * where the fork's cast is undefined). */
 static int scaled_corner(float v, float scale) {
   double d = round((double)(v * scale));
+  if (isnan(d)) return 0;
   if (d > ROI_COORD_LIMIT) d = ROI_COORD_LIMIT;
   if (d < -ROI_COORD_LIMIT) d = -ROI_COORD_LIMIT;
   return (int)d;

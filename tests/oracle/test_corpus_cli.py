@@ -25,7 +25,6 @@ PROTO = os.path.join(SHARED, "data", "prototxt")
 
 # wild/ file -> the first layer type in it that netsurg cannot run yet.
 NOT_SHAPED = {
-    "fasterrcnn__VGG16_faster_rcnn_end2end_test.prototxt": "Python",
 }
 
 
