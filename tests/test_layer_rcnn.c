@@ -76,8 +76,9 @@ static void test_roi_pooling_gradient(void **state) {
   p.pooled_h = 2;
   p.pooled_w = 3;
   p.spatial_scale = 1;
-  const float rois[10] = {0, 0, 0, 3, 3, 0, 1, 0, 3, 2};
-  lh_harness *h = roi_layer(&p, x, 2, rois);
+  /* the third ROI is cell (0, 0) alone: its max sits at index 0 */
+  const float rois[15] = {0, 0, 0, 3, 3, 0, 1, 0, 3, 2, 0, 0, 0, 0, 0};
+  lh_harness *h = roi_layer(&p, x, 3, rois);
   assert_int_equal(lh_run(h), NS_OK);
   ns_blob *top = h->top[0], *b = h->bottom[0];
   int64_t n = top->count;
