@@ -33,6 +33,13 @@ static double layer_work(const ns_net *net, int i) {
       window = (double)pp->kernel_size * pp->kernel_size;
     else
       window = (double)pp->kernel_h * pp->kernel_w;
+  } else if ((!strcmp(l->ops->type, "ROIPooling") || !strcmp(l->ops->type, "PSROIPooling")) &&
+             l->n_bottom && l->bottom[0]->num_axes == 4) {
+    /* a bin may cover the whole plane */
+    window = (double)l->bottom[0]->shape[2] * (double)l->bottom[0]->shape[3];
+  } else if (!strcmp(l->ops->type, "Proposal") || !strcmp(l->ops->type, "Python")) {
+    /* NMS: each candidate against up to all top rows kept */
+    window = l->n_top ? (double)l->top[0]->shape[0] : 1;
   } else if (!strcmp(l->ops->type, "LRN") && p->lrn_param) {
     double n = p->lrn_param->has_local_size ? p->lrn_param->local_size : 5;
     window = p->lrn_param->norm_region ? n * n : n;

@@ -196,6 +196,30 @@ layer { name: "det" type: "DetectionOutput" bottom: "loc_f" bottom: "conf_f" bot
     confidence_threshold: 0.01 } }
 EOF
 
+# Faster R-CNN's layers: Proposal (native and as py-faster-rcnn's Python
+# layer) feeding ROIPooling and PSROIPooling; im_info (48, 48, 1) made by
+# Power and Concat.
+cat >"$tmp/rcnn.prototxt" <<'EOF'
+layer { name: "in" type: "Input" top: "data" top: "cls" top: "bbox" top: "z2" top: "z1"
+  input_param { shape { dim: 1 dim: 4 dim: 3 dim: 3 } shape { dim: 1 dim: 6 dim: 3 dim: 3 }
+                shape { dim: 1 dim: 12 dim: 3 dim: 3 } shape { dim: 1 dim: 2 }
+                shape { dim: 1 dim: 1 } } }
+layer { name: "hw" type: "Power" bottom: "z2" top: "hw" power_param { shift: 48 } }
+layer { name: "sc" type: "Power" bottom: "z1" top: "sc" power_param { shift: 1 } }
+layer { name: "info" type: "Concat" bottom: "hw" bottom: "sc" top: "im_info" }
+layer { name: "proposal" type: "Proposal" bottom: "cls" bottom: "bbox" bottom: "im_info"
+  top: "rois" top: "scores"
+  proposal_param { feat_stride: 16 ratio: 1 scale: 1 scale: 2 scale: 4 min_size: 4
+                   pre_nms_topn: 20 post_nms_topn: 8 nms_thresh: 0.5 } }
+layer { name: "py" type: "Python" bottom: "cls" bottom: "bbox" bottom: "im_info" top: "rois2"
+  python_param { module: "rpn.proposal_layer" layer: "ProposalLayer"
+                 param_str: "'feat_stride': 16\n'scales': !!python/tuple [1]" } }
+layer { name: "roi" type: "ROIPooling" bottom: "data" bottom: "rois" top: "pool"
+  roi_pooling_param { pooled_h: 2 pooled_w: 2 spatial_scale: 0.0625 } }
+layer { name: "psroi" type: "PSROIPooling" bottom: "data" bottom: "rois2" top: "ps"
+  psroi_pooling_param { spatial_scale: 0.0625 output_dim: 1 group_size: 2 } }
+EOF
+
 # Spellings the text format allows: `<>` blocks, lists, escapes, numbers.
 cat >"$tmp/spellings.prototxt" <<'EOF'
 name: 'it\'s \x41\101\n' # comment
