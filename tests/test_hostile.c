@@ -1445,7 +1445,7 @@ static void forward_fails(ns_status want, const char *name, const char *text) {
   const char *p = put_text(name, text);
   ns_ctx *ctx = new_ctx();
   ns_net *n = NULL;
-  assert_int_equal(ns_net_load(ctx, p, NULL, 1, &n), NS_OK);
+  assert_int_equal(ns_net_load(ctx, p, NULL, &n), NS_OK);
   assert_int_equal(ns_net_forward(ctx, n), want);
   assert_non_null(strstr(ns_ctx_error(ctx), "batch index"));
   ns_net_destroy(n);
