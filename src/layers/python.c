@@ -1,8 +1,11 @@
 /* Python: Caffe's PythonLayer runs python_param { module layer param_str }
  * in an embedded interpreter; netsurg runs no Python.  One class is run
- * natively, automatically, as OpenCV dnn's Caffe importer does:
- * py-faster-rcnn's rpn.proposal_layer.ProposalLayer becomes the Proposal
- * layer (proposal.c), with a note through the context's warning channel.
+ * natively, automatically: py-faster-rcnn's
+ * rpn.proposal_layer.ProposalLayer becomes the Proposal layer
+ * (proposal.c), with a note through the context's warning channel.
+ * (OpenCV 4.6's importer refuses the Python layer: its users edited the
+ * prototxt to type "Proposal", as OpenCV's own Faster R-CNN samples are;
+ * the mapping here is that edit, done on load.)
  * Its param_str is the YAML dict proposal_layer.py reads: 'feat_stride'
  * (required there), 'scales' (default 8, 16, 32); the ratios are
  * generate_anchors' 0.5, 1, 2, base_size 16, and the other values come
