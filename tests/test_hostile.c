@@ -1493,15 +1493,10 @@ static void test_rcnn_layers(void **state) {
            "                shape { dim: 1 dim: 3 } } }\n"
            "layer { name: \"p\" type: \"Proposal\" bottom: \"s\" bottom: \"d\" bottom: \"i\"\n"
            "  top: \"rois\" proposal_param { post_nms_topn: 4294967295 } }\n");
-  /* `info` lists a net it cannot shape (exit 0 today, 3 once issue 13's
-   * exit codes land); the library refuses it as unsupported */
-  const char *py = put_text(
-      "python.prototxt",
-      input_net(t, sizeof t, "dim: 1 dim: 3",
-                "layer { name: \"py\" type: \"Python\" bottom: \"data\" top: \"y\"\n"
-                "  python_param { module: \"my.module\" layer: \"MyLayer\" } }\n"));
-  CLI(OK_OR(S(NS_ERR_UNSUPPORTED)), py, "info", py);
-  lib_net(S(NS_ERR_UNSUPPORTED), py, py, NULL);
+  net_case(S(NS_ERR_UNSUPPORTED), "python.prototxt",
+           input_net(t, sizeof t, "dim: 1 dim: 3",
+                     "layer { name: \"py\" type: \"Python\" bottom: \"data\" top: \"y\"\n"
+                     "  python_param { module: \"my.module\" layer: \"MyLayer\" } }\n"));
 }
 
 /* Each test through run_case: the library checks run, and a test whose
