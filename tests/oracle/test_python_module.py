@@ -287,13 +287,8 @@ layer { name: "conv" type: "Convolution" bottom: "data" top: "conv"
         with self.assertRaises(ValueError):
             netsurg.classify(prob[0, 0, 0, :, None])
 
-    def test_forward_releases_the_gil(self):
-        # Another thread records the time of each of its loop turns while
-        # one long forward runs.  Were the GIL held through the foreign
-        # call, no turn could fall inside it (only after it returns); turns
-        # in its first half prove the release (CDLL, not PyDLL).
-        net = netsurg.Net.load(os.path.join(case_dir("mini_caffenet"), "net.prototxt"))
-        net.reshape_input("data", (256, 3, 39, 39))
+    @staticmethod
+    def _forward_beside_a_spinner(net):
         done, started, stamps = threading.Event(), threading.Event(), []
 
         def spin():
@@ -311,7 +306,28 @@ layer { name: "conv" type: "Convolution" bottom: "data" top: "conv"
         finally:
             done.set()
             t.join()
-        self.assertGreater(t1 - t0, 0.02)
+        return t0, t1, stamps
+
+    def test_forward_releases_the_gil(self):
+        # Another thread records the time of each of its loop turns while
+        # one long forward runs.  Were the GIL held through the foreign
+        # call, no turn could fall inside it (only after it returns); turns
+        # in its first half prove the release (CDLL, not PyDLL).
+        net = netsurg.Net.load(os.path.join(case_dir("mini_caffenet"), "net.prototxt"))
+        # The forward must outlast several of Python's thread switch
+        # intervals for the check to mean anything: grow the batch until it
+        # does (a precondition of the check, not a timing assertion).
+        old_interval = sys.getswitchinterval()
+        sys.setswitchinterval(0.001)
+        try:
+            for batch in (256, 1024, 4096):
+                net.reshape_input("data", (batch, 3, 39, 39))
+                t0, t1, stamps = self._forward_beside_a_spinner(net)
+                if t1 - t0 > 0.02:
+                    break
+        finally:
+            sys.setswitchinterval(old_interval)
+        self.assertGreater(t1 - t0, 0.02, "forward too short to tell")
         inside = [s for s in stamps if t0 < s < t0 + (t1 - t0) / 2]
         self.assertGreater(len(inside), 0, "no other thread ran during forward")
 
