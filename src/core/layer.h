@@ -87,7 +87,11 @@ struct ns_layer {
   int n_bottom, n_top;
   ns_blob **bottom, **top; /* borrowed from the net */
   int n_params;
-  ns_blob **params; /* owned by the layer */
+  ns_blob **params; /* owned by the layer, but where param_shared says */
+  /* NULL, or per param 1 when params[j] is an earlier layer's blob (a
+   * shared param, net_share.c): the owner frees it, the solver sees it
+   * once. */
+  int *param_shared;
   void *priv;       /* layer state; freed with ns_free after ops->destroy */
   ns_rng *rng;      /* the net's generator, for fillers */
   /* Training, set by the net after setup (all NULL / 0 in a bare layer):

@@ -334,14 +334,17 @@ static ns_status init_layer(ns_ctx *ctx, ns_net *net, const plan_layer *pl, ns_l
   if (bind_blobs(ctx, net, pl, l) != NS_OK) return ctx->status;
   if (check_counts(ctx, l) != NS_OK) return ctx->status;
   if (l->ops->setup(ctx, l) != NS_OK) return ctx->status;
+  if (ns_net_share_params(ctx, net, l) != NS_OK) return ctx->status;
   return l->ops->reshape(ctx, l);
 }
 
 static void destroy_layer(ns_ctx *ctx, ns_layer *l) {
   if (l->ops && l->ops->destroy) l->ops->destroy(ctx, l);
   ns_free(ctx, l->priv);
-  for (int i = 0; i < l->n_params; i++) ns_blob_destroy(ctx, l->params[i]);
+  for (int i = 0; i < l->n_params; i++)
+    if (!(l->param_shared && l->param_shared[i])) ns_blob_destroy(ctx, l->params[i]);
   ns_free(ctx, l->params);
+  ns_free(ctx, l->param_shared);
   ns_free(ctx, l->bottom);
   ns_free(ctx, l->top);
   ns_layer_free_train(ctx, l);
@@ -359,6 +362,7 @@ void ns_net_destroy(ns_net *net) {
   ns_free(ctx, net->owned);
   ns_name_map_free(ctx, &net->blob_names);
   ns_name_map_free(ctx, &net->layer_names);
+  ns_name_map_free(ctx, &net->param_names);
   ns_floats_free(ctx, net->scratch);
   if (net->def) protobuf_c_message_free_unpacked(&net->def->base, &ctx->pb_alloc);
   ns_free(ctx, net);
@@ -399,7 +403,8 @@ ns_status ns_net_build(ns_ctx *ctx, Caffe__NetParameter *def, uint64_t seed, ns_
   size_t n_tops = 0; /* every blob is some layer's top */
   for (int i = 0; i < p.n; i++) n_tops += (size_t)p.layers[i].n_top;
   if (ns_name_map_init(ctx, &net->blob_names, n_tops) != NS_OK ||
-      ns_name_map_init(ctx, &net->layer_names, (size_t)p.n) != NS_OK)
+      ns_name_map_init(ctx, &net->layer_names, (size_t)p.n) != NS_OK ||
+      ns_net_share_init(ctx, net) != NS_OK)
     goto fail;
   for (int i = 0; i < p.n; i++) {
     ns_status st = init_layer(ctx, net, &p.layers[i], &net->layers[net->n_layers]);

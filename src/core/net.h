@@ -22,6 +22,8 @@ struct ns_net {
   Caffe__LayerParameter **owned; /* inserted Split layers' params */
   /* name -> index, so lookups do not scan (hostile nets have 100,000 layers) */
   ns_name_map blob_names, layer_names;
+  /* shared param name -> index of the layer that owns it (net_share.c) */
+  ns_name_map param_names;
   ns_rng rng;
   float *scratch;
   int64_t scratch_cap;
@@ -47,6 +49,14 @@ ns_status ns_net_init_backward(ns_ctx *ctx, ns_net *net);
 /* Caffe's Net::Forward loss after a forward: the sum over every top with
  * a loss weight of loss_weight * (sum of the top's values). */
 double ns_net_total_loss(const ns_net *net);
+/* Shared params (net_share.c, Caffe's AppendParam): the name map, sized
+ * from the definition; after layer l's setup, its params named by an
+ * earlier layer become that layer's blobs (shapes and mults checked). */
+ns_status ns_net_share_init(ns_ctx *ctx, ns_net *net);
+ns_status ns_net_share_params(ns_ctx *ctx, ns_net *net, ns_layer *l);
+/* lr_mult (decay 0) or decay_mult (decay 1) of an owned param j of l:
+ * its own spec's, else the first sharer's that sets it, else 1. */
+float ns_net_param_mult(const ns_net *net, const ns_layer *l, int j, int decay);
 /* Frees what ns_net_init_backward put in a layer. */
 void ns_layer_free_train(ns_ctx *ctx, ns_layer *l);
 

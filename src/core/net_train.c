@@ -27,16 +27,21 @@ static const Caffe__ParamSpec *param_spec(const ns_layer *l, int i) {
 /* Statistics (BatchNorm's) never learn: Caffe masks them with lr_mult 0. */
 static int frozen_statistics(const ns_layer *l) { return l->ops->params_are_statistics; }
 
+/* The mults the solver uses for an owned param: a shared one's may come
+ * from a sharer (ns_net_param_mult). */
+static float solver_mult(const ns_layer *l, int i, int decay) {
+  if (frozen_statistics(l)) return 0.0f;
+  return ns_net_param_mult(l->net, l, i, decay);
+}
+
+static int shared(const ns_layer *l, int j) { return l->param_shared && l->param_shared[j]; }
+
+/* A layer's own lr_mult decides whether it computes the param's gradient
+ * (Caffe's param_need_backward). */
 static float lr_mult(const ns_layer *l, int i) {
   const Caffe__ParamSpec *p = param_spec(l, i);
   if (frozen_statistics(l)) return 0.0f;
   return p && p->has_lr_mult ? p->lr_mult : 1.0f;
-}
-
-static float decay_mult(const ns_layer *l, int i) {
-  const Caffe__ParamSpec *p = param_spec(l, i);
-  if (frozen_statistics(l)) return 0.0f;
-  return p && p->has_decay_mult ? p->decay_mult : 1.0f;
 }
 
 /* Layer::SetLossWeights and LossLayer's default weight 1 on top 0. */
@@ -224,14 +229,15 @@ void ns_net_clear_param_diffs(ns_net *net) {
   for (int i = 0; i < net->n_layers; i++) {
     ns_layer *l = &net->layers[i];
     for (int j = 0; j < l->n_params; j++)
-      if (l->params[j]->diff)
+      if (l->params[j]->diff && !shared(l, j))
         memset(l->params[j]->diff, 0, (size_t)l->params[j]->count * sizeof(float));
   }
 }
 
 int ns_net_learnable_count(const ns_net *net) {
   int n = 0;
-  for (int i = 0; i < net->n_layers; i++) n += net->layers[i].n_params;
+  for (int i = 0; i < net->n_layers; i++)
+    for (int j = 0; j < net->layers[i].n_params; j++) n += !shared(&net->layers[i], j);
   return n;
 }
 
@@ -241,20 +247,19 @@ ns_status ns_net_learnable(ns_net *net, int k, ns_learnable *out) {
   net->params_exposed = 1; /* writable: see ns_net */
   for (int i = 0; i < net->n_layers; i++) {
     ns_layer *l = &net->layers[i];
-    if (k >= l->n_params) {
-      k -= l->n_params;
-      continue;
-    }
+    int j = 0; /* the k-th owned param of l, if it has that many */
+    for (; j < l->n_params && (shared(l, j) || k > 0); j++) k -= !shared(l, j);
+    if (j == l->n_params) continue;
     if (k < 0) break;
-    ns_blob *b = l->params[k];
+    ns_blob *b = l->params[j];
     if (ns_blob_ensure_diff(ctx, b) != NS_OK) return ctx->status;
     out->layer = i;
-    out->index = k;
+    out->index = j;
     out->layer_name = l->name;
     out->data = (ns_tensor){b->name, b->num_axes, b->shape, b->count, b->data};
     out->diff = b->diff;
-    out->lr_mult = lr_mult(l, k);
-    out->decay_mult = decay_mult(l, k);
+    out->lr_mult = solver_mult(l, j, 0);
+    out->decay_mult = solver_mult(l, j, 1);
     return NS_OK;
   }
   return ns_fail(ctx, NS_ERR_USAGE, "learnable param %d out of range (%d in the net)", k,
