@@ -213,6 +213,16 @@ typedef struct ns_learnable {
 int ns_net_learnable_count(const ns_net *net);
 ns_status ns_net_learnable(ns_net *net, int i, ns_learnable *out);
 
+/* pycaffe's set_input_arrays (Caffe's MemoryDataLayer::Reset): hands n
+ * items, data (n x channels x height x width floats, C order) and labels
+ * (n floats), to the MemoryData layer named `layer` (NULL: the net's first
+ * layer, as pycaffe).  Each forward then serves the next batch_size items,
+ * wrapping to the first after the last; n must be a positive multiple of
+ * batch_size.  The arrays are copied (Caffe keeps the caller's); as
+ * Caffe's Reset, transform_param is not applied. */
+ns_status ns_net_set_input_arrays(ns_ctx *ctx, ns_net *net, const char *layer, const float *data,
+                                  const float *labels, int64_t n);
+
 /* Caffe's test scoring (Solver::Test, `caffe test`): `iterations` forward
  * passes of a net that feeds itself (data layers); every element of every
  * output blob (ns_net_output_blobs order) and the loss are summed in double

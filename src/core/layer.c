@@ -12,8 +12,11 @@
   NS_LAYER_LIST_CAFFENET(X) NS_LAYER_LIST_ZOO(X) NS_LAYER_LIST_LOSS(X) NS_LAYER_LIST_DATA(X) \
   NS_LAYER_LIST_FORKS(X) NS_LAYER_LIST_SSD(X) NS_LAYER_LIST_RCNN(X)
 
-/* Data layers without LMDB (src/layers/data.c). */
-#define NS_LAYER_LIST_DATA(X) X(image_data) X(npy_data) X(idx_data)
+/* Data layers without LMDB (src/layers: data.c, dummy_data.c,
+ * memory_data.c). */
+#define NS_LAYER_LIST_DATA(X) X(image_data) X(npy_data) X(idx_data) \
+  X(dummy_data)                                                    \
+  X(memory_data)
 
 /* CaffeNet's layers (src/layers: conv.c, inner_product.c, activation.c,
  * pooling.c, lrn.c, dropout.c, softmax.c). */
