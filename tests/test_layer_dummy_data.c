@@ -105,7 +105,8 @@ static void expect_error(fixture *f, const char *layers, const char *needle) {
   assert_int_not_equal(try_load(f, layers, &net), NS_OK);
   assert_null(net);
   const char *msg = ns_ctx_error(f->ctx);
-  if (!strstr(msg, "'dd'") || !strstr(msg, needle)) fail_msg("'%s' lacks 'dd' or '%s'", msg, needle);
+  if (!strstr(msg, "'dd'") || !strstr(msg, needle))
+    fail_msg("'%s' lacks 'dd' or '%s'", msg, needle);
 }
 
 static void test_errors(void **state) {

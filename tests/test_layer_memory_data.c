@@ -16,9 +16,8 @@
 
 typedef tu_fixture fixture;
 
-#define MEM_LAYER(param)                                                      \
-  "layer { name: 'mem' type: 'MemoryData' top: 'data' top: 'label'\n" param \
-  " }\n"
+#define MEM_LAYER(param) \
+  "layer { name: 'mem' type: 'MemoryData' top: 'data' top: 'label'\n" param " }\n"
 
 static ns_status try_load(fixture *f, const char *layers, ns_net **net) {
   char path[1024], text[4096];
@@ -91,14 +90,17 @@ static void test_errors(void **state) {
   expect(f, ns_net_forward(f->ctx, net), "ns_net_set_input_arrays");
   float data[12], labels[6];
   fill_items(data, labels, 6);
-  expect(f, ns_net_set_input_arrays(f->ctx, net, NULL, data, labels, 3), "multiple of batch_size 2");
+  expect(f, ns_net_set_input_arrays(f->ctx, net, NULL, data, labels, 3),
+         "multiple of batch_size 2");
   expect(f, ns_net_set_input_arrays(f->ctx, net, NULL, data, labels, 0), "'mem'");
   expect(f, ns_net_set_input_arrays(f->ctx, net, NULL, data, NULL, 2), "labels");
-  expect(f, ns_net_set_input_arrays(f->ctx, net, "scale", data, labels, 2), "MemoryData layer only");
+  expect(f, ns_net_set_input_arrays(f->ctx, net, "scale", data, labels, 2),
+         "MemoryData layer only");
   expect(f, ns_net_set_input_arrays(f->ctx, net, "nope", data, labels, 2), "no layer 'nope'");
   ns_net_destroy(net);
   ns_net *bad;
-  expect(f, try_load(f, MEM_LAYER("memory_data_param { batch_size: 2 channels: 1 height: 1 }"), &bad),
+  expect(f,
+         try_load(f, MEM_LAYER("memory_data_param { batch_size: 2 channels: 1 height: 1 }"), &bad),
          "width must all be given");
   assert_null(bad);
 }

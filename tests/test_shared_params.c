@@ -9,6 +9,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -19,17 +20,20 @@
 
 typedef tu_fixture fixture;
 
-#define LAYERS(b_out, b_param)                                                                \
-  "layer { name: 'in' type: 'Input' top: 'x' top: 'y'\n"                                      \
-  "  input_param { shape { dim: 2 dim: 3 } shape { dim: 2 dim: " b_out " } } }\n"             \
-  "layer { name: 'ip_a' type: 'InnerProduct' bottom: 'x' top: 'a'\n"                          \
-  "  param { name: 'w' } param { name: 'b' lr_mult: 2 }\n"                                    \
-  "  inner_product_param { num_output: 3 weight_filler { type: 'gaussian' std: 0.5 }\n"       \
-  "    bias_filler { type: 'uniform' min: -0.5 max: 0.5 } } }\n"                               \
-  "layer { name: 'ip_b' type: 'InnerProduct' bottom: 'a' top: 'c'\n"                          \
-  "  param { name: 'w' } " b_param "\n"                                                       \
-  "  inner_product_param { num_output: " b_out " weight_filler { type: 'gaussian' std: 0.5 }\n" \
-  "    bias_filler { type: 'constant' value: 0.1 } } }\n"                                     \
+#define LAYERS(b_out, b_param)                                                          \
+  "layer { name: 'in' type: 'Input' top: 'x' top: 'y'\n"                                \
+  "  input_param { shape { dim: 2 dim: 3 } shape { dim: 2 dim: " b_out                  \
+  " } } }\n"                                                                            \
+  "layer { name: 'ip_a' type: 'InnerProduct' bottom: 'x' top: 'a'\n"                    \
+  "  param { name: 'w' } param { name: 'b' lr_mult: 2 }\n"                              \
+  "  inner_product_param { num_output: 3 weight_filler { type: 'gaussian' std: 0.5 }\n" \
+  "    bias_filler { type: 'uniform' min: -0.5 max: 0.5 } } }\n"                        \
+  "layer { name: 'ip_b' type: 'InnerProduct' bottom: 'a' top: 'c'\n"                    \
+  "  param { name: 'w' } " b_param                                                      \
+  "\n"                                                                                  \
+  "  inner_product_param { num_output: " b_out                                          \
+  " weight_filler { type: 'gaussian' std: 0.5 }\n"                                      \
+  "    bias_filler { type: 'constant' value: 0.1 } } }\n"                               \
   "layer { name: 'loss' type: 'EuclideanLoss' bottom: 'c' bottom: 'y' top: 'loss' }\n"
 
 static const char *shared_net = "name: 'shared'\n" LAYERS("3", "param { name: 'b' }");
@@ -199,8 +203,7 @@ static void expect_error(fixture *f, const char *text, const char *const *needle
 }
 
 static void test_shape_mismatch_names_both(void **state) {
-  const char *const needles[] = {"ip_a", "ip_b", "'w'", "shape mismatch", "(3, 3)", "(2, 3)",
-                                 NULL};
+  const char *const needles[] = {"ip_a", "ip_b", "'w'", "shape mismatch", "(3, 3)", "(2, 3)", NULL};
   expect_error(*state, "name: 'bad'\n" LAYERS("2", ""), needles);
 }
 
@@ -234,6 +237,108 @@ static void test_sharer_sets_mult(void **state) {
   ns_net_destroy(net);
 }
 
+/* ---- Caffe's siamese example, its Data layers replaced by MemoryData ---- */
+
+#define PAIRS 32
+#define SIDE 28
+
+/* Two kinds of 28x28 image, a bright square at the top left or at the
+ * bottom right, with noise; a pair is similar (sim 1) when both halves
+ * are of one kind.  A fixed LCG, no library generator. */
+static void make_pairs(float *data, float *sim) {
+  uint32_t r = 777;
+  for (int p = 0; p < PAIRS; p++) {
+    int kind[2] = {p % 2, (p / 2) % 2};
+    sim[p] = kind[0] == kind[1];
+    for (int h = 0; h < 2; h++)
+      for (int y = 0; y < SIDE; y++)
+        for (int x = 0; x < SIDE; x++) {
+          r = r * 1664525u + 1013904223u;
+          int lit = kind[h] ? (y >= 16 && x >= 16) : (y < 12 && x < 12);
+          data[((p * 2 + h) * SIDE + y) * SIDE + x] =
+              (lit ? 0.8f : 0.1f) + 0.2f * (float)(r >> 8) / 16777216.0f;
+        }
+  }
+}
+
+typedef struct losses {
+  int n;
+  float v[64];
+} losses;
+
+static void on_event(void *user, const ns_solver_event *ev) {
+  losses *l = user;
+  if (ev->kind == NS_SOLVER_DISPLAY && l->n < 64) l->v[l->n++] = ev->loss;
+}
+
+/* The example's text from its Slice layer on (every shared param of it). */
+static char *siamese_body(const char *path) {
+  FILE *fp = fopen(path, "rb");
+  if (!fp) return NULL;
+  static char text[32768];
+  size_t n = fread(text, 1, sizeof text - 1, fp);
+  fclose(fp);
+  text[n] = 0;
+  char *slice = strstr(text, "\"slice_pair\"");
+  assert_non_null(slice);
+  while (slice > text && strncmp(slice, "layer", 5) != 0) slice--;
+  return slice;
+}
+
+static void test_siamese_trains(void **state) {
+  fixture *f = *state;
+  const char *shared = tu_shared_dir();
+  if (!shared) skip();
+  char src[1024];
+  tu_path(src, sizeof src, shared,
+          "data/prototxt/current/siamese__mnist_siamese_train_test.prototxt");
+  const char *body = siamese_body(src);
+  if (!body) skip();
+  static char net[40000], solver[2048];
+  snprintf(net, sizeof net,
+           "name: 'siamese'\n"
+           "layer { name: 'pair_data' type: 'MemoryData' top: 'pair_data' top: 'sim'\n"
+           "  memory_data_param { batch_size: 16 channels: 2 height: %d width: %d } }\n%s",
+           SIDE, SIDE, body);
+  char net_path[1024], solver_path[1024];
+  tu_path(net_path, sizeof net_path, f->dir, "siamese.prototxt");
+  assert_int_equal(tu_write_file(net_path, net, strlen(net)), 0);
+  /* the example's solver settings, with a display every iteration */
+  snprintf(solver, sizeof solver,
+           "net: '%s'\nbase_lr: 0.01 momentum: 0.9 weight_decay: 0 lr_policy: 'inv'\n"
+           "gamma: 0.0001 power: 0.75 display: 1 max_iter: 60 random_seed: 1\n"
+           "snapshot_after_train: false\n",
+           net_path);
+  tu_path(solver_path, sizeof solver_path, f->dir, "solver.prototxt");
+  assert_int_equal(tu_write_file(solver_path, solver, strlen(solver)), 0);
+  losses seen = {0};
+  ns_solver_opts o;
+  ns_solver_opts_init(&o);
+  o.on_event = on_event;
+  o.user = &seen;
+  ns_solver *s = NULL;
+  if (ns_solver_create(f->ctx, solver_path, &o, &s) != NS_OK) fail_msg("%s", ns_ctx_error(f->ctx));
+  ns_net *tn = ns_solver_net(s);
+  /* 10 shared blobs (5 layers a branch, weights and biases): 20 params, listed once */
+  assert_int_equal(ns_net_learnable_count(tn), 10);
+  static float data[PAIRS * 2 * SIDE * SIDE];
+  float sim[PAIRS];
+  make_pairs(data, sim);
+  assert_int_equal(ns_net_set_input_arrays(f->ctx, tn, "pair_data", data, sim, PAIRS), NS_OK);
+  if (ns_solver_step(f->ctx, s, 60) != NS_OK) fail_msg("%s", ns_ctx_error(f->ctx));
+  assert_int_equal(seen.n, 60);
+  double first = 0, last = 0;
+  for (int i = 0; i < 10; i++) first += seen.v[i] / 10.0, last += seen.v[50 + i] / 10.0;
+  print_message(
+      "siamese contrastive loss: iteration 1 %.4f; mean of the first 10 %.4f, of the last 10 "
+      "%.4f\n",
+      seen.v[0], first, last);
+  assert_true(last < 0.5 * first && last < 0.05 * seen.v[0]);
+  int c1 = ns_net_find_layer(tn, "conv1"), c1p = ns_net_find_layer(tn, "conv1_p");
+  assert_ptr_equal(ns_net_param(tn, c1, 0).data, ns_net_param(tn, c1p, 0).data);
+  ns_solver_destroy(s);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_forward_one_blob, tu_fixture_setup, tu_fixture_teardown),
@@ -247,6 +352,7 @@ int main(void) {
                                       tu_fixture_teardown),
       cmocka_unit_test_setup_teardown(test_lr_mult_mismatch, tu_fixture_setup, tu_fixture_teardown),
       cmocka_unit_test_setup_teardown(test_sharer_sets_mult, tu_fixture_setup, tu_fixture_teardown),
+      cmocka_unit_test_setup_teardown(test_siamese_trains, tu_fixture_setup, tu_fixture_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

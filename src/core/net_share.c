@@ -33,15 +33,16 @@ static int owner_index(const ns_layer *owner, const char *name) {
   return -1;
 }
 
-static ns_status check_shapes(ns_ctx *ctx, const ns_layer *l, int j, const ns_layer *owner,
-                              int oj, const char *name) {
+static ns_status check_shapes(ns_ctx *ctx, const ns_layer *l, int j, const ns_layer *owner, int oj,
+                              const char *name) {
   const ns_blob *mine = l->params[j], *theirs = owner->params[oj];
   if (ns_blob_same_shape(mine, theirs)) return NS_OK;
   char ms[128], os[128];
   ns_shape_str(mine->shape, mine->num_axes, ms, sizeof ms);
   ns_shape_str(theirs->shape, theirs->num_axes, os, sizeof os);
   const Caffe__ParamSpec *p = spec_of(l, j);
-  int permissive = p->has_share_mode && p->share_mode == CAFFE__PARAM_SPEC__DIM_CHECK_MODE__PERMISSIVE;
+  int permissive =
+      p->has_share_mode && p->share_mode == CAFFE__PARAM_SPEC__DIM_CHECK_MODE__PERMISSIVE;
   if (!permissive)
     return ns_layer_fail(ctx, l, NS_ERR_NET,
                          "cannot share param '%s' owned by layer '%s': shape mismatch (owner %s, "
@@ -65,8 +66,9 @@ static ns_status check_mults(ns_ctx *ctx, const ns_layer *l, int j, const ns_lay
                              const char *name) {
   const Caffe__ParamSpec *p = spec_of(l, j), *o = spec_of(owner, oj);
   if (p->has_lr_mult && o->has_lr_mult && p->lr_mult != o->lr_mult)
-    return ns_layer_fail(ctx, l, NS_ERR_NET, "shared param '%s' has mismatched lr_mult (%g, owner '%s' %g)",
-                         name, p->lr_mult, owner->name, o->lr_mult);
+    return ns_layer_fail(ctx, l, NS_ERR_NET,
+                         "shared param '%s' has mismatched lr_mult (%g, owner '%s' %g)", name,
+                         p->lr_mult, owner->name, o->lr_mult);
   if (p->has_decay_mult && o->has_decay_mult && p->decay_mult != o->decay_mult)
     return ns_layer_fail(ctx, l, NS_ERR_NET,
                          "shared param '%s' has mismatched decay_mult (%g, owner '%s' %g)", name,

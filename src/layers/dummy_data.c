@@ -11,8 +11,8 @@
 #include "core/layer.h"
 
 typedef struct dummy_state {
-  int n_fillers;  /* 0, 1 or n_top */
-  int *refill;    /* per top: 1 for a non-constant filler */
+  int n_fillers; /* 0, 1 or n_top */
+  int *refill;   /* per top: 1 for a non-constant filler */
 } dummy_state;
 
 static const Caffe__FillerParameter *filler_of(const ns_layer *l, int i) {

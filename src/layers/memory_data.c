@@ -12,7 +12,7 @@
 #include "layers/memory_data.h"
 
 typedef struct memory_state {
-  int64_t batch, item; /* item: floats per image, channels * height * width */
+  int64_t batch, item;  /* item: floats per image, channels * height * width */
   float *data, *labels; /* n * item and n floats; NULL until a reset */
   int64_t n, pos;
 } memory_state;
