@@ -13,10 +13,11 @@
   NS_LAYER_LIST_FORKS(X) NS_LAYER_LIST_SSD(X) NS_LAYER_LIST_RCNN(X)
 
 /* Data layers without LMDB (src/layers: data.c, dummy_data.c,
- * memory_data.c). */
+ * memory_data.c; window_data.c only refuses, saying what is missing). */
 #define NS_LAYER_LIST_DATA(X) X(image_data) X(npy_data) X(idx_data) \
   X(dummy_data)                                                    \
-  X(memory_data)
+  X(memory_data)                                                   \
+  X(window_data)
 
 /* CaffeNet's layers (src/layers: conv.c, inner_product.c, activation.c,
  * pooling.c, lrn.c, dropout.c, softmax.c). */
