@@ -18,7 +18,7 @@ LDFLAGS += -fsanitize=$(SANITIZE)
 endif
 CPPFLAGS += -I. -Iinclude -Isrc -I$(BUILD)/gen -I/usr/include/x86_64-linux-gnu/openblas-pthread
 OPENBLAS_LIB := $(firstword $(wildcard /usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblas.so) -lopenblas)
-LDLIBS += -lprotobuf-c $(OPENBLAS_LIB) -ljpeg -lpng -lz -lm
+LDLIBS += -lprotobuf-c $(OPENBLAS_LIB) -ljpeg -lpng -lz -llmdb -lleveldb -lm
 LDFLAGS += -fopenmp
 
 GEN_SRC := $(BUILD)/gen/caffe.pb-c.c

@@ -489,6 +489,38 @@ ns_status ns_detections_save_png(ns_ctx *ctx, const char *path, const ns_image *
                                  const ns_detections *d);
 /* ---- end of detection ---- */
 
+/* ---- datasets: Caffe's LMDB / LevelDB of Datum records ---- */
+
+/* Database backends, numbered as Caffe's DataParameter.DB. */
+enum { NS_DB_LEVELDB = 0, NS_DB_LMDB = 1 };
+
+/* Called with records done and the total (also once at the end). */
+typedef void (*ns_progress_fn)(void *user, int64_t done, int64_t total);
+
+typedef struct ns_imageset_opts {
+  int backend;                     /* NS_DB_LMDB or NS_DB_LEVELDB (set it) */
+  int resize_height, resize_width; /* both > 0: cv::resize INTER_LINEAR */
+  int grey;                        /* one grey channel (raw records) */
+  int shuffle;                     /* shuffle the list (with seed) first */
+  uint64_t seed;
+  int encoded; /* store the image files' own bytes (no resize allowed) */
+  ns_progress_fn progress;
+  void *user;
+} ns_imageset_opts;
+
+/* Caffe's convert_imageset: each "path label" line of list (root + path)
+ * becomes a Datum (raw: BGR or grey bytes, channel-major, as cv::imread
+ * gives them; encoded: the file's bytes) under the key "%08d_%s" of its
+ * index and path, in a new database at db_path. */
+ns_status ns_convert_imageset(ns_ctx *ctx, const char *root, const char *list,
+                              const char *db_path, const ns_imageset_opts *opts);
+/* Caffe's compute_image_mean: the mean of every Datum of the database
+ * (encoded ones decoded in their own colours), written to mean_path as a
+ * BlobProto of num 1, channels, height, width. */
+ns_status ns_compute_mean(ns_ctx *ctx, const char *db_path, int backend, const char *mean_path,
+                          ns_progress_fn progress, void *user);
+/* ---- end of datasets ---- */
+
 /* ---- surgery ---- */
 
 /* Params by layer name.  `index` 0 is the weights, 1 the biases (pycaffe's

@@ -23,6 +23,8 @@ int cmd_classify(int argc, char **argv);
 int cmd_detect(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_test(int argc, char **argv);
+int cmd_convert_imageset(int argc, char **argv);
+int cmd_compute_mean(int argc, char **argv);
 
 /* The paragraph on --allow-unknown in the --help of every verb that reads
  * a model (all of them take the option). */

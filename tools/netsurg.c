@@ -22,6 +22,9 @@ static const cli_verb verbs[] = {
     {"detect", "SSD detection on images: boxes in pixels, JSON, a PNG with them drawn", cmd_detect},
     {"train", "train or fine-tune from a solver.prototxt (Caffe's solvers); snapshots", cmd_train},
     {"test", "score a net with its own data layers: outputs (accuracy) averaged", cmd_test},
+    {"convert-imageset", "images to an LMDB/LevelDB of Datum records (Caffe's tool)",
+     cmd_convert_imageset},
+    {"compute-mean", "the mean image of a Datum database as mean.binaryproto", cmd_compute_mean},
     {NULL, NULL, NULL},
 };
 
@@ -29,7 +32,7 @@ static void usage(FILE *f) {
   fprintf(f,
           "usage: netsurg VERB [ARGS...]   (netsurg VERB --help for details)\n\n"
           "Load, edit, save and run Caffe models.\n\nverbs:\n");
-  for (const cli_verb *v = verbs; v->name; v++) fprintf(f, "  %-10s %s\n", v->name, v->help);
+  for (const cli_verb *v = verbs; v->name; v++) fprintf(f, "  %-16s %s\n", v->name, v->help);
   fprintf(f,
           "\nexit status:\n"
           "  0 success\n"

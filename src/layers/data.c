@@ -11,20 +11,12 @@
 
 #include "core/layer.h"
 #include "core/net.h"
-
-#define MAX_MEAN_VALUES 64
+#include "io/datum.h"
+#include "layers/data_xform.h"
 
 /* ---- Caffe's DataTransformer ---------------------------------------- */
 
-typedef struct xform {
-  float scale;
-  int crop, mirror, train;
-  int n_mean;
-  float mean_values[MAX_MEAN_VALUES];
-  ns_ndarray mean; /* (C, H, W) from mean_file; count 0 if none */
-} xform;
-
-static ns_status xform_setup(ns_ctx *ctx, ns_layer *l, xform *x) {
+ns_status ns_xform_setup(ns_ctx *ctx, ns_layer *l, ns_xform *x) {
   const Caffe__TransformationParameter *tp = l->param->transform_param;
   memset(x, 0, sizeof *x);
   x->scale = tp && tp->has_scale ? tp->scale : 1.0f;
@@ -48,7 +40,7 @@ static ns_status xform_setup(ns_ctx *ctx, ns_layer *l, xform *x) {
 }
 
 /* Checks the transform fits samples of c x h x w; out_h/out_w after crop. */
-static ns_status xform_check(ns_ctx *ctx, ns_layer *l, const xform *x, int64_t c, int64_t h,
+ns_status ns_xform_check(ns_ctx *ctx, ns_layer *l, const ns_xform *x, int64_t c, int64_t h,
                              int64_t w, int64_t *out_h, int64_t *out_w) {
   if (x->crop && (x->crop > h || x->crop > w))
     return ns_layer_fail(ctx, l, NS_ERR_NET, "crop_size %d exceeds the %lldx%lld samples", x->crop,
@@ -74,7 +66,7 @@ static unsigned rand_below(ns_rng *r, unsigned n) { return (unsigned)(ns_rng_nex
 
 /* DataTransformer::Transform: (pixel - mean) * scale; at TRAIN a random
  * crop and a random mirror, at TEST the centre crop and no mirror. */
-static void xform_apply(const xform *x, ns_rng *rng, const float *src, int64_t c, int64_t h,
+void ns_xform_apply(const ns_xform *x, ns_rng *rng, const float *src, int64_t c, int64_t h,
                         int64_t w, float *dst) {
   int do_mirror = x->mirror && x->train && rand_below(rng, 2);
   int64_t oh = h, ow = w, h_off = 0, w_off = 0;
@@ -103,7 +95,7 @@ static void xform_apply(const xform *x, ns_rng *rng, const float *src, int64_t c
 /* ---- shared state ----------------------------------------------------- */
 
 typedef struct data_priv {
-  xform x;
+  ns_xform x;
   ns_rng rng; /* shuffles, crops and mirrors: drawn from the net's seed */
   int64_t batch;
   int64_t n;       /* samples */
@@ -163,7 +155,7 @@ static int64_t next_index(data_priv *p) {
 static ns_status shape_tops(ns_ctx *ctx, ns_layer *l, int flat) {
   data_priv *p = l->priv;
   int64_t oh = 0, ow = 0;
-  if (xform_check(ctx, l, &p->x, p->c, p->h, p->w, &oh, &ow) != NS_OK) return ctx->status;
+  if (ns_xform_check(ctx, l, &p->x, p->c, p->h, p->w, &oh, &ow) != NS_OK) return ctx->status;
   int64_t shape[4] = {p->batch, p->c, oh, ow};
   if (ns_blob_reshape(ctx, l->top[0], flat ? 2 : 4, shape) != NS_OK) return ctx->status;
   if (l->n_top > 1 && ns_blob_reshape(ctx, l->top[1], 1, shape) != NS_OK) return ctx->status;
@@ -188,7 +180,7 @@ static ns_status array_setup(ns_ctx *ctx, ns_layer *l, int idx) {
     return ns_layer_fail(ctx, l, NS_ERR_NET, "a label top needs array_data_param { label_source }");
   data_priv *p = l->priv = ns_calloc(ctx, 1, sizeof *p);
   if (!p) return ctx->status;
-  if (xform_setup(ctx, l, &p->x) != NS_OK) return ctx->status;
+  if (ns_xform_setup(ctx, l, &p->x) != NS_OK) return ctx->status;
   ns_rng_seed(&p->rng, ns_rng_next(l->rng));
   p->batch = ap->has_batch_size ? ap->batch_size : 1;
   p->shuffle = ap->has_shuffle && ap->shuffle;
@@ -239,7 +231,7 @@ static ns_status array_forward(ns_ctx *ctx, ns_layer *l) {
   int64_t sample = p->c * p->h * p->w, out = l->top[0]->count / p->batch;
   for (int64_t b = 0; b < p->batch; b++) {
     int64_t i = next_index(p);
-    xform_apply(&p->x, &p->rng, p->data.data + i * sample, p->c, p->h, p->w,
+    ns_xform_apply(&p->x, &p->rng, p->data.data + i * sample, p->c, p->h, p->w,
                 l->top[0]->data + b * out);
     if (l->n_top > 1)
       memcpy(l->top[1]->data + b * p->label_size, p->label.data + i * p->label_size,
@@ -274,41 +266,6 @@ const ns_layer_ops ns_idx_data_ops = {
 
 /* ---- ImageData ---------------------------------------------------------- */
 
-/* cv::resize(INTER_LINEAR) of an interleaved image with values 0..255,
- * rounded as into 8 bits (OpenCV's fixed point may differ by 1). */
-/* The two source samples of output sample o (of n in, scale in/out) and
- * the second one's weight, clamped to the edges. */
-static void linear_taps(int o, double scale, int n, int *i0, int *i1, double *a) {
-  double f = (o + 0.5) * scale - 0.5;
-  *i0 = (int)floor(f);
-  *a = f - *i0;
-  if (*i0 < 0) *i0 = 0, *a = 0;
-  if (*i0 >= n - 1) *i0 = n - 1, *a = 0;
-  *i1 = *i0 + 1 < n ? *i0 + 1 : *i0;
-}
-
-static void resize_linear(const float *src, int ih, int iw, int c, float *dst, int oh, int ow) {
-  double sy = (double)ih / oh, sx = (double)iw / ow;
-  for (int y = 0; y < oh; y++) {
-    int y0, y1;
-    double ay;
-    linear_taps(y, sy, ih, &y0, &y1, &ay);
-    for (int x = 0; x < ow; x++) {
-      int x0, x1;
-      double ax;
-      linear_taps(x, sx, iw, &x0, &x1, &ax);
-      for (int k = 0; k < c; k++) {
-        double v = (1 - ay) * ((1 - ax) * src[((size_t)y0 * iw + x0) * c + k] +
-                               ax * src[((size_t)y0 * iw + x1) * c + k]) +
-                   ay * ((1 - ax) * src[((size_t)y1 * iw + x0) * c + k] +
-                         ax * src[((size_t)y1 * iw + x1) * c + k]);
-        v = floor(v + 0.5);
-        dst[((size_t)y * ow + x) * c + k] = (float)(v < 0 ? 0 : v > 255 ? 255 : v);
-      }
-    }
-  }
-}
-
 /* An image as cv::imread gives it to Caffe: 0..255, BGR (or one grey
  * channel: 0.299 R + 0.587 G + 0.114 B), resized if new_height/new_width
  * are set; written CHW to out (room for c*h*w).  Returns its size. */
@@ -319,45 +276,9 @@ static ns_status read_image(ns_ctx *ctx, ns_layer *l, const char *path, data_pri
     ns_error_prefix(ctx, "layer '%s': ", l->name);
     return ctx->status;
   }
-  int c = p->is_color ? 3 : 1;
-  int64_t n = (int64_t)im.height * im.width;
-  float *px = ns_floats_alloc(ctx, n * c);
-  if (!px) {
-    ns_image_free(ctx, &im);
-    return ctx->status;
-  }
-  for (int64_t i = 0; i < n; i++) {
-    const float *s = im.data + i * im.channels;
-    float r = roundf(s[0] * 255), g = roundf(s[1] * 255), b = roundf(s[2] * 255);
-    if (c == 3) {
-      px[i * 3] = b, px[i * 3 + 1] = g, px[i * 3 + 2] = r;
-    } else {
-      px[i] = roundf(0.299f * r + 0.587f * g + 0.114f * b);
-    }
-  }
-  int h = im.height, w = im.width;
+  ns_status st = ns_caffe_image(ctx, &im, p->is_color, p->new_h, p->new_w, oh, ow, out);
   ns_image_free(ctx, &im);
-  if (p->new_h > 0) {
-    float *rs = ns_floats_alloc(ctx, (int64_t)p->new_h * p->new_w * c);
-    if (!rs) {
-      ns_floats_free(ctx, px);
-      return ctx->status;
-    }
-    resize_linear(px, h, w, c, rs, p->new_h, p->new_w);
-    ns_floats_free(ctx, px);
-    px = rs, h = p->new_h, w = p->new_w;
-  }
-  /* HWC -> CHW in place through a second buffer */
-  float *chw = ns_floats_alloc(ctx, (int64_t)h * w * c);
-  if (!chw) {
-    ns_floats_free(ctx, px);
-    return ctx->status;
-  }
-  for (int k = 0; k < c; k++)
-    for (int64_t i = 0; i < (int64_t)h * w; i++) chw[k * (int64_t)h * w + i] = px[i * c + k];
-  ns_floats_free(ctx, px);
-  *oh = h, *ow = w, *out = chw;
-  return NS_OK;
+  return st;
 }
 
 /* The list file: one "path label" per line, split at the last space. */
@@ -410,7 +331,7 @@ static ns_status image_setup(ns_ctx *ctx, ns_layer *l) {
     return ns_layer_fail(ctx, l, NS_ERR_NET, "image_data_param { source } is required");
   data_priv *p = l->priv = ns_calloc(ctx, 1, sizeof *p);
   if (!p) return ctx->status;
-  if (xform_setup(ctx, l, &p->x) != NS_OK) return ctx->status;
+  if (ns_xform_setup(ctx, l, &p->x) != NS_OK) return ctx->status;
   ns_rng_seed(&p->rng, ns_rng_next(l->rng));
   p->batch = ip->has_batch_size ? ip->batch_size : 1;
   p->shuffle = ip->has_shuffle && ip->shuffle;
@@ -448,7 +369,7 @@ static ns_status image_forward(ns_ctx *ctx, ns_layer *l) {
                            "%s is %dx%d, the first image %lldx%lld (set new_height/new_width)",
                            p->paths[i], h, w, (long long)p->h, (long long)p->w);
     }
-    xform_apply(&p->x, &p->rng, px, p->c, p->h, p->w, l->top[0]->data + b * out);
+    ns_xform_apply(&p->x, &p->rng, px, p->c, p->h, p->w, l->top[0]->data + b * out);
     ns_floats_free(ctx, px);
     if (l->n_top > 1) l->top[1]->data[b] = p->labels[i];
   }
