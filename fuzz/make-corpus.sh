@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 cli=$1
 out=$2
 rm -rf "$out"
-mkdir -p "$out"/{fuzz_text,fuzz_caffemodel,fuzz_weights,fuzz_net,fuzz_npy,fuzz_mean,fuzz_image,fuzz_conv}
+mkdir -p "$out"/{fuzz_text,fuzz_caffemodel,fuzz_weights,fuzz_net,fuzz_npy,fuzz_mean,fuzz_image,fuzz_conv,fuzz_datum}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -304,6 +304,12 @@ def blob_shape(dims, values, dbl=False):
     shape = ld(1, b"".join(varint(d) for d in dims))  # packed BlobShape.dim
     return ld(7, shape) + (doubles(8, values) if dbl else floats(5, values))
 
+# Datum records (fuzz_datum: a first byte picks the decoding): raw bytes,
+# float_data; encoded images below with the images.
+put("fuzz_datum", "raw_2x2x3", b"\0" + vi(1, 2) + vi(2, 2) + vi(3, 3) + ld(4, bytes(range(12))) + vi(5, 7))
+put("fuzz_datum", "float_1x2x2", b"\1" + vi(1, 1) + vi(2, 2) + vi(3, 2) + vi(5, 1) +
+    b"".join(key(6, 5) + struct.pack("<f", v) for v in (0.5, -1.0, 2.0, 3.25)))
+
 # Mean files.
 put("fuzz_mean", "legacy_1x3x2x2.binaryproto", blob_legacy(1, 3, 2, 2, [i * 0.5 for i in range(12)]))
 put("fuzz_mean", "shape_1x3x2x3.binaryproto", blob_shape([1, 3, 2, 3], [float(i) for i in range(18)]))
@@ -373,6 +379,8 @@ if cv2 is not None and np is not None:
         ok, enc = cv2.imencode(ext, arr, list(params))
         if ok:
             put("fuzz_image", name, bytes([flags]) + enc.tobytes())
+            # the same file as an encoded Datum (label 1, encoded true)
+            put("fuzz_datum", name, bytes([flags % 3]) + ld(4, enc.tobytes()) + vi(5, 1) + vi(7, 1))
     img("rgb.png", ".png", rgb)
     img("rgb_grey.png", ".png", rgb, flags=1)
     img("rgba.png", ".png", np.dstack([rgb, rgb[:, :, :1]]))

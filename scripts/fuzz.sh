@@ -46,7 +46,7 @@ build() {
       # shellcheck disable=SC2086
       clang $cflags -Wall -Wextra -Werror -fopenmp -fsanitize=fuzzer,$san \
         -fno-sanitize-recover=all $incs "fuzz/$t.c" "$out/libnetsurg.a" \
-        -lprotobuf-c "$blas" -ljpeg -lpng -lz -lm -o "$out/fuzz/$t"
+        -lprotobuf-c "$blas" -ljpeg -lpng -lz -llmdb -lleveldb -lm -o "$out/fuzz/$t"
     fi
   done
   make_dict
@@ -184,7 +184,7 @@ coverage() {
   for t in "${targets[@]}"; do
     # shellcheck disable=SC2086
     clang $cflags -fopenmp -fsanitize=fuzzer -fprofile-instr-generate -fcoverage-mapping $incs \
-      "fuzz/$t.c" "$cov/libnetsurg.a" -lprotobuf-c "$blas" -ljpeg -lpng -lz -lm -o "$cov/$t"
+      "fuzz/$t.c" "$cov/libnetsurg.a" -lprotobuf-c "$blas" -ljpeg -lpng -lz -llmdb -lleveldb -lm -o "$cov/$t"
     objects+=(-object "$cov/$t")
     [ -d "$out/corpus/$t" ] || continue
     LLVM_PROFILE_FILE="$cov/$t.profraw" "$cov/$t" -runs=0 -timeout=30 -rss_limit_mb=4096 \
