@@ -16,9 +16,10 @@ ifneq ($(SANITIZE),)
 CFLAGS_BASE += -fsanitize=$(SANITIZE) -fno-sanitize-recover=all -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=$(SANITIZE)
 endif
-CPPFLAGS += -I. -Iinclude -Isrc -I$(BUILD)/gen -I/usr/include/x86_64-linux-gnu/openblas-pthread
+CPPFLAGS += -I. -Iinclude -Isrc -I$(BUILD)/gen -I/usr/include/x86_64-linux-gnu/openblas-pthread \
+            -I/usr/include/hdf5/serial
 OPENBLAS_LIB := $(firstword $(wildcard /usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblas.so) -lopenblas)
-LDLIBS += -lprotobuf-c $(OPENBLAS_LIB) -ljpeg -lpng -lz -llmdb -lleveldb -lm
+LDLIBS += -lprotobuf-c $(OPENBLAS_LIB) -ljpeg -lpng -lz -llmdb -lleveldb -lhdf5_serial -lm
 LDFLAGS += -fopenmp
 
 GEN_SRC := $(BUILD)/gen/caffe.pb-c.c

@@ -37,7 +37,7 @@ build() {
   make --no-print-directory -j"$jobs" BUILD="$out" CC=clang OPT=-O1 \
     SANITIZE=fuzzer-no-link,$san all >"$out/build.log" 2>&1 || { tail -40 "$out/build.log" >&2; exit 1; }
   mkdir -p "$out/fuzz"
-  local incs="-I. -Iinclude -Isrc -I$out/gen -I/usr/include/x86_64-linux-gnu/openblas-pthread"
+  local incs="-I. -Iinclude -Isrc -I$out/gen -I/usr/include/x86_64-linux-gnu/openblas-pthread -I/usr/include/hdf5/serial"
   local blas
   blas=$(ls /usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblas.so 2>/dev/null || echo -lopenblas)
   for t in "${targets[@]}"; do
@@ -46,7 +46,7 @@ build() {
       # shellcheck disable=SC2086
       clang $cflags -Wall -Wextra -Werror -fopenmp -fsanitize=fuzzer,$san \
         -fno-sanitize-recover=all $incs "fuzz/$t.c" "$out/libnetsurg.a" \
-        -lprotobuf-c "$blas" -ljpeg -lpng -lz -llmdb -lleveldb -lm -o "$out/fuzz/$t"
+        -lprotobuf-c "$blas" -ljpeg -lpng -lz -llmdb -lleveldb -lhdf5_serial -lm -o "$out/fuzz/$t"
     fi
   done
   make_dict
@@ -177,14 +177,14 @@ coverage() {
     CFLAGS="-fprofile-instr-generate -fcoverage-mapping" \
     LDFLAGS="-fopenmp -fprofile-instr-generate" "$cov/libnetsurg.a" >"$cov/build.log" 2>&1 ||
     { tail -20 "$cov/build.log" >&2; exit 1; }
-  local incs="-I. -Iinclude -Isrc -I$cov/gen -I/usr/include/x86_64-linux-gnu/openblas-pthread"
+  local incs="-I. -Iinclude -Isrc -I$cov/gen -I/usr/include/x86_64-linux-gnu/openblas-pthread -I/usr/include/hdf5/serial"
   local blas objects=()
   blas=$(ls /usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblas.so 2>/dev/null || echo -lopenblas)
   rm -f "$cov"/*.profraw
   for t in "${targets[@]}"; do
     # shellcheck disable=SC2086
     clang $cflags -fopenmp -fsanitize=fuzzer -fprofile-instr-generate -fcoverage-mapping $incs \
-      "fuzz/$t.c" "$cov/libnetsurg.a" -lprotobuf-c "$blas" -ljpeg -lpng -lz -llmdb -lleveldb -lm -o "$cov/$t"
+      "fuzz/$t.c" "$cov/libnetsurg.a" -lprotobuf-c "$blas" -ljpeg -lpng -lz -llmdb -lleveldb -lhdf5_serial -lm -o "$cov/$t"
     objects+=(-object "$cov/$t")
     [ -d "$out/corpus/$t" ] || continue
     LLVM_PROFILE_FILE="$cov/$t.profraw" "$cov/$t" -runs=0 -timeout=30 -rss_limit_mb=4096 \

@@ -12,9 +12,10 @@
 set -euo pipefail
 
 build_pkgs=(gcc make pkg-config protobuf-c-compiler libprotobuf-c-dev libprotobuf-dev
-            libopenblas-dev libjpeg62-turbo-dev libpng-dev zlib1g-dev liblmdb-dev libleveldb-dev)
+            libopenblas-dev libjpeg62-turbo-dev libpng-dev zlib1g-dev liblmdb-dev libleveldb-dev
+            libhdf5-dev)
 test_pkgs=(libcmocka-dev python3 python3-numpy python3-opencv python3-protobuf protobuf-compiler
-           locales dataset-fashion-mnist python3-setuptools python3-pip python3-lmdb)
+           locales dataset-fashion-mnist python3-setuptools python3-pip python3-lmdb python3-h5py)
 fuzz_pkgs=(clang libclang-rt-14-dev libomp-14-dev)
 torch_pkgs=(python3-torch)
 bench_pkgs=(python3-opencv python3-torch python3-onnx time)

@@ -19,8 +19,9 @@
   X(memory_data)                                                   \
   X(window_data)
 
-/* Data layers (src/layers/data.c; Data on LMDB/LevelDB in data_db.c). */
-#define NS_LAYER_LIST_DATA(X) X(image_data) X(npy_data) X(idx_data) X(db_data)
+/* Data layers (src/layers/data.c; Data on LMDB/LevelDB in data_db.c,
+ * HDF5Data in hdf5_data.c). */
+#define NS_LAYER_LIST_DATA(X) X(image_data) X(npy_data) X(idx_data) X(db_data) X(hdf5_data)
 
 /* CaffeNet's layers (src/layers: conv.c, inner_product.c, activation.c,
  * pooling.c, lrn.c, dropout.c, softmax.c). */
