@@ -34,7 +34,7 @@ declare -A MIN_TESTS=(
   [test_solver]=12 [test_ssd_opencv.py]=3 [test_surgery]=16 [test_surgery_opencv.py]=3
   [test_textformat]=36 [test_threads]=3 [test_train]=6 [test_upgrade]=26
   [test_bench_graph.py]=4 [test_corpus_cli.py]=2 [test_data_opencv.py]=4
-  [test_datadb.py]=12 [test_forks_opencv.py]=3 [test_hdf5data.py]=4 [test_opencv.py]=2
+  [test_datadb.py]=12 [test_forks_opencv.py]=3 [test_hdf5data.py]=5 [test_opencv.py]=2
   [test_python_module.py]=24 [test_shared_lib.py]=4 [test_ssd_opencv.py]=3
   [test_surgery_opencv.py]=3
   [test_textformat_protobuf.py]=5 [test_train_torch.py]=1 [test_zoo_opencv.py]=5

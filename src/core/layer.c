@@ -20,8 +20,9 @@
   X(window_data)
 
 /* Data layers (src/layers/data.c; Data on LMDB/LevelDB in data_db.c,
- * HDF5Data in hdf5_data.c). */
-#define NS_LAYER_LIST_DATA(X) X(image_data) X(npy_data) X(idx_data) X(db_data) X(hdf5_data)
+ * HDF5Data in hdf5_data.c, HDF5Output in hdf5_output.c). */
+#define NS_LAYER_LIST_DATA(X) X(image_data) X(npy_data) X(idx_data) X(db_data) X(hdf5_data) \
+  X(hdf5_output)
 
 /* CaffeNet's layers (src/layers: conv.c, inner_product.c, activation.c,
  * pooling.c, lrn.c, dropout.c, softmax.c). */

@@ -77,3 +77,37 @@ ns_status ns_hdf5_read(ns_ctx *ctx, const char *path, const char *name, ns_ndarr
   if (st != NS_OK) ns_ndarray_free(ctx, out);
   return st;
 }
+
+static ns_status write_dataset(ns_ctx *ctx, hid_t file, const char *path, const char *name,
+                               int rank, const int64_t *shape, const float *data) {
+  hsize_t dims[NS_NDARRAY_MAX_AXES];
+  if (rank < 1 || rank > NS_NDARRAY_MAX_AXES)
+    return ns_fail(ctx, NS_ERR_UNSUPPORTED, "%s: dataset '%s' of %d axes", path, name, rank);
+  for (int i = 0; i < rank; i++) dims[i] = (hsize_t)shape[i];
+  hid_t space = H5Screate_simple(rank, dims, NULL);
+  hid_t ds = space < 0 ? -1
+                       : H5Dcreate2(file, name, H5T_IEEE_F32LE, space, H5P_DEFAULT, H5P_DEFAULT,
+                                    H5P_DEFAULT);
+  herr_t rc = ds < 0 ? -1 : H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data);
+  if (ds >= 0) H5Dclose(ds);
+  if (space >= 0) H5Sclose(space);
+  if (rc < 0) return ns_fail(ctx, NS_ERR_IO, "%s: cannot write dataset '%s'", path, name);
+  return NS_OK;
+}
+
+ns_status ns_hdf5_write(ns_ctx *ctx, const char *path, int n, const char *const *names,
+                        const int *ranks, const int64_t *const *shapes, const float *const *datas) {
+  H5E_auto2_t old_fn;
+  void *old_data;
+  H5Eget_auto2(H5E_DEFAULT, &old_fn, &old_data);
+  H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+  ns_status st = NS_OK;
+  hid_t file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  if (file < 0) st = ns_fail(ctx, NS_ERR_IO, "cannot create the HDF5 file %s", path);
+  for (int i = 0; st == NS_OK && i < n; i++)
+    st = write_dataset(ctx, file, path, names[i], ranks[i], shapes[i], datas[i]);
+  if (file >= 0 && H5Fclose(file) < 0 && st == NS_OK)
+    st = ns_fail(ctx, NS_ERR_IO, "%s: cannot close the HDF5 file", path);
+  H5Eset_auto2(H5E_DEFAULT, old_fn, old_data);
+  return st;
+}

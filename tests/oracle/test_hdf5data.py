@@ -90,6 +90,29 @@ class HDF5DataAgainstH5py(unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.stderr)
         np.testing.assert_array_equal(self.load(("vec",))[0], [0, 1, 2, 3])
 
+    def test_output_round_trip(self):
+        """HDF5Output writes its bottoms as "data" and "label" at full shape."""
+        out = self.path("out.h5")
+        with open(self.path("net.prototxt"), "w") as f:
+            f.write(NET % {"tops": 'top: "data" top: "label"', "list": self.path("list.txt"),
+                           "batch": 4, "extra": ""})
+            f.write('layer { name: "o" type: "HDF5Output" bottom: "data" bottom: "label"\n'
+                    '  hdf5_output_param { file_name: "%s" } }\n' % out)
+        p = subprocess.run([CLI, "forward", self.path("net.prototxt"), "--output",
+                            "label=" + self.path("l.npy")], capture_output=True, text=True)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        with h5py.File(out, "r") as f:
+            np.testing.assert_array_equal(
+                f["data"][...], np.concatenate([self.x[0], self.x[1][:1]]).astype(np.float32))
+            np.testing.assert_array_equal(f["label"][...], [0, 1, 2, 10])
+            self.assertEqual(f["data"].dtype, np.float32)
+        with open(self.path("net.prototxt"), "a") as f:
+            f.write('layer { name: "o2" type: "HDF5Output" bottom: "data" bottom: "label"\n'
+                    '  hdf5_output_param { file_name: "%s" } }\n' % self.path("no/such/x.h5"))
+        p = subprocess.run([CLI, "forward", self.path("net.prototxt"), "--output",
+                            "label=" + self.path("l.npy")], capture_output=True, text=True)
+        self.assert_fails(p, (4,), "layer 'o2'", "no/such/x.h5")
+
     def assert_fails(self, p, codes, *words):
         self.assertIn(p.returncode, codes, p.stderr)
         for w in words:
