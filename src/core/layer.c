@@ -12,17 +12,12 @@
   NS_LAYER_LIST_CAFFENET(X) NS_LAYER_LIST_ZOO(X) NS_LAYER_LIST_LOSS(X) NS_LAYER_LIST_DATA(X) \
   NS_LAYER_LIST_FORKS(X) NS_LAYER_LIST_SSD(X) NS_LAYER_LIST_RCNN(X)
 
-/* Data layers without LMDB (src/layers: data.c, dummy_data.c,
+/* Data layers (src/layers: data.c; Data on LMDB/LevelDB in data_db.c,
+ * HDF5Data in hdf5_data.c, HDF5Output in hdf5_output.c, dummy_data.c,
  * memory_data.c; window_data.c only refuses, saying what is missing). */
-#define NS_LAYER_LIST_DATA(X) X(image_data) X(npy_data) X(idx_data) \
-  X(dummy_data)                                                    \
-  X(memory_data)                                                   \
-  X(window_data)
-
-/* Data layers (src/layers/data.c; Data on LMDB/LevelDB in data_db.c,
- * HDF5Data in hdf5_data.c, HDF5Output in hdf5_output.c). */
-#define NS_LAYER_LIST_DATA(X) X(image_data) X(npy_data) X(idx_data) X(db_data) X(hdf5_data) \
-  X(hdf5_output)
+#define NS_LAYER_LIST_DATA(X)                                              \
+  X(image_data) X(npy_data) X(idx_data) X(db_data) X(hdf5_data) X(hdf5_output) \
+  X(dummy_data) X(memory_data) X(window_data)
 
 /* CaffeNet's layers (src/layers: conv.c, inner_product.c, activation.c,
  * pooling.c, lrn.c, dropout.c, softmax.c). */
