@@ -24,8 +24,11 @@ LDFLAGS += -fopenmp
 
 GEN_SRC := $(BUILD)/gen/caffe.pb-c.c
 GEN_HDR := $(BUILD)/gen/caffe.pb-c.h
+ONNX_GEN_SRC := $(BUILD)/gen/onnx.pb-c.c
+ONNX_GEN_HDR := $(BUILD)/gen/onnx.pb-c.h
 LIB_SRC := $(sort $(shell find src -name '*.c'))
-LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/caffe.pb-c.o
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/caffe.pb-c.o \
+  $(BUILD)/obj/gen/onnx.pb-c.o
 LIB := $(BUILD)/libnetsurg.a
 # The shared library: soname libnetsurg.so.$(SO_MAJOR); it exports only what
 # include/netsurg.h declares (see the visibility pragma there).  The CLI,
@@ -65,6 +68,11 @@ $(GEN_SRC) $(GEN_HDR) &: src/format/caffe.proto
 	@mkdir -p $(BUILD)/gen
 	protoc-c --c_out=$(BUILD)/gen -Isrc/format src/format/caffe.proto
 
+# ONNX's schema as we write it (src/export/onnx.proto), for the exporter.
+$(ONNX_GEN_SRC) $(ONNX_GEN_HDR) &: src/export/onnx.proto
+	@mkdir -p $(BUILD)/gen
+	protoc-c --c_out=$(BUILD)/gen -Isrc/export src/export/onnx.proto
+
 # Objects are rebuilt when the compile flags change (a new flag such as
 # the library's visibility must not leave stale objects behind).
 FLAGS_STAMP := $(BUILD)/obj/compile-flags
@@ -74,11 +82,11 @@ $(FLAGS_STAMP): FORCE
 	@echo '$(FLAGS_NOW)' | cmp -s - $@ || echo '$(FLAGS_NOW)' >$@
 FORCE:
 
-$(BUILD)/obj/gen/caffe.pb-c.o: $(GEN_SRC) $(FLAGS_STAMP)
+$(BUILD)/obj/gen/%.pb-c.o: $(BUILD)/gen/%.pb-c.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(filter-out -Wshadow -Wstrict-prototypes,$(CFLAGS_BASE)) $(VISIBILITY) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/obj/%.o: %.c $(FLAGS_STAMP) | $(GEN_HDR)
+$(BUILD)/obj/%.o: %.c $(FLAGS_STAMP) | $(GEN_HDR) $(ONNX_GEN_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS_BASE) $(VISIBILITY) $(CFLAGS) -MMD -MP -c $< -o $@
 

@@ -177,6 +177,29 @@ ns_status ns_net_forward_profile(ns_ctx *ctx, ns_net *net, double *layer_seconds
  * the cheap layers). */
 double ns_net_layer_flops(const ns_net *net, int layer);
 
+/* ---- ONNX export -------------------------------------------------------- */
+
+typedef struct ns_onnx_options {
+  int opset;       /* ONNX opset, 11 to 18; 0: 13 (Softmax over one axis) */
+  int fixed_batch; /* 0: axis 0 of inputs and outputs is symbolic ("N");
+                      1: the net's current batch size is written */
+} ns_onnx_options;
+
+typedef struct ns_onnx_summary {
+  int layers, nodes, initializers; /* layers exported, ONNX nodes written */
+  uint64_t bytes;                  /* size of the file */
+} ns_onnx_summary;
+
+/* Writes the net, at its current input shapes and weights, as an ONNX
+ * model whose nodes compute Caffe's numbers: graph inputs are the Input
+ * tops (named as the blobs), outputs the net's output blobs, and every
+ * node is named after its layer.  A layer with no exact ONNX form fails
+ * the export with NS_ERR_UNSUPPORTED naming it and why (nothing is
+ * skipped).  The file is replaced atomically.  opt may be NULL (the
+ * defaults); summary may be NULL. */
+ns_status ns_net_export_onnx(ns_ctx *ctx, ns_net *net, const char *path,
+                             const ns_onnx_options *opt, ns_onnx_summary *summary);
+
 /* Re-draws every layer's first param (the weights) from a filler of the
  * given type ("msra", "xavier", "gaussian", "uniform", "constant", ...),
  * with Caffe's defaults for its other fields, from `seed`. */

@@ -19,6 +19,7 @@ int cmd_bench(int argc, char **argv);
 int cmd_edit(int argc, char **argv);
 int cmd_transplant(int argc, char **argv);
 int cmd_fcn(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 int cmd_classify(int argc, char **argv);
 int cmd_detect(int argc, char **argv);
 int cmd_train(int argc, char **argv);

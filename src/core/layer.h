@@ -12,6 +12,7 @@
 
 typedef struct ns_layer ns_layer;
 typedef struct ns_net ns_net;
+typedef struct ns_onnx ns_onnx; /* export/onnx_graph.h */
 
 /* Where a layer's top cells sit on its bottoms' grid, for receptive
  * fields (surgery/receptive.c): rows [0] and columns [1] of (N, C, H, W). */
@@ -75,8 +76,10 @@ typedef struct ns_layer_ops {
    * data (Filter, as Caffe's Reshape inside Forward): the net then
    * re-runs the reshape of every later layer after this one's forward. */
   int reshapes_in_forward;
-  /* Reserved for the ONNX export: a hook with which each layer writes
-   * its own ONNX nodes goes here. */
+  /* The ONNX export: writes the nodes that compute this layer's tops
+   * from its bottoms through the builder of export/onnx_graph.h; NULL:
+   * the layer cannot be exported (the export fails naming it). */
+  ns_status (*export_onnx)(ns_onnx *g, const ns_layer *l);
 } ns_layer_ops;
 
 struct ns_layer {

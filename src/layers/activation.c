@@ -1,6 +1,7 @@
 /* ReLU, as Caffe's: y = max(x, 0) + negative_slope min(x, 0); in place
  * allowed. */
 #include "core/layer.h"
+#include "export/onnx_layers.h"
 #include "kernels/parallel.h"
 
 typedef struct relu_state {
@@ -72,4 +73,5 @@ const ns_layer_ops ns_relu_ops = {
     .backward = relu_backward,
     .fuses_as_relu = relu_fuses,
     .geometry = ns_layer_geometry_pointwise,
+    .export_onnx = ns_onnx_export_relu,
 };

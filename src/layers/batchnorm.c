@@ -10,6 +10,7 @@
 #include <math.h>
 
 #include "core/layer.h"
+#include "export/onnx_layers.h"
 
 typedef struct batchnorm_state {
   int use_global_stats;
@@ -171,4 +172,5 @@ const ns_layer_ops ns_batchnorm_ops = {
     .destroy = batchnorm_destroy,
     .params_are_statistics = 1,
     .geometry = ns_layer_geometry_pointwise,
+    .export_onnx = ns_onnx_export_batchnorm,
 };

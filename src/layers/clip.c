@@ -3,6 +3,7 @@
  * one top of the same shape, in place allowed.  Backward passes the
  * gradient where min <= x <= max (the bounds included, as Caffe's). */
 #include "core/layer.h"
+#include "export/onnx_layers.h"
 
 typedef struct clip_state {
   float min, max;
@@ -80,4 +81,5 @@ const ns_layer_ops ns_clip_ops = {
     .backward = clip_backward,
     .destroy = clip_destroy,
     .geometry = ns_layer_geometry_pointwise,
+    .export_onnx = ns_onnx_export_clip,
 };

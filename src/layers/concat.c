@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "core/layer.h"
+#include "export/onnx_layers.h"
 
 static ns_status concat_setup(ns_ctx *ctx, ns_layer *l) {
   const Caffe__ConcatParameter *p = l->param->concat_param;
@@ -125,4 +126,5 @@ const ns_layer_ops ns_concat_ops = {
     .forward = concat_forward,
     .backward = concat_backward,
     .geometry = concat_geometry,
+    .export_onnx = ns_onnx_export_concat,
 };

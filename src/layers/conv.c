@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/layer.h"
+#include "export/onnx_layers.h"
 #include "kernels/conv_plan.h"
 #include "layers/conv_params.h"
 
@@ -179,4 +180,5 @@ const ns_layer_ops ns_convolution_ops = {
     .weight_rank = 4,
     .flops = conv_flops,
     .geometry = conv_geometry,
+    .export_onnx = ns_onnx_export_convolution,
 };

@@ -7,6 +7,7 @@
  * kernel (W^T x per group, then col2im) plus the bias, its backward the
  * convolution's forward kernel.  Two spatial axes only. */
 #include "core/layer.h"
+#include "export/onnx_layers.h"
 #include "kernels/conv2d.h"
 #include "kernels/pgemm.h"
 #include "layers/conv_params.h"
@@ -145,4 +146,5 @@ const ns_layer_ops ns_deconv_ops = {
     .backward = deconv_backward,
     .weight_rank = 4,
     .flops = deconv_flops,
+    .export_onnx = ns_onnx_export_deconv,
 };

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/layer.h"
+#include "export/onnx_layers.h"
 
 typedef struct dropout_state {
   float ratio, scale;
@@ -92,4 +93,5 @@ const ns_layer_ops ns_dropout_ops = {
     .backward = dropout_backward,
     .destroy = dropout_destroy,
     .geometry = ns_layer_geometry_pointwise,
+    .export_onnx = ns_onnx_export_dropout,
 };

@@ -1,6 +1,7 @@
 /* Eltwise: element-wise PROD, SUM (with one coefficient per bottom,
  * default 1) or MAX over bottoms of one shape. */
 #include "core/layer.h"
+#include "export/onnx_layers.h"
 
 typedef struct eltwise_state {
   Caffe__EltwiseParameter__EltwiseOp op;
@@ -149,4 +150,5 @@ const ns_layer_ops ns_eltwise_ops = {
     .backward = eltwise_backward,
     .destroy = eltwise_destroy,
     .geometry = ns_layer_geometry_pointwise,
+    .export_onnx = ns_onnx_export_eltwise,
 };

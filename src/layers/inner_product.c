@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/layer.h"
+#include "export/onnx_layers.h"
 #include "kernels/conv2d.h"
 #include "kernels/gemm.h"
 #include "kernels/parallel.h"
@@ -156,4 +157,5 @@ const ns_layer_ops ns_inner_product_ops = {
     .weight_rank = 2,
     .flops = ip_flops,
     .geometry = ip_geometry,
+    .export_onnx = ns_onnx_export_inner_product,
 };

@@ -8,6 +8,7 @@
 #include <math.h>
 
 #include "core/layer.h"
+#include "export/onnx_layers.h"
 #include "kernels/lrn_kernel.h"
 
 typedef struct lrn_state {
@@ -171,4 +172,5 @@ const ns_layer_ops ns_lrn_ops = {
     .forward = lrn_forward,
     .backward = lrn_backward,
     .geometry = lrn_geometry,
+    .export_onnx = ns_onnx_export_lrn,
 };

@@ -14,6 +14,7 @@
 
 #include "core/filler.h"
 #include "core/layer.h"
+#include "export/onnx_layers.h"
 
 typedef struct neuron_state neuron_state;
 typedef void (*neuron_fn)(const neuron_state *s, const float *x, float *y, int64_t n);
@@ -75,6 +76,7 @@ static ns_status neuron_forward(ns_ctx *ctx, ns_layer *l) {
       .forward = neuron_forward,               \
       .backward = NAME##_backward,             \
       .geometry = ns_layer_geometry_pointwise, \
+      .export_onnx = ns_onnx_export_##NAME,    \
   };
 
 /* ---- Sigmoid, TanH, AbsVal, BNLL: no params --------------------------- */
@@ -358,4 +360,5 @@ const ns_layer_ops ns_prelu_ops = {
     .backward = prelu_backward,
     .destroy = prelu_destroy,
     .geometry = ns_layer_geometry_pointwise,
+    .export_onnx = ns_onnx_export_prelu,
 };

@@ -9,6 +9,7 @@
 #include <limits.h>
 
 #include "core/layer.h"
+#include "export/onnx_layers.h"
 #include "kernels/pool2d.h"
 
 typedef struct pool_state {
@@ -225,4 +226,5 @@ const ns_layer_ops ns_pooling_ops = {
     .forward = pool_forward,
     .backward = pool_backward,
     .geometry = pool_geometry,
+    .export_onnx = ns_onnx_export_pooling,
 };

@@ -9,6 +9,7 @@
 
 #include "core/filler.h"
 #include "core/layer.h"
+#include "export/onnx_layers.h"
 
 typedef struct bcast {
   int64_t outer, dim, inner;
@@ -224,6 +225,7 @@ const ns_layer_ops ns_scale_ops = {
     .backward = scale_backward,
     .destroy = scale_destroy,
     .geometry = ns_layer_geometry_pointwise,
+    .export_onnx = ns_onnx_export_scale,
 };
 
 /* ---- Bias ----------------------------------------------------------- */
@@ -279,4 +281,5 @@ const ns_layer_ops ns_bias_ops = {
     .forward = bias_forward,
     .backward = bias_backward,
     .geometry = ns_layer_geometry_pointwise,
+    .export_onnx = ns_onnx_export_bias,
 };

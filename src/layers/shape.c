@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/layer.h"
+#include "export/onnx_layers.h"
 
 static ns_status no_in_place(ns_ctx *ctx, const ns_layer *l) {
   for (int i = 0; i < l->n_top; i++)
@@ -90,6 +91,7 @@ const ns_layer_ops ns_flatten_ops = {
     .forward = copy_forward,
     .backward = copy_backward,
     .geometry = flatten_geometry,
+    .export_onnx = ns_onnx_export_flatten,
 };
 
 /* ---- Reshape ---------------------------------------------------------- */
@@ -205,6 +207,7 @@ const ns_layer_ops ns_reshape_ops = {
     .reshape = reshape_reshape,
     .forward = copy_forward,
     .backward = copy_backward,
+    .export_onnx = ns_onnx_export_reshape,
 };
 
 /* ---- Crop ------------------------------------------------------------- */

@@ -2,6 +2,7 @@
  * from the end), independently for every position of the other axes;
  * the max is subtracted first so large inputs do not overflow. */
 #include "core/layer.h"
+#include "export/onnx_layers.h"
 #include "kernels/softmax_kernel.h"
 
 typedef struct softmax_state {
@@ -76,4 +77,5 @@ const ns_layer_ops ns_softmax_ops = {
     .forward = softmax_forward,
     .backward = softmax_backward,
     .geometry = ns_layer_geometry_pointwise,
+    .export_onnx = ns_onnx_export_softmax,
 };

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "core/layer.h"
+#include "export/onnx_layers.h"
 
 static ns_status split_setup(ns_ctx *ctx, ns_layer *l) {
   for (int i = 0; i < l->n_top; i++)
@@ -53,4 +54,5 @@ const ns_layer_ops ns_split_ops = {
     .forward = split_forward,
     .backward = split_backward,
     .geometry = ns_layer_geometry_pointwise,
+    .export_onnx = ns_onnx_export_split,
 };

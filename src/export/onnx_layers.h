@@ -1,0 +1,43 @@
+/* The ONNX export hooks of the layers (ns_layer_ops.export_onnx), one per
+ * layer type.  They live in src/export/onnx_layers_*.c, beside the
+ * builder, and read what a built layer exposes: its LayerParameter (with
+ * Caffe's defaults), its params, its bottoms' and tops' shapes and its
+ * geometry hook; the layer files name them in their ops. */
+#ifndef NS_EXPORT_ONNX_LAYERS_H
+#define NS_EXPORT_ONNX_LAYERS_H
+
+#include "core/layer.h"
+
+#define NS_ONNX_HOOK(NAME) ns_status ns_onnx_export_##NAME(ns_onnx *g, const ns_layer *l)
+
+/* windows and matrices: onnx_layers_window.c */
+NS_ONNX_HOOK(convolution);
+NS_ONNX_HOOK(deconv);
+NS_ONNX_HOOK(inner_product);
+NS_ONNX_HOOK(pooling);
+NS_ONNX_HOOK(lrn);
+/* element-wise and per-channel: onnx_layers_pointwise.c */
+NS_ONNX_HOOK(relu);
+NS_ONNX_HOOK(sigmoid);
+NS_ONNX_HOOK(tanh);
+NS_ONNX_HOOK(absval);
+NS_ONNX_HOOK(bnll);
+NS_ONNX_HOOK(power);
+NS_ONNX_HOOK(elu);
+NS_ONNX_HOOK(exp);
+NS_ONNX_HOOK(log);
+NS_ONNX_HOOK(prelu);
+NS_ONNX_HOOK(clip);
+NS_ONNX_HOOK(dropout);
+NS_ONNX_HOOK(softmax);
+NS_ONNX_HOOK(batchnorm);
+NS_ONNX_HOOK(scale);
+NS_ONNX_HOOK(bias);
+/* shapes and several bottoms: onnx_layers_shape.c */
+NS_ONNX_HOOK(concat);
+NS_ONNX_HOOK(split);
+NS_ONNX_HOOK(eltwise);
+NS_ONNX_HOOK(flatten);
+NS_ONNX_HOOK(reshape);
+
+#endif

@@ -1,0 +1,152 @@
+/* netsurg export: write a net with its weights as an ONNX model. */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tools/cli.h"
+#include "tools/cli_surgery.h"
+
+static const char *export_help =
+    "usage: netsurg export NET WEIGHTS --onnx OUT.onnx [--opset N] [--batch dynamic|N]\n"
+    "                      [--input-size HxW] [--seed S] [--allow-unknown]\n\n"
+    "Write the net and its weights as an ONNX model whose nodes compute Caffe's numbers:\n"
+    "graph inputs are the net's Input blobs, outputs its output blobs, and nodes and\n"
+    "values keep the layer and blob names (a blob written again in place is named\n"
+    "<blob>@<layer> before its last writer). A layer with no exact ONNX form stops\n"
+    "the export with an error naming it; nothing is skipped.\n\n"
+    "  --onnx PATH       the model to write (replaced atomically)\n"
+    "  --opset N         ONNX opset, 11 to 18 (default 13)\n"
+    "  --batch B         'dynamic' (default: axis 0 is the symbol N) or a fixed size\n"
+    "  --input-size HxW  give every (N, C, H, W) input this size first (N for NxN);\n"
+    "                    pooling and the other spatial layers are exported at it\n"
+    "  --seed S          fillers of layers the weights do not cover (default 1)\n";
+
+typedef struct export_args {
+  const char *net, *weights, *out;
+  int opset, batch, height, width, allow_unknown;
+  unsigned long long seed;
+} export_args;
+
+static int parse_batch(const char *s, int *batch) {
+  unsigned long long n;
+  if (strcmp(s, "dynamic") == 0) {
+    *batch = 0;
+    return 0;
+  }
+  if (cli_parse_u64("export", "--batch", s, &n)) return NS_ERR_USAGE;
+  if (n < 1 || n > 65536) return cli_usage_error("export", "--batch: 'dynamic' or 1 to 65536");
+  *batch = (int)n;
+  return 0;
+}
+
+static int parse_export(int argc, char **argv, export_args *a) {
+  static const struct option longopts[] = {
+      {"onnx", required_argument, 0, 'o'},       {"opset", required_argument, 0, 'p'},
+      {"batch", required_argument, 0, 'b'},      {"input-size", required_argument, 0, 'z'},
+      {"seed", required_argument, 0, 's'},       {"allow-unknown", no_argument, 0, 'u'},
+      {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
+  unsigned long long opset;
+  int c;
+  memset(a, 0, sizeof *a);
+  a->opset = 13;
+  a->seed = 1;
+  optind = 1;
+  while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    switch (c) {
+      case 'o':
+        a->out = optarg;
+        break;
+      case 'p':
+        if (cli_parse_u64("export", "--opset", optarg, &opset)) return NS_ERR_USAGE;
+        if (opset < 11 || opset > 18) return cli_usage_error("export", "--opset: 11 to 18");
+        a->opset = (int)opset;
+        break;
+      case 'b':
+        if (parse_batch(optarg, &a->batch)) return NS_ERR_USAGE;
+        break;
+      case 'z':
+        if (cli_parse_size("export", "--input-size", optarg, &a->height, &a->width))
+          return NS_ERR_USAGE;
+        break;
+      case 's':
+        if (cli_parse_u64("export", "--seed", optarg, &a->seed)) return NS_ERR_USAGE;
+        break;
+      case 'u':
+        a->allow_unknown = 1;
+        break;
+      case 'h':
+        fputs(export_help, stdout);
+        return -1;
+      default:
+        return cli_usage_error("export", "bad option");
+    }
+  }
+  if (argc - optind != 2) return cli_usage_error("export", "expected NET WEIGHTS");
+  if (!a->out || !*a->out) return cli_usage_error("export", "--onnx OUT.onnx is required");
+  a->net = argv[optind];
+  a->weights = argv[optind + 1];
+  return 0;
+}
+
+/* Gives the inputs the batch and the (N, C, H, W) ones the size asked for. */
+static ns_status shape_inputs(ns_ctx *ctx, ns_net *net, const export_args *a) {
+  for (int i = 0; i < ns_net_input_count(net); i++) {
+    ns_tensor t = ns_net_blob(net, ns_net_input_blob(net, i));
+    int64_t shape[32];
+    if (t.num_axes < 1 || t.num_axes > 32) continue;
+    memcpy(shape, t.shape, sizeof shape[0] * (size_t)t.num_axes);
+    if (a->batch) shape[0] = a->batch;
+    if (a->height && t.num_axes == 4) {
+      shape[2] = a->height;
+      shape[3] = a->width;
+    }
+    if (ns_net_reshape_input(ctx, net, t.name, t.num_axes, shape) != NS_OK) return NS_ERR_NET;
+  }
+  return NS_OK;
+}
+
+static void print_blobs(ns_net *net, const char *what, int n, const int *blobs) {
+  for (int i = 0; i < n; i++) {
+    ns_tensor t = ns_net_blob(net, blobs[i]);
+    printf("  %s %s ", what, t.name);
+    cli_print_tensor_shape(stdout, &t);
+    printf("\n");
+  }
+}
+
+static void print_summary(ns_net *net, const export_args *a, const ns_onnx_summary *s) {
+  printf("%s: %d layers -> %d ONNX nodes, %d initializers, opset %d, batch ", a->net, s->layers,
+         s->nodes, s->initializers, a->opset);
+  if (a->batch)
+    printf("%d\n", a->batch);
+  else
+    printf("dynamic (N)\n");
+  int n_in = ns_net_input_count(net);
+  int *blobs = calloc((size_t)ns_net_blob_count(net) + 1, sizeof *blobs);
+  if (blobs) {
+    for (int i = 0; i < n_in; i++) blobs[i] = ns_net_input_blob(net, i);
+    print_blobs(net, "input", n_in, blobs);
+    print_blobs(net, "output", ns_net_output_blobs(net, blobs), blobs);
+    free(blobs);
+  }
+  printf("wrote %s (%llu bytes)\n", a->out, (unsigned long long)s->bytes);
+}
+
+int cmd_export(int argc, char **argv) {
+  export_args a;
+  int rc = parse_export(argc, argv, &a);
+  if (rc) return rc < 0 ? 0 : rc;
+  ns_ctx *ctx = cli_ctx(a.allow_unknown, 0);
+  ns_net *net = NULL;
+  ns_onnx_options o = {a.opset, a.batch != 0};
+  ns_onnx_summary s;
+  ns_net_opts opts = cli_net_opts(a.weights, a.seed);
+  if (ns_net_load(ctx, a.net, &opts, &net) != NS_OK || shape_inputs(ctx, net, &a) ||
+      ns_net_export_onnx(ctx, net, a.out, &o, &s) != NS_OK)
+    rc = cli_fail(ctx, "export");
+  else
+    print_summary(net, &a, &s);
+  ns_net_destroy(net);
+  ns_ctx_destroy(ctx);
+  return rc;
+}
