@@ -3,6 +3,7 @@
  * from an axis get trailing 1s so that ONNX's numpy broadcasting lines
  * them up where Caffe does. */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "export/onnx_graph.h"
@@ -15,12 +16,20 @@ static ns_status unary(ns_onnx *g, const ns_layer *l, const char *op) {
   return ns_onnx_status(g);
 }
 
-/* x * a (skipped when a is 1) as a value named "<layer>/<tag>". */
+/* The value a helper node makes with the constant "<layer>/<tag>":
+ * "<layer>/<tag>_out", apart from the constant's own name. */
+static const char *output_of(ns_onnx *g, const ns_layer *l, const char *tag) {
+  char name[64];
+  snprintf(name, sizeof name, "%s_out", tag);
+  return ns_onnx_tmp(g, l, name);
+}
+
+/* x * a (skipped when a is 1; into `out` when given). */
 static const char *mul_const(ns_onnx *g, const ns_layer *l, const char *x, float a,
                              const char *tag, const char *out) {
   if (a == 1.0f && !out) return x;
   const char *in[2] = {x, ns_onnx_scalar(g, l, tag, a)};
-  const char *y = out ? out : ns_onnx_tmp(g, l, tag);
+  const char *y = out ? out : output_of(g, l, tag);
   ns_onnx_node(g, l, out ? NULL : y, "Mul", 2, in, 1, &y);
   return y;
 }
@@ -29,7 +38,7 @@ static const char *add_const(ns_onnx *g, const ns_layer *l, const char *x, float
                              const char *tag) {
   if (a == 0.0f) return x;
   const char *in[2] = {x, ns_onnx_scalar(g, l, tag, a)};
-  const char *y = ns_onnx_tmp(g, l, tag);
+  const char *y = output_of(g, l, tag);
   ns_onnx_node(g, l, y, "Add", 2, in, 1, &y);
   return y;
 }
