@@ -1,0 +1,282 @@
+"""`netsurg export --onnx` judged by ONNX's own checker and by two ONNX
+consumers that share no code with netsurg:
+
+- ONNX's checker (Debian python3-onnx): check_model(full_check=True), which
+  runs shape inference too, on every model written;
+- ONNX Runtime (npm onnxruntime-node, through tests/oracle/ort_run.js, graph
+  optimisations off) runs every model: its outputs must equal Caffe's own
+  figures (tests/conformance: every net there; BVLC Caffe computed them) or,
+  for the nets built here, netsurg's forward, within 1e-4 of the output's
+  largest magnitude (the tolerance of every case below; measured: under
+  4e-7 on the conformance nets);
+- OpenCV's ONNX importer (cv2.dnn.readNetFromONNX, Debian's OpenCV 4.6) is
+  the second consumer, at the same tolerance, except where it is known to
+  compute ONNX differently (OPENCV_DIFFERS says which and why; they are
+  printed, not hidden).
+
+Also: the nets that have a layer with no ONNX form yet fail with an error
+naming the layer; a pooling corner suite (pad with ceil rounding, windows
+over the edge, stride > kernel, AVE's border divisor) against a NumPy
+rendering of Caffe's pooling; the dynamic batch; opset 11; CaffeNet and its
+fully convolutional cast (slow: NS_SKIP_SLOW=1 skips them).
+
+ONNX Runtime is found in bench/peers/node_modules (`make bench-peers`, or
+`cd bench/peers && npm install --ignore-scripts`) or NS_ORT_NODE_PATH; the
+checks that need it, or python3-onnx, skip with a message when absent.
+"""
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import unittest
+from nscli import CLI, SHARED, run
+
+try:
+    import numpy as np
+    import cv2
+except ImportError:  # pragma: no cover
+    np = cv2 = None
+try:
+    import onnx
+except ImportError:  # pragma: no cover
+    onnx = None
+
+CONF = os.path.join(os.environ.get("NS_TEST_DIR", "tests"), "conformance")
+ORT_MODULES = os.environ.get("NS_ORT_NODE_PATH", os.path.abspath("bench/peers/node_modules"))
+HAVE_ORT = shutil.which("node") is not None and os.path.isdir(
+    os.path.join(ORT_MODULES, "onnxruntime-node"))
+ORT_MISSING = ("ONNX Runtime absent: node and npm onnxruntime-node in bench/peers/node_modules "
+               "(cd bench/peers && npm install --ignore-scripts)")
+PROTO = os.path.join(SHARED, "data", "prototxt")
+TOL = 1e-4  # of the output's largest magnitude, every case
+
+# Layers netsurg runs that have no ONNX form yet: the export must stop and
+# name the layer.
+NOT_EXPORTED = {"argmax": "'am' (ArgMax)", "crop": "'crop' (Crop)", "slice": "'slice' (Slice)"}
+# Where OpenCV 4.6's ONNX importer computes ONNX differently (ONNX Runtime
+# and Caffe agree on all of these).
+OPENCV_DIFFERS = {
+    "lrn_within": "AveragePool's count_include_pad=1 is ignored (border averages exclude the "
+                  "padding)",
+    "ip_axis2": "MatMul of a 3-D input by a 2-D weight is refused",
+    "ip_transpose": "Gemm with transB=0 is refused",
+    "pool_ave_ceil": "AveragePool followed by Mul with a constant (1, 1, H, W) divisor is refused",
+    "pool_ave_pad": "AveragePool followed by Mul with a constant (1, 1, H, W) divisor is refused",
+    "scale_two_bottoms": "Mul of two graph values with broadcasting is refused",
+}
+
+
+def rel_err(ours, ref):
+    scale = float(np.abs(ref).max())
+    return float(np.abs(ours - ref).max()) / (scale if scale > 0 else 1.0)
+
+
+def ort_forward(model, inputs, workdir):
+    """{name: array} -> [(name, array)] as ONNX Runtime computes them."""
+    spec = {"inputs": {}, "outdir": workdir}
+    for k, (name, x) in enumerate(inputs.items()):
+        path = os.path.join(workdir, "in%d.f32" % k)
+        np.ascontiguousarray(x, "<f4").tofile(path)
+        spec["inputs"][name] = {"file": path, "shape": list(x.shape)}
+    spec_path = os.path.join(workdir, "spec.json")
+    with open(spec_path, "w") as f:
+        json.dump(spec, f)
+    env = dict(os.environ, NODE_PATH=ORT_MODULES)
+    p = subprocess.run(["node", os.path.join(os.path.dirname(__file__), "ort_run.js"), model,
+                        spec_path], capture_output=True, text=True, env=env)
+    if p.returncode != 0:
+        raise AssertionError("ONNX Runtime failed on %s: %s" % (model, p.stderr))
+    return [(o["name"], np.fromfile(o["file"], "<f4").reshape(o["shape"]))
+            for o in json.loads(p.stdout)["outputs"]]
+
+
+def check_model(test, model):
+    if onnx is None:
+        return
+    m = onnx.load(model)
+    onnx.checker.check_model(m, full_check=True)
+    return m
+
+
+@unittest.skipIf(cv2 is None, "python3-opencv / numpy not installed")
+@unittest.skipIf(not os.access(CLI, os.X_OK), "netsurg not built")
+class OnnxExport(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="netsurg-onnx-")
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def export(self, proto, weights, *opts):
+        out = self.path("model.onnx")
+        run("export", proto, weights, "--onnx", out, *opts)
+        check_model(self, out)
+        return out
+
+    def assertClose(self, what, ours, ref):
+        self.assertEqual(tuple(ours.shape), tuple(ref.shape), what)
+        err = rel_err(ours, ref)
+        self.assertLessEqual(err, TOL, "%s: max diff %.3g of the largest magnitude" % (what, err))
+        return err
+
+    # ---- the conformance nets, against Caffe's figures ----------------------
+
+    def conformance_case(self, case, blobs):
+        d = os.path.join(CONF, case)
+        model = self.export(os.path.join(d, "net.prototxt"), os.path.join(d, "weights.caffemodel"))
+        inputs = {n: np.load(os.path.join(d, f)) for n, f in blobs["inputs"].items()}
+        worst = 0.0
+        if HAVE_ORT:
+            for name, y in ort_forward(model, inputs, self.dir):
+                ref = np.load(os.path.join(d, blobs["blobs"][name]["file"]))
+                worst = max(worst, self.assertClose("%s %s (ONNX Runtime)" % (case, name), y, ref))
+        if case in OPENCV_DIFFERS:
+            print("  %s: OpenCV not compared: %s" % (case, OPENCV_DIFFERS[case]))
+            return worst
+        net = cv2.dnn.readNetFromONNX(model)
+        for name, x in inputs.items():
+            net.setInput(x, name)
+        names = net.getUnconnectedOutLayersNames()
+        for name, y in zip(names, net.forward(names)):
+            ref = np.load(os.path.join(d, blobs["blobs"][name]["file"]))
+            self.assertClose("%s %s (OpenCV)" % (case, name), y.reshape(ref.shape), ref)
+        return worst
+
+    def test_conformance_nets(self):
+        with open(os.path.join(CONF, "manifest.json")) as f:
+            manifest = json.load(f)
+        worst, exported = 0.0, 0
+        for case, blobs in sorted(manifest.items()):
+            with self.subTest(case=case):
+                if case in NOT_EXPORTED:
+                    self.assertNotExported(case)
+                    continue
+                worst = max(worst, self.conformance_case(case, blobs))
+                exported += 1
+        self.assertGreaterEqual(exported, 50)
+        print("  %d conformance nets exported; ONNX Runtime's worst: %.2g of the output's "
+              "largest magnitude (tolerance %g)%s" % (exported, worst, TOL,
+                                                       "" if HAVE_ORT else "; " + ORT_MISSING))
+
+    def assertNotExported(self, case):
+        d = os.path.join(CONF, case)
+        out = self.path(case + ".onnx")
+        p = subprocess.run([CLI, "export", os.path.join(d, "net.prototxt"),
+                            os.path.join(d, "weights.caffemodel"), "--onnx", out],
+                           capture_output=True, text=True)
+        self.assertEqual(p.returncode, 3, p.stderr)
+        self.assertIn("layer %s cannot be exported to ONNX" % NOT_EXPORTED[case], p.stderr)
+        self.assertFalse(os.path.exists(out), "a failed export leaves no file")
+
+    # ---- pooling's corners, against Caffe's rule in NumPy -------------------
+
+    POOL_CASES = [
+        # (method, H, W, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w)
+        ("AVE", 8, 8, 3, 3, 2, 2, 1, 1),  # pad with ceil: the last window hangs over
+        ("AVE", 8, 9, 3, 3, 2, 2, 0, 0),  # ceil without pad: divisor counts the image only
+        ("AVE", 7, 7, 2, 2, 3, 3, 0, 0),  # stride > kernel
+        ("AVE", 6, 6, 3, 3, 3, 3, 2, 2),  # a last window starting in the padding is dropped
+        ("AVE", 7, 5, 3, 2, 2, 1, 1, 0),  # rectangular everything
+        ("MAX", 6, 6, 3, 3, 2, 2, 1, 1),
+        ("MAX", 8, 8, 2, 2, 3, 3, 1, 1),  # stride > kernel with pad
+        ("MAX", 6, 7, 3, 3, 3, 3, 2, 2),
+        ("MAX", 9, 6, 3, 2, 2, 2, 0, 0),
+    ]
+
+    @staticmethod
+    def caffe_pool(x, method, k, s, p):
+        """Caffe's PoolingLayer forward (CPU), written from its source rules."""
+        n, c, size = x.shape[0], x.shape[1], x.shape[2:]
+        out = []
+        for a in range(2):
+            o = -(-(size[a] + 2 * p[a] - k[a]) // s[a]) + 1
+            if (p[0] or p[1]) and (o - 1) * s[a] >= size[a] + p[a]:
+                o -= 1
+            out.append(o)
+        y = np.zeros((n, c, out[0], out[1]), np.float64)
+        for i in range(out[0]):
+            for j in range(out[1]):
+                h0, w0 = i * s[0] - p[0], j * s[1] - p[1]
+                h1, w1 = min(h0 + k[0], size[0] + p[0]), min(w0 + k[1], size[1] + p[1])
+                area = (h1 - h0) * (w1 - w0)
+                win = x[:, :, max(h0, 0):min(h1, size[0]), max(w0, 0):min(w1, size[1])]
+                y[:, :, i, j] = (win.max(axis=(2, 3)) if method == "MAX"
+                                 else win.sum(axis=(2, 3)) / area)
+        return y.astype(np.float32)
+
+    def test_pooling_corners(self):
+        if not HAVE_ORT:
+            self.skipTest(ORT_MISSING)
+        rng = np.random.RandomState(7)
+        for case in self.POOL_CASES:
+            method, h, w, kh, kw, sh, sw, ph, pw = case
+            with self.subTest(case=case):
+                proto = self.path("pool.prototxt")
+                with open(proto, "w") as f:
+                    f.write('layer { name: "data" type: "Input" top: "data" input_param { shape '
+                            '{ dim: 2 dim: 3 dim: %d dim: %d } } }\n'
+                            'layer { name: "pool" type: "Pooling" bottom: "data" top: "out" '
+                            'pooling_param { pool: %s kernel_h: %d kernel_w: %d stride_h: %d '
+                            'stride_w: %d pad_h: %d pad_w: %d } }\n'
+                            % (h, w, method, kh, kw, sh, sw, ph, pw))
+                weights = self.path("pool.caffemodel")
+                run("init", proto, "--out", weights)
+                model = self.export(proto, weights)
+                x = rng.uniform(-1, 1, (2, 3, h, w)).astype(np.float32)
+                ref = self.caffe_pool(x, method, (kh, kw), (sh, sw), (ph, pw))
+                np.save(self.path("x.npy"), x)
+                run("forward", proto, weights, "--input", "data=" + self.path("x.npy"),
+                    "--output", "out=" + self.path("y.npy"))
+                self.assertClose("netsurg %s" % (case,), np.load(self.path("y.npy")), ref)
+                (name, y), = ort_forward(model, {"data": x}, self.dir)
+                self.assertClose("ONNX Runtime %s" % (case,), y, ref)
+
+    # ---- batch, opsets, errors ----------------------------------------------
+
+    def test_dynamic_batch_and_opset_11(self):
+        if not HAVE_ORT:
+            self.skipTest(ORT_MISSING)
+        d = os.path.join(CONF, "mini_caffenet")
+        x = np.load(os.path.join(d, "in_data.npy"))
+        ref = np.load(os.path.join(d, "blob_prob.npy"))
+        for opts in ([], ["--opset", "11"], ["--batch", "3"]):
+            with self.subTest(opts=opts):
+                model = self.export(os.path.join(d, "net.prototxt"),
+                                    os.path.join(d, "weights.caffemodel"), *opts)
+                if onnx is not None:
+                    m = onnx.load(model)
+                    self.assertEqual(m.opset_import[0].version, 11 if opts[:1] == ["--opset"]
+                                     else 13)
+                    dim0 = m.graph.input[0].type.tensor_type.shape.dim[0]
+                    self.assertEqual(dim0.dim_value if opts[:1] == ["--batch"] else dim0.dim_param,
+                                     3 if opts[:1] == ["--batch"] else "N")
+                # three items where Caffe had two: its two, then the first negated
+                xs = np.concatenate([x, -x[:1]])
+                (name, y), = ort_forward(model, {"data": xs}, self.dir)
+                self.assertEqual(name, "prob")
+                self.assertClose("items 0 and 1", y[0:2], ref)
+                self.assertGreater(np.abs(y[2] - y[0]).max(), 1e-3, "items are independent")
+
+    def test_errors_name_the_layer_or_option(self):
+        d = os.path.join(CONF, "softmax_axis2")
+        out = self.path("s.onnx")
+        p = subprocess.run([CLI, "export", os.path.join(d, "net.prototxt"),
+                            os.path.join(d, "weights.caffemodel"), "--onnx", out, "--opset", "11"],
+                           capture_output=True, text=True)
+        self.assertEqual(p.returncode, 3, p.stderr)
+        self.assertIn("layer 'sm' (Softmax) cannot be exported to ONNX", p.stderr)
+        self.assertIn("opset 13", p.stderr)
+        for bad in (["--opset", "10"], ["--batch", "0"], []):
+            p = subprocess.run([CLI, "export", os.path.join(d, "net.prototxt"),
+                                os.path.join(d, "weights.caffemodel"), *bad],
+                               capture_output=True, text=True)
+            self.assertEqual(p.returncode, 1, (bad, p.stderr))
+        self.assertFalse(os.path.exists(out))
+
+
+if __name__ == "__main__":
+    unittest.main()
