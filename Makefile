@@ -55,12 +55,17 @@ TEST_SUPPORT_OBJ := $(TEST_SUPPORT:%.c=$(BUILD)/obj/%.o)
 EXAMPLE_SRC := $(sort $(wildcard examples/*.c))
 EXAMPLE_BIN := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
 
-.PHONY: all install python FORCE deps demo train-fmnist test test-unit test-asan fuzz fuzz-smoke bench bench-peers bench-probe clean format
+.PHONY: all install python FORCE deps deps-ort demo train-fmnist test test-unit test-asan fuzz fuzz-smoke bench bench-peers bench-probe clean format
 
 all: $(CLI) $(EXAMPLE_BIN) $(SO)
 
 deps:
 	@scripts/install-deps.sh test
+
+# ONNX Runtime (npm onnxruntime-node) for test_onnx_export and bench-peers,
+# in bench/peers/node_modules; its install script (extra downloads) is not run.
+deps-ort:
+	@cd bench/peers && npm install --ignore-scripts --no-audit --no-fund --no-package-lock
 
 # One protoc-c run writes both files (a grouped target: under -j two runs
 # could race and leave a truncated object).

@@ -15,7 +15,8 @@ build_pkgs=(gcc make pkg-config protobuf-c-compiler libprotobuf-c-dev libprotobu
             libopenblas-dev libjpeg62-turbo-dev libpng-dev zlib1g-dev liblmdb-dev libleveldb-dev
             libhdf5-dev)
 test_pkgs=(libcmocka-dev python3 python3-numpy python3-opencv python3-protobuf protobuf-compiler
-           locales dataset-fashion-mnist python3-setuptools python3-pip python3-lmdb python3-h5py)
+           python3-onnx locales dataset-fashion-mnist python3-setuptools python3-pip python3-lmdb
+           python3-h5py)
 fuzz_pkgs=(clang libclang-rt-14-dev libomp-14-dev)
 torch_pkgs=(python3-torch)
 bench_pkgs=(python3-opencv python3-torch python3-onnx time)
@@ -32,8 +33,10 @@ case "${1:-test}" in
 esac
 # Node.js may come from elsewhere than Debian (with its own npm): only ask
 # Debian for what is missing, so the two never conflict.
+# CI's `all` takes them too: test_onnx_export runs the exported models in
+# ONNX Runtime (npm onnxruntime-node; `make deps-ort` installs it).
 case "${1:-test}" in
-  bench)
+  bench|all)
     command -v node >/dev/null 2>&1 || want+=(nodejs)
     command -v npm >/dev/null 2>&1 || want+=(npm) ;;
 esac
