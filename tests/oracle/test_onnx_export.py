@@ -278,5 +278,104 @@ class OnnxExport(unittest.TestCase):
         self.assertFalse(os.path.exists(out))
 
 
+
+ZOO = {
+    "caffenet": ("current/bvlc_reference_caffenet__deploy.prototxt", 227),
+    "caffenet_v1": ("legacy_v1/bvlc_reference_caffenet__deploy.prototxt", 227),
+    "squeezenet_v1.1": ("zoo/squeezenet_v1.1__deploy.prototxt", 227),
+    "googlenet": ("current/bvlc_googlenet__deploy.prototxt", 224),
+    "resnet50": ("zoo/resnet50__deploy.prototxt", 224),
+}
+
+
+@unittest.skipIf(cv2 is None, "python3-opencv / numpy not installed")
+@unittest.skipIf(not os.access(CLI, os.X_OK), "netsurg not built")
+@unittest.skipIf(os.environ.get("NS_SKIP_SLOW") == "1", "slow (NS_SKIP_SLOW=1)")
+@unittest.skipIf(not os.path.isdir(PROTO), "../shared prototxts absent")
+@unittest.skipIf(not HAVE_ORT, ORT_MISSING)
+class ZooInOnnxRuntime(unittest.TestCase):
+    """Zoo nets with filler weights (BatchNorm statistics and Scale gammas
+    set as test_zoo_opencv does, so that the logits stay moderate): ONNX
+    Runtime's prob against netsurg's forward at 1e-4 of its largest
+    magnitude, and the same argmax."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="netsurg-onnx-zoo-")
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def weights_for(self, proto):
+        weights = self.path("w.caffemodel")
+        run("init", proto, "--filler", "msra", "--seed", "3", "--out", weights)
+        info = json.loads(run("info", proto, "--json").stdout)
+        edits = []
+        for layer in info["layers"]:
+            name = layer["name"].replace("/", "_")
+            if layer["type"] == "BatchNorm":
+                np.save(self.path(name + "_var.npy"), np.ones(layer["params"][1], np.float32))
+                edits += ["--load", "%s[1]=%s" % (layer["name"], self.path(name + "_var.npy")),
+                          "--set", "%s[2][0]=1" % layer["name"]]
+            elif layer["type"] == "Scale" and layer["params"]:
+                np.save(self.path(name + "_g.npy"), np.full(layer["params"][0], 0.3, np.float32))
+                edits += ["--load", "%s[0]=%s" % (layer["name"], self.path(name + "_g.npy"))]
+        if edits:
+            run("edit", proto, weights, *edits, "--out", self.path("w_bn.caffemodel"))
+            weights = self.path("w_bn.caffemodel")
+        return weights
+
+    def compare(self, key, proto, weights, size, output="prob"):
+        model = self.path(key + ".onnx")
+        out = run("export", proto, weights, "--onnx", model).stdout
+        check_model(self, model)
+        x = np.random.RandomState(1).uniform(-1, 1, (1, 3) + size).astype(np.float32)
+        np.save(self.path("x.npy"), x)
+        run("forward", proto, weights, "--input", "data=" + self.path("x.npy"),
+            "--output", "%s=%s" % (output, self.path("y.npy")))
+        ours = np.load(self.path("y.npy"))
+        (name, theirs), = ort_forward(model, {"data": x}, self.dir)
+        self.assertEqual(name, output)
+        err = rel_err(theirs, ours)
+        print("  %s: %s; ONNX Runtime vs netsurg: %.2g of the largest magnitude" %
+              (key, out.splitlines()[0].split(": ", 1)[1], err))
+        self.assertLessEqual(err, TOL, key)
+        np.testing.assert_array_equal(theirs.argmax(axis=1), ours.argmax(axis=1))
+        return ours
+
+    def check(self, key):
+        rel, size = ZOO[key]
+        proto = os.path.join(PROTO, rel)
+        if not os.path.exists(proto):
+            self.skipTest(proto + " absent")
+        self.compare(key, proto, self.weights_for(proto), (size, size))
+
+    def test_caffenet(self):
+        self.check("caffenet")
+
+    def test_caffenet_legacy_v1(self):
+        self.check("caffenet_v1")
+
+    def test_squeezenet(self):
+        self.check("squeezenet_v1.1")
+
+    def test_googlenet(self):
+        self.check("googlenet")
+
+    def test_resnet50(self):
+        self.check("resnet50")
+
+    def test_caffenet_fcn_cast(self):
+        """The seed's workflow ends in ONNX: the 451x451 cast's 8x8 map."""
+        proto = os.path.join(PROTO, ZOO["caffenet"][0])
+        weights = self.weights_for(proto)
+        run("fcn", proto, weights, "--size", "451", "--batch", "1", "--out", self.path("fcn"))
+        prob = self.compare("caffenet_fcn", self.path("fcn.prototxt"),
+                            self.path("fcn.caffemodel"), (451, 451))
+        self.assertEqual(prob.shape, (1, 1000, 8, 8))
+
+
 if __name__ == "__main__":
     unittest.main()
