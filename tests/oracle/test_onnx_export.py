@@ -123,6 +123,16 @@ class OnnxExport(unittest.TestCase):
         self.assertLessEqual(err, TOL, "%s: max diff %.3g of the largest magnitude" % (what, err))
         return err
 
+    # The consumers: their checks elsewhere are left out without them, so
+    # their absence is reported here as a skip (a failure in CI).
+    def test_onnx_checker_present(self):
+        if onnx is None:
+            self.skipTest("python3-onnx absent: the models are not checked by onnx.checker")
+
+    def test_onnx_runtime_present(self):
+        if not HAVE_ORT:
+            self.skipTest(ORT_MISSING)
+
     # ---- the conformance nets, against Caffe's figures ----------------------
 
     def conformance_case(self, case, blobs):
