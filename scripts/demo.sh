@@ -87,6 +87,10 @@ say "7. dense features: the fc6-conv blob over the whole image (one pass, shared
 "$ns" forward "$out/caffenet_full_conv.prototxt" "$out/caffenet_full_conv.caffemodel" \
   --input data="$out/input.npy" --output fc6-conv="$out/fc6-conv.npy"
 
+say "8. leaving Caffe: the cast net as ONNX, run by ONNX Runtime on a random input (--verify)"
+"$ns" export "$out/caffenet_full_conv.prototxt" "$out/caffenet_full_conv.caffemodel" \
+  --onnx "$out/caffenet_full_conv.onnx" --verify
+
 say "the notebook's first half: designer filters on a grey image"
 grey="$image"
 [ -f "$shared/data/cat_gray.jpg" ] && grey="$shared/data/cat_gray.jpg"

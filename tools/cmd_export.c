@@ -8,7 +8,7 @@
 
 static const char *export_help =
     "usage: netsurg export NET WEIGHTS --onnx OUT.onnx [--opset N] [--batch dynamic|N]\n"
-    "                      [--input-size HxW] [--seed S] [--allow-unknown]\n\n"
+    "                      [--input-size HxW] [--verify] [--seed S] [--allow-unknown]\n\n"
     "Write the net and its weights as an ONNX model whose nodes compute Caffe's numbers:\n"
     "graph inputs are the net's Input blobs, outputs its output blobs, and nodes and\n"
     "values keep the layer and blob names (a blob written again in place is named\n"
@@ -19,11 +19,16 @@ static const char *export_help =
     "  --batch B         'dynamic' (default: axis 0 is the symbol N) or a fixed size\n"
     "  --input-size HxW  give every (N, C, H, W) input this size first (N for NxN);\n"
     "                    pooling and the other spatial layers are exported at it\n"
+    "  --verify          run the model in ONNX Runtime (node with npm's onnxruntime-node:\n"
+    "                    make deps-ort, or NETSURG_ORT_NODE_PATH) on a random input and\n"
+    "                    report its largest difference from netsurg's forward (exit 7\n"
+    "                    over 1e-4 of the output's largest magnitude); skipped with a\n"
+    "                    message when ONNX Runtime is absent\n"
     "  --seed S          fillers of layers the weights do not cover (default 1)\n";
 
 typedef struct export_args {
   const char *net, *weights, *out;
-  int opset, batch, height, width, allow_unknown;
+  int opset, batch, height, width, allow_unknown, verify;
   unsigned long long seed;
 } export_args;
 
@@ -44,6 +49,7 @@ static int parse_export(int argc, char **argv, export_args *a) {
       {"onnx", required_argument, 0, 'o'},       {"opset", required_argument, 0, 'p'},
       {"batch", required_argument, 0, 'b'},      {"input-size", required_argument, 0, 'z'},
       {"seed", required_argument, 0, 's'},       {"allow-unknown", no_argument, 0, 'u'},
+      {"verify", no_argument, 0, 'v'},
       {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
   unsigned long long opset;
   int c;
@@ -73,6 +79,9 @@ static int parse_export(int argc, char **argv, export_args *a) {
         break;
       case 'u':
         a->allow_unknown = 1;
+        break;
+      case 'v':
+        a->verify = 1;
         break;
       case 'h':
         fputs(export_help, stdout);
@@ -144,8 +153,10 @@ int cmd_export(int argc, char **argv) {
   if (ns_net_load(ctx, a.net, &opts, &net) != NS_OK || shape_inputs(ctx, net, &a) ||
       ns_net_export_onnx(ctx, net, a.out, &o, &s) != NS_OK)
     rc = cli_fail(ctx, "export");
-  else
+  else {
     print_summary(net, &a, &s);
+    if (a.verify) rc = cli_onnx_verify(ctx, net, a.out);
+  }
   ns_net_destroy(net);
   ns_ctx_destroy(ctx);
   return rc;

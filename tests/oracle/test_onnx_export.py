@@ -14,7 +14,9 @@ consumers that share no code with netsurg:
   compute ONNX differently (OPENCV_DIFFERS says which and why; they are
   printed, not hidden).
 
-Also: the nets that have a layer with no ONNX form yet fail with an error
+Also: `export --verify` (ONNX Runtime against netsurg's forward, and its
+message when ONNX Runtime is absent); the nets that have a layer with no
+ONNX form yet fail with an error
 naming the layer; a pooling corner suite (pad with ceil rounding, windows
 over the edge, stride > kernel, AVE's border divisor) against a NumPy
 rendering of Caffe's pooling; the dynamic batch; opset 11; CaffeNet and its
@@ -270,6 +272,22 @@ class OnnxExport(unittest.TestCase):
                 self.assertEqual(name, "prob")
                 self.assertClose("items 0 and 1", y[0:2], ref)
                 self.assertGreater(np.abs(y[2] - y[0]).max(), 1e-3, "items are independent")
+
+    def test_verify(self):
+        d = os.path.join(CONF, "mini_caffenet_fcn")
+        args = [CLI, "export", os.path.join(d, "net.prototxt"),
+                os.path.join(d, "weights.caffemodel"), "--onnx", self.path("v.onnx"), "--verify"]
+        absent = subprocess.run(args, capture_output=True, text=True,
+                                env=dict(os.environ, NETSURG_ORT_NODE_PATH=self.path("none")))
+        self.assertEqual(absent.returncode, 0, absent.stderr)
+        self.assertIn("--verify skipped: ONNX Runtime (npm onnxruntime-node) not found",
+                      absent.stderr)
+        if not HAVE_ORT:
+            self.skipTest(ORT_MISSING)
+        p = subprocess.run(args, capture_output=True, text=True,
+                           env=dict(os.environ, NETSURG_ORT_NODE_PATH=ORT_MODULES))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("(equal at 1e-4); argmax over axis 1: 0 of 25 cells differ", p.stdout)
 
     def test_errors_name_the_layer_or_option(self):
         d = os.path.join(CONF, "softmax_axis2")
