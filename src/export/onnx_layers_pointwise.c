@@ -191,10 +191,10 @@ static const char *operand(ns_onnx *g, const ns_layer *l, const char *tag, int a
   if (param) return ns_onnx_blob(g, l, tag, param, broadcast_dims(x, axis, param, dims), dims);
   const ns_blob *op = l->bottom[bottom];
   int rank = broadcast_dims(x, axis, op, dims);
-  if (axis == 0 && rank > 0 && ns_onnx_dynamic_batch(g)) dims[0] = 0;
+  if (rank == 0) return ns_onnx_in(g, l, bottom);
+  if (axis == 0 && ns_onnx_dynamic_batch(g)) dims[0] = 0; /* Reshape's 0: copy the batch */
   const char *in[2] = {ns_onnx_in(g, l, bottom), ns_onnx_int64s(g, l, "operand_shape", rank, dims)};
   const char *y = ns_onnx_tmp(g, l, tag);
-  if (rank == 0) return in[0];
   ns_onnx_node(g, l, y, "Reshape", 2, in, 1, &y);
   return y;
 }
