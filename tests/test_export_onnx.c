@@ -136,13 +136,15 @@ static void test_errors(void **state) {
   static const char *with_argmax =
       "layer { name: 'data' type: 'Input' top: 'data'\n"
       "  input_param { shape { dim: 1 dim: 4 } } }\n"
-      "layer { name: 'pick' type: 'ArgMax' bottom: 'data' top: 'best' }\n";
+      "layer { name: 'pick' type: 'ArgMax' bottom: 'data' top: 'best'\n"
+      "  argmax_param { top_k: 2 } }\n";
   char *dir = tu_mkdtemp(), path[1024];
   ns_ctx *ctx = ns_ctx_create();
   ns_net *net = load(ctx, dir, with_argmax);
   tu_path(path, sizeof path, dir, "x.onnx");
   assert_int_equal(ns_net_export_onnx(ctx, net, path, NULL, NULL), NS_ERR_UNSUPPORTED);
   assert_non_null(strstr(ns_ctx_error(ctx), "layer 'pick' (ArgMax) cannot be exported to ONNX"));
+  assert_non_null(strstr(ns_ctx_error(ctx), "top_k 2"));
   assert_int_not_equal(access(path, F_OK), 0);
   ns_ctx_clear_error(ctx);
   ns_onnx_options o = {10, 0};

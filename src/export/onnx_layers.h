@@ -33,11 +33,14 @@ NS_ONNX_HOOK(softmax);
 NS_ONNX_HOOK(batchnorm);
 NS_ONNX_HOOK(scale);
 NS_ONNX_HOOK(bias);
-/* shapes and several bottoms: onnx_layers_shape.c */
+/* shapes, several bottoms or tops, ArgMax: onnx_layers_shape.c */
 NS_ONNX_HOOK(concat);
 NS_ONNX_HOOK(split);
 NS_ONNX_HOOK(eltwise);
 NS_ONNX_HOOK(flatten);
 NS_ONNX_HOOK(reshape);
+NS_ONNX_HOOK(slice);
+NS_ONNX_HOOK(crop);
+NS_ONNX_HOOK(argmax);
 
 #endif

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include "core/layer.h"
+#include "export/onnx_layers.h"
 
 typedef struct argmax_state {
   int out_max_val, has_axis, axis;
@@ -148,4 +149,5 @@ const ns_layer_ops ns_argmax_ops = {
     .setup = argmax_setup,
     .reshape = argmax_reshape,
     .forward = argmax_forward,
+    .export_onnx = ns_onnx_export_argmax,
 };

@@ -333,6 +333,7 @@ const ns_layer_ops ns_crop_ops = {
     .forward = crop_forward,
     .backward = crop_backward,
     .geometry = crop_geometry,
+    .export_onnx = ns_onnx_export_crop,
 };
 
 /* ---- Silence ---------------------------------------------------------- */

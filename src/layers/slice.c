@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "core/layer.h"
+#include "export/onnx_layers.h"
 
 static ns_status slice_setup(ns_ctx *ctx, ns_layer *l) {
   const Caffe__SliceParameter *p = l->param->slice_param;
@@ -149,4 +150,5 @@ const ns_layer_ops ns_slice_ops = {
     .forward = slice_forward,
     .backward = slice_backward,
     .geometry = slice_geometry,
+    .export_onnx = ns_onnx_export_slice,
 };
