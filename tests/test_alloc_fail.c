@@ -229,6 +229,7 @@ static const char *v1_text =
 
 typedef struct files {
   char net[4096], weights[4096], v1[4096], saved[4096], saved_text[4096], winograd[4096];
+  char onnx[4096];
 } files;
 
 /* The prob blob after each forward. */
@@ -297,6 +298,19 @@ static ns_status load_save(ns_ctx *ctx, void *arg, digest *out) {
     digest_file(out, f->saved);
     digest_file(out, f->saved_text);
   }
+  ns_net_destroy(net);
+  return st;
+}
+
+/* The ONNX model written (the graph builder's arena, its node and
+ * initializer arrays, the atomic file). */
+static ns_status export_onnx(ns_ctx *ctx, void *arg, digest *out) {
+  const files *f = arg;
+  ns_net *net = NULL;
+  ns_status st = ns_net_load(ctx, f->net, &(ns_net_opts){NS_PHASE_TEST, 1, f->weights}, &net);
+  if (st != NS_OK) return st;
+  st = ns_net_export_onnx(ctx, net, f->onnx, NULL, NULL);
+  if (st == NS_OK) digest_file(out, f->onnx);
   ns_net_destroy(net);
   return st;
 }
@@ -421,6 +435,7 @@ static int setup(void **state) {
   tu_path(f.saved, sizeof f.saved, dir, "saved.caffemodel");
   tu_path(f.saved_text, sizeof f.saved_text, dir, "saved.prototxt");
   tu_path(f.winograd, sizeof f.winograd, dir, "winograd.prototxt");
+  tu_path(f.onnx, sizeof f.onnx, dir, "small.onnx");
   if (tu_write_file(f.net, net_text, strlen(net_text)) ||
       tu_write_file(f.v1, v1_text, strlen(v1_text)) ||
       tu_write_file(f.winograd, winograd_text, strlen(winograd_text)))
@@ -566,6 +581,16 @@ static void test_solver(void **state) {
   assert_true(runs > 50);
 }
 
+static void test_export_onnx(void **state) {
+  (void)state;
+  long runs = fail_each_allocation(export_onnx, &f, "load + ONNX export");
+  assert_true(runs > 50);
+  /* a failed export leaves no temporary file behind */
+  char cmd[4200];
+  snprintf(cmd, sizeof cmd, "test -z \"$(ls -A '%s' | grep '[.]tmp[.]')\"", dir);
+  assert_int_equal(tu_run(cmd), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_load_build_forward),
@@ -576,6 +601,7 @@ int main(void) {
       cmocka_unit_test(test_text_parser),
       cmocka_unit_test(test_npy_and_image),
       cmocka_unit_test(test_solver),
+      cmocka_unit_test(test_export_onnx),
   };
   return cmocka_run_group_tests_name("alloc_fail", tests, setup, teardown);
 }
