@@ -143,11 +143,22 @@ NS_ONNX_HOOK(softmax) {
   const Caffe__SoftmaxParameter *p = l->param->softmax_param;
   int axis = p && p->has_axis ? p->axis : 1, rank = l->bottom[0]->num_axes;
   if (axis < 0) axis += rank;
-  /* Before opset 13, Softmax normalises over all axes from `axis` on. */
-  if (ns_onnx_opset(g) < 13 && axis != rank - 1)
-    return ns_onnx_fail(g, l, "Softmax over axis %d of %d needs opset 13 or later", axis, rank);
   const char *in = ns_onnx_in(g, l, 0), *out = ns_onnx_out(g, l, 0);
-  ns_onnx_attr_int(g, ns_onnx_node1(g, l, NULL, "Softmax", in, out), "axis", axis);
+  if (ns_onnx_opset(g) >= 13 || axis == rank - 1) {
+    ns_onnx_attr_int(g, ns_onnx_node1(g, l, NULL, "Softmax", in, out), "axis", axis);
+    return ns_onnx_status(g);
+  }
+  /* Before opset 13 Softmax normalises over all the axes from `axis` on:
+   * the axis goes last, and back. */
+  int64_t perm[NS_MAX_AXES], back[NS_MAX_AXES];
+  for (int i = 0, k = 0; i < rank; i++)
+    if (i != axis) perm[k++] = i;
+  perm[rank - 1] = axis;
+  for (int i = 0; i < rank; i++) back[perm[i]] = i;
+  const char *moved = ns_onnx_tmp(g, l, "axis_last"), *sm = ns_onnx_tmp(g, l, "softmax");
+  ns_onnx_attr_ints(g, ns_onnx_node1(g, l, moved, "Transpose", in, moved), "perm", rank, perm);
+  ns_onnx_attr_int(g, ns_onnx_node1(g, l, sm, "Softmax", moved, sm), "axis", rank - 1);
+  ns_onnx_attr_ints(g, ns_onnx_node1(g, l, NULL, "Transpose", sm, out), "perm", rank, back);
   return ns_onnx_status(g);
 }
 

@@ -19,7 +19,7 @@ Also: `export --verify` (ONNX Runtime against netsurg's forward, and its
 message when ONNX Runtime is absent); errors naming the layer or option; a
 pooling corner suite (pad with ceil rounding, windows over the edge,
 stride > kernel, AVE's border divisor) against a NumPy rendering of Caffe's
-pooling; the dynamic batch; opset 11; the zoo nets and CaffeNet's fully
+pooling; the dynamic batch; every conformance net at opset 11; the zoo nets and CaffeNet's fully
 convolutional cast (slow: NS_SKIP_SLOW=1 skips them).
 
 ONNX Runtime is found in bench/peers/node_modules (`make deps-ort`) or
@@ -277,22 +277,41 @@ class OnnxExport(unittest.TestCase):
         self.assertIn("(equal at 1e-4); argmax over axis 1: 0 of 25 cells differ", p.stdout)
 
     def test_errors_name_the_layer_or_option(self):
-        d = os.path.join(CONF, "softmax_axis2")
+        proto = self.path("top2.prototxt")
+        with open(proto, "w") as f:
+            f.write('layer { name: "data" type: "Input" top: "data" input_param { shape '
+                    '{ dim: 1 dim: 4 } } }\n'
+                    'layer { name: "pick" type: "ArgMax" bottom: "data" top: "best" '
+                    'argmax_param { top_k: 2 } }\n')
+        weights = self.path("top2.caffemodel")
+        run("init", proto, "--out", weights)
         out = self.path("s.onnx")
-        p = subprocess.run([CLI, "export", os.path.join(d, "net.prototxt"),
-                            os.path.join(d, "weights.caffemodel"), "--onnx", out, "--opset", "11"],
+        p = subprocess.run([CLI, "export", proto, weights, "--onnx", out],
                            capture_output=True, text=True)
         self.assertEqual(p.returncode, 3, p.stderr)
-        self.assertIn("layer 'sm' (Softmax) cannot be exported to ONNX", p.stderr)
-        self.assertIn("opset 13", p.stderr)
-        for bad in (["--opset", "10"], ["--batch", "0"], []):
-            p = subprocess.run([CLI, "export", os.path.join(d, "net.prototxt"),
-                                os.path.join(d, "weights.caffemodel"), *bad],
+        self.assertIn("layer 'pick' (ArgMax) cannot be exported to ONNX: top_k 2", p.stderr)
+        for bad in (["--onnx", out, "--opset", "10"], ["--onnx", out, "--batch", "0"], []):
+            p = subprocess.run([CLI, "export", proto, weights, *bad],
                                capture_output=True, text=True)
             self.assertEqual(p.returncode, 1, (bad, p.stderr))
         self.assertFalse(os.path.exists(out))
 
-
+    def test_conformance_nets_at_opset_11(self):
+        """Opset 11's Softmax flattens from its axis: the exporter moves the
+        axis last and back (softmax_channels, softmax_axis2, the FCN map)."""
+        if not HAVE_ORT:
+            self.skipTest(ORT_MISSING)
+        with open(os.path.join(CONF, "manifest.json")) as f:
+            manifest = json.load(f)
+        for case, blobs in sorted(manifest.items()):
+            with self.subTest(case=case):
+                d = os.path.join(CONF, case)
+                model = self.export(os.path.join(d, "net.prototxt"),
+                                    os.path.join(d, "weights.caffemodel"), "--opset", "11")
+                inputs = {n: np.load(os.path.join(d, f)) for n, f in blobs["inputs"].items()}
+                for name, y in ort_forward(model, inputs, self.dir):
+                    ref = np.load(os.path.join(d, blobs["blobs"][name]["file"]))
+                    self.assertClose("%s %s (opset 11)" % (case, name), y, ref)
 
 ZOO = {
     "caffenet": ("current/bvlc_reference_caffenet__deploy.prototxt", 227),
