@@ -207,7 +207,7 @@ static Onnx__TensorProto *add_tensor(ns_onnx *g, const char *name, int type, int
   int64_t *d = ns_onnx_alloc(g, sizeof *d * (size_t)(num_dims + 1));
   if (!t || !d) return NULL;
   onnx__tensor_proto__init(t);
-  memcpy(d, dims, sizeof *d * (size_t)num_dims);
+  if (num_dims > 0) memcpy(d, dims, sizeof *d * (size_t)num_dims); /* a scalar has none */
   t->n_dims = (size_t)num_dims;
   t->dims = d;
   t->has_data_type = 1;
