@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "tools/cli.h"
+#include "tools/cli_preprocess.h"
 #include "tools/cli_surgery.h"
 
 static const char *classify_help =
@@ -49,43 +50,18 @@ static const char *classify_help =
 #define MAX_TOP 1000
 
 typedef struct classify_args {
-  const char *net, *weights, *mean_file, *labels, *heatmap, *save_input, *blob;
+  const char *net, *weights, *labels, *heatmap, *save_input, *blob;
   char **images;
-  int n_images, channel_mean, json, top, class_k, no_antialias, allow_unknown;
-  int n_swap, swap_given, n_mean;
-  int64_t swap[NS_TRANSFORM_MAX_CHANNELS];
-  double mean[NS_TRANSFORM_MAX_CHANNELS], raw_scale, input_scale;
+  int n_images, json, top, class_k, allow_unknown;
+  cli_preprocess pre;
   unsigned long long threads;
 } classify_args;
 
-static int parse_swap(const char *s, classify_args *a) {
-  a->swap_given = 1;
-  if (!strcmp(s, "none")) {
-    a->n_swap = 0;
-    return 0;
-  }
-  return cli_parse_ints("classify", "--channel-swap", s, a->swap, NS_TRANSFORM_MAX_CHANNELS,
-                        &a->n_swap);
-}
-
 static int parse_option(int c, const char *arg, classify_args *a) {
   unsigned long long v;
+  int rc = cli_preprocess_option("classify", c, arg, &a->pre);
+  if (rc != CLI_PREPROCESS_NOT_MINE) return rc;
   switch (c) {
-    case 'm':
-      a->mean_file = arg;
-      return 0;
-    case 'c':
-      a->channel_mean = 1;
-      return 0;
-    case 'M':
-      return cli_parse_doubles("classify", "--mean", arg, a->mean, NS_TRANSFORM_MAX_CHANNELS,
-                               &a->n_mean);
-    case 'w':
-      return parse_swap(arg, a);
-    case 'r':
-      return cli_parse_double("classify", "--raw-scale", arg, &a->raw_scale);
-    case 'i':
-      return cli_parse_double("classify", "--input-scale", arg, &a->input_scale);
     case 'l':
       a->labels = arg;
       return 0;
@@ -111,9 +87,6 @@ static int parse_option(int c, const char *arg, classify_args *a) {
     case 'b':
       a->blob = arg;
       return 0;
-    case 'A':
-      a->no_antialias = 1;
-      return 0;
     case 'T':
       return cli_parse_u64("classify", "--threads", arg, &a->threads);
     case 'u':
@@ -125,12 +98,7 @@ static int parse_option(int c, const char *arg, classify_args *a) {
 }
 
 static int parse_classify(int argc, char **argv, classify_args *a) {
-  static const struct option longopts[] = {{"mean-file", required_argument, 0, 'm'},
-                                           {"channel-mean", no_argument, 0, 'c'},
-                                           {"mean", required_argument, 0, 'M'},
-                                           {"channel-swap", required_argument, 0, 'w'},
-                                           {"raw-scale", required_argument, 0, 'r'},
-                                           {"input-scale", required_argument, 0, 'i'},
+  static const struct option longopts[] = {CLI_PREPROCESS_LONGOPTS,
                                            {"labels", required_argument, 0, 'l'},
                                            {"top", required_argument, 0, 't'},
                                            {"class", required_argument, 0, 'k'},
@@ -138,14 +106,14 @@ static int parse_classify(int argc, char **argv, classify_args *a) {
                                            {"save-input", required_argument, 0, 's'},
                                            {"json", no_argument, 0, 'j'},
                                            {"blob", required_argument, 0, 'b'},
-                                           {"no-antialias", no_argument, 0, 'A'},
+                                           CLI_PREPROCESS_NO_ANTIALIAS,
                                            {"threads", required_argument, 0, 'T'},
                                            {"allow-unknown", no_argument, 0, 'u'},
                                            {"help", no_argument, 0, 'h'},
                                            {0, 0, 0, 0}};
   memset(a, 0, sizeof *a);
-  a->raw_scale = 255.0;
-  a->input_scale = 1.0;
+  cli_preprocess_init(&a->pre);
+  a->pre.check_mean_channels = 1;
   a->top = 5;
   a->class_k = -1;
   int c, rc;
@@ -158,10 +126,7 @@ static int parse_classify(int argc, char **argv, classify_args *a) {
     if ((rc = parse_option(c, optarg, a)) != 0) return rc;
   }
   if (argc - optind < 3) return cli_usage_error("classify", "expected NET WEIGHTS IMAGE...");
-  if (a->mean_file && a->n_mean)
-    return cli_usage_error("classify", "give --mean-file or --mean, not both");
-  if (a->channel_mean && !a->mean_file)
-    return cli_usage_error("classify", "--channel-mean needs --mean-file");
+  if ((rc = cli_preprocess_check("classify", &a->pre)) != 0) return rc;
   a->net = argv[optind];
   a->weights = argv[optind + 1];
   a->images = argv + optind + 2;
@@ -182,49 +147,8 @@ typedef struct session {
   int have_labels;
 } session;
 
-static int setup_mean(session *s) {
-  classify_args *a = s->a;
-  ns_transform *t = &s->tf;
-  if (a->n_mean) {
-    if (a->n_mean != s->channels)
-      return cli_usage_error("classify", "--mean has %d values; the net has %d channels", a->n_mean,
-                             s->channels);
-    t->num_mean_values = a->n_mean;
-    for (int c = 0; c < a->n_mean; c++) t->mean_values[c] = a->mean[c];
-    return 0;
-  }
-  if (!a->mean_file) return 0;
-  if (ns_mean_load(s->ctx, a->mean_file, &s->mean) != NS_OK) return cli_fail(s->ctx, "classify");
-  ns_ndarray *m = &s->mean;
-  if (m->shape[0] != s->channels)
-    return cli_usage_error("classify", "%s has %lld channels; the net has %d", a->mean_file,
-                           (long long)m->shape[0], s->channels);
-  if (ns_transform_set_mean(s->ctx, t, m, a->channel_mean) != NS_OK)
-    return cli_fail(s->ctx, "classify");
-  return 0;
-}
-
 static int setup_transform(session *s) {
-  classify_args *a = s->a;
-  ns_transform_init(&s->tf);
-  s->tf.raw_scale = a->raw_scale;
-  s->tf.input_scale = a->input_scale;
-  s->tf.antialias = !a->no_antialias;
-  if (!a->swap_given && s->channels == 3) {
-    a->n_swap = 3;
-    a->swap[0] = 2, a->swap[1] = 1, a->swap[2] = 0;
-  }
-  if (a->n_swap && a->n_swap != s->channels)
-    return cli_usage_error("classify", "--channel-swap has %d entries; the net has %d channels",
-                           a->n_swap, s->channels);
-  s->tf.num_swap = a->n_swap;
-  for (int c = 0; c < a->n_swap; c++) {
-    if (a->swap[c] < 0 || a->swap[c] >= s->channels)
-      return cli_usage_error("classify", "--channel-swap: %lld is not a channel",
-                             (long long)a->swap[c]);
-    s->tf.channel_swap[c] = (int)a->swap[c];
-  }
-  return setup_mean(s);
+  return cli_preprocess_transform(s->ctx, "classify", &s->a->pre, s->channels, &s->tf, &s->mean);
 }
 
 /* ---- the net ---------------------------------------------------------- */
@@ -523,7 +447,7 @@ int cmd_classify(int argc, char **argv) {
   s.a = &a;
   s.ctx = cli_ctx(a.allow_unknown, (int)(a.threads > 1024 ? 1024 : a.threads));
   if (!(rc = setup_net(&s)) && !(rc = setup_transform(&s)) && !(rc = setup_labels(&s))) {
-    if (!a.n_mean && !a.mean_file)
+    if (!a.pre.n_mean && !a.pre.mean_file)
       fprintf(stderr,
               "netsurg classify: note: no mean subtracted (ImageNet models: --mean "
               "104,117,123 or --mean-file ilsvrc_2012_mean.npy)\n");

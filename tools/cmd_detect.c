@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "tools/cli.h"
+#include "tools/cli_preprocess.h"
 #include "tools/cli_surgery.h"
 
 static const char *detect_help =
@@ -38,57 +39,59 @@ static const char *detect_help =
     "With several images, boxes.png gets -1, -2, ... before the extension.\n";
 
 typedef struct detect_args {
-  const char *net, *weights, *mean_file, *labels, *out, *blob;
+  const char *net, *weights, *labels, *out, *blob;
   char **images;
-  int n_images, channel_mean, json, no_antialias, allow_unknown, height, width;
-  int n_swap, swap_given, n_mean;
-  int64_t swap[NS_TRANSFORM_MAX_CHANNELS];
-  double mean[NS_TRANSFORM_MAX_CHANNELS], raw_scale, input_scale, threshold;
+  int n_images, json, allow_unknown, height, width;
+  cli_preprocess pre;
+  double threshold;
   unsigned long long threads;
 } detect_args;
 
 static int parse_option(int c, const char *arg, detect_args *a) {
+  int rc = cli_preprocess_option("detect", c, arg, &a->pre);
+  if (rc != CLI_PREPROCESS_NOT_MINE) return rc;
   switch (c) {
-    case 'm': a->mean_file = arg; return 0;
-    case 'c': a->channel_mean = 1; return 0;
-    case 'M':
-      return cli_parse_doubles("detect", "--mean", arg, a->mean, NS_TRANSFORM_MAX_CHANNELS,
-                               &a->n_mean);
-    case 'w':
-      a->swap_given = 1;
-      a->n_swap = 0;
-      if (!strcmp(arg, "none")) return 0;
-      return cli_parse_ints("detect", "--channel-swap", arg, a->swap, NS_TRANSFORM_MAX_CHANNELS,
-                            &a->n_swap);
-    case 'r': return cli_parse_double("detect", "--raw-scale", arg, &a->raw_scale);
-    case 'i': return cli_parse_double("detect", "--input-scale", arg, &a->input_scale);
-    case 'x': return cli_parse_double("detect", "--threshold", arg, &a->threshold);
-    case 'S': return cli_parse_size("detect", "--size", arg, &a->height, &a->width);
-    case 'l': a->labels = arg; return 0;
-    case 'o': a->out = arg; return 0;
-    case 'j': a->json = 1; return 0;
-    case 'b': a->blob = arg; return 0;
-    case 'A': a->no_antialias = 1; return 0;
-    case 'T': return cli_parse_u64("detect", "--threads", arg, &a->threads);
-    case 'u': a->allow_unknown = 1; return 0;
-    default: return cli_usage_error("detect", "bad option");
+    case 'x':
+      return cli_parse_double("detect", "--threshold", arg, &a->threshold);
+    case 'S':
+      return cli_parse_size("detect", "--size", arg, &a->height, &a->width);
+    case 'l':
+      a->labels = arg;
+      return 0;
+    case 'o':
+      a->out = arg;
+      return 0;
+    case 'j':
+      a->json = 1;
+      return 0;
+    case 'b':
+      a->blob = arg;
+      return 0;
+    case 'T':
+      return cli_parse_u64("detect", "--threads", arg, &a->threads);
+    case 'u':
+      a->allow_unknown = 1;
+      return 0;
+    default:
+      return cli_usage_error("detect", "bad option");
   }
 }
 
 static int parse_detect(int argc, char **argv, detect_args *a) {
-  static const struct option longopts[] = {
-      {"mean-file", required_argument, 0, 'm'},    {"channel-mean", no_argument, 0, 'c'},
-      {"mean", required_argument, 0, 'M'},         {"channel-swap", required_argument, 0, 'w'},
-      {"raw-scale", required_argument, 0, 'r'},    {"input-scale", required_argument, 0, 'i'},
-      {"threshold", required_argument, 0, 'x'},    {"size", required_argument, 0, 'S'},
-      {"labels", required_argument, 0, 'l'},       {"out", required_argument, 0, 'o'},
-      {"json", no_argument, 0, 'j'},               {"blob", required_argument, 0, 'b'},
-      {"no-antialias", no_argument, 0, 'A'},       {"threads", required_argument, 0, 'T'},
-      {"allow-unknown", no_argument, 0, 'u'},      {"help", no_argument, 0, 'h'},
-      {0, 0, 0, 0}};
+  static const struct option longopts[] = {CLI_PREPROCESS_LONGOPTS,
+                                           {"threshold", required_argument, 0, 'x'},
+                                           {"size", required_argument, 0, 'S'},
+                                           {"labels", required_argument, 0, 'l'},
+                                           {"out", required_argument, 0, 'o'},
+                                           {"json", no_argument, 0, 'j'},
+                                           {"blob", required_argument, 0, 'b'},
+                                           CLI_PREPROCESS_NO_ANTIALIAS,
+                                           {"threads", required_argument, 0, 'T'},
+                                           {"allow-unknown", no_argument, 0, 'u'},
+                                           {"help", no_argument, 0, 'h'},
+                                           {0, 0, 0, 0}};
   memset(a, 0, sizeof *a);
-  a->raw_scale = 255.0;
-  a->input_scale = 1.0;
+  cli_preprocess_init(&a->pre);
   a->threshold = 0.5;
   int c, rc;
   optind = 1;
@@ -100,10 +103,7 @@ static int parse_detect(int argc, char **argv, detect_args *a) {
     if ((rc = parse_option(c, optarg, a)) != 0) return rc;
   }
   if (argc - optind < 3) return cli_usage_error("detect", "expected NET WEIGHTS IMAGE...");
-  if (a->mean_file && a->n_mean)
-    return cli_usage_error("detect", "give --mean-file or --mean, not both");
-  if (a->channel_mean && !a->mean_file)
-    return cli_usage_error("detect", "--channel-mean needs --mean-file");
+  if ((rc = cli_preprocess_check("detect", &a->pre)) != 0) return rc;
   a->net = argv[optind];
   a->weights = argv[optind + 1];
   a->images = argv + optind + 2;
@@ -125,8 +125,7 @@ typedef struct session {
 static int setup_net(session *s) {
   detect_args *a = s->a;
   ns_net_opts opts = cli_net_opts(a->weights, 1);
-  if (ns_net_load(s->ctx, a->net, &opts, &s->net) != NS_OK)
-    return cli_fail(s->ctx, "detect");
+  if (ns_net_load(s->ctx, a->net, &opts, &s->net) != NS_OK) return cli_fail(s->ctx, "detect");
   s->input = cli_image_input(s->net);
   if (s->input < 0) return cli_usage_error("detect", "%s has no (N, C, H, W) input", a->net);
   ns_tensor in = ns_net_blob(s->net, s->input);
@@ -151,36 +150,8 @@ static int setup_net(session *s) {
 
 static int setup_transform(session *s) {
   detect_args *a = s->a;
-  ns_transform *t = &s->tf;
-  ns_transform_init(t);
-  t->raw_scale = a->raw_scale;
-  t->input_scale = a->input_scale;
-  t->antialias = !a->no_antialias;
-  if (!a->swap_given && s->channels == 3) {
-    a->n_swap = 3;
-    a->swap[0] = 2, a->swap[1] = 1, a->swap[2] = 0;
-  }
-  if (a->n_swap && a->n_swap != s->channels)
-    return cli_usage_error("detect", "--channel-swap has %d entries; the net has %d channels",
-                           a->n_swap, s->channels);
-  t->num_swap = a->n_swap;
-  for (int c = 0; c < a->n_swap; c++) {
-    if (a->swap[c] < 0 || a->swap[c] >= s->channels)
-      return cli_usage_error("detect", "--channel-swap: %lld is not a channel",
-                             (long long)a->swap[c]);
-    t->channel_swap[c] = (int)a->swap[c];
-  }
-  if (a->n_mean) {
-    if (a->n_mean != s->channels)
-      return cli_usage_error("detect", "--mean has %d values; the net has %d channels", a->n_mean,
-                             s->channels);
-    t->num_mean_values = a->n_mean;
-    for (int c = 0; c < a->n_mean; c++) t->mean_values[c] = a->mean[c];
-  } else if (a->mean_file) {
-    if (ns_mean_load(s->ctx, a->mean_file, &s->mean) != NS_OK ||
-        ns_transform_set_mean(s->ctx, t, &s->mean, a->channel_mean) != NS_OK)
-      return cli_fail(s->ctx, "detect");
-  }
+  int rc = cli_preprocess_transform(s->ctx, "detect", &a->pre, s->channels, &s->tf, &s->mean);
+  if (rc) return rc;
   if (a->labels) {
     if (ns_labels_load(s->ctx, a->labels, &s->labels) != NS_OK) return cli_fail(s->ctx, "detect");
     s->have_labels = 1;
@@ -217,8 +188,8 @@ static void print_boxes(const session *s, const char *image, const ns_image *im,
       cli_json_string(stdout, name);
       printf(", ");
     }
-    printf("\"score\": %.6g, \"box\": [%.6g, %.6g, %.6g, %.6g]}", (double)b->score,
-           (double)b->xmin, (double)b->ymin, (double)b->xmax, (double)b->ymax);
+    printf("\"score\": %.6g, \"box\": [%.6g, %.6g, %.6g, %.6g]}", (double)b->score, (double)b->xmin,
+           (double)b->ymin, (double)b->xmax, (double)b->ymax);
   }
   if (s->a->json) printf("]}\n");
 }
