@@ -28,6 +28,7 @@
 #include "core/layer.h"
 #include "core/net.h"
 #include "netsurg.h"
+#include "support/grad_check.h"
 #include "support/layer_harness.h"
 #include "support/testutil.h"
 
@@ -73,34 +74,6 @@ static ns_blob *bottom(lh_harness *h, int n, const int64_t *shape) {
 
 /* ---- the checker -------------------------------------------------------- */
 
-typedef struct gc_opts {
-  double tol;
-  unsigned skip_bottoms; /* bit i: do not check (nor propagate to) bottom i */
-  int skip_params;
-  int train;      /* run the layer in phase TRAIN */
-  int reseed;     /* reseed the net's generator before each forward (Dropout) */
-  int setup_done; /* the test ran setup (and set params): reshape + forward only */
-} gc_opts;
-
-typedef struct gc {
-  lh_harness *h;
-  const gc_opts *o;
-  float *orig[LH_MAX_IO]; /* the bottoms' inputs (restored before each forward: in place) */
-  float *w[LH_MAX_IO];
-} gc;
-
-static double objective(gc *g) {
-  ns_layer *l = &g->h->layer;
-  for (int i = 0; i < l->n_bottom; i++)
-    memcpy(l->bottom[i]->data, g->orig[i], (size_t)l->bottom[i]->count * sizeof(float));
-  if (g->o->reseed) ns_rng_seed(&g->h->net.rng, 99);
-  assert_int_equal(l->ops->forward(g->h->ctx, l), NS_OK);
-  double e = 0;
-  for (int t = 0; t < l->n_top; t++)
-    for (int64_t i = 0; i < l->top[t]->count; i++) e += (double)g->w[t][i] * l->top[t]->data[i];
-  return e;
-}
-
 static int agrees(double ana, double num, double tol) {
   return fabs(ana - num) <= tol * fmax(SCALE_FLOOR, fmax(fabs(ana), fabs(num)));
 }
@@ -109,83 +82,6 @@ static void compare(const char *what, int index, int64_t i, double ana, double n
   if (!agrees(ana, num, tol))
     fail_msg("%s %d element %lld: analytic %.6g, numeric %.6g", what, index, (long long)i, ana,
              num);
-}
-
-/* Checks one perturbable array: analytic gradient `ana` of `x`. */
-static void check_array(gc *g, const char *what, int index, float *x, int64_t n, const float *ana) {
-  for (int64_t i = 0; i < n; i++) {
-    float keep = x[i];
-    x[i] = keep + (float)STEP;
-    double ep = objective(g);
-    x[i] = keep - (float)STEP;
-    double em = objective(g);
-    x[i] = keep;
-    compare(what, index, i, ana[i], (ep - em) / (2 * STEP), g->o->tol);
-  }
-}
-
-/* Runs setup/reshape/forward, backward with top diffs w, and compares
- * every bottom (not skipped) and param gradient with finite differences.
- * Param diffs start at 0.5 to check that backward adds to them. */
-static void grad_check(lh_harness *h, const gc_opts *opts) {
-  gc_opts o = opts ? *opts : (gc_opts){0};
-  if (o.tol == 0) o.tol = TOL;
-  if (o.train) h->net.phase = NS_PHASE_TRAIN;
-  ns_layer *l = &h->layer;
-  ns_ctx *ctx = h->ctx;
-  if (o.reseed) ns_rng_seed(&h->net.rng, 99);
-  gc g = {h, &o, {0}, {0}};
-  /* Inputs saved before any forward: in place, forward overwrites them. */
-  for (int i = 0; i < l->n_bottom; i++) {
-    g.orig[i] = malloc((size_t)(l->bottom[i]->count + 1) * sizeof(float));
-    memcpy(g.orig[i], l->bottom[i]->data, (size_t)l->bottom[i]->count * sizeof(float));
-  }
-  if ((o.setup_done ? lh_rerun(h) : lh_run(h)) != NS_OK) fail_msg("%s", ns_ctx_error(ctx));
-  assert_non_null(l->ops->backward);
-  ns_rng wr;
-  ns_rng_seed(&wr, 7);
-  for (int t = 0; t < l->n_top; t++) {
-    g.w[t] = malloc((size_t)(l->top[t]->count + 1) * sizeof(float));
-    for (int64_t i = 0; i < l->top[t]->count; i++) g.w[t][i] = ns_rng_uniform(&wr, -1, 1);
-  }
-  objective(&g);
-  int down[LH_MAX_IO] = {0};
-  for (int i = 0; i < l->n_bottom; i++) {
-    down[i] = !(o.skip_bottoms >> i & 1);
-    assert_int_equal(ns_blob_ensure_diff(ctx, l->bottom[i]), NS_OK);
-  }
-  for (int t = 0; t < l->n_top; t++) {
-    assert_int_equal(ns_blob_ensure_diff(ctx, l->top[t]), NS_OK);
-    memcpy(l->top[t]->diff, g.w[t], (size_t)l->top[t]->count * sizeof(float));
-  }
-  for (int p = 0; p < l->n_params; p++) {
-    assert_int_equal(ns_blob_ensure_diff(ctx, l->params[p]), NS_OK);
-    for (int64_t i = 0; i < l->params[p]->count; i++) l->params[p]->diff[i] = 0.5f;
-  }
-  if (l->ops->backward(ctx, l, down) != NS_OK) fail_msg("backward: %s", ns_ctx_error(ctx));
-  float *ana[LH_MAX_IO] = {0};
-  for (int i = 0; i < l->n_bottom; i++) {
-    if (!down[i]) continue;
-    ana[i] = malloc((size_t)(l->bottom[i]->count + 1) * sizeof(float));
-    memcpy(ana[i], l->bottom[i]->diff, (size_t)l->bottom[i]->count * sizeof(float));
-  }
-  int n_params = o.skip_params ? 0 : l->n_params;
-  float **pana = calloc((size_t)n_params + 1, sizeof *pana);
-  for (int p = 0; p < n_params; p++) {
-    pana[p] = malloc((size_t)(l->params[p]->count + 1) * sizeof(float));
-    for (int64_t i = 0; i < l->params[p]->count; i++) pana[p][i] = l->params[p]->diff[i] - 0.5f;
-  }
-  for (int i = 0; i < l->n_bottom; i++)
-    if (down[i]) check_array(&g, "bottom", i, g.orig[i], l->bottom[i]->count, ana[i]);
-  for (int p = 0; p < n_params; p++)
-    check_array(&g, "param", p, l->params[p]->data, l->params[p]->count, pana[p]);
-  for (int i = 0; i < LH_MAX_IO; i++) {
-    free(g.orig[i]);
-    free(g.w[i]);
-    free(ana[i]);
-  }
-  for (int p = 0; p < n_params; p++) free(pana[p]);
-  free(pana);
 }
 
 static lh_harness *layer(const char *type) {

@@ -15,10 +15,10 @@
 #include "caffe.pb-c.h"
 #include "core/layer.h"
 #include "netsurg.h"
+#include "support/grad_check.h"
 #include "support/layer_harness.h"
 #include "support/testutil.h"
 
-#define STEP 1e-2
 #define TOL 2e-3
 
 static void expect(const ns_blob *b, const float *want, int64_t n, double tol) {
@@ -37,52 +37,10 @@ static void expect_shape(const ns_blob *b, int64_t n, int64_t c, int64_t h, int6
   assert_int_equal(b->shape[3], w);
 }
 
-static double objective(lh_harness *h, const float *w) {
-  ns_layer *l = &h->layer;
-  assert_int_equal(l->ops->forward(h->ctx, l), NS_OK);
-  double e = 0;
-  for (int64_t i = 0; i < l->top[0]->count; i++) e += (double)w[i] * l->top[0]->data[i];
-  return e;
-}
-
 /* Central differences against backward for every bottom in `which`
  * (a bit per bottom); the harness has run once. */
 static void check_gradient(lh_harness *h, unsigned which) {
-  ns_layer *l = &h->layer;
-  const int64_t nt = l->top[0]->count;
-  float *w = malloc((size_t)nt * sizeof *w);
-  ns_rng rng;
-  ns_rng_seed(&rng, 11);
-  for (int64_t i = 0; i < nt; i++) w[i] = ns_rng_uniform(&rng, -1, 1);
-  int down[LH_MAX_IO] = {0};
-  for (int b = 0; b < l->n_bottom; b++) {
-    down[b] = (which >> b) & 1;
-    assert_int_equal(ns_blob_ensure_diff(h->ctx, l->bottom[b]), NS_OK);
-  }
-  assert_int_equal(ns_blob_ensure_diff(h->ctx, l->top[0]), NS_OK);
-  objective(h, w);
-  memcpy(l->top[0]->diff, w, (size_t)nt * sizeof *w);
-  assert_int_equal(l->ops->backward(h->ctx, l, down), NS_OK);
-  for (int b = 0; b < l->n_bottom; b++) {
-    if (!down[b]) continue;
-    ns_blob *x = l->bottom[b];
-    float *dx = malloc((size_t)x->count * sizeof *dx);
-    memcpy(dx, x->diff, (size_t)x->count * sizeof *dx);
-    for (int64_t i = 0; i < x->count; i++) {
-      float keep = x->data[i];
-      x->data[i] = keep + (float)STEP;
-      double ep = objective(h, w);
-      x->data[i] = keep - (float)STEP;
-      double em = objective(h, w);
-      x->data[i] = keep;
-      double num = (ep - em) / (2 * STEP);
-      if (fabs(dx[i] - num) > TOL * fmax(1.0, fabs(num)))
-        fail_msg("bottom %d element %lld: analytic %.6g, numeric %.6g", b, (long long)i,
-                 (double)dx[i], num);
-    }
-    free(dx);
-  }
-  free(w);
+  grad_check(h, &(gc_opts){.tol = TOL, .setup_done = 1, .skip_bottoms = ~which});
 }
 
 static void random_fill(float *x, int64_t n, unsigned seed) {

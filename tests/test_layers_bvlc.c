@@ -22,11 +22,9 @@
 #include "caffe.pb-c.h"
 #include "core/layer.h"
 #include "netsurg.h"
+#include "support/grad_check.h"
 #include "support/layer_harness.h"
 #include "support/testutil.h"
-
-#define STEP 1e-2
-#define TOL 1e-3
 
 static ns_rng data_rng;
 
@@ -73,107 +71,6 @@ static void assert_floats(const float *got, const float *want, int64_t n, double
   for (int64_t i = 0; i < n; i++)
     if (!(fabs((double)got[i] - want[i]) <= tol))
       fail_msg("element %lld: got %.7g, want %.7g", (long long)i, (double)got[i], (double)want[i]);
-}
-
-/* ---- the gradient checker ------------------------------------------------ */
-
-typedef struct gc_opts {
-  double tol;
-  unsigned skip_bottoms; /* bit i: bottom i gets no gradient (labels, indices) */
-  int setup_done;        /* the test ran lh_setup (and set params) */
-} gc_opts;
-
-typedef struct gc {
-  lh_harness *h;
-  float *orig[LH_MAX_IO], *w[LH_MAX_IO];
-} gc;
-
-static double objective(gc *g) {
-  ns_layer *l = &g->h->layer;
-  for (int i = 0; i < l->n_bottom; i++)
-    memcpy(l->bottom[i]->data, g->orig[i], (size_t)l->bottom[i]->count * sizeof(float));
-  if (l->ops->forward(g->h->ctx, l) != NS_OK) fail_msg("forward: %s", ns_ctx_error(g->h->ctx));
-  double e = 0;
-  for (int t = 0; t < l->n_top; t++)
-    for (int64_t i = 0; i < l->top[t]->count; i++) e += (double)g->w[t][i] * l->top[t]->data[i];
-  return e;
-}
-
-static void check_array(gc *g, const char *what, int index, float *x, int64_t n, const float *ana,
-                        double tol) {
-  for (int64_t i = 0; i < n; i++) {
-    float keep = x[i];
-    x[i] = keep + (float)STEP;
-    double ep = objective(g);
-    x[i] = keep - (float)STEP;
-    double em = objective(g);
-    x[i] = keep;
-    double num = (ep - em) / (2 * STEP);
-    if (!(fabs(ana[i] - num) <= tol * fmax(0.1, fmax(fabs(ana[i]), fabs(num)))))
-      fail_msg("%s %d element %lld: analytic %.6g, numeric %.6g", what, index, (long long)i,
-               (double)ana[i], num);
-  }
-}
-
-static float *copy_floats(const float *src, int64_t n) {
-  float *p = malloc((size_t)(n + 1) * sizeof(float));
-  assert_non_null(p);
-  if (n) memcpy(p, src, (size_t)n * sizeof(float));
-  return p;
-}
-
-/* Forward, backward with top diffs w, and every bottom (not skipped) and
- * param gradient against central differences.  Param diffs start at 0.5
- * (backward must add to them); bottom diffs at 7 (it must overwrite). */
-static void grad_check(lh_harness *h, const gc_opts *opts) {
-  gc_opts o = opts ? *opts : (gc_opts){0};
-  if (o.tol == 0) o.tol = TOL;
-  ns_layer *l = &h->layer;
-  ns_ctx *ctx = h->ctx;
-  gc g = {h, {0}, {0}};
-  for (int i = 0; i < l->n_bottom; i++) g.orig[i] = copy_floats(l->bottom[i]->data, l->bottom[i]->count);
-  if ((o.setup_done ? lh_rerun(h) : lh_run(h)) != NS_OK) fail_msg("%s", ns_ctx_error(ctx));
-  assert_non_null(l->ops->backward);
-  ns_rng wr;
-  ns_rng_seed(&wr, 7);
-  for (int t = 0; t < l->n_top; t++) {
-    g.w[t] = malloc((size_t)(l->top[t]->count + 1) * sizeof(float));
-    for (int64_t i = 0; i < l->top[t]->count; i++) g.w[t][i] = ns_rng_uniform(&wr, -1, 1);
-  }
-  objective(&g);
-  int down[LH_MAX_IO] = {0};
-  for (int i = 0; i < l->n_bottom; i++) {
-    down[i] = !(o.skip_bottoms >> i & 1);
-    assert_int_equal(ns_blob_ensure_diff(ctx, l->bottom[i]), NS_OK);
-    for (int64_t k = 0; k < l->bottom[i]->count; k++) l->bottom[i]->diff[k] = 7;
-  }
-  for (int t = 0; t < l->n_top; t++) {
-    assert_int_equal(ns_blob_ensure_diff(ctx, l->top[t]), NS_OK);
-    memcpy(l->top[t]->diff, g.w[t], (size_t)l->top[t]->count * sizeof(float));
-  }
-  for (int p = 0; p < l->n_params; p++) {
-    assert_int_equal(ns_blob_ensure_diff(ctx, l->params[p]), NS_OK);
-    for (int64_t i = 0; i < l->params[p]->count; i++) l->params[p]->diff[i] = 0.5f;
-  }
-  if (l->ops->backward(ctx, l, down) != NS_OK) fail_msg("backward: %s", ns_ctx_error(ctx));
-  float *ana[LH_MAX_IO] = {0}, *pana[LH_MAX_IO] = {0};
-  for (int i = 0; i < l->n_bottom; i++)
-    if (down[i]) ana[i] = copy_floats(l->bottom[i]->diff, l->bottom[i]->count);
-  assert_true(l->n_params <= LH_MAX_IO);
-  for (int p = 0; p < l->n_params; p++) {
-    pana[p] = copy_floats(l->params[p]->diff, l->params[p]->count);
-    for (int64_t i = 0; i < l->params[p]->count; i++) pana[p][i] -= 0.5f;
-  }
-  for (int i = 0; i < l->n_bottom; i++)
-    if (down[i]) check_array(&g, "bottom", i, g.orig[i], l->bottom[i]->count, ana[i], o.tol);
-  for (int p = 0; p < l->n_params; p++)
-    check_array(&g, "param", p, l->params[p]->data, l->params[p]->count, pana[p], o.tol);
-  for (int i = 0; i < LH_MAX_IO; i++) {
-    free(g.orig[i]);
-    free(g.w[i]);
-    free(ana[i]);
-    free(pana[i]);
-  }
 }
 
 /* A net from prototxt text through the public API (the caller destroys). */
