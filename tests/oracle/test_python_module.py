@@ -475,6 +475,7 @@ class Solvers(unittest.TestCase):
 
 
 @unittest.skipUnless(netsurg is not None, NO_LIB)
+@unittest.skipUnless(os.path.isdir(CONFORMANCE), "no %s" % CONFORMANCE)  # its caffemodel
 class OfflineInstall(unittest.TestCase):
     def test_make_python_installs_package_library_and_caffe_pb2(self):
         # `make python` into a scratch folder: the installed package must
