@@ -55,7 +55,7 @@ TEST_SUPPORT_OBJ := $(TEST_SUPPORT:%.c=$(BUILD)/obj/%.o)
 EXAMPLE_SRC := $(sort $(wildcard examples/*.c))
 EXAMPLE_BIN := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
 
-.PHONY: all install python FORCE deps deps-ort demo train-fmnist test test-unit test-asan fuzz fuzz-smoke bench bench-peers bench-probe clean format
+.PHONY: all install python FORCE deps deps-ort demo train-fmnist test test-unit test-slow test-asan fuzz fuzz-smoke bench bench-peers bench-probe clean format
 
 all: $(CLI) $(EXAMPLE_BIN) $(SO)
 
@@ -169,6 +169,11 @@ test: deps
 	@scripts/check-includes.sh
 	@$(MAKE) --no-print-directory all $(TEST_BIN)
 	@scripts/run-tests.sh $(BUILD)
+
+# The checks too slow for make test (tests/slow/test_*.py); CI runs both.
+test-slow: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/run-tests.sh --slow $(BUILD)
 
 test-asan: deps
 	@$(MAKE) --no-print-directory test-unit BUILD=build-asan OPT=-O1 SANITIZE=address,undefined

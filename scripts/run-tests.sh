@@ -3,6 +3,9 @@
 # tests (tests/oracle/test_*.py, through tests/oracle/runner.py), then prints
 # the totals. Exit status: 0 when nothing failed.
 #
+# With --slow it runs only the slow checks, tests/slow/test_*.py (make
+# test-slow): the ones too long for make test's 10 minutes on 2 cores.
+#
 # What counts as a failure besides a failed check: a program that crashes or
 # exits non-zero, one whose report cannot be read or runs fewer tests than
 # MIN_TESTS says (a program that prints nothing and exits 0 ran nothing), a
@@ -12,6 +15,8 @@
 set -uo pipefail
 here=$(pwd)
 cd "$(dirname "$0")/.." || exit 1  # the tests find their data from the repo root
+slow=0
+if [ "${1:-}" = --slow ]; then slow=1; shift; fi
 build=${1:-build}
 case "$build" in /*) ;; *) [ -d "$here/$build" ] && build="$here/$build" ;; esac
 export NS_BUILD="$build"
@@ -87,7 +92,7 @@ allowed() {
 count() { sed -n "s/$1/\\1/p" "$log" | awk '{s+=$1} END {print s+0}'; }
 
 for t in "$build"/tests/test_*; do
-  [ -x "$t" ] || continue
+  [ $slow -eq 0 ] && [ -x "$t" ] || continue
   CMOCKA_MESSAGE_OUTPUT=stdout "$t" >"$log" 2>&1
   rc=$?
   p=$(count '^\[  PASSED  \] \([0-9]*\) test.*')
@@ -98,6 +103,7 @@ for t in "$build"/tests/test_*; do
 done
 py=/usr/bin/python3
 oracles=(tests/oracle/test_*.py)
+[ $slow -eq 0 ] || { shopt -s nullglob; oracles=(tests/slow/test_*.py); shopt -u nullglob; }
 if [ ! -x "$py" ]; then
   echo "run-tests: $py missing: the ${#oracles[@]} oracle test files cannot run (scripts/install-deps.sh test)"
   fail=$((fail + 1)); failed_progs+=("python3")
@@ -115,6 +121,9 @@ else
 fi
 for name in $(printf "%s\n" "${!MIN_TESTS[@]}" | sort); do
   [ -n "${seen[$name]:-}" ] && continue
+  # each mode answers for its own programs
+  if [ $slow -eq 1 ]; then [ -e "tests/slow/$name" ] || continue
+  elif [ -e "tests/slow/$name" ]; then continue; fi
   echo "run-tests: $name did not run (not built, or removed without updating MIN_TESTS)"
   fail=$((fail + 1)); failed_progs+=("$name")
 done
