@@ -294,6 +294,10 @@ const char *ns_netdef_layer_top(const ns_netdef *def, int i, int j);
  * number of axes written to shape (room for 32). */
 int ns_netdef_layer_blob_count(const ns_netdef *def, int i);
 int ns_netdef_layer_blob_shape(const ns_netdef *def, int i, int j, int64_t *shape);
+/* Keeps the first n_layers layers (definition order, before any phase
+ * filtering) and frees the rest: building the result shows how far a net
+ * that fails to build gets (netsurg draw). */
+void ns_netdef_truncate(ns_netdef *def, int n_layers);
 ns_status ns_netdef_save_prototxt(ns_ctx *ctx, const ns_netdef *def, const char *path);
 ns_status ns_netdef_save_caffemodel(ns_ctx *ctx, const ns_netdef *def, const char *path);
 /* Builds a net from the definition (consumed: def is destroyed) as opts

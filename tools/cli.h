@@ -20,6 +20,7 @@ int cmd_edit(int argc, char **argv);
 int cmd_transplant(int argc, char **argv);
 int cmd_fcn(int argc, char **argv);
 int cmd_export(int argc, char **argv);
+int cmd_draw(int argc, char **argv);
 /* export --verify: runs MODEL in ONNX Runtime (node) on a random input and
  * prints its difference from the net's forward; 0 (with a message) when
  * ONNX Runtime is absent. */

@@ -6,10 +6,11 @@
 
 #include "tools/cli.h"
 #include "tools/cli_surgery.h"
+#include "tools/draw.h"
 
 static const char *fcn_help =
     "usage: netsurg fcn NET WEIGHTS [--size HxW] [--suffix -conv] [--batch N] --out PREFIX\n"
-    "                   [--seed S] [--allow-unknown]\n\n"
+    "                   [--seed S] [--draw FILE.svg|.html|.dot] [--allow-unknown]\n\n"
     "Cast a classifier into a fully convolutional net, as the seed's net surgery does\n"
     "by hand: every InnerProduct becomes a Convolution named <name><suffix> whose\n"
     "kernel is its bottom's spatial size at the classifier's input (6x6 for CaffeNet's\n"
@@ -24,12 +25,14 @@ static const char *fcn_help =
     "  --suffix S      appended to cast layer names (default -conv)\n"
     "  --batch N       batch size of the cast net (default 1, as the seed's full-conv\n"
     "                  net; 0 keeps the classifier's)\n"
-    "  --seed S        fillers of layers the weights do not cover (default 1)\n\n"
+    "  --seed S        fillers of layers the weights do not cover (default 1)\n"
+    "  --draw FILE     also draw the cast net (as netsurg draw does), the former\n"
+    "                  InnerProducts marked, the map size and each cell's window below\n\n"
     "NET may be a legacy V1 or V0 prototxt; the output is always the current format.\n"
     CLI_ALLOW_UNKNOWN_HELP;
 
 typedef struct fcn_args {
-  const char *net, *weights, *prefix, *suffix;
+  const char *net, *weights, *prefix, *suffix, *draw;
   int height, width, batch, allow_unknown;
   unsigned long long seed;
 } fcn_args;
@@ -39,6 +42,7 @@ static int parse_fcn(int argc, char **argv, fcn_args *a) {
       {"size", required_argument, 0, 'z'},  {"suffix", required_argument, 0, 'x'},
       {"batch", required_argument, 0, 'b'}, {"out", required_argument, 0, 'o'},
       {"seed", required_argument, 0, 's'},  {"allow-unknown", no_argument, 0, 'u'},
+      {"draw", required_argument, 0, 'd'},
       {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
   unsigned long long batch = 0;
   int c;
@@ -68,6 +72,12 @@ static int parse_fcn(int argc, char **argv, fcn_args *a) {
         break;
       case 'u':
         a->allow_unknown = 1;
+        break;
+      case 'd':
+        if (!draw_format_known(optarg))
+          return cli_usage_error("fcn", "--draw %s: the name must end in .svg, .html or .dot",
+                                 optarg);
+        a->draw = optarg;
         break;
       case 'h':
         fputs(fcn_help, stdout);
@@ -229,6 +239,7 @@ int cmd_fcn(int argc, char **argv) {
   print_cast_layers(net, fcn, a.suffix);
   describe_maps(ctx, net, fcn, input);
   rc = save(ctx, fcn, a.prefix);
+  if (!rc && a.draw) rc = draw_fcn_cast(ctx, net, fcn, a.suffix, input, a.draw);
 done:
   ns_net_destroy(fcn);
   ns_net_destroy(net);

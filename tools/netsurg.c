@@ -18,6 +18,7 @@ static const cli_verb verbs[] = {
     {"edit", "read and write params element by element or from .npy, save", cmd_edit},
     {"transplant", "fill a net by name, then copy mapped layers' params flat", cmd_transplant},
     {"fcn", "cast a classifier into a fully convolutional net (dense maps)", cmd_fcn},
+    {"draw", "a diagram (SVG, HTML, DOT): shapes, costs, receptive fields", cmd_draw},
     {"export", "write the net and its weights as an ONNX model (--onnx OUT.onnx)", cmd_export},
     {"classify", "classify images (pycaffe preprocessing); argmax maps, heatmaps", cmd_classify},
     {"detect", "SSD detection on images: boxes in pixels, JSON, a PNG with them drawn", cmd_detect},

@@ -115,3 +115,13 @@ int ns_netdef_layer_blob_shape(const ns_netdef *d, int i, int j, int64_t *shape)
   for (int k = start; k < 4; k++) shape[k - start] = legacy[k];
   return 4 - start;
 }
+
+/* Frees the dropped layers one by one (the message's own free walks
+ * n_layer, so the array itself stays, shorter). */
+void ns_netdef_truncate(ns_netdef *d, int n_layers) {
+  if (n_layers < 0) n_layers = 0;
+  while (d->param->n_layer > (size_t)n_layers) {
+    Caffe__LayerParameter *l = d->param->layer[--d->param->n_layer];
+    protobuf_c_message_free_unpacked(&l->base, &d->ctx->pb_alloc);
+  }
+}
