@@ -57,8 +57,15 @@ scripts/make-caffenet.sh 1 227 > "$out/caffenet_deploy.prototxt"
 "$ns" info "$out/caffenet_deploy.prototxt" "$out/caffenet_random.caffemodel" | grep '^fc[0-9]* weights are '
 
 say "2-4. the automatic cast: fc6/fc7/fc8 -> convolutions, input 451x451, weights transplanted"
+# and its diagram (netsurg draw's, the cast layers marked), when Graphviz is here
+draw=()
+if command -v dot >/dev/null 2>&1; then
+  draw=(--draw "$out/caffenet_full_conv.html")
+else
+  echo "(no Graphviz dot: no diagram; scripts/install-deps.sh installs graphviz)"
+fi
 "$ns" fcn "$out/caffenet_deploy.prototxt" "$out/caffenet_random.caffemodel" --size 451x451 \
-  --out "$out/caffenet_full_conv"
+  --out "$out/caffenet_full_conv" "${draw[@]}"
 "$ns" info "$out/caffenet_full_conv.prototxt" "$out/caffenet_full_conv.caffemodel" |
   grep -- '-conv weights are '
 
@@ -82,6 +89,8 @@ fi
 say "5-6. classify $image: the 8x8 argmax map, a heatmap PNG"
 "$ns" classify "$out/caffenet_full_conv.prototxt" "$out/caffenet_full_conv.caffemodel" "$image" \
   --mean 104,117,123 --top 3 --heatmap "$out/heatmap.png" --save-input "$out/input.npy"
+[ -f "$out/caffenet_full_conv.html" ] &&
+  echo "heatmap $out/heatmap.png, the net that made it: $out/caffenet_full_conv.html"
 
 say "7. dense features: the fc6-conv blob over the whole image (one pass, shared work)"
 "$ns" forward "$out/caffenet_full_conv.prototxt" "$out/caffenet_full_conv.caffemodel" \

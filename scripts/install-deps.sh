@@ -6,6 +6,9 @@
 # scripts/bench-train.sh (those tests skip without it; CI's `all` has it).
 # bench: the peer engines of `make bench-peers` (OpenCV dnn, PyTorch, ONNX,
 # Node.js + npm for the onnxruntime-node package).
+# graphviz: `dot`, which `netsurg draw` runs to lay out its SVG and HTML
+# diagrams (a run-time need: nothing links it; .dot output needs nothing);
+# chromium: test_draw opens the HTML diagram in it (headless).
 # The test set also gets the de_DE.UTF-8 locale (generated from the locales
 # package, about a second): test_textformat's locale test needs a locale
 # whose decimal point is a comma, and scripts/run-tests.sh fails a skip in CI.
@@ -16,7 +19,7 @@ build_pkgs=(gcc make pkg-config protobuf-c-compiler libprotobuf-c-dev libprotobu
             libhdf5-dev)
 test_pkgs=(libcmocka-dev python3 python3-numpy python3-opencv python3-protobuf protobuf-compiler
            python3-onnx locales dataset-fashion-mnist python3-setuptools python3-pip python3-lmdb
-           python3-h5py)
+           python3-h5py graphviz chromium)
 fuzz_pkgs=(clang libclang-rt-14-dev libomp-14-dev)
 torch_pkgs=(python3-torch)
 bench_pkgs=(python3-opencv python3-torch python3-onnx time)

@@ -15,7 +15,7 @@
 static void row(FILE *f, const char *font_attrs, const char *text) {
   fputs("<TR><TD>", f);
   if (font_attrs) fprintf(f, "<FONT %s>", font_attrs);
-  draw_xml(f, text);
+  draw_dot_label(f, text);
   if (font_attrs) fputs("</FONT>", f);
   fputs("</TD></TR>", f);
 }
@@ -83,7 +83,7 @@ static int box_label(FILE *f, const draw_graph *g, const draw_box *b) {
   int rc = 0;
   fputs("<<TABLE BORDER=\"0\" CELLSPACING=\"0\" CELLPADDING=\"1\">", f);
   fputs("<TR><TD><B>", f);
-  draw_xml(f, draw_box_name(g, b));
+  draw_dot_label(f, draw_box_name(g, b));
   fputs("</B></TD></TR>", f);
   row(f, "POINT-SIZE=\"9\" COLOR=\"" QUIET_COLOUR "\"", draw_box_type(g, b));
   rc = rc ? rc : text_row(f, NULL, tops_fn, g, b);
@@ -142,7 +142,7 @@ static int write_edge(FILE *f, const draw_graph *g, int i) {
     return NS_ERR_NOMEM;
   }
   fprintf(f, "  b%d -> b%d [id=\"E%d\", label=<", e->from, e->to, i);
-  draw_xml(f, shape);
+  draw_dot_label(f, shape);
   fputs(">, tooltip=\"", f);
   draw_dot_string(f, e->blob >= 0 ? ns_net_blob(g->net, e->blob).name : "");
   fputs(" ", f);
@@ -175,7 +175,7 @@ static int caption(FILE *f, const draw_graph *g) {
            r->source ? r->source : "");
   if (r->source) strncat(title, ")", sizeof title - strlen(title) - 1);
   fputs("  label=<<TABLE BORDER=\"0\" CELLSPACING=\"2\" CELLPADDING=\"1\"><TR><TD><B>", f);
-  draw_xml(f, title);
+  draw_dot_label(f, title);
   fputs("</B></TD></TR>", f);
   char *totals = NULL;
   size_t n = 0;

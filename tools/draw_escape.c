@@ -54,12 +54,19 @@ static const char *xml_entity(unsigned char c) {
   }
 }
 
-/* Graphviz copies a tooltip to the SVG's xlink:title, leaving anything
- * that looks like an entity as it is and expanding \N, \G and friends
- * (even after a backslash): so every &, < and backslash goes in as an
- * entity, which Graphviz passes through and the SVG reader decodes. */
-static const char *dot_string_entity(unsigned char c) {
-  if (c == '\\') return "&#92;";
+/* Graphviz expands \N, \G, \E, \T, \H and \L (the node's, graph's, ...
+ * names) in labels and tooltips, and reads a doubled backslash as one:
+ * once in an HTML-like label, twice in a quoted tooltip (in Graphviz 2.42
+ * a tooltip needs four backslashes before N to show one).  It copies a
+ * tooltip to the SVG leaving anything that looks like an entity as it is,
+ * so &, < and > go in as entities. */
+static const char *dot_label_escape(unsigned char c) {
+  if (c == '\\') return "\\\\";
+  return xml_entity(c);
+}
+
+static const char *dot_string_escape(unsigned char c) {
+  if (c == '\\') return "\\\\\\\\";
   return xml_entity(c);
 }
 
@@ -77,7 +84,8 @@ static const char *json_escape(unsigned char c) {
 }
 
 void draw_xml(FILE *f, const char *s) { escape_with(f, s, xml_entity); }
-void draw_dot_string(FILE *f, const char *s) { escape_with(f, s, dot_string_entity); }
+void draw_dot_label(FILE *f, const char *s) { escape_with(f, s, dot_label_escape); }
+void draw_dot_string(FILE *f, const char *s) { escape_with(f, s, dot_string_escape); }
 void draw_json(FILE *f, const char *s) {
   fputc('"', f);
   escape_with(f, s, json_escape);

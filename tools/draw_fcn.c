@@ -43,7 +43,7 @@ int draw_fcn_cast(ns_ctx *ctx, ns_net *classifier, ns_net *fcn, const char *suff
   char note[1024];
   ns_tensor window = ns_net_blob(classifier, input);
   map_note(ctx, fcn, &window, note, sizeof note);
-  draw_request r = {.net = fcn, .failed_layer = -1, .highlight = (const char *const *)cast,
+  draw_request r = {.net = fcn, .failed_layer = -1, .source = "cast by netsurg fcn", .highlight = (const char *const *)cast,
                     .n_highlight = n, .note = *note ? note : NULL, .out = out};
   if (!rc) rc = draw_write(ctx, &r, "fcn");
   for (int i = 0; i < n; i++) free(cast[i]);

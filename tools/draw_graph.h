@@ -65,10 +65,11 @@ void draw_blob_shape_text(FILE *f, const draw_graph *g, int blob);
 /* The caption's totals line. */
 void draw_totals_text(FILE *f, const draw_graph *g);
 
-/* Escapers (draw_escape.c): XML text or attribute; the inside of a
- * Graphviz quoted string; a JSON string literal, quotes included, safe
- * inside an HTML <script>. */
+/* Escapers (draw_escape.c): XML text or attribute; text in a Graphviz
+ * HTML-like label; the inside of a Graphviz quoted string; a JSON string
+ * literal, quotes included, safe inside an HTML <script>. */
 void draw_xml(FILE *f, const char *s);
+void draw_dot_label(FILE *f, const char *s);
 void draw_dot_string(FILE *f, const char *s);
 void draw_json(FILE *f, const char *s);
 

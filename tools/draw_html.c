@@ -16,10 +16,11 @@ static const char page_style[] =
     "header h1{font-size:15px;margin:0}\n"
     "#search{width:260px;padding:3px 6px}\n"
     "#status{color:#555}\n"
-    "#graph.fit svg{height:calc(100vh - 70px);width:auto}\n"
+    "#graph.fit svg{height:calc(100vh - 70px);width:auto;max-width:100%}\n"
     "#main{display:flex;align-items:flex-start}\n"
-    "#graph{flex:1;overflow:auto;padding:8px}\n"
-    "#graph svg{max-width:100%;height:auto}\n"
+    /* the graph scrolls in its own pane, at its own size (min-width: a flex
+     * item would otherwise grow to a wide net's width and push the page) */
+    "#graph{flex:1;min-width:0;overflow:auto;max-height:calc(100vh - 50px);padding:8px}\n"
     /* dot measured the labels in Helvetica's widths: fonts of about those
      * widths before the wider DejaVu Sans most Linux systems fall back to */
     "#graph svg text{font-family:Helvetica,Arial,'Liberation Sans','Nimbus Sans',"
