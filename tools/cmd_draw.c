@@ -29,8 +29,8 @@ static const char *draw_help =
     "error; the file is written and draw exits with the status that stopped the\n"
     "net (3 for an unsupported layer), as info does. `dot` (Debian's graphviz) is\n"
     "needed for .svg and .html: without it, exit 4. NETSURG_DOT names another dot.\n"
-    "netsurg fcn --draw FILE draws a cast net with its former InnerProducts marked.\n"
-    CLI_ALLOW_UNKNOWN_HELP;
+    "netsurg fcn --draw FILE draws a cast net with its former InnerProducts "
+    "marked.\n" CLI_ALLOW_UNKNOWN_HELP;
 
 typedef struct draw_opts {
   const char *net, *weights, *out;
@@ -49,17 +49,22 @@ static int parse_draw(int argc, char **argv, draw_opts *o) {
   int c;
   optind = 1;
   while ((c = getopt_long(argc, argv, "ho:", longopts, NULL)) != -1) {
-    if (c == 'o') o->out = optarg;
+    if (c == 'o')
+      o->out = optarg;
     else if (c == 's') {
       if (cli_parse_ints("draw", "--shape", optarg, o->shape, 8, &o->shape_axes))
         return NS_ERR_USAGE;
       for (int i = 0; i < o->shape_axes; i++)
         if (o->shape[i] < 1) return cli_usage_error("draw", "--shape: sizes must be >= 1");
     } else if (c == 'p') {
-      if (!strcmp(optarg, "TEST")) o->phase = NS_PHASE_TEST;
-      else if (!strcmp(optarg, "TRAIN")) o->phase = NS_PHASE_TRAIN;
-      else return cli_usage_error("draw", "--phase: TEST or TRAIN, not '%s'", optarg);
-    } else if (c == 'u') o->allow_unknown = 1;
+      if (!strcmp(optarg, "TEST"))
+        o->phase = NS_PHASE_TEST;
+      else if (!strcmp(optarg, "TRAIN"))
+        o->phase = NS_PHASE_TRAIN;
+      else
+        return cli_usage_error("draw", "--phase: TEST or TRAIN, not '%s'", optarg);
+    } else if (c == 'u')
+      o->allow_unknown = 1;
     else if (c == 'h') {
       fputs(draw_help, stdout);
       return -1;
@@ -148,8 +153,8 @@ int cmd_draw(int argc, char **argv) {
     net = longest_prefix(ctx, &o, ns_netdef_layer_count(def), &r.failed_layer, &error);
     r.error = error ? error : "out of memory";
     fprintf(stderr, "netsurg draw: cannot shape the net in phase %s, drawn up to layer %s: %s\n",
-            o.phase == NS_PHASE_TEST ? "TEST" : "TRAIN",
-            ns_netdef_layer_name(def, r.failed_layer), r.error);
+            o.phase == NS_PHASE_TEST ? "TEST" : "TRAIN", ns_netdef_layer_name(def, r.failed_layer),
+            r.error);
   }
   r.net = net;
   rc = draw_write(ctx, &r, "draw");

@@ -42,8 +42,8 @@ static int parse_fcn(int argc, char **argv, fcn_args *a) {
       {"size", required_argument, 0, 'z'},  {"suffix", required_argument, 0, 'x'},
       {"batch", required_argument, 0, 'b'}, {"out", required_argument, 0, 'o'},
       {"seed", required_argument, 0, 's'},  {"allow-unknown", no_argument, 0, 'u'},
-      {"draw", required_argument, 0, 'd'},
-      {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
+      {"draw", required_argument, 0, 'd'},  {"help", no_argument, 0, 'h'},
+      {0, 0, 0, 0}};
   unsigned long long batch = 0;
   int c;
   memset(a, 0, sizeof *a);

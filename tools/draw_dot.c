@@ -121,7 +121,8 @@ static int write_box(FILE *f, const draw_graph *g, int i) {
   fprintf(f, "  b%d [id=\"L%d\", fillcolor=\"%s\"", i, i,
           b->layer < 0 ? "#ffe5e5" : draw_families[draw_box_family(g, b)].colour);
   if (b->cast) fputs(", color=\"" CAST_COLOUR "\", penwidth=3", f);
-  if (b->layer < 0) fputs(", color=\"" FAILED_COLOUR "\", penwidth=2, style=\"rounded,filled,dashed\"", f);
+  if (b->layer < 0)
+    fputs(", color=\"" FAILED_COLOUR "\", penwidth=2, style=\"rounded,filled,dashed\"", f);
   fputs(", ", f);
   box_tooltip(f, g, b);
   fputs(", label=", f);
@@ -158,8 +159,8 @@ static void legend(FILE *f, const draw_graph *g) {
     if (g->boxes[i].layer >= 0) used[draw_box_family(g, &g->boxes[i])] = 1;
   fputs("<TR><TD><TABLE BORDER=\"0\" CELLSPACING=\"4\" CELLPADDING=\"3\"><TR>", f);
   for (int k = 0; k < draw_family_count; k++)
-    if (used[k]) fprintf(f, "<TD BGCOLOR=\"%s\">%s</TD>", draw_families[k].colour,
-                         draw_families[k].label);
+    if (used[k])
+      fprintf(f, "<TD BGCOLOR=\"%s\">%s</TD>", draw_families[k].colour, draw_families[k].label);
   if (g->req->n_highlight)
     fputs("<TD BORDER=\"3\" COLOR=\"" CAST_COLOUR "\">cast from InnerProduct</TD>", f);
   if (g->failed_box >= 0)
@@ -188,8 +189,10 @@ static int caption(FILE *f, const draw_graph *g) {
   if (r->note) wrapped_rows(f, "COLOR=\"" CAST_COLOUR "\"", r->note, 110);
   if (g->failed_box >= 0) {
     char line[512];
-    snprintf(line, sizeof line, "drawn up to layer %s, which cannot be shaped; later layers "
-             "not drawn", draw_box_name(g, &g->boxes[g->failed_box]));
+    snprintf(line, sizeof line,
+             "drawn up to layer %s, which cannot be shaped; later layers "
+             "not drawn",
+             draw_box_name(g, &g->boxes[g->failed_box]));
     row(f, "COLOR=\"" FAILED_COLOUR "\"", line);
   }
   legend(f, g);
@@ -198,14 +201,15 @@ static int caption(FILE *f, const draw_graph *g) {
 }
 
 int draw_dot_write(FILE *f, const draw_graph *g) {
-  fputs("digraph net {\n"
-        "  graph [rankdir=TB, fontname=\"Helvetica\", fontsize=11, nodesep=0.25, ranksep=0.3,\n"
-        "         labelloc=b, labeljust=l];\n"
-        "  node [shape=box, style=\"rounded,filled\", fontname=\"Helvetica\", fontsize=10,\n"
-        "        color=\"#444444\", margin=\"0.12,0.03\"];\n"
-        "  edge [fontname=\"Helvetica\", fontsize=8, color=\"#666666\", fontcolor=\"#333333\",\n"
-        "        arrowsize=0.6];\n",
-        f);
+  fputs(
+      "digraph net {\n"
+      "  graph [rankdir=TB, fontname=\"Helvetica\", fontsize=11, nodesep=0.25, ranksep=0.3,\n"
+      "         labelloc=b, labeljust=l];\n"
+      "  node [shape=box, style=\"rounded,filled\", fontname=\"Helvetica\", fontsize=10,\n"
+      "        color=\"#444444\", margin=\"0.12,0.03\"];\n"
+      "  edge [fontname=\"Helvetica\", fontsize=8, color=\"#666666\", fontcolor=\"#333333\",\n"
+      "        arrowsize=0.6];\n",
+      f);
   int rc = caption(f, g);
   for (int i = 0; i < g->n_boxes && !rc; i++) rc = write_box(f, g, i);
   for (int i = 0; i < g->n_edges && !rc; i++) rc = write_edge(f, g, i);

@@ -16,9 +16,9 @@ static int utf8_length(const unsigned char *s) {
   if (!n || s[0] > 0xf4) return 0;
   for (int i = 1; i < n; i++)
     if ((s[i] & 0xc0) != 0x80) return 0;
-  if (n == 3 && s[0] == 0xe0 && s[1] < 0xa0) return 0; /* overlong */
+  if (n == 3 && s[0] == 0xe0 && s[1] < 0xa0) return 0;  /* overlong */
   if (n == 3 && s[0] == 0xed && s[1] >= 0xa0) return 0; /* surrogates */
-  if (n == 4 && s[0] == 0xf0 && s[1] < 0x90) return 0; /* overlong */
+  if (n == 4 && s[0] == 0xf0 && s[1] < 0x90) return 0;  /* overlong */
   if (n == 4 && s[0] == 0xf4 && s[1] >= 0x90) return 0; /* past U+10FFFF */
   return n;
 }
@@ -31,8 +31,10 @@ static void escape_with(FILE *f, const char *text, escape_fn ascii) {
     int n = utf8_length(s);
     if (n == 1 && *s >= 0x20 && *s != 0x7f) {
       const char *e = ascii(*s);
-      if (e) fputs(e, f);
-      else fputc(*s, f);
+      if (e)
+        fputs(e, f);
+      else
+        fputc(*s, f);
     } else if (n > 1) {
       fwrite(s, 1, (size_t)n, f);
     } else {
@@ -45,12 +47,18 @@ static void escape_with(FILE *f, const char *text, escape_fn ascii) {
 
 static const char *xml_entity(unsigned char c) {
   switch (c) {
-    case '&': return "&amp;";
-    case '<': return "&lt;";
-    case '>': return "&gt;";
-    case '"': return "&quot;";
-    case '\'': return "&#39;";
-    default: return NULL;
+    case '&':
+      return "&amp;";
+    case '<':
+      return "&lt;";
+    case '>':
+      return "&gt;";
+    case '"':
+      return "&quot;";
+    case '\'':
+      return "&#39;";
+    default:
+      return NULL;
   }
 }
 
@@ -74,12 +82,18 @@ static const char *dot_string_escape(unsigned char c) {
  * decodes the escapes. */
 static const char *json_escape(unsigned char c) {
   switch (c) {
-    case '"': return "\\\"";
-    case '\\': return "\\\\";
-    case '<': return "\\u003c";
-    case '>': return "\\u003e";
-    case '&': return "\\u0026";
-    default: return NULL;
+    case '"':
+      return "\\\"";
+    case '\\':
+      return "\\\\";
+    case '<':
+      return "\\u003c";
+    case '>':
+      return "\\u003e";
+    case '&':
+      return "\\u0026";
+    default:
+      return NULL;
   }
 }
 

@@ -35,16 +35,25 @@ int draw_fcn_cast(ns_ctx *ctx, ns_net *classifier, ns_net *fcn, const char *suff
   for (int l = 0; l < cap && !rc; l++) {
     if (strcmp(ns_net_layer_type(classifier, l), "InnerProduct")) continue;
     size_t len = strlen(ns_net_layer_name(classifier, l)) + strlen(suffix) + 1;
-    if (!(cast[n] = malloc(len))) rc = NS_ERR_NOMEM;
-    else snprintf(cast[n], len, "%s%s", ns_net_layer_name(classifier, l), suffix);
-    if (!rc && ns_net_find_layer(fcn, cast[n]) >= 0) n++;
-    else free(cast[n]);
+    if (!(cast[n] = malloc(len)))
+      rc = NS_ERR_NOMEM;
+    else
+      snprintf(cast[n], len, "%s%s", ns_net_layer_name(classifier, l), suffix);
+    if (!rc && ns_net_find_layer(fcn, cast[n]) >= 0)
+      n++;
+    else
+      free(cast[n]);
   }
   char note[1024];
   ns_tensor window = ns_net_blob(classifier, input);
   map_note(ctx, fcn, &window, note, sizeof note);
-  draw_request r = {.net = fcn, .failed_layer = -1, .source = "cast by netsurg fcn", .highlight = (const char *const *)cast,
-                    .n_highlight = n, .note = *note ? note : NULL, .out = out};
+  draw_request r = {.net = fcn,
+                    .failed_layer = -1,
+                    .source = "cast by netsurg fcn",
+                    .highlight = (const char *const *)cast,
+                    .n_highlight = n,
+                    .note = *note ? note : NULL,
+                    .out = out};
   if (!rc) rc = draw_write(ctx, &r, "fcn");
   for (int i = 0; i < n; i++) free(cast[i]);
   free(cast);

@@ -24,16 +24,16 @@ static const struct {
   const char *needle;
   int family;
 } family_rules[] = {
-    {"Deconvolution", 1}, {"Convolution", 1}, {"Im2col", 1},     {"InnerProduct", 2},
-    {"Pool", 3},          {"SPP", 3},         {"Norm", 4},       {"LRN", 4},
-    {"MVN", 4},           {"Scale", 4},       {"Bias", 4},       {"BN", 4},
-    {"ReLU", 5},          {"Sigmoid", 5},     {"TanH", 5},       {"ELU", 5},
-    {"Dropout", 5},       {"Power", 5},       {"AbsVal", 5},     {"BNLL", 5},
-    {"Threshold", 5},     {"Clip", 5},        {"Swish", 5},      {"Exp", 5},
-    {"Log", 5},           {"Concat", 6},      {"Eltwise", 6},    {"Slice", 6},
-    {"Split", 6},         {"Reshape", 6},     {"Flatten", 6},    {"Permute", 6},
-    {"Crop", 6},          {"Tile", 6},        {"Axpy", 6},       {"Loss", 7},
-    {"Softmax", 7},       {"Accuracy", 7},    {"ArgMax", 7},     {"DetectionOutput", 7},
+    {"Deconvolution", 1}, {"Convolution", 1}, {"Im2col", 1},  {"InnerProduct", 2},
+    {"Pool", 3},          {"SPP", 3},         {"Norm", 4},    {"LRN", 4},
+    {"MVN", 4},           {"Scale", 4},       {"Bias", 4},    {"BN", 4},
+    {"ReLU", 5},          {"Sigmoid", 5},     {"TanH", 5},    {"ELU", 5},
+    {"Dropout", 5},       {"Power", 5},       {"AbsVal", 5},  {"BNLL", 5},
+    {"Threshold", 5},     {"Clip", 5},        {"Swish", 5},   {"Exp", 5},
+    {"Log", 5},           {"Concat", 6},      {"Eltwise", 6}, {"Slice", 6},
+    {"Split", 6},         {"Reshape", 6},     {"Flatten", 6}, {"Permute", 6},
+    {"Crop", 6},          {"Tile", 6},        {"Axpy", 6},    {"Loss", 7},
+    {"Softmax", 7},       {"Accuracy", 7},    {"ArgMax", 7},  {"DetectionOutput", 7},
 };
 
 const char *draw_box_name(const draw_graph *g, const draw_box *b) {
@@ -90,9 +90,9 @@ static int64_t layer_params(ns_net *net, int l) {
 }
 
 typedef struct walk {
-  int *writer; /* blob -> box that last wrote it */
-  int *alias;  /* blob -> the blob it copies (inserted splits' tops) */
-  char *read;  /* blob read since its last write */
+  int *writer;    /* blob -> box that last wrote it */
+  int *alias;     /* blob -> the blob it copies (inserted splits' tops) */
+  char *read;     /* blob read since its last write */
   int *fold_into; /* layer -> the box it is folded into, or -1 */
 } walk;
 
@@ -224,7 +224,8 @@ int draw_graph_build(ns_ctx *ctx, const draw_request *r, draw_graph *g) {
   g->rf = calloc((size_t)n_blobs + 1, sizeof *g->rf);
   int *folded = calloc((size_t)n_layers + 1, sizeof *folded);
   int rc = 0;
-  if (!w.writer || !w.alias || !w.read || !w.fold_into || !g->boxes || !g->edges || !g->rf || !folded) {
+  if (!w.writer || !w.alias || !w.read || !w.fold_into || !g->boxes || !g->edges || !g->rf ||
+      !folded) {
     rc = NS_ERR_NOMEM;
     goto done;
   }

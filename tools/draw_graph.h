@@ -11,12 +11,12 @@
 #include "tools/draw.h"
 
 typedef struct draw_box {
-  int layer;     /* net layer index; -1: the definition's failed layer */
-  int n_folded;  /* in-place layers folded into this box, in net order */
-  int *folded;   /* net layer indexes */
-  int cast;      /* a former InnerProduct (fcn) */
+  int layer;    /* net layer index; -1: the definition's failed layer */
+  int n_folded; /* in-place layers folded into this box, in net order */
+  int *folded;  /* net layer indexes */
+  int cast;     /* a former InnerProduct (fcn) */
   int64_t n_params;
-  double macs;   /* multiply-adds, folded layers included */
+  double macs; /* multiply-adds, folded layers included */
 } draw_box;
 
 typedef struct draw_edge {

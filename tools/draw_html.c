@@ -108,7 +108,9 @@ static const char page_script[] =
     "    if (ls.length) show(ls[0]);\n"
     "  }\n"
     "  search.addEventListener('input', function () { runSearch(search.value); });\n"
-    "  fit.addEventListener('change', function () { graph.classList.toggle('fit', fit.checked); });\n"
+    "  fit.addEventListener('change', function () {\n"
+    "    graph.classList.toggle('fit', fit.checked);\n"
+    "  });\n"
     "  /* #search=NAME and #fit, joined by '&'. */\n"
     "  function fromHash() {\n"
     "    location.hash.replace(/^#/, '').split('&').forEach(function (part) {\n"
@@ -145,7 +147,10 @@ static const char page_script[] =
     "          if (i >= 3) td.className = 'n';\n"
     "          tr.appendChild(td);\n"
     "        });\n"
-    "      tr.addEventListener('click', function () { search.value = l.name; runSearch(l.name); });\n"
+    "      tr.addEventListener('click', function () {\n"
+    "        search.value = l.name;\n"
+    "        runSearch(l.name);\n"
+    "      });\n"
     "      tbody.appendChild(tr);\n"
     "    });\n"
     "  }\n"
@@ -165,8 +170,8 @@ static const char page_script[] =
     "})();\n";
 
 static int text_field(FILE *f, const char *key,
-                      void (*fn)(FILE *, const draw_graph *, const draw_box *),
-                      const draw_graph *g, const draw_box *b) {
+                      void (*fn)(FILE *, const draw_graph *, const draw_box *), const draw_graph *g,
+                      const draw_box *b) {
   char *s = draw_string(fn, g, b);
   if (!s) return NS_ERR_NOMEM;
   fprintf(f, ", \"%s\": ", key);
@@ -266,17 +271,19 @@ int draw_html_write(FILE *f, const draw_graph *g, const char *svg, size_t svg_le
   fputs(page_style, f);
   fputs("</head>\n<body>\n<header><h1>", f);
   draw_xml(f, *name ? name : "net");
-  fputs("</h1><input id=\"search\" type=\"search\" placeholder=\"find a layer or blob\" "
-        "autocomplete=\"off\"><label><input id=\"fit\" type=\"checkbox\"> whole net</label>"
-        "<span id=\"status\"></span></header>\n<div id=\"main\">"
-        "<div id=\"graph\">\n",
-        f);
+  fputs(
+      "</h1><input id=\"search\" type=\"search\" placeholder=\"find a layer or blob\" "
+      "autocomplete=\"off\"><label><input id=\"fit\" type=\"checkbox\"> whole net</label>"
+      "<span id=\"status\"></span></header>\n<div id=\"main\">"
+      "<div id=\"graph\">\n",
+      f);
   inline_svg(f, svg, svg_len);
-  fputs("</div>\n<aside id=\"details\">Hover a layer for its details; search above; the "
-        "table below sorts by any column.</aside></div>\n"
-        "<table id=\"layers\"><thead><tr></tr></thead><tbody></tbody></table>\n"
-        "<script type=\"application/json\" id=\"net-data\">",
-        f);
+  fputs(
+      "</div>\n<aside id=\"details\">Hover a layer for its details; search above; the "
+      "table below sorts by any column.</aside></div>\n"
+      "<table id=\"layers\"><thead><tr></tr></thead><tbody></tbody></table>\n"
+      "<script type=\"application/json\" id=\"net-data\">",
+      f);
   int rc = data_json(f, g);
   fputs("</script>\n<script>\n", f);
   fputs(page_script, f);

@@ -39,10 +39,14 @@ void draw_params_text(FILE *f, const draw_graph *g, const draw_box *b) {
 }
 
 void draw_count_text(FILE *f, double n) {
-  if (n < 1e3) fprintf(f, "%.0f", n);
-  else if (n < 1e6) fprintf(f, "%.1fK", n / 1e3);
-  else if (n < 1e9) fprintf(f, "%.1fM", n / 1e6);
-  else fprintf(f, "%.2fG", n / 1e9);
+  if (n < 1e3)
+    fprintf(f, "%.0f", n);
+  else if (n < 1e6)
+    fprintf(f, "%.1fK", n / 1e3);
+  else if (n < 1e9)
+    fprintf(f, "%.1fM", n / 1e6);
+  else
+    fprintf(f, "%.2fG", n / 1e9);
 }
 
 /* 60,965,224 */
@@ -56,8 +60,10 @@ static void draw_thousands(FILE *f, int64_t n) {
 }
 
 static void pair_text(FILE *f, const int64_t *v) {
-  if (v[0] == v[1]) fprintf(f, "%lld", (long long)v[0]);
-  else fprintf(f, "%lld" TIMES "%lld", (long long)v[0], (long long)v[1]);
+  if (v[0] == v[1])
+    fprintf(f, "%lld", (long long)v[0]);
+  else
+    fprintf(f, "%lld" TIMES "%lld", (long long)v[0], (long long)v[1]);
 }
 
 /* Spatial layers only: those whose top sees a different window or stride

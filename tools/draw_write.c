@@ -173,8 +173,10 @@ int draw_write(ns_ctx *ctx, const draw_request *r, const char *verb) {
   }
   draw_graph g;
   int rc = draw_graph_build(ctx, r, &g);
-  if (rc) fprintf(stderr, "netsurg %s: out of memory\n", verb);
-  else rc = produce(&g, fmt, r->out, verb);
+  if (rc)
+    fprintf(stderr, "netsurg %s: out of memory\n", verb);
+  else
+    rc = produce(&g, fmt, r->out, verb);
   draw_graph_free(&g);
   return rc;
 }
