@@ -1,7 +1,7 @@
 /* The public API's entry points that no CLI verb reaches: the options of
  * ns_net_load and ns_net_build_from (phase, seed, weights), copying
- * weights into a built net, ns_netdef_has_weights, a solver's count of
- * test nets and a context's thread count.  Expected values are the ones
+ * weights into a built net, ns_netdef_has_weights, ns_netdef_truncate, a
+ * solver's count of test nets and a context's thread count.  Expected values are the ones
  * the test writes (params set by hand, saved, read back) or the header's
  * documented defaults. */
 #include <setjmp.h>
@@ -146,6 +146,31 @@ static void test_netdef_has_weights(void **state) {
   ns_netdef_destroy(model);
 }
 
+/* Truncating keeps the first layers by definition order (the TRAIN-only
+ * Dropout counts) and frees the rest: the prefix builds, sizes out of
+ * range clamp. */
+static void test_netdef_truncate(void **state) {
+  tu_fixture *f = *state;
+  char path[1024];
+  write_net(f, path, sizeof path);
+  ns_netdef *def = NULL;
+  assert_int_equal(ns_netdef_load(f->ctx, path, &def), NS_OK);
+  ns_netdef_truncate(def, 7);
+  assert_int_equal(ns_netdef_layer_count(def), 3);
+  ns_netdef_truncate(def, 1);
+  assert_int_equal(ns_netdef_layer_count(def), 1);
+  assert_string_equal(ns_netdef_layer_name(def, 0), "data");
+  ns_net *net = NULL;
+  assert_int_equal(ns_net_build_from(f->ctx, def, NULL, &net), NS_OK);
+  assert_int_equal(ns_net_layer_count(net), 1);
+  assert_int_equal(ns_net_blob_count(net), 1);
+  ns_net_destroy(net);
+  assert_int_equal(ns_netdef_load(f->ctx, path, &def), NS_OK);
+  ns_netdef_truncate(def, -1);
+  assert_int_equal(ns_netdef_layer_count(def), 0);
+  ns_netdef_destroy(def);
+}
+
 /* Caffe makes one test net from `net_param` per test_iter value. */
 static void test_solver_test_net_count(void **state) {
   tu_fixture *f = *state;
@@ -184,6 +209,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_missing_weights, tu_fixture_setup, tu_fixture_teardown),
       cmocka_unit_test_setup_teardown(test_netdef_has_weights, tu_fixture_setup,
                                       tu_fixture_teardown),
+      cmocka_unit_test_setup_teardown(test_netdef_truncate, tu_fixture_setup, tu_fixture_teardown),
       cmocka_unit_test_setup_teardown(test_solver_test_net_count, tu_fixture_setup,
                                       tu_fixture_teardown),
       cmocka_unit_test(test_ctx_threads),
