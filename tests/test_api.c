@@ -1,9 +1,9 @@
 /* The public API's entry points that no CLI verb reaches: the options of
  * ns_net_load and ns_net_build_from (phase, seed, weights), copying
  * weights into a built net, ns_netdef_has_weights, ns_netdef_truncate, a
- * solver's count of test nets and a context's thread count.  Expected values are the ones
- * the test writes (params set by hand, saved, read back) or the header's
- * documented defaults. */
+ * solver's count of test nets and a context's thread count.  Expected
+ * values are the ones the test writes (params set by hand, saved, read
+ * back) or the header's documented defaults. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
