@@ -133,8 +133,8 @@ static char *temp_name(const char *out, const char *ext) {
 static void summary(const draw_graph *g, const char *out, double layout_s) {
   int folded = 0;
   for (int i = 0; i < g->n_boxes; i++) folded += g->boxes[i].n_folded;
-  printf("wrote %s: %d boxes (%d in-place layers folded in), %d edges", out, g->n_boxes, folded,
-         g->n_edges);
+  printf("wrote %s: %d box%s (%d in-place layers folded in), %d edge%s", out, g->n_boxes,
+         g->n_boxes == 1 ? "" : "es", folded, g->n_edges, g->n_edges == 1 ? "" : "s");
   if (layout_s >= 0) printf("; dot laid it out in %.2f s", layout_s);
   printf("\n");
 }
