@@ -169,6 +169,9 @@ int ns_net_output_blobs(const ns_net *net, int *out);
 ns_status ns_net_reshape_input(ns_ctx *ctx, ns_net *net, const char *blob, int num_axes,
                                const int64_t *shape);
 ns_status ns_net_forward(ns_ctx *ctx, ns_net *net);
+/* pycaffe's forward(start=, end=): runs layers first..last only (layer
+ * indices, both inclusive) on the blobs as they are. */
+ns_status ns_net_forward_range(ns_ctx *ctx, ns_net *net, int first, int last);
 /* Forward that also adds each layer's wall time in seconds to
  * layer_seconds[layer] (ns_net_layer_count entries). */
 ns_status ns_net_forward_profile(ns_ctx *ctx, ns_net *net, double *layer_seconds);
@@ -220,6 +223,15 @@ ns_status ns_net_forward_loss(ns_ctx *ctx, ns_net *net, float *loss);
  * propagate_down false stops the gradient at that bottom. */
 ns_status ns_net_backward(ns_ctx *ctx, ns_net *net);
 void ns_net_clear_param_diffs(ns_net *net);
+/* pycaffe's backward(start=, end=): layers last down to first (inclusive),
+ * from the diffs their tops hold; the layers above keep theirs, so a
+ * caller can write a top's diff (ns_net_blob_diff) and start below it.
+ * A deploy net has no loss: set force_backward: true for gradients. */
+ns_status ns_net_backward_range(ns_ctx *ctx, ns_net *net, int first, int last);
+/* A blob's or a param's diff (gradient) as a writable view, allocated
+ * zeroed on first use; valid until the net is reshaped or destroyed. */
+ns_status ns_net_blob_diff(ns_ctx *ctx, ns_net *net, int blob, ns_tensor *out);
+ns_status ns_net_param_diff(ns_ctx *ctx, ns_net *net, int layer, int index, ns_tensor *out);
 
 /* A learnable param: every param blob of every layer, in Caffe's
  * learnable_params order (layer order, then param order).  lr_mult and

@@ -6,7 +6,7 @@ import weakref
 
 import numpy as np
 
-from ._lib import Classification, FcnOpts, Learnable, NetOpts, SolverOpts, lib
+from ._lib import Classification, FcnOpts, Learnable, NetOpts, SolverOpts, Tensor, lib
 
 TRAIN, TEST = 0, 1
 _threads = [0]
@@ -201,6 +201,23 @@ class Net:
                 out[name] = [self.param(i, j) for j in range(n)]
         return out
 
+    def blob_diff(self, name):
+        """The blob's gradient as a writable numpy view (zero until a
+        backward writes it); KeyError if there is no such blob."""
+        i = lib.ns_net_find_blob(self._h, name.encode())
+        if i < 0:
+            raise KeyError("net '%s' has no blob '%s'" % (self.name, name))
+        t = Tensor()
+        self._ctx.check(lib.ns_net_blob_diff(self._ctx.handle, self._h, i, ctypes.byref(t)))
+        return _tensor_array(self, t)
+
+    def param_diff(self, layer, index):
+        """Gradient of params[layer][index] (a shared param's is its owner's)."""
+        t = Tensor()
+        self._ctx.check(lib.ns_net_param_diff(self._ctx.handle, self._h, layer, index,
+                                              ctypes.byref(t)))
+        return _tensor_array(self, t)
+
     def param_diffs(self):
         """{(layer index, param index): numpy view of the param's diff}."""
         out = {}
@@ -244,6 +261,23 @@ class Net:
     def run_forward(self):
         """ns_net_forward on the blobs as they are (no copies)."""
         self._ctx.check(lib.ns_net_forward(self._ctx.handle, self._h))
+
+    def run_forward_range(self, first, last):
+        """Layers first..last (indices, inclusive) on the blobs as they are."""
+        self._ctx.check(lib.ns_net_forward_range(self._ctx.handle, self._h, int(first), int(last)))
+
+    def backward(self, first=0, last=None):
+        """Backward through layers last down to first (inclusive; last
+        defaults to the top layer) from the diffs the blobs hold, and the
+        loss weights of the loss layers in the range.  Param diffs
+        accumulate (clear_param_diffs); blob diffs are overwritten."""
+        if last is None:
+            last = lib.ns_net_layer_count(self._h) - 1
+        self._ctx.check(lib.ns_net_backward_range(self._ctx.handle, self._h, int(first),
+                                                  int(last)))
+
+    def clear_param_diffs(self):
+        lib.ns_net_clear_param_diffs(self._h)
 
     def fcn(self, height=0, width=0, batch=0, suffix="-conv", seed=1):
         """The FCN cast (ns_fcn_cast): a new net where every InnerProduct is

@@ -184,6 +184,41 @@ ns_status ns_net_reshape_input(ns_ctx *ctx, ns_net *net, const char *blob, int n
 
 ns_status ns_net_forward(ns_ctx *ctx, ns_net *net) { return ns_net_run_forward(ctx, net, NULL); }
 
+static ns_status check_range(ns_ctx *ctx, const ns_net *net, int first, int last) {
+  if (first < 0 || last >= net->n_layers || first > last)
+    return ns_fail(ctx, NS_ERR_USAGE, "layer range %d..%d is not within the net's %d layers", first,
+                   last, net->n_layers);
+  return NS_OK;
+}
+
+ns_status ns_net_forward_range(ns_ctx *ctx, ns_net *net, int first, int last) {
+  if (check_range(ctx, net, first, last) != NS_OK) return ctx->status;
+  return ns_net_run_forward_range(ctx, net, first, last, NULL);
+}
+
+ns_status ns_net_backward_range(ns_ctx *ctx, ns_net *net, int first, int last) {
+  if (check_range(ctx, net, first, last) != NS_OK) return ctx->status;
+  return ns_net_run_backward_range(ctx, net, first, last);
+}
+
+static ns_status diff_view(ns_ctx *ctx, ns_blob *b, ns_tensor *out) {
+  if (ns_blob_ensure_diff(ctx, b) != NS_OK) return ctx->status;
+  *out = (ns_tensor){b->name, b->num_axes, b->shape, b->count, b->diff};
+  return NS_OK;
+}
+
+ns_status ns_net_blob_diff(ns_ctx *ctx, ns_net *net, int blob, ns_tensor *out) {
+  if (blob < 0 || blob >= net->n_blobs)
+    return ns_fail(ctx, NS_ERR_USAGE, "blob %d out of range (%d in the net)", blob, net->n_blobs);
+  return diff_view(ctx, net->blobs[blob], out);
+}
+
+ns_status ns_net_param_diff(ns_ctx *ctx, ns_net *net, int layer, int index, ns_tensor *out) {
+  if (layer < 0 || layer >= net->n_layers || index < 0 || index >= net->layers[layer].n_params)
+    return ns_fail(ctx, NS_ERR_USAGE, "param %d of layer %d out of range", index, layer);
+  return diff_view(ctx, net->layers[layer].params[index], out);
+}
+
 ns_status ns_net_forward_profile(ns_ctx *ctx, ns_net *net, double *layer_seconds) {
   return ns_net_run_forward(ctx, net, layer_seconds);
 }

@@ -443,9 +443,16 @@ static int relu_fusable(const ns_layer *l, const ns_layer *next) {
  * count from the context (num_threads clauses), and OpenBLAS's pool is the
  * process's own (ns_blas_set_threads). */
 ns_status ns_net_run_forward(ns_ctx *ctx, ns_net *net, double *layer_seconds) {
-  for (int i = 0; i < net->n_layers; i++) {
+  return ns_net_run_forward_range(ctx, net, 0, net->n_layers - 1, layer_seconds);
+}
+
+/* A ReLU is fused into the layer before it only when both are in the range:
+ * a forward that ends at that layer shows its top before the ReLU. */
+ns_status ns_net_run_forward_range(ns_ctx *ctx, ns_net *net, int first, int last,
+                                   double *layer_seconds) {
+  for (int i = first; i <= last; i++) {
     ns_layer *l = &net->layers[i];
-    l->relu_fused = i + 1 < net->n_layers && relu_fusable(l, &net->layers[i + 1]);
+    l->relu_fused = i + 1 <= last && relu_fusable(l, &net->layers[i + 1]);
     double t0 = layer_seconds ? omp_get_wtime() : 0;
     if (l->ops->forward(ctx, l) != NS_OK) return ctx->status;
     if (l->ops->reshapes_in_forward) /* later layers follow its tops' new shapes */

@@ -67,5 +67,10 @@ void ns_layer_free_train(ns_ctx *ctx, ns_layer *l);
 ns_status ns_net_reshape_all(ns_ctx *ctx, ns_net *net);
 /* layer_seconds may be NULL; else each layer's time is added to it. */
 ns_status ns_net_run_forward(ns_ctx *ctx, ns_net *net, double *layer_seconds);
+/* Layers first..last only (inclusive; the caller checked the range). */
+ns_status ns_net_run_forward_range(ns_ctx *ctx, ns_net *net, int first, int last,
+                                   double *layer_seconds);
+/* Backward through layers last down to first (inclusive, checked). */
+ns_status ns_net_run_backward_range(ns_ctx *ctx, ns_net *net, int first, int last);
 
 #endif

@@ -197,7 +197,14 @@ static ns_status prepare_diffs(ns_ctx *ctx, ns_layer *l) {
 }
 
 ns_status ns_net_backward(ns_ctx *ctx, ns_net *net) {
-  for (int i = 0; i < net->n_layers; i++) {
+  return ns_net_run_backward_range(ctx, net, 0, net->n_layers - 1);
+}
+
+/* Caffe's BackwardFromTo(last, first): a layer outside the range keeps
+ * its diffs, so a backward that starts below the loss reads the top diffs
+ * a caller wrote (pycaffe's backward(start=...)). */
+ns_status ns_net_run_backward_range(ns_ctx *ctx, ns_net *net, int first, int last) {
+  for (int i = first; i <= last; i++) {
     ns_layer *l = &net->layers[i];
     if (!l->need_backward) continue;
     if (!l->ops->backward)
@@ -209,7 +216,7 @@ ns_status ns_net_backward(ns_ctx *ctx, ns_net *net) {
   /* The loss tops' diffs hold their weights (Caffe's SetLossWeights),
    * added to the gradient a later reader wrote, if any; set just before
    * their layer's backward reads them. */
-  for (int i = net->n_layers - 1; i >= 0; i--) {
+  for (int i = last; i >= first; i--) {
     ns_layer *l = &net->layers[i];
     if (!l->need_backward) continue;
     for (int j = 0; l->loss_weight && j < l->n_top; j++) {

@@ -156,8 +156,16 @@ class PycaffeSurface(unittest.TestCase):
         every = net.forward_all(data=np.concatenate([x, x[:1]]))["prob"]
         self.assertEqual(every.shape, (3, 10))
         assert_close(self, every, np.concatenate([want, want[:1]]), "forward_all")
-        with self.assertRaises(NotImplementedError):
-            net.forward(start="conv2")
+        # pycaffe's partial forward: up to conv2 (its tops returned, before
+        # the in-place ReLU), then the rest, gives Caffe's blobs.
+        net.blobs["prob"].data[...] = 0
+        part = net.forward(data=x, end="conv2")
+        self.assertEqual(list(part), ["conv2"])
+        self.assertLess(part["conv2"].min(), 0)
+        self.assertTrue((net.blobs["prob"].data == 0).all(), "forward ran past end")
+        assert_close(self, net.forward(start="relu2")["prob"], want, "forward(start='relu2')")
+        assert_close(self, net.blobs["conv2"].data, caffe_blob("mini_caffenet", "conv2"),
+                     "conv2 after relu2")
 
     def test_save_and_copy_from(self):
         net = load_case("mini_caffenet")

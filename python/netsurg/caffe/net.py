@@ -8,14 +8,12 @@ from .._core import TEST, TRAIN
 
 
 class Blob:
-    """pycaffe's Blob: .data is a numpy view over the net's memory (a new
-    view each access, so it follows reshapes); .diff is the param's
-    gradient for params, a zero array of the same shape for other blobs
-    (the C API keeps no blob diffs)."""
+    """pycaffe's Blob: .data and .diff are numpy views over the net's
+    memory (new views each access, so they follow reshapes); a param's
+    .diff is its gradient, a blob's the gradient backward() wrote there."""
 
     def __init__(self, net, name=None, param=None):
         self._net, self._name, self._param = net, name, param
-        self._diff = None
 
     @property
     def data(self):
@@ -30,12 +28,12 @@ class Blob:
     @property
     def diff(self):
         if self._param is not None:
-            diff = self._net._core.param_diffs().get(self._param)
-            if diff is not None:
-                return diff
-        if self._diff is None or self._diff.shape != self.shape:
-            self._diff = np.zeros(self.shape, np.float32)
-        return self._diff
+            return self._net._core.param_diff(*self._param)
+        return self._net._core.blob_diff(self._name)
+
+    @diff.setter
+    def diff(self, value):
+        self.diff[...] = value
 
     @property
     def shape(self):
@@ -168,35 +166,71 @@ class Net:
                                        for i, name in enumerate(self._layer_names))
 
     # ---- running ----
-    def _check_range(self, start, end):
-        first, last = self._layer_names[0], self._layer_names[-1]
-        if start not in (None, first) or end not in (None, last):
-            raise NotImplementedError("netsurg runs the whole net: forward(start=..., end=...) "
-                                      "needs a partial forward the C API does not have yet")
+    def _layer_index(self, name, what):
+        try:
+            return self._layer_names.index(name)
+        except ValueError:
+            raise KeyError("%s=%r: the net has no layer of that name" % (what, name)) from None
 
     def forward(self, blobs=None, start=None, end=None, **kwargs):
         """pycaffe's forward: inputs by name (batch-sized arrays copied into
-        the input blobs), returns {output: view} plus any `blobs` asked for."""
-        self._check_range(start, end)
-        outs = list(self.outputs) + [b for b in (blobs or []) if b not in self.outputs]
+        the input blobs), runs layers start..end (names, both inclusive;
+        default all), returns {blob: view} for the net's outputs (end's tops
+        if end is given) plus any `blobs` asked for."""
+        blobs = list(blobs or [])
+        first = 0 if start is None else self._layer_index(start, "start")
+        if end is None:
+            last, outs = len(self._layer_names) - 1, list(self.outputs)
+        else:
+            last = self._layer_index(end, "end")
+            outs = list(self._core.layer_tops(last))
+        outs += [b for b in blobs if b not in outs]
         for name in outs:
             self._core.blob(name)  # KeyError for an unknown blob, before running
         for name, value in kwargs.items():
             if name not in self.inputs:
                 raise KeyError("net has no input '%s' (inputs: %s)"
                                % (name, ", ".join(self.inputs)))
-            dst = self._core.blob(name)
-            value = np.asarray(value)
-            if value.ndim == 0 or value.shape[0] != dst.shape[0]:
-                raise ValueError("input '%s': %s is not batch sized (%d)"
-                                 % (name, value.shape, dst.shape[0]))
-            try:
-                dst[...] = value
-            except ValueError as e:
-                raise ValueError("input '%s': shape %s does not fit the blob's %s (%s)"
-                                 % (name, value.shape, dst.shape, e)) from None
-        self._core.run_forward()
+            self._copy_batch(name, value, self._core.blob(name), "input")
+        self._core.run_forward_range(first, last)
         return {name: self._core.blob(name) for name in outs}
+
+    @staticmethod
+    def _copy_batch(name, value, dst, what):
+        value = np.asarray(value)
+        if value.ndim == 0 or value.shape[0] != dst.shape[0]:
+            raise ValueError("%s '%s': %s is not batch sized (%d)"
+                             % (what, name, value.shape, dst.shape[0]))
+        try:
+            dst[...] = value
+        except ValueError as e:
+            raise ValueError("%s '%s': shape %s does not fit the blob's %s (%s)"
+                             % (what, name, value.shape, dst.shape, e)) from None
+
+    def backward(self, diffs=None, start=None, end=None, **kwargs):
+        """pycaffe's backward: top diffs of the outputs by name (copied into
+        their .diff), runs layers start down to end (names, both inclusive;
+        default all), returns {blob: diff view} for the net's inputs
+        (end's bottoms if end is given) plus any `diffs` asked for.  Loss
+        layers in the range start from their loss_weight, as Caffe's; param
+        diffs accumulate over calls, as Caffe's."""
+        diffs = list(diffs or [])
+        last = len(self._layer_names) - 1 if start is None else self._layer_index(start, "start")
+        if end is None:
+            first, outs = 0, list(self.inputs)
+        else:
+            first = self._layer_index(end, "end")
+            outs = list(self._core.layer_bottoms(first))
+        outs += [d for d in diffs if d not in outs]
+        for name in outs:
+            self._core.blob(name)  # KeyError for an unknown blob, before running
+        for name, value in kwargs.items():
+            if name not in self.outputs:
+                raise KeyError("net has no output '%s' (outputs: %s)"
+                               % (name, ", ".join(self.outputs)))
+            self._copy_batch(name, value, self._core.blob_diff(name), "top diff")
+        self._core.backward(first, last)
+        return {name: self._core.blob_diff(name) for name in outs}
 
     def forward_all(self, blobs=None, **kwargs):
         """Runs any number of items in batches of the net's batch size (the

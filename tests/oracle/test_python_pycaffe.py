@@ -1,0 +1,216 @@
+"""pycaffe's gradients, partial runs, NetSpec and resize_image on
+netsurg.caffe, against independent figures: PyTorch's autograd on the
+same weights, a closed-form Euclidean-loss gradient, hand-written
+prototxts parsed by protobuf's own text format, and resize_image against
+an interpolation written here from its definition.  Needs only the
+library (no ../shared)."""
+import os
+import sys
+import tempfile
+import unittest
+
+import numpy as np
+
+from nscli import BUILD
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+SO = os.path.join(BUILD, "libnetsurg.so")
+
+
+def sanitized():
+    try:
+        with open(os.path.join(BUILD, "obj", "compile-flags")) as f:
+            return "-fsanitize=" in f.read()
+    except OSError:
+        return False
+
+
+SANITIZED = sanitized()
+if os.path.exists(SO) and not SANITIZED:
+    os.environ.setdefault("NETSURG_LIB", os.path.abspath(SO))
+    sys.path.insert(0, os.path.join(ROOT, "python"))
+    sys.path.insert(0, os.path.join(ROOT, "python", "caffe_shim"))
+    import netsurg
+    import caffe
+else:
+    netsurg = caffe = None
+NO_LIB = ("libnetsurg.so built with sanitizers cannot load into python3" if SANITIZED
+          else "no %s (make)" % SO)
+try:
+    import torch
+except ImportError:
+    torch = None
+
+
+def write_net(tmp, text):
+    path = os.path.join(tmp, "net.prototxt")
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+EUCLIDEAN_NET = """
+name: "ip_euclidean"
+force_backward: true
+layer { name: "data" type: "Input" top: "data" top: "target"
+  input_param { shape { dim: 4 dim: 3 } shape { dim: 4 dim: 2 } } }
+layer { name: "ip" type: "InnerProduct" bottom: "data" top: "ip"
+  inner_product_param { num_output: 2 weight_filler { type: "gaussian" std: 1 }
+                        bias_filler { type: "gaussian" std: 1 } } }
+layer { name: "loss" type: "EuclideanLoss" bottom: "ip" bottom: "target" top: "loss" }
+"""
+
+# A deploy net (no loss) with force_backward, as pycaffe's saliency and
+# deep-dream code use: the caller writes the output's diff.
+DEPLOY_NET = """
+name: "conv_tanh_ip"
+force_backward: true
+layer { name: "data" type: "Input" top: "data" input_param { shape { dim: 2 dim: 3 dim: 7 dim: 6 } } }
+layer { name: "conv" type: "Convolution" bottom: "data" top: "conv"
+  convolution_param { num_output: 4 kernel_size: 3 stride: 2 pad: 1
+    weight_filler { type: "gaussian" std: 0.5 } bias_filler { type: "gaussian" std: 0.5 } } }
+layer { name: "tanh" type: "TanH" bottom: "conv" top: "act" }
+layer { name: "ip" type: "InnerProduct" bottom: "act" top: "out"
+  inner_product_param { num_output: 5 weight_filler { type: "gaussian" std: 0.5 }
+                        bias_filler { type: "gaussian" std: 0.5 } } }
+"""
+
+# conv then an in-place ReLU, which netsurg fuses into the convolution:
+# a forward that ends at conv must show the values before the ReLU.
+RELU_NET = """
+name: "conv_relu"
+layer { name: "data" type: "Input" top: "data" input_param { shape { dim: 1 dim: 2 dim: 5 dim: 5 } } }
+layer { name: "conv" type: "Convolution" bottom: "data" top: "conv"
+  convolution_param { num_output: 3 kernel_size: 3
+    weight_filler { type: "gaussian" std: 1 } bias_filler { type: "gaussian" std: 1 } } }
+layer { name: "relu" type: "ReLU" bottom: "conv" top: "conv" }
+layer { name: "ip" type: "InnerProduct" bottom: "conv" top: "out"
+  inner_product_param { num_output: 4 weight_filler { type: "gaussian" std: 1 } } }
+"""
+
+
+def load(text):
+    with tempfile.TemporaryDirectory() as tmp:
+        return caffe.Net(write_net(tmp, text), caffe.TEST)
+
+
+@unittest.skipUnless(netsurg is not None, NO_LIB)
+class Backward(unittest.TestCase):
+    def test_euclidean_gradient_in_closed_form(self):
+        # loss = sum((W x + b - y)^2) / (2 N): dW = r^T x / N, db = sum(r) / N,
+        # dx = r W / N with r = W x + b - y (Caffe's EuclideanLossLayer).
+        net = load(EUCLIDEAN_NET)
+        rng = np.random.default_rng(3)
+        x = rng.standard_normal((4, 3)).astype(np.float32)
+        y = rng.standard_normal((4, 2)).astype(np.float32)
+        out = net.forward(data=x, target=y)
+        w = net.params["ip"][0].data.astype(np.float64)
+        b = net.params["ip"][1].data.astype(np.float64)
+        r = x @ w.T + b - y
+        self.assertAlmostEqual(float(out["loss"]), (r ** 2).sum() / 8, places=5)
+        grads = net.backward()
+        self.assertEqual(sorted(grads), ["data", "target"])
+        np.testing.assert_allclose(grads["data"], r @ w / 4, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(net.blobs["data"].diff, r @ w / 4, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(net.params["ip"][0].diff, r.T @ x / 4, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(net.params["ip"][1].diff, r.sum(0) / 4, rtol=1e-5, atol=1e-6)
+        # The loss top's diff holds its weight (Caffe's SetLossWeights).
+        self.assertEqual(float(net.blobs["loss"].diff), 1.0)
+        # Param diffs accumulate over backward calls, as Caffe's.
+        net.backward()
+        np.testing.assert_allclose(net.params["ip"][1].diff, r.sum(0) / 2, rtol=1e-5, atol=1e-6)
+
+    def torch_reference(self, net, x, g):
+        """The deploy net's output and d(sum(out * g))/d(everything) by autograd."""
+        t = lambda a: torch.tensor(np.array(a, np.float64), requires_grad=True)
+        xt, cw, cb = t(x), t(net.params["conv"][0].data), t(net.params["conv"][1].data)
+        iw, ib = t(net.params["ip"][0].data), t(net.params["ip"][1].data)
+        act = torch.tanh(torch.nn.functional.conv2d(xt, cw, cb, stride=2, padding=1))
+        out = act.reshape(act.shape[0], -1) @ iw.T + ib
+        (out * torch.tensor(g, dtype=torch.float64)).sum().backward()
+        return out.detach().numpy(), {"data": xt.grad, "conv_w": cw.grad, "conv_b": cb.grad,
+                                      "ip_w": iw.grad, "ip_b": ib.grad}
+
+    @unittest.skipUnless(torch is not None, "no torch (scripts/install-deps.sh test)")
+    def test_top_diff_backward_equals_autograd(self):
+        net = load(DEPLOY_NET)
+        rng = np.random.default_rng(5)
+        x = rng.standard_normal((2, 3, 7, 6)).astype(np.float32)
+        g = rng.standard_normal((2, 5)).astype(np.float32)
+        out = net.forward(data=x)["out"]
+        want_out, want = self.torch_reference(net, x, g)
+        np.testing.assert_allclose(out, want_out, rtol=1e-4, atol=1e-5)
+        diffs = net.backward(out=g)
+        close = lambda got, w: np.testing.assert_allclose(got, w.numpy(), rtol=1e-4, atol=1e-5)
+        close(diffs["data"], want["data"])
+        close(net.params["conv"][0].diff, want["conv_w"])
+        close(net.params["conv"][1].diff, want["conv_b"])
+        close(net.params["ip"][0].diff, want["ip_w"])
+        close(net.params["ip"][1].diff, want["ip_b"])
+        np.testing.assert_array_equal(net.blobs["out"].diff, g)
+
+    def test_backward_in_two_ranges_equals_whole(self):
+        net = load(DEPLOY_NET)
+        rng = np.random.default_rng(6)
+        net.forward(data=rng.standard_normal((2, 3, 7, 6)).astype(np.float32))
+        g = rng.standard_normal((2, 5)).astype(np.float32)
+        whole = net.backward(out=g)["data"].copy()
+        net.blobs["data"].diff[...] = 7  # must be overwritten
+        top = net.backward(start="ip", end="ip", out=g)
+        self.assertEqual(list(top), ["act"])
+        self.assertTrue((net.blobs["data"].diff == 7).all(), "ran below end")
+        low = net.backward(start="tanh", end="conv", diffs=["conv"])
+        self.assertEqual(sorted(low), ["conv", "data"])
+        np.testing.assert_array_equal(low["data"], whole)
+
+    def test_backward_argument_errors(self):
+        net = load(DEPLOY_NET)
+        net.forward()
+        with self.assertRaises(KeyError):
+            net.backward(start="nope")
+        with self.assertRaises(KeyError):
+            net.backward(act=np.zeros((2, 4, 4, 3)))  # not an output
+        with self.assertRaises(ValueError):
+            net.backward(out=np.zeros((3, 5)))  # not batch sized
+        with self.assertRaises(netsurg.Error):  # start below end: an empty range
+            net.backward(start="conv", end="ip")
+
+
+@unittest.skipUnless(netsurg is not None, NO_LIB)
+class PartialForward(unittest.TestCase):
+    def test_forward_in_two_ranges_equals_whole(self):
+        net = load(DEPLOY_NET)
+        x = np.random.default_rng(7).standard_normal((2, 3, 7, 6)).astype(np.float32)
+        whole = net.forward(data=x)["out"].copy()
+        net.blobs["out"].data[...] = 0
+        part = net.forward(data=x, end="tanh")
+        self.assertEqual(list(part), ["act"])
+        self.assertTrue((net.blobs["out"].data == 0).all(), "ran past end")
+        rest = net.forward(start="ip")
+        np.testing.assert_array_equal(rest["out"], whole)
+
+    def test_end_before_a_fused_relu_shows_the_conv(self):
+        net = load(RELU_NET)
+        x = np.random.default_rng(8).standard_normal((1, 2, 5, 5)).astype(np.float32)
+        conv = net.forward(data=x, end="conv")["conv"].copy()
+        # The convolution by hand (3x3 valid): negatives stay.
+        w, b = net.params["conv"][0].data, net.params["conv"][1].data
+        want = np.zeros((1, 3, 3, 3))
+        for i in range(3):
+            for j in range(3):
+                want[0, :, i, j] = np.tensordot(w, x[0, :, i:i + 3, j:j + 3], 3) + b
+        np.testing.assert_allclose(conv, want, rtol=1e-5, atol=1e-5)
+        self.assertLess(conv.min(), 0)
+        out = net.forward(start="relu")["out"]
+        want_out = np.maximum(want, 0).reshape(1, -1) @ net.params["ip"][0].data.T.astype(
+            np.float64) + net.params["ip"][1].data
+        np.testing.assert_allclose(out, want_out, rtol=1e-4, atol=1e-4)
+
+    def test_unknown_layer_is_a_key_error(self):
+        net = load(RELU_NET)
+        with self.assertRaises(KeyError):
+            net.forward(end="fc9")
+
+
+if __name__ == "__main__":
+    unittest.main()
