@@ -121,14 +121,17 @@ PY_TARGET ?= $(BUILD)/python
 # caffe_pb2 comes from our caffe.proto without its protobuf-c options (they
 # only rename C struct members) and so without their import.
 PY_PROTO := python/netsurg/caffe/proto
-python: $(SO)
+python: $(SO) $(PY_PROTO)/caffe_pb2.py
 	cp $(SO_REAL) python/netsurg/libnetsurg.so
+	$(PYTHON) -m pip install --no-build-isolation --no-deps --no-index --upgrade \
+	  $(if $(PY_TARGET),--target $(PY_TARGET)) ./python
+
+# Also made alone by the Python tests that need caffe_pb2 (NetSpec).
+$(PY_PROTO)/caffe_pb2.py: src/format/caffe.proto
 	@mkdir -p $(BUILD)/pyproto
 	grep -v -e 'import "protobuf-c/' -e 'option (pb_c_msg)' src/format/caffe.proto \
 	  >$(BUILD)/pyproto/caffe.proto
 	protoc --python_out=$(PY_PROTO) -I$(BUILD)/pyproto $(BUILD)/pyproto/caffe.proto
-	$(PYTHON) -m pip install --no-build-isolation --no-deps --no-index --upgrade \
-	  $(if $(PY_TARGET),--target $(PY_TARGET)) ./python
 
 install: $(LIB) $(SO)
 	install -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR)/pkgconfig

@@ -5,6 +5,8 @@ prototxts parsed by protobuf's own text format, and resize_image against
 an interpolation written here from its definition.  Needs only the
 library (no ../shared)."""
 import os
+import shutil
+import subprocess
 import sys
 import tempfile
 import unittest
@@ -210,6 +212,149 @@ class PartialForward(unittest.TestCase):
         net = load(RELU_NET)
         with self.assertRaises(KeyError):
             net.forward(end="fc9")
+
+
+def caffe_pb2_or_skip(test):
+    """caffe_pb2, generated (make's rule, protoc) when a clean checkout has
+    none yet; the test skips without protoc or python3-protobuf."""
+    try:
+        from google.protobuf import text_format  # noqa: F401
+    except ImportError as e:
+        test.skipTest("%s (scripts/install-deps.sh test)" % e)
+    target = os.path.join("python", "netsurg", "caffe", "proto", "caffe_pb2.py")
+    if not os.path.exists(os.path.join(ROOT, target)):
+        if shutil.which("protoc") is None:
+            test.skipTest("no protoc (protobuf-compiler) for caffe_pb2")
+        subprocess.run(["make", "-s", "BUILD=" + BUILD, target], cwd=ROOT, check=True,
+                       capture_output=True)
+    from caffe.proto import caffe_pb2
+    return caffe_pb2
+
+
+def lenet_netspec(L, P, lmdb, batch_size):
+    """01-learning-lenet's lenet(): the notebook's calls, as they are."""
+    n = caffe.NetSpec()
+    n.data, n.label = L.Data(batch_size=batch_size, backend=P.Data.LMDB, source=lmdb,
+                             transform_param=dict(scale=1. / 255), ntop=2)
+    n.conv1 = L.Convolution(n.data, kernel_size=5, num_output=20, weight_filler=dict(type='xavier'))
+    n.pool1 = L.Pooling(n.conv1, kernel_size=2, stride=2, pool=P.Pooling.MAX)
+    n.conv2 = L.Convolution(n.pool1, kernel_size=5, num_output=50, weight_filler=dict(type='xavier'))
+    n.pool2 = L.Pooling(n.conv2, kernel_size=2, stride=2, pool=P.Pooling.MAX)
+    n.fc1 = L.InnerProduct(n.pool2, num_output=500, weight_filler=dict(type='xavier'))
+    n.relu1 = L.ReLU(n.fc1, in_place=True)
+    n.score = L.InnerProduct(n.relu1, num_output=10, weight_filler=dict(type='xavier'))
+    n.loss = L.SoftmaxWithLoss(n.score, n.label)
+    return n.to_proto()
+
+
+# What lenet_netspec must give, written by hand from Caffe's caffe.proto:
+# layers named after their tops, ReLU in place on fc1, enums by value.
+LENET_PROTOTXT = """
+layer { name: "data" type: "Data" top: "data" top: "label"
+  transform_param { scale: 0.00392156862745098 }
+  data_param { source: "mnist/train_lmdb" batch_size: 64 backend: LMDB } }
+layer { name: "conv1" type: "Convolution" bottom: "data" top: "conv1"
+  convolution_param { num_output: 20 kernel_size: 5 weight_filler { type: "xavier" } } }
+layer { name: "pool1" type: "Pooling" bottom: "conv1" top: "pool1"
+  pooling_param { pool: MAX kernel_size: 2 stride: 2 } }
+layer { name: "conv2" type: "Convolution" bottom: "pool1" top: "conv2"
+  convolution_param { num_output: 50 kernel_size: 5 weight_filler { type: "xavier" } } }
+layer { name: "pool2" type: "Pooling" bottom: "conv2" top: "pool2"
+  pooling_param { pool: MAX kernel_size: 2 stride: 2 } }
+layer { name: "fc1" type: "InnerProduct" bottom: "pool2" top: "fc1"
+  inner_product_param { num_output: 500 weight_filler { type: "xavier" } } }
+layer { name: "relu1" type: "ReLU" bottom: "fc1" top: "fc1" }
+layer { name: "score" type: "InnerProduct" bottom: "fc1" top: "score"
+  inner_product_param { num_output: 10 weight_filler { type: "xavier" } } }
+layer { name: "loss" type: "SoftmaxWithLoss" bottom: "score" bottom: "label" top: "loss" }
+"""
+
+
+def fcn_netspec(L, P):
+    """The FCN scripts' style (fcn.berkeleyvision.org's net.py): helpers
+    returning (conv, in-place relu), param lists of dicts, a Deconvolution
+    with convolution_param, Crop, a loss_param; an Input layer so the net
+    runs here."""
+    def conv_relu(bottom, nout, ks=3, stride=1, pad=1):
+        conv = L.Convolution(bottom, kernel_size=ks, stride=stride, num_output=nout, pad=pad,
+                             param=[dict(lr_mult=1, decay_mult=1), dict(lr_mult=2, decay_mult=0)])
+        return conv, L.ReLU(conv, in_place=True)
+
+    n = caffe.NetSpec()
+    n.data, n.label = L.Input(shape=[dict(dim=[1, 3, 20, 20]), dict(dim=[1, 1, 20, 20])], ntop=2)
+    n.conv1, n.relu1 = conv_relu(n.data, 8, pad=10)
+    n.pool1 = L.Pooling(n.relu1, pool=P.Pooling.MAX, kernel_size=2, stride=2)
+    n.score_fr = L.Convolution(n.pool1, num_output=5, kernel_size=1, pad=0,
+                               weight_filler=dict(type="gaussian", std=0.1),
+                               param=[dict(lr_mult=1, decay_mult=1), dict(lr_mult=2, decay_mult=0)])
+    n.upscore = L.Deconvolution(n.score_fr, convolution_param=dict(num_output=5, kernel_size=4,
+                                                                   stride=2, bias_term=False),
+                                param=[dict(lr_mult=0)])
+    n.score = L.Crop(n.upscore, n.data, crop_param=dict(axis=2, offset=5))
+    n.loss = L.SoftmaxWithLoss(n.score, n.label, loss_param=dict(normalize=False, ignore_label=255))
+    return n.to_proto()
+
+
+@unittest.skipUnless(netsurg is not None, NO_LIB)
+class NetSpecs(unittest.TestCase):
+    def test_lenet_netspec_equals_the_hand_written_prototxt(self):
+        pb2 = caffe_pb2_or_skip(self)
+        from google.protobuf import text_format
+        from caffe import layers as L, params as P
+        got = lenet_netspec(L, P, "mnist/train_lmdb", 64)
+        want = text_format.Parse(LENET_PROTOTXT, pb2.NetParameter())
+        self.assertEqual(text_format.MessageToString(got), text_format.MessageToString(want))
+        self.assertEqual(got, want)
+
+    def test_fcn_netspec_loads_and_runs_in_netsurg(self):
+        caffe_pb2_or_skip(self)
+        from caffe import layers as L, params as P
+        proto = fcn_netspec(L, P)
+        layer = {l.name: l for l in proto.layer}
+        self.assertEqual([p.lr_mult for p in layer["conv1"].param], [1, 2])
+        self.assertEqual([p.decay_mult for p in layer["conv1"].param], [1, 0])
+        self.assertEqual(list(layer["relu1"].top), ["conv1"])
+        self.assertEqual(list(layer["pool1"].bottom), ["conv1"])
+        self.assertEqual(layer["upscore"].convolution_param.bias_term, False)
+        self.assertEqual(list(layer["score"].bottom), ["upscore", "data"])
+        self.assertEqual(layer["loss"].loss_param.ignore_label, 255)
+        self.assertEqual(list(layer["data"].input_param.shape[1].dim), [1, 1, 20, 20])
+        with tempfile.TemporaryDirectory() as tmp:
+            net = caffe.Net(write_net(tmp, str(proto)), caffe.TEST)
+        # data feeds conv1 and Crop: Caffe's Split layer sits between, as in pycaffe.
+        self.assertEqual([name for name in net.layer_dict if name != "data_data_0_split"],
+                         [l.name for l in proto.layer])
+        self.assertEqual([l.type for l in net.layers if l.type != "Split"],
+                         [l.type for l in proto.layer])
+        self.assertEqual(net.blobs["score"].data.shape, (1, 5, 20, 20))
+        # Softmax loss of a score map at ignore_label 0 everywhere but where
+        # label is a class: finite and positive.
+        out = net.forward(data=np.ones((1, 3, 20, 20), np.float32),
+                          label=np.zeros((1, 1, 20, 20), np.float32))
+        self.assertGreater(float(out["loss"]), 0)
+
+    def test_ntop_zero_autonames_and_layer_fields(self):
+        caffe_pb2_or_skip(self)
+        L, P = caffe.layers, caffe.params
+        n = caffe.NetSpec()
+        n.quiet = L.Silence(L.DummyData(shape=dict(dim=[2, 3])), ntop=0)
+        proto = n.to_proto()
+        self.assertEqual([(l.name, l.type, list(l.top)) for l in proto.layer],
+                         [("DummyData1", "DummyData", ["DummyData1"]), ("quiet", "Silence", [])])
+        self.assertEqual(list(proto.layer[1].bottom), ["DummyData1"])
+        proto = caffe.to_proto(L.TanH(L.DummyData(shape=dict(dim=[2]))))
+        self.assertEqual([l.name for l in proto.layer], ["DummyData1", "TanH1"])
+        n = caffe.NetSpec()
+        n.x = L.Input(shape=dict(dim=[1, 4]))
+        n.y = L.InnerProduct(n.x, num_output=3, name="renamed", loss_weight=0.5,
+                             include=dict(phase=caffe.TRAIN))
+        n["z"] = L.Pooling(L.ReLU(n.x), pool=P.Pooling.AVE)
+        self.assertEqual(n.keys(), ["x", "y", "z"])
+        proto = n.to_proto()
+        y = proto.layer[1]
+        self.assertEqual((y.name, list(y.loss_weight), y.include[0].phase), ("renamed", [0.5], 0))
+        self.assertEqual([l.name for l in proto.layer], ["x", "renamed", "ReLU1", "z"])
+        self.assertEqual(proto.layer[3].pooling_param.pool, 1)  # AVE in caffe.proto
 
 
 if __name__ == "__main__":

@@ -6,12 +6,14 @@ from .._core import TEST, TRAIN, Error, set_num_threads
 from . import io
 from .net import Blob, Layer, Net
 from .classifier import Classifier
+from .net_spec import NetSpec, layers, params, to_proto
 from .solver import (AdaDeltaSolver, AdaGradSolver, AdamSolver, NesterovSolver, RMSPropSolver,
                      SGDSolver, get_solver)
 
 __all__ = ["Net", "Classifier", "SGDSolver", "NesterovSolver", "AdaGradSolver", "RMSPropSolver",
            "AdaDeltaSolver", "AdamSolver", "get_solver", "Blob", "Layer", "TRAIN", "TEST", "io",
-           "Error", "set_mode_cpu", "set_mode_gpu", "set_device", "set_num_threads"]
+           "Error", "NetSpec", "layers", "params", "to_proto", "set_mode_cpu", "set_mode_gpu",
+           "set_device", "set_num_threads"]
 
 
 def set_mode_cpu():
