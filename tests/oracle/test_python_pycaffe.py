@@ -357,5 +357,64 @@ class NetSpecs(unittest.TestCase):
         self.assertEqual(proto.layer[3].pooling_param.pool, 1)  # AVE in caffe.proto
 
 
+def skimage_or_skip(test):
+    try:
+        import skimage.transform
+        import scipy.ndimage
+    except ImportError as e:
+        test.skipTest("%s (python3-skimage: scripts/install-deps.sh test)" % e)
+    return skimage.transform, scipy.ndimage
+
+
+def pycaffe_resize(transform, ndimage, im, dims, order):
+    """pycaffe's caffe.io.resize_image as its io.py computes it, on
+    scikit-image and scipy directly."""
+    if im.shape[-1] in (1, 3):
+        low, high = im.min(), im.max()
+        unit = (im - low) / (high - low)
+        return transform.resize(unit, dims, order=order, mode="constant") * (high - low) + low
+    scale = tuple(np.array(dims, dtype=float) / np.array(im.shape[:2]))
+    return ndimage.zoom(im, scale + (1,), order=order)
+
+
+@unittest.skipUnless(netsurg is not None, NO_LIB)
+class ResizeImage(unittest.TestCase):
+    def image(self, channels, seed=9):
+        rng = np.random.default_rng(seed)
+        return (rng.random((13, 10, channels)) * 200 - 50).astype(np.float32)
+
+    def test_every_order_and_channel_count_as_pycaffe(self):
+        transform, ndimage = skimage_or_skip(self)
+        for channels in (1, 3, 4):
+            for order in (0, 1, 2, 3):
+                for dims in ((29, 17), (6, 5)):
+                    with self.subTest(channels=channels, order=order, dims=dims):
+                        im = self.image(channels)
+                        got = caffe.io.resize_image(im, dims, interp_order=order)
+                        want = pycaffe_resize(transform, ndimage, im.astype(np.float64), dims,
+                                              order)
+                        self.assertEqual(got.dtype, np.float32)
+                        np.testing.assert_allclose(got, want, rtol=1e-4, atol=2e-3)
+
+    def test_nearest_upscale_equals_opencv(self):
+        # Growing by a non-integer factor, order 0 samples the pixel whose
+        # centre is nearest: OpenCV's INTER_NEAREST_EXACT, independently.
+        import cv2
+        skimage_or_skip(self)
+        im = self.image(3)
+        got = caffe.io.resize_image(im, (29, 17), interp_order=0)
+        want = cv2.resize(im, (17, 29), interpolation=cv2.INTER_NEAREST_EXACT)
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
+
+    def test_constant_and_bad_arguments(self):
+        im = np.full((4, 5, 3), 2.5, np.float32)
+        np.testing.assert_array_equal(caffe.io.resize_image(im, (7, 3), 3),
+                                      np.full((7, 3, 3), 2.5, np.float32))
+        with self.assertRaises(ValueError):
+            caffe.io.resize_image(im[..., 0], (7, 3))
+        with self.assertRaises(ValueError):
+            caffe.io.resize_image(im, (7, 3), interp_order=7)
+
+
 if __name__ == "__main__":
     unittest.main()

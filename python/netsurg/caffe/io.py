@@ -41,23 +41,60 @@ def _as_image(array):
 
 
 def resize_image(im, new_dims, interp_order=1):
-    """pycaffe's resize_image: H x W x K to new_dims (height, width),
-    bilinear (interp_order 1) with the values normalised by the image's min
-    and max around the resize, anti-aliased when shrinking as scikit-image
-    >= 0.15 does."""
-    if interp_order != 1:
-        raise NotImplementedError("resize_image: netsurg resizes bilinearly (interp_order=1) "
-                                  "only, not interp_order=%r" % (interp_order,))
-    im = np.asarray(im, np.float32)
+    """pycaffe's resize_image: H x W x K to new_dims (height, width) as
+    float32.  As pycaffe: a 1- or 3-channel image is scaled to [0, 1] by
+    its min and max, resized the way scikit-image's resize(order=
+    interp_order, mode='constant') does (anti-aliased when shrinking), and
+    scaled back (a constant image stays constant); other channel counts go
+    through scipy.ndimage.zoom.  Bilinear (order 1) on 1 or 3 channels is
+    libnetsurg's own resize; the other orders call scikit-image and scipy,
+    as pycaffe itself does (Debian's python3-skimage)."""
+    im = np.asarray(im)
     if im.ndim != 3:
         raise ValueError("resize_image: expected H x W x K, got shape %s" % (im.shape,))
+    if interp_order not in (0, 1, 2, 3, 4, 5):
+        raise ValueError("resize_image: interp_order must be 0..5, not %r" % (interp_order,))
     height, width = (int(d) for d in new_dims)
-    src = np.ascontiguousarray(im)
+    if im.shape[-1] not in (1, 3):
+        return _zoom(im, (height, width), interp_order)
+    low, high = float(im.min()), float(im.max())
+    if high <= low:
+        return np.full((height, width, im.shape[-1]), low, np.float32)
+    if interp_order == 1:
+        return _library_resize(im.astype(np.float32), height, width)
+    try:
+        from skimage.transform import resize
+    except ImportError:
+        raise NotImplementedError("resize_image(interp_order=%r) needs scikit-image, as "
+                                  "pycaffe's (python3-skimage); netsurg resizes bilinearly "
+                                  "itself" % (interp_order,)) from None
+    unit = (im - low) / (high - low)
+    out = resize(unit, (height, width), order=interp_order, mode="constant")
+    return (out * (high - low) + low).astype(np.float32)
+
+
+def _library_resize(im, height, width):
+    """ns_image_resize, which follows scikit-image's bilinear resize (and
+    its min/max scaling) itself."""
+    src = np.ascontiguousarray(im, np.float32)
     ctx = _ctx()
     out = Image()
     ctx.check(lib.ns_image_resize(ctx.handle, ctypes.byref(_as_image(src)), height, width, 1,
                                   ctypes.byref(out)))
     return _take_image(ctx, out)
+
+
+def _zoom(im, dims, order):
+    """pycaffe's path for channel counts scikit-image does not take."""
+    try:
+        from scipy.ndimage import zoom
+    except ImportError:
+        if order != 1:
+            raise NotImplementedError("resize_image of %d channels needs scipy, as pycaffe's "
+                                      "(python3-scipy)" % im.shape[-1]) from None
+        return _library_resize(im, *dims)
+    scale = tuple(np.array(dims, dtype=float) / np.array(im.shape[:2]))
+    return zoom(im, scale + (1,), order=order).astype(np.float32)
 
 
 class Transformer:
