@@ -37,7 +37,8 @@ declare -A MIN_TESTS=(
   [test_layer_memory_data]=2 [test_layer_ops]=4 [test_layer_rcnn]=9 [test_layer_ssd]=14
   [test_layer_window_data]=1 [test_layers_bvlc]=34 [test_layers_caffenet]=28
   [test_layers_zoo]=33 [test_net]=12 [test_onnx_export.py]=14 [test_opencv.py]=2
-  [test_pbreflect]=3 [test_preprocess]=5 [test_python_module.py]=24
+  [test_notebook.py]=1 [test_pbreflect]=3 [test_preprocess]=5 [test_pycaffe_notebooks.py]=1
+  [test_python_module.py]=24 [test_python_pycaffe.py]=13
   [test_rcnn_opencv.py]=3 [test_shared_lib.py]=4 [test_shared_params]=9
   [test_solver]=12 [test_ssd_opencv.py]=3 [test_surgery]=16 [test_surgery_opencv.py]=3
   [test_textformat]=39 [test_textformat_protobuf.py]=5 [test_threads]=3 [test_train]=6
@@ -48,6 +49,8 @@ declare -A MIN_TESTS=(
 CI_ALLOWED_SKIPS=(
   "*.py: *: slow (NS_SKIP_SLOW=1)|make test-asan asks for the quick set; make test runs them"
   "test_python_module.py: *: libnetsurg.so built with sanitizers*|the ASan runtime must load first, so python3 cannot load that library; make test runs them"
+  "test_python_pycaffe.py: *: libnetsurg.so built with sanitizers*|the same"
+  "test_notebook.py: *: libnetsurg.so built with sanitizers*|the same"
 )
 
 pass=0 fail=0 skip=0 failed_progs=() unallowed=()
