@@ -416,5 +416,142 @@ class ResizeImage(unittest.TestCase):
             caffe.io.resize_image(im, (7, 3), interp_order=7)
 
 
+# Every pycaffe name the issue lists, by where a script reaches it.
+CAFFE_NAMES = ["Net", "TRAIN", "TEST", "set_mode_cpu", "set_mode_gpu", "set_device", "Classifier",
+               "SGDSolver", "NesterovSolver", "AdaGradSolver", "RMSPropSolver", "AdaDeltaSolver",
+               "AdamSolver", "get_solver", "NetSpec", "layers", "params", "to_proto", "io"]
+IO_NAMES = ["load_image", "resize_image", "oversample", "Transformer", "blobproto_to_array",
+            "array_to_blobproto", "datum_to_array", "array_to_datum"]
+TRANSFORMER_NAMES = ["set_transpose", "set_channel_swap", "set_raw_scale", "set_mean",
+                     "set_input_scale", "preprocess", "deprocess"]
+NET_NAMES = ["blobs", "params", "layers", "layer_dict", "_layer_names", "inputs", "outputs",
+             "top_names", "bottom_names", "forward", "forward_all", "backward", "reshape",
+             "copy_from", "save"]
+BLOB_NAMES = ["data", "diff", "shape", "count", "num", "channels", "height", "width", "reshape"]
+SOLVER_NAMES = ["net", "test_nets", "step", "solve", "iter", "snapshot", "restore"]
+NETSURG_NAMES = ["Net", "Error", "set_num_threads", "classify", "Solver", "caffe"]
+
+# A train net with its own data (DummyData), for the solver checks.
+SOLVER_NET = """
+name: "dummy_regression"
+layer { name: "data" type: "DummyData" top: "x" top: "y"
+  dummy_data_param { shape { dim: 4 dim: 3 } shape { dim: 4 dim: 2 }
+                     data_filler { type: "gaussian" std: 1 } data_filler { type: "constant" value: 0.5 } } }
+layer { name: "ip" type: "InnerProduct" bottom: "x" top: "ip"
+  inner_product_param { num_output: 2 weight_filler { type: "gaussian" std: 0.1 } } }
+layer { name: "loss" type: "EuclideanLoss" bottom: "ip" bottom: "y" top: "loss" }
+"""
+
+
+@unittest.skipUnless(netsurg is not None, NO_LIB)
+class Checklist(unittest.TestCase):
+    def test_every_listed_name_exists(self):
+        net = load(DEPLOY_NET)
+        blob = net.blobs["data"]
+        transformer = caffe.io.Transformer({"data": blob.shape})
+        for owner, names in ((caffe, CAFFE_NAMES), (caffe.io, IO_NAMES),
+                             (transformer, TRANSFORMER_NAMES), (net, NET_NAMES),
+                             (blob, BLOB_NAMES), (netsurg, NETSURG_NAMES)):
+            for name in names:
+                with self.subTest(name=name):
+                    self.assertTrue(hasattr(owner, name), name)
+        for name in SOLVER_NAMES:
+            with self.subTest(name=name):
+                self.assertTrue(hasattr(caffe.SGDSolver, name) or name in ("net", "test_nets"))
+        self.assertIsInstance(net.blobs, __import__("collections").OrderedDict)
+        self.assertEqual(list(net.params), ["conv", "ip"])
+        self.assertEqual((caffe.TRAIN, caffe.TEST), (0, 1))
+
+    def test_structure_names_and_legacy_dims(self):
+        net = load(DEPLOY_NET)
+        self.assertEqual(net._layer_names, ["data", "conv", "tanh", "ip"])
+        self.assertEqual(net.top_names["tanh"], ["act"])
+        self.assertEqual(net.bottom_names["ip"], ["act"])
+        self.assertEqual(net.bottom_names["data"], [])
+        self.assertEqual([l.type for l in net.layers], ["Input", "Convolution", "TanH",
+                                                        "InnerProduct"])
+        self.assertIs(net.layer_dict["ip"].blobs[1], net.params["ip"][1])
+        self.assertEqual((net.inputs, net.outputs), (["data"], ["out"]))
+        conv = net.blobs["conv"]  # (2, 4, 4, 3): 7x6 input, k3 s2 p1
+        self.assertEqual((conv.num, conv.channels, conv.height, conv.width, conv.count),
+                         (2, 4, 4, 3, 96))
+        self.assertEqual(net.blobs["out"].height, 1)  # legacy axes past the blob's are 1
+        net.blobs["data"].reshape(5, 3, 7, 6)
+        net.reshape()
+        self.assertEqual(net.blobs["conv"].shape, (5, 4, 4, 3))
+        self.assertEqual(net.blobs["conv"].diff.shape, (5, 4, 4, 3))
+        self.assertEqual(net.forward(data=np.zeros((5, 3, 7, 6)))["out"].shape, (5, 5))
+
+    def test_transformer_input_scale_and_deprocess_undo(self):
+        im = np.random.default_rng(2).random((4, 5, 3)).astype(np.float32)
+        t = caffe.io.Transformer({"data": (1, 3, 4, 5)})
+        t.set_transpose("data", (2, 0, 1))
+        t.set_channel_swap("data", (2, 1, 0))
+        t.set_raw_scale("data", 255)
+        t.set_mean("data", np.array([10., 20., 30.]))
+        t.set_input_scale("data", 0.5)
+        got = t.preprocess("data", im)
+        # by hand: CHW, BGR, x255, minus the mean per channel, x0.5
+        want = (im.transpose(2, 0, 1)[::-1] * 255 - np.array([10, 20, 30])[:, None, None]) * 0.5
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
+        np.testing.assert_allclose(t.deprocess("data", got), im, rtol=1e-5, atol=1e-6)
+
+    def test_datum_and_blobproto_round_trips(self):
+        caffe_pb2_or_skip(self)
+        arr = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
+        datum = caffe.io.array_to_datum(arr, label=7)
+        self.assertEqual((datum.channels, datum.height, datum.width, datum.label), (2, 3, 4, 7))
+        self.assertEqual(datum.data, bytes(range(24)))
+        np.testing.assert_array_equal(caffe.io.datum_to_array(datum), arr)
+        floats = caffe.io.array_to_datum(arr.astype(np.float32) / 2)
+        np.testing.assert_array_equal(caffe.io.datum_to_array(floats), arr / 2)
+        values = arr.astype(np.float32) - 5
+        blob = caffe.io.array_to_blobproto(values, diff=-values)
+        np.testing.assert_array_equal(caffe.io.blobproto_to_array(blob), values)
+        np.testing.assert_array_equal(caffe.io.blobproto_to_array(blob, return_diff=True), -values)
+
+    def test_solve_snapshot_restore(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            write_net(tmp, SOLVER_NET)
+            solver_path = os.path.join(tmp, "solver.prototxt")
+            with open(solver_path, "w") as f:
+                f.write('net: "%s"\nbase_lr: 0.1\nlr_policy: "fixed"\nmax_iter: 6\n'
+                        'display: 0\nsnapshot_prefix: "%s"\nrandom_seed: 5\ntype: "Adam"\n'
+                        % (os.path.join(tmp, "net.prototxt"), os.path.join(tmp, "s")))
+            solver = caffe.get_solver(solver_path)
+            self.assertEqual(solver.test_nets, [])
+            solver.step(2)
+            solver.snapshot()  # s_iter_2.*
+            at2 = solver.net.params["ip"][0].data.copy()
+            solver.solve()  # on to max_iter
+            self.assertEqual(solver.iter, 6)
+            self.assertFalse(np.array_equal(solver.net.params["ip"][0].data, at2))
+            again = caffe.AdamSolver(solver_path)
+            again.restore(os.path.join(tmp, "s_iter_2.solverstate"))
+            self.assertEqual(again.iter, 2)
+            np.testing.assert_array_equal(again.net.params["ip"][0].data, at2)
+            # fine-tuning: copy_from puts the saved weights into a solver's net
+            fresh = caffe.SGDSolver(solver_path)
+            fresh.net.copy_from(os.path.join(tmp, "s_iter_2.caffemodel"))
+            np.testing.assert_array_equal(fresh.net.params["ip"][0].data, at2)
+
+    def test_set_num_threads_keeps_results_and_rejects_negatives(self):
+        net = load(DEPLOY_NET)
+        x = np.random.default_rng(4).standard_normal((2, 3, 7, 6)).astype(np.float32)
+        try:
+            netsurg.set_num_threads(1)
+            one = net.forward(data=x)["out"].copy()
+            g1 = net.backward(out=np.ones((2, 5), np.float32))["data"].copy()
+            netsurg.set_num_threads(2)
+            two = net.forward(data=x)["out"].copy()
+            g2 = net.backward(out=np.ones((2, 5), np.float32))["data"].copy()
+        finally:
+            netsurg.set_num_threads(0)
+        np.testing.assert_array_equal(one, two)
+        np.testing.assert_allclose(g1, g2, rtol=1e-6, atol=1e-7)
+        with self.assertRaises(ValueError):
+            netsurg.set_num_threads(-1)
+
+
 if __name__ == "__main__":
     unittest.main()

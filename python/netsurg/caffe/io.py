@@ -234,3 +234,22 @@ def datum_to_array(datum):
     if len(datum.data):
         return np.frombuffer(datum.data, dtype=np.uint8).reshape(shape)
     return np.array(datum.float_data).astype(float).reshape(shape)
+
+
+def array_to_datum(arr, label=None):
+    """A caffe_pb2.Datum of a channels x height x width array: bytes for
+    uint8, float_data otherwise (pycaffe's, for writing LMDBs)."""
+    from .proto import caffe_pb2
+    arr = np.asarray(arr)
+    if arr.ndim != 3:
+        raise ValueError("array_to_datum: expected channels x height x width, got %s"
+                         % (arr.shape,))
+    datum = caffe_pb2.Datum()
+    datum.channels, datum.height, datum.width = arr.shape
+    if arr.dtype == np.uint8:
+        datum.data = arr.tobytes()
+    else:
+        datum.float_data.extend(arr.astype(float).flat)
+    if label is not None:
+        datum.label = label
+    return datum
