@@ -636,6 +636,10 @@ def main():
     meta['load_end'] = loadavg()
     meta['wall_s'] = time.perf_counter() - t_start
     text = report(meta, results, checks, ex, args)
+    python = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'PYTHON.md')
+    if os.path.exists(python):  # bench/python_forward.py's line, run by hand
+        with open(python) as f:
+            text += '\n\n' + f.read().rstrip('\n')
     tried = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'TRIED.md')
     if os.path.exists(tried):  # the hand-written account of the engine's means
         with open(tried) as f:

@@ -9,6 +9,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 import unittest
 
 import numpy as np
@@ -551,6 +553,46 @@ class Checklist(unittest.TestCase):
         np.testing.assert_allclose(g1, g2, rtol=1e-6, atol=1e-7)
         with self.assertRaises(ValueError):
             netsurg.set_num_threads(-1)
+
+
+    def test_backward_releases_the_gil(self):
+        # As test_python_module's forward check: another thread's loop turns
+        # fall inside one long backward only if the GIL is released (CDLL).
+        net = load(DEPLOY_NET)
+        done, started, stamps = threading.Event(), threading.Event(), []
+
+        def spin():
+            started.set()
+            while not done.is_set():
+                stamps.append(time.perf_counter())
+
+        old_interval = sys.getswitchinterval()
+        sys.setswitchinterval(0.001)
+        try:
+            for batch in (2000, 8000, 32000):
+                net.blobs["data"].reshape(batch, 3, 7, 6)
+                net.forward()
+                g = np.ones((batch, 5), np.float32)
+                stamps.clear()
+                done.clear()
+                started.clear()
+                t = threading.Thread(target=spin)
+                t.start()
+                started.wait()
+                try:
+                    t0 = time.perf_counter()
+                    net.backward(out=g)
+                    t1 = time.perf_counter()
+                finally:
+                    done.set()
+                    t.join()
+                if t1 - t0 > 0.02:
+                    break
+        finally:
+            sys.setswitchinterval(old_interval)
+        self.assertGreater(t1 - t0, 0.02, "backward too short to tell")
+        inside = [s for s in stamps if t0 < s < t0 + (t1 - t0) / 2]
+        self.assertGreater(len(inside), 0, "no other thread ran during backward")
 
 
 if __name__ == "__main__":
