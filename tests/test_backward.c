@@ -939,6 +939,65 @@ static void fill_inputs(ns_net *net) {
   for (int i = 0; i < 6; i++) target[i] = urand(-1, 1);
 }
 
+/* Copies n floats of a view (the run being compared overwrites them). */
+static float *saved(const ns_tensor *t) {
+  float *copy = malloc((size_t)t->count * sizeof *copy);
+  assert_non_null(copy);
+  memcpy(copy, t->data, (size_t)t->count * sizeof *copy);
+  return copy;
+}
+
+/* pycaffe's forward(start, end) and backward(start, end): a run cut in two
+ * ranges at any layer is the same sequence of layer calls as the whole
+ * run, so blobs, blob diffs and param diffs come out bit for bit the
+ * same (TEST phase: Dropout draws no mask, so two forwards agree).  A
+ * cut between conv1 and its fused in-place ReLU shows conv1's values
+ * before the ReLU.  Ranges and indexes out of bounds are usage errors. */
+static void test_net_ranges(void **state) {
+  (void)state;
+  net_fixture f = {0};
+  assert_int_equal(load_net(&f, small_net, NS_PHASE_TEST), NS_OK);
+  fill_inputs(f.net);
+  int n = ns_net_layer_count(f.net), relu = ns_net_find_layer(f.net, "relu1");
+  int conv1 = ns_net_find_layer(f.net, "conv1"), b_conv1 = ns_net_find_blob(f.net, "conv1");
+  int b_data = ns_net_find_blob(f.net, "data");
+  assert_true(relu == conv1 + 1);
+  assert_int_equal(ns_net_forward(f.ctx, f.net), NS_OK);
+  ns_tensor out = ns_net_blob(f.net, ns_net_find_blob(f.net, "l2"));
+  float whole_loss = out.data[0];
+  ns_tensor d_data, d_w;
+  assert_int_equal(ns_net_backward_range(f.ctx, f.net, 0, n - 1), NS_OK);
+  assert_int_equal(ns_net_blob_diff(f.ctx, f.net, b_data, &d_data), NS_OK);
+  assert_int_equal(ns_net_param_diff(f.ctx, f.net, conv1, 0, &d_w), NS_OK);
+  float *whole_dx = saved(&d_data), *whole_dw = saved(&d_w);
+
+  out.data[0] = -1;
+  assert_int_equal(ns_net_forward_range(f.ctx, f.net, 0, conv1), NS_OK);
+  ns_tensor c = ns_net_blob(f.net, b_conv1);
+  int negatives = 0;
+  for (int64_t i = 0; i < c.count; i++) negatives += c.data[i] < 0;
+  assert_true(negatives > 0);     /* the ReLU did not run */
+  assert_true(out.data[0] == -1); /* nor did anything past conv1 */
+  assert_int_equal(ns_net_forward_range(f.ctx, f.net, relu, n - 1), NS_OK);
+  assert_true(out.data[0] == whole_loss);
+
+  ns_net_clear_param_diffs(f.net);
+  memset(d_data.data, 0, (size_t)d_data.count * sizeof(float));
+  assert_int_equal(ns_net_backward_range(f.ctx, f.net, relu, n - 1), NS_OK);
+  assert_int_equal(ns_net_backward_range(f.ctx, f.net, 0, conv1), NS_OK);
+  assert_memory_equal(d_data.data, whole_dx, (size_t)d_data.count * sizeof(float));
+  assert_memory_equal(d_w.data, whole_dw, (size_t)d_w.count * sizeof(float));
+
+  assert_int_equal(ns_net_forward_range(f.ctx, f.net, relu, conv1), NS_ERR_USAGE);
+  assert_non_null(strstr(ns_ctx_error(f.ctx), "layer range"));
+  assert_int_equal(ns_net_backward_range(f.ctx, f.net, 0, n), NS_ERR_USAGE);
+  assert_int_equal(ns_net_blob_diff(f.ctx, f.net, -1, &d_data), NS_ERR_USAGE);
+  assert_int_equal(ns_net_param_diff(f.ctx, f.net, 0, 0, &d_w), NS_ERR_USAGE); /* Input: none */
+  free(whole_dx);
+  free(whole_dw);
+  free_net(&f);
+}
+
 /* ---- differences across kinks ---------------------------------------------- */
 
 /* A net's objective E, evaluated after each change of a param or input. */
@@ -1611,6 +1670,7 @@ int main(void) {
       cmocka_unit_test(test_net_frozen_and_propagate_down),
       cmocka_unit_test(test_net_no_backward),
       cmocka_unit_test(test_net_empty_batch),
+      cmocka_unit_test(test_net_ranges),
       cmocka_unit_test(test_net_inner_loss_weight),
       cmocka_unit_test(test_net_threads_deterministic),
       cmocka_unit_test(test_conformance_nets),
