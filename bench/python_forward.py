@@ -32,8 +32,8 @@ def make_caffenet(build, folder):
     with open(deploy, "w") as f:
         subprocess.run([os.path.join(ROOT, "scripts", "make-caffenet.sh"), "1", "227"], stdout=f,
                        check=True)
-    subprocess.run([os.path.join(build, "netsurg"), "init", deploy, "--seed", "1", "--out",
-                    weights], check=True, capture_output=True)
+    subprocess.run([os.path.join(build, "netsurg"), "init", deploy, "--seed", "1", "--filler",
+                    "msra", "--out", weights], check=True, capture_output=True)
     return deploy, weights
 
 
@@ -46,6 +46,27 @@ def timed(fn, warmup, iters):
         fn()
         times.append((time.perf_counter() - t0) * 1e3)
     return statistics.median(times)
+
+
+TINY_NET = """
+layer { name: "data" type: "Input" top: "data" input_param { shape { dim: 1 dim: 1 } } }
+layer { name: "relu" type: "ReLU" bottom: "data" top: "out" }
+"""
+
+
+def per_call_us(caffe, folder, calls=200, batches=15):
+    """What Python adds to each forward, alone: net.forward() on a net
+    whose one layer does nothing measurable, microseconds per call (the
+    median over batches of calls, so the machine's noise mostly drops out)."""
+    path = os.path.join(folder, "tiny.prototxt")
+    with open(path, "w") as f:
+        f.write(TINY_NET)
+    net = caffe.Net(path, caffe.TEST)
+
+    def batch():
+        for _ in range(calls):
+            net.forward()
+    return timed(batch, 1, batches) * 1e3 / calls
 
 
 def cli_median(build, deploy, weights, warmup, iters, threads):
@@ -85,6 +106,7 @@ def main():
         ours = net.blobs["fc8"].data  # the logits: prob saturates on random weights
         theirs = peer.forward("fc8").reshape(ours.shape)
         agree = float(np.abs(ours - theirs).max() / np.abs(theirs).max())
+        tiny_us = per_call_us(caffe, tmp)
         rounds = {"cli": [], "py": [], "py_in": [], "cv2": []}
         for _ in range(args.rounds):
             rounds["cli"].append(cli_median(build, deploy, weights, args.warmup, args.iters,
@@ -99,11 +121,14 @@ def main():
             "(%d forwards each), load average %.1f (a shared machine): `net.forward()` %.1f ms, "
             "`net.forward(data=x)` %.1f ms, `netsurg bench` %.1f ms: Python's overhead %+.1f%% "
             "(%+.1f%% with the input copy; target at most 2%%); OpenCV's cv2.dnn from Python "
-            "%.1f ms (netsurg from Python / cv2.dnn: %.2f; fc8 agrees to %.1e of its largest value). "
-            "`bench/python_forward.py` reruns it."
+            "%.1f ms (netsurg from Python / cv2.dnn: %.2f; fc8 agrees to %.1e of its largest "
+            "value). "
+            "What Python adds per call, measured alone on a one-layer net: %.1f us = %.3f%% of "
+            "this forward. `bench/python_forward.py` reruns it."
             % (args.threads, args.rounds, args.iters, load, med["py"], med["py_in"], med["cli"],
                100 * (med["py"] / med["cli"] - 1), 100 * (med["py_in"] / med["cli"] - 1),
-               med["cv2"], med["py"] / med["cv2"], agree))
+               med["cv2"], med["py"] / med["cv2"], agree, tiny_us,
+               100 * tiny_us / 1e3 / med["cli"]))
     print("rounds (ms): " + json.dumps({k: [round(t, 2) for t in v] for k, v in rounds.items()}))
     print(line)
     if args.write:
