@@ -698,6 +698,10 @@ typedef struct ns_solver_opts {
   /* Polled after every iteration: non-zero stops the run (a snapshot is
    * written, ns_solver_stopped says so).  A signal handler may set it. */
   volatile int *stop;
+  /* NULL (default): the update rule the file's `type` names (Caffe's
+   * get_solver).  Else this rule whatever the file says ("SGD", "Adam",
+   * ...), as pycaffe's solver classes: caffe.SGDSolver(path) is SGD. */
+  const char *type;
 } ns_solver_opts;
 void ns_solver_opts_init(ns_solver_opts *o);
 

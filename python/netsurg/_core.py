@@ -332,11 +332,14 @@ class Solver:
     """Caffe's solvers from a solver.prototxt (ns_solver): step, solve,
     snapshot, restore; .net and .test_nets are the solver's own nets."""
 
-    def __init__(self, solver_prototxt, weights=None, seed=-1):
+    def __init__(self, solver_prototxt, weights=None, seed=-1, solver_type=None):
+        """solver_type (e.g. "Adam") overrides the file's type; None keeps it."""
         self._ctx = Context()
         opts = SolverOpts()
         lib.ns_solver_opts_init(ctypes.byref(opts))
         opts.seed = int(seed)
+        if solver_type is not None:
+            opts.type = solver_type.encode()
         if weights is not None:
             opts.weights = _fs(weights)
         handle = ctypes.c_void_p()

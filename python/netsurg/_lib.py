@@ -64,7 +64,7 @@ class Classification(ctypes.Structure):
 
 class SolverOpts(ctypes.Structure):
     _fields_ = [("seed", c_int64), ("weights", c_char_p), ("on_event", c_void_p),
-                ("user", c_void_p), ("stop", POINTER(c_int))]
+                ("user", c_void_p), ("stop", POINTER(c_int)), ("type", c_char_p)]
 
 
 MAX_CHANNELS = 16

@@ -160,8 +160,9 @@ static char *snapshot_prefix(ns_ctx *ctx, const char *solver_path, const char *p
   return ns_strdup(ctx, prefix);
 }
 
-static ns_status parse_type(ns_ctx *ctx, const Caffe__SolverParameter *p, rule *out) {
-  const char *t = p->type ? p->type : "SGD";
+static ns_status parse_type(ns_ctx *ctx, const Caffe__SolverParameter *p, const char *forced,
+                            rule *out) {
+  const char *t = forced ? forced : p->type ? p->type : "SGD";
   static const struct {
     const char *name;
     rule r;
@@ -287,7 +288,7 @@ ns_status ns_solver_create(ns_ctx *ctx, const char *path, const ns_solver_opts *
   else
     ns_solver_opts_init(&s->opts);
   ns_status st = ns_load_solver_param(ctx, path, &s->param);
-  if (st == NS_OK) st = parse_type(ctx, s->param, &s->type);
+  if (st == NS_OK) st = parse_type(ctx, s->param, s->opts.type, &s->type);
   if (st == NS_OK) st = check_policy(ctx, s->param);
   if (st == NS_OK && s->param->has_snapshot_format &&
       s->param->snapshot_format == CAFFE__SOLVER_PARAMETER__SNAPSHOT_FORMAT__HDF5)

@@ -537,6 +537,35 @@ class Checklist(unittest.TestCase):
             fresh.net.copy_from(os.path.join(tmp, "s_iter_2.caffemodel"))
             np.testing.assert_array_equal(fresh.net.params["ip"][0].data, at2)
 
+    def test_solver_classes_run_their_own_rule(self):
+        # pycaffe's classes are C++ classes: caffe.AdamSolver(path) runs
+        # Adam whatever the file's type, caffe.SGDSolver(path) SGD;
+        # get_solver(path) runs the type the file names.
+        with tempfile.TemporaryDirectory() as tmp:
+            write_net(tmp, SOLVER_NET)
+
+            def solver_file(name, type_line):
+                path = os.path.join(tmp, name)
+                with open(path, "w") as f:
+                    f.write('net: "%s"\nbase_lr: 0.1\nlr_policy: "fixed"\nmax_iter: 3\n'
+                            'display: 0\nsnapshot_prefix: "%s"\nrandom_seed: 5\n%s\n'
+                            % (os.path.join(tmp, "net.prototxt"), os.path.join(tmp, "s"),
+                               type_line))
+                return path
+
+            untyped, adam = solver_file("plain.prototxt", ""), solver_file("adam.prototxt",
+                                                                            'type: "Adam"')
+
+            def weights_after(solver):
+                solver.step(3)
+                return solver.net.params["ip"][0].data.copy()
+
+            by_file = weights_after(caffe.get_solver(adam))
+            np.testing.assert_array_equal(weights_after(caffe.AdamSolver(untyped)), by_file)
+            sgd = weights_after(caffe.get_solver(untyped))
+            np.testing.assert_array_equal(weights_after(caffe.SGDSolver(adam)), sgd)
+            self.assertFalse(np.array_equal(sgd, by_file))
+
     def test_set_num_threads_keeps_results_and_rejects_negatives(self):
         net = load(DEPLOY_NET)
         x = np.random.default_rng(4).standard_normal((2, 3, 7, 6)).astype(np.float32)

@@ -1,13 +1,16 @@
 """pycaffe's solvers: caffe.SGDSolver(path) and the others, get_solver.
-The solver's type comes from the solver.prototxt (as Caffe's
-get_solver); the class names are accepted for the scripts that use them."""
+As pycaffe's, a class runs its own update rule whatever the file's `type`
+says (caffe.SGDSolver on a file with type: "Adam" is SGD: pycaffe's C++
+class decides), and get_solver(path) runs the rule the file names."""
 from .. import _core
 from .net import Net
 
 
 class Solver:
+    _TYPE = None  # get_solver: the file's type
+
     def __init__(self, filename):
-        self._core = _core.Solver(filename)
+        self._core = _core.Solver(filename, solver_type=self._TYPE)
         self.net = Net._wrap(self._core.net())
         self.test_nets = [Net._wrap(n) for n in self._core.test_nets()]
 
@@ -31,27 +34,27 @@ class Solver:
 
 
 class SGDSolver(Solver):
-    pass
+    _TYPE = "SGD"
 
 
 class NesterovSolver(Solver):
-    pass
+    _TYPE = "Nesterov"
 
 
 class AdaGradSolver(Solver):
-    pass
+    _TYPE = "AdaGrad"
 
 
 class RMSPropSolver(Solver):
-    pass
+    _TYPE = "RMSProp"
 
 
 class AdaDeltaSolver(Solver):
-    pass
+    _TYPE = "AdaDelta"
 
 
 class AdamSolver(Solver):
-    pass
+    _TYPE = "Adam"
 
 
 def get_solver(filename):
