@@ -186,11 +186,14 @@ typedef struct ns_onnx_options {
   int opset;       /* ONNX opset, 11 to 18; 0: 13 (Softmax over one axis) */
   int fixed_batch; /* 0: axis 0 of inputs and outputs is symbolic ("N");
                       1: the net's current batch size is written */
+  int external_data; /* 0: weights inside the .onnx unless the model would
+                        pass protobuf's 2 GB; 1: always in PATH.data */
 } ns_onnx_options;
 
 typedef struct ns_onnx_summary {
   int layers, nodes, initializers; /* layers exported, ONNX nodes written */
-  uint64_t bytes;                  /* size of the file */
+  uint64_t bytes;                  /* size of the .onnx file */
+  uint64_t external_bytes;         /* size of PATH.data (0: none written) */
 } ns_onnx_summary;
 
 /* Writes the net, at its current input shapes and weights, as an ONNX
@@ -198,8 +201,11 @@ typedef struct ns_onnx_summary {
  * tops (named as the blobs), outputs the net's output blobs, and every
  * node is named after its layer.  A layer with no exact ONNX form fails
  * the export with NS_ERR_UNSUPPORTED naming it and why (nothing is
- * skipped).  The file is replaced atomically.  opt may be NULL (the
- * defaults); summary may be NULL. */
+ * skipped).  The file is replaced atomically.  Weights go to ONNX's
+ * external data, the side file PATH.data (each tensor of 1 KB or more, at
+ * 4096-byte aligned offsets; also replaced atomically), when asked or when
+ * the model would pass protobuf's 2 GB.  opt may be NULL (the defaults);
+ * summary may be NULL. */
 ns_status ns_net_export_onnx(ns_ctx *ctx, ns_net *net, const char *path,
                              const ns_onnx_options *opt, ns_onnx_summary *summary);
 

@@ -8,7 +8,8 @@
 
 static const char *export_help =
     "usage: netsurg export NET WEIGHTS --onnx OUT.onnx [--opset N] [--batch dynamic|N]\n"
-    "                      [--input-size HxW] [--verify] [--seed S] [--allow-unknown]\n\n"
+    "                      [--input-size HxW] [--external-data] [--verify] [--seed S]\n"
+    "                      [--allow-unknown]\n\n"
     "Write the net and its weights as an ONNX model whose nodes compute Caffe's numbers:\n"
     "graph inputs are the net's Input blobs, outputs its output blobs, and nodes and\n"
     "values keep the layer and blob names (a blob written again in place is named\n"
@@ -19,6 +20,9 @@ static const char *export_help =
     "  --batch B         'dynamic' (default: axis 0 is the symbol N) or a fixed size\n"
     "  --input-size HxW  give every (N, C, H, W) input this size first (N for NxN);\n"
     "                    pooling and the other spatial layers are exported at it\n"
+    "  --external-data   weights (each tensor of 1 KB or more) in OUT.onnx.data beside\n"
+    "                    the model, as ONNX's external data; automatic for a model\n"
+    "                    over protobuf's 2 GB\n"
     "  --verify          run the model in ONNX Runtime (node with npm's onnxruntime-node:\n"
     "                    make deps-ort, or NETSURG_ORT_NODE_PATH) on a random input and\n"
     "                    report its largest difference from netsurg's forward (exit 7\n"
@@ -28,7 +32,7 @@ static const char *export_help =
 
 typedef struct export_args {
   const char *net, *weights, *out;
-  int opset, batch, height, width, allow_unknown, verify;
+  int opset, batch, height, width, allow_unknown, verify, external_data;
   unsigned long long seed;
 } export_args;
 
@@ -49,7 +53,7 @@ static int parse_export(int argc, char **argv, export_args *a) {
       {"onnx", required_argument, 0, 'o'},       {"opset", required_argument, 0, 'p'},
       {"batch", required_argument, 0, 'b'},      {"input-size", required_argument, 0, 'z'},
       {"seed", required_argument, 0, 's'},       {"allow-unknown", no_argument, 0, 'u'},
-      {"verify", no_argument, 0, 'v'},
+      {"verify", no_argument, 0, 'v'},         {"external-data", no_argument, 0, 'x'},
       {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
   unsigned long long opset;
   int c;
@@ -82,6 +86,9 @@ static int parse_export(int argc, char **argv, export_args *a) {
         break;
       case 'v':
         a->verify = 1;
+        break;
+      case 'x':
+        a->external_data = 1;
         break;
       case 'h':
         fputs(export_help, stdout);
@@ -138,7 +145,11 @@ static void print_summary(ns_net *net, const export_args *a, const ns_onnx_summa
     print_blobs(net, "output", ns_net_output_blobs(net, blobs), blobs);
     free(blobs);
   }
-  printf("wrote %s (%llu bytes)\n", a->out, (unsigned long long)s->bytes);
+  printf("wrote %s (%llu bytes)", a->out, (unsigned long long)s->bytes);
+  if (s->external_bytes)
+    printf(", weights in %s.data (%llu bytes, ONNX's external data)", a->out,
+           (unsigned long long)s->external_bytes);
+  printf("\n");
 }
 
 int cmd_export(int argc, char **argv) {
@@ -147,7 +158,7 @@ int cmd_export(int argc, char **argv) {
   if (rc) return rc < 0 ? 0 : rc;
   ns_ctx *ctx = cli_ctx(a.allow_unknown, 0);
   ns_net *net = NULL;
-  ns_onnx_options o = {a.opset, a.batch != 0};
+  ns_onnx_options o = {a.opset, a.batch != 0, a.external_data};
   ns_onnx_summary s;
   ns_net_opts opts = cli_net_opts(a.weights, a.seed);
   if (ns_net_load(ctx, a.net, &opts, &net) != NS_OK || shape_inputs(ctx, net, &a) ||

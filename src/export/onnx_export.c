@@ -29,6 +29,27 @@ static ns_status add_inputs(ns_onnx *g, const ns_layer *l, Onnx__GraphProto *gra
   return NS_OK;
 }
 
+/* Layer types netsurg runs whose numbers no ONNX node sequence is known
+ * to reproduce, and why. */
+static const struct {
+  const char *type, *why;
+} refused[] = {
+    {"DetectionOutput", "its per-class non-maximum suppression with top_k and keep_top_k and its "
+                        "(1, 1, kept, 7) rows have no exact ONNX form (NonMaxSuppression returns "
+                        "indices and breaks ties its own way); export the net without it and "
+                        "decode the boxes outside"},
+    {"Proposal", "anchor decoding, non-maximum suppression and a data-dependent number of boxes "
+                 "have no exact ONNX form"},
+    {"Python", "a Python layer's code is not part of the model"},
+    {"ROIPooling", "ONNX MaxRoiPool rounds the boxes and splits the bins by its own rule, not "
+                   "shown equal to Caffe's"},
+    {"PSROIPooling", "ONNX has no position-sensitive ROI pooling"},
+    {"SPP", "not exported yet (its poolings and Concat would be)"},
+    {"Im2col", "ONNX has no im2col node"},
+    {"Filter", "its top's size depends on the data; not exported yet"},
+    {"BatchReindex", "not exported yet"},
+};
+
 static ns_status no_hook(ns_onnx *g, const ns_layer *l) {
   if (l->n_bottom == 0)
     return ns_onnx_fail(g, l, "a data layer has no ONNX form; export a deploy net whose inputs "
@@ -36,6 +57,8 @@ static ns_status no_hook(ns_onnx *g, const ns_layer *l) {
   if (l->ops->is_loss)
     return ns_onnx_fail(g, l, "a loss layer has no place in an inference graph; export the "
                               "deploy net");
+  for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
+    if (strcmp(l->ops->type, refused[i].type) == 0) return ns_onnx_fail(g, l, "%s", refused[i].why);
   return ns_onnx_fail(g, l, "no ONNX mapping for this layer type yet");
 }
 
@@ -90,27 +113,73 @@ static void sink_append(ProtobufCBuffer *buf, size_t len, const uint8_t *data) {
   s->bytes += len;
 }
 
-static ns_status write_model(ns_ctx *ctx, const Onnx__ModelProto *m, const char *path,
-                             uint64_t *bytes) {
-  size_t size = protobuf_c_message_get_packed_size(&m->base);
-  if (size > INT32_MAX)
-    return ns_fail(ctx, NS_ERR_UNSUPPORTED,
-                   "%s: the model is %zu bytes, over protobuf's 2 GB; ONNX's external data "
-                   "is not written yet",
-                   path, size);
+static ns_status pack_into(ns_ctx *ctx, const Onnx__ModelProto *m, ns_atomic_file *af,
+                           uint64_t *bytes) {
+  file_sink sink = {{sink_append}, ctx, af, NS_OK, 0};
+  protobuf_c_message_pack_to_buffer(&m->base, &sink.base);
+  *bytes = sink.bytes;
+  return sink.status;
+}
+
+/* The weights into PATH.data first (they leave the model's raw data for
+ * its external data entries), then the model; both renamed into place
+ * only when both are written, the data file first. */
+static ns_status write_external(ns_onnx *g, const Onnx__ModelProto *m, const char *path,
+                                ns_onnx_summary *sum) {
+  ns_ctx *ctx = g->ctx;
+  size_t n = strlen(path);
+  char *data_path = ns_onnx_alloc(g, n + sizeof ".data");
+  if (!data_path) return g->status;
+  memcpy(data_path, path, n);
+  memcpy(data_path + n, ".data", sizeof ".data");
+  ns_atomic_file model, data;
+  if (ns_atomic_open(ctx, path, &model) != NS_OK) return ctx->status;
+  if (model.direct) {
+    ns_atomic_abort(ctx, &model);
+    return ns_fail(ctx, NS_ERR_USAGE, "%s: external data needs the model to be a file (its "
+                   "weights go to %s beside it)", path, data_path);
+  }
+  if (ns_atomic_open(ctx, data_path, &data) != NS_OK) {
+    ns_atomic_abort(ctx, &model);
+    return ctx->status;
+  }
+  ns_status st = ns_onnx_write_external(g, data_path, &data, &sum->external_bytes);
+  size_t size = st == NS_OK ? protobuf_c_message_get_packed_size(&m->base) : 0;
+  if (st == NS_OK && size > INT32_MAX)
+    st = ns_fail(ctx, NS_ERR_UNSUPPORTED, "%s: the graph without its weights is still %zu bytes, "
+                 "over protobuf's 2 GB", path, size);
+  if (st == NS_OK) st = pack_into(ctx, m, &model, &sum->bytes);
+  if (st != NS_OK) {
+    ns_atomic_abort(ctx, &model);
+    ns_atomic_abort(ctx, &data);
+    return st;
+  }
+  if (ns_atomic_commit(ctx, &data) != NS_OK) {
+    ns_atomic_abort(ctx, &model);
+    return ctx->status;
+  }
+  return ns_atomic_commit(ctx, &model);
+}
+
+/* Protobuf cannot hold a message over 2 GB: past it the weights go to
+ * external data whether asked or not. */
+static ns_status write_model(ns_onnx *g, const Onnx__ModelProto *m, const char *path,
+                             int external, ns_onnx_summary *sum) {
+  ns_ctx *ctx = g->ctx;
+  if (external || protobuf_c_message_get_packed_size(&m->base) > INT32_MAX)
+    return write_external(g, m, path, sum);
   ns_atomic_file af;
   if (ns_atomic_open(ctx, path, &af) != NS_OK) return ctx->status;
-  file_sink sink = {{sink_append}, ctx, &af, NS_OK, 0};
-  protobuf_c_message_pack_to_buffer(&m->base, &sink.base);
-  if (sink.status != NS_OK) {
+  ns_status st = pack_into(ctx, m, &af, &sum->bytes);
+  if (st != NS_OK) {
     ns_atomic_abort(ctx, &af);
-    return sink.status;
+    return st;
   }
-  *bytes = sink.bytes;
   return ns_atomic_commit(ctx, &af);
 }
 
-static ns_status build_and_write(ns_onnx *g, const char *path, ns_onnx_summary *sum) {
+static ns_status build_and_write(ns_onnx *g, const char *path, int external,
+                                 ns_onnx_summary *sum) {
   Onnx__GraphProto graph = ONNX__GRAPH_PROTO__INIT;
   graph.name = g->net->def && g->net->def->name && *g->net->def->name ? g->net->def->name
                                                                         : (char *)"netsurg";
@@ -139,21 +208,21 @@ static ns_status build_and_write(ns_onnx *g, const char *path, ns_onnx_summary *
   model.graph = &graph;
   sum->nodes = (int)g->n_nodes;
   sum->initializers = (int)g->n_inits;
-  return write_model(g->ctx, &model, path, &sum->bytes);
+  return write_model(g, &model, path, external, sum);
 }
 
 ns_status ns_net_export_onnx(ns_ctx *ctx, ns_net *net, const char *path,
                              const ns_onnx_options *opt, ns_onnx_summary *summary) {
-  ns_onnx_options defaults = {0, 0};
+  ns_onnx_options defaults = {0, 0, 0};
   if (!opt) opt = &defaults;
   int opset = opt->opset ? opt->opset : 13;
   if (opset < 11 || opset > 18)
     return ns_fail(ctx, NS_ERR_USAGE, "ONNX opset %d: netsurg writes opsets 11 to 18", opset);
   if (!path || !*path) return ns_fail(ctx, NS_ERR_USAGE, "no output path for the ONNX model");
-  ns_onnx_summary sum = {0, 0, 0, 0};
+  ns_onnx_summary sum = {0, 0, 0, 0, 0};
   ns_onnx g;
   ns_status st = ns_onnx_init(ctx, &g, net, opset, !opt->fixed_batch);
-  if (st == NS_OK) st = build_and_write(&g, path, &sum);
+  if (st == NS_OK) st = build_and_write(&g, path, opt->external_data, &sum);
   ns_onnx_free(&g);
   if (st == NS_OK && summary) *summary = sum;
   return st;

@@ -87,6 +87,7 @@ static char *concat3(ns_onnx *g, const char *a, const char *sep, const char *b) 
 }
 
 int ns_onnx_opset(const ns_onnx *g) { return g->opset; }
+ns_ctx *ns_onnx_ctx(ns_onnx *g) { return g->ctx; }
 int ns_onnx_dynamic_batch(const ns_onnx *g) { return g->dynamic_batch; }
 ns_status ns_onnx_status(const ns_onnx *g) { return g->status; }
 
@@ -199,6 +200,27 @@ void ns_onnx_attr_ints(ns_onnx *g, Onnx__NodeProto *n, const char *name, int cou
   memcpy(copy, v, sizeof *copy * (size_t)count);
   a->n_ints = (size_t)count;
   a->ints = copy;
+}
+
+void ns_onnx_attr_string(ns_onnx *g, Onnx__NodeProto *n, const char *name, const char *v) {
+  Onnx__AttributeProto *a = add_attr(g, n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING);
+  if (!a) return;
+  a->has_s = 1;
+  a->s.len = strlen(v);
+  a->s.data = (uint8_t *)v;
+}
+
+const char *ns_onnx_reduce(ns_onnx *g, const ns_layer *l, const char *tag, const char *op,
+                           const char *in, int n_axes, const int64_t *axes, int keepdims,
+                           const char *out) {
+  const char *y = out ? out : ns_onnx_tmp(g, l, tag);
+  int axes_input = ns_onnx_opset(g) >= (strcmp(op, "ReduceSum") == 0 ? 13 : 18);
+  const char *ins[2] = {in, NULL};
+  if (axes_input) ins[1] = ns_onnx_int64s(g, l, concat3(g, tag, "", "_axes"), n_axes, axes);
+  Onnx__NodeProto *n = ns_onnx_node(g, l, out ? NULL : y, op, axes_input ? 2 : 1, ins, 1, &y);
+  if (!axes_input) ns_onnx_attr_ints(g, n, "axes", n_axes, axes);
+  ns_onnx_attr_int(g, n, "keepdims", keepdims);
+  return y;
 }
 
 static Onnx__TensorProto *add_tensor(ns_onnx *g, const char *name, int type, int num_dims,

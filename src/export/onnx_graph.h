@@ -13,6 +13,8 @@
 typedef struct ns_onnx ns_onnx;
 
 int ns_onnx_opset(const ns_onnx *g);
+/* The export's context (for a hook that runs its layer's forward). */
+ns_ctx *ns_onnx_ctx(ns_onnx *g);
 /* 1 when the graph's batch axis is symbolic: shapes written into nodes
  * (Reshape) must copy axis 0 (0) instead of naming the batch. */
 int ns_onnx_dynamic_batch(const ns_onnx *g);
@@ -39,6 +41,15 @@ void ns_onnx_attr_int(ns_onnx *g, Onnx__NodeProto *n, const char *name, int64_t 
 void ns_onnx_attr_float(ns_onnx *g, Onnx__NodeProto *n, const char *name, float v);
 void ns_onnx_attr_ints(ns_onnx *g, Onnx__NodeProto *n, const char *name, int count,
                        const int64_t *v);
+void ns_onnx_attr_string(ns_onnx *g, Onnx__NodeProto *n, const char *name, const char *v);
+
+/* Reduce<op> of `in` over axes (keepdims 0 or 1) into `out`, or, out NULL,
+ * into the value "<layer>/<tag>" (also the node's name); returns the
+ * output.  The axes go where the opset wants them: an input from opset
+ * 18 (13 for ReduceSum), an attribute before. */
+const char *ns_onnx_reduce(ns_onnx *g, const ns_layer *l, const char *tag, const char *op,
+                           const char *in, int n_axes, const int64_t *axes, int keepdims,
+                           const char *out);
 
 /* Initializers, named "<layer>/<tag>"; each returns its value name.
  * The blob's data is borrowed (written as it is at save time). */

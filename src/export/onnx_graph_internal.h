@@ -3,6 +3,7 @@
 #ifndef NS_EXPORT_ONNX_GRAPH_INTERNAL_H
 #define NS_EXPORT_ONNX_GRAPH_INTERNAL_H
 
+#include "core/fileio.h"
 #include "core/net.h"
 #include "export/onnx_graph.h"
 
@@ -30,5 +31,9 @@ void ns_onnx_free(ns_onnx *g);
 void *ns_onnx_alloc(ns_onnx *g, size_t size); /* zeroed, from the arena */
 char *ns_onnx_strdup(ns_onnx *g, const char *s);
 Onnx__ValueInfoProto *ns_onnx_value_info(ns_onnx *g, const char *name, const ns_blob *b);
+/* Writes the initializers' raw data of 1 KB or more into af (the file
+ * data_path) and points them at it; *bytes: the side file's size. */
+ns_status ns_onnx_write_external(ns_onnx *g, const char *data_path, ns_atomic_file *af,
+                                 uint64_t *bytes);
 
 #endif

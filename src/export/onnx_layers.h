@@ -33,7 +33,7 @@ NS_ONNX_HOOK(softmax);
 NS_ONNX_HOOK(batchnorm);
 NS_ONNX_HOOK(scale);
 NS_ONNX_HOOK(bias);
-/* shapes, several bottoms or tops, ArgMax: onnx_layers_shape.c */
+/* shapes, several bottoms or tops: onnx_layers_shape.c */
 NS_ONNX_HOOK(concat);
 NS_ONNX_HOOK(split);
 NS_ONNX_HOOK(eltwise);
@@ -41,6 +41,26 @@ NS_ONNX_HOOK(flatten);
 NS_ONNX_HOOK(reshape);
 NS_ONNX_HOOK(slice);
 NS_ONNX_HOOK(crop);
+/* top_k, out_max_val, ties as Caffe's: onnx_layers_argmax.c */
 NS_ONNX_HOOK(argmax);
+/* the rest of BVLC's compute layers: onnx_layers_bvlc.c */
+NS_ONNX_HOOK(threshold);
+NS_ONNX_HOOK(tile);
+NS_ONNX_HOOK(reduction);
+NS_ONNX_HOOK(mvn);
+NS_ONNX_HOOK(swish);
+NS_ONNX_HOOK(parameter);
+NS_ONNX_HOOK(embed);
+NS_ONNX_HOOK(silence);
+/* the forks' and SSD's layers: onnx_layers_forks.c */
+NS_ONNX_HOOK(interp);
+NS_ONNX_HOOK(upsample);
+NS_ONNX_HOOK(shuffle_channel);
+NS_ONNX_HOOK(axpy);
+NS_ONNX_HOOK(bn);
+NS_ONNX_HOOK(relu6);
+NS_ONNX_HOOK(normalize);
+NS_ONNX_HOOK(permute);
+NS_ONNX_HOOK(prior_box);
 
 #endif

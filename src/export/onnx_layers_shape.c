@@ -1,6 +1,6 @@
 /* ONNX forms of the layers that move values around, combine several
- * bottoms or pick among them: Concat, Split, Eltwise, Flatten, Reshape,
- * Slice, Crop, ArgMax. */
+ * bottoms: Concat, Split, Eltwise, Flatten, Reshape, Slice, Crop (ArgMax:
+ * onnx_layers_argmax.c). */
 #include <stdio.h>
 #include <string.h>
 
@@ -139,48 +139,5 @@ NS_ONNX_HOOK(crop) {
                        ns_onnx_int64s(g, l, "ends", n, ends), ns_onnx_int64s(g, l, "axes", n, axes)};
   const char *out = ns_onnx_out(g, l, 0);
   ns_onnx_node(g, l, NULL, "Slice", 4, in, 1, &out);
-  return ns_onnx_status(g);
-}
-
-/* ArgMax with top_k 1: ONNX ArgMax (Caffe's ties take the larger index:
- * select_last_index, from opset 12) cast to float; with axis and
- * out_max_val, ReduceMax.  Without axis, over each item's flattened dims,
- * shaped (N, 1, 1) as Caffe's top. */
-NS_ONNX_HOOK(argmax) {
-  const Caffe__ArgMaxParameter *p = l->param->argmax_param;
-  int64_t top_k = p && p->has_top_k ? p->top_k : 1;
-  int out_max_val = p && p->has_out_max_val && p->out_max_val, has_axis = p && p->has_axis;
-  if (top_k != 1) return ns_onnx_fail(g, l, "top_k %lld > 1 is not exported yet", (long long)top_k);
-  if (out_max_val && !has_axis)
-    return ns_onnx_fail(g, l, "out_max_val without axis (indices and values in one top) has no "
-                              "ONNX form");
-  int axis = has_axis ? p->axis : 1;
-  if (axis < 0) axis += l->bottom[0]->num_axes;
-  const char *in = ns_onnx_in(g, l, 0), *out = ns_onnx_out(g, l, 0);
-  if (out_max_val) {
-    int64_t axes[1] = {axis};
-    const char *rin[2] = {in, ns_onnx_opset(g) >= 18 ? ns_onnx_int64s(g, l, "axes", 1, axes) : NULL};
-    Onnx__NodeProto *n = ns_onnx_node(g, l, NULL, "ReduceMax", rin[1] ? 2 : 1, rin, 1, &out);
-    if (!rin[1]) ns_onnx_attr_ints(g, n, "axes", 1, axes);
-    ns_onnx_attr_int(g, n, "keepdims", 1);
-    return ns_onnx_status(g);
-  }
-  const char *x = in;
-  if (!has_axis) {
-    x = ns_onnx_tmp(g, l, "flatten");
-    ns_onnx_attr_int(g, ns_onnx_node1(g, l, x, "Flatten", in, x), "axis", 1);
-  }
-  const char *idx = ns_onnx_tmp(g, l, "index"), *cast = has_axis ? out : ns_onnx_tmp(g, l, "float");
-  Onnx__NodeProto *am = ns_onnx_node1(g, l, idx, "ArgMax", x, idx);
-  ns_onnx_attr_int(g, am, "axis", axis);
-  ns_onnx_attr_int(g, am, "keepdims", 1);
-  if (ns_onnx_opset(g) >= 12) ns_onnx_attr_int(g, am, "select_last_index", 1);
-  Onnx__NodeProto *c = ns_onnx_node1(g, l, has_axis ? NULL : cast, "Cast", idx, cast);
-  ns_onnx_attr_int(g, c, "to", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT);
-  if (has_axis) return ns_onnx_status(g);
-  int64_t shape[3] = {0, 1, 1};
-  if (!ns_onnx_dynamic_batch(g)) shape[0] = l->top[0]->shape[0];
-  const char *rin[2] = {cast, ns_onnx_int64s(g, l, "shape", 3, shape)};
-  ns_onnx_node(g, l, NULL, "Reshape", 2, rin, 1, &out);
   return ns_onnx_status(g);
 }

@@ -35,7 +35,6 @@ NS_ONNX_HOOK(convolution) {
   if (l->ops->geometry) l->ops->geometry(l, &geo);
   if (geo.grid != NS_GRID_WINDOW)
     return ns_onnx_fail(g, l, "only 2-D convolutions over (N, C, H, W) at axis 1 are exported");
-  const Caffe__ConvolutionParameter *p = l->param->convolution_param;
   const ns_blob *w = l->params[0];
   const char *in[3] = {NULL, ns_onnx_blob(g, l, "weight", w, w->num_axes, w->shape),
                        bias_of(g, l, 1)};
@@ -44,7 +43,8 @@ NS_ONNX_HOOK(convolution) {
     const char *out = ns_onnx_out(g, l, i);
     Onnx__NodeProto *n = ns_onnx_node(g, l, node_name(g, l, i), "Conv", in[2] ? 3 : 2, in, 1, &out);
     window_attrs(g, n, geo.kernel, geo.stride, geo.pad, geo.pad, geo.dilation);
-    ns_onnx_attr_int(g, n, "group", p && p->has_group ? p->group : 1);
+    /* from the shapes: ConvolutionDepthwise sets its own group */
+    ns_onnx_attr_int(g, n, "group", l->bottom[i]->shape[1] / w->shape[1]);
   }
   return ns_onnx_status(g);
 }

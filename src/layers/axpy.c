@@ -5,6 +5,7 @@
  * then), not on a or x.  Backward: da[n, c] = sum over (h, w) of
  * x dtop, dx = a dtop, dy = dtop. */
 #include "core/layer.h"
+#include "export/onnx_layers.h"
 
 static ns_status axpy_setup(ns_ctx *ctx, ns_layer *l) {
   if (l->top[0] == l->bottom[0] || l->top[0] == l->bottom[1])
@@ -78,4 +79,5 @@ const ns_layer_ops ns_axpy_ops = {
     .backward = axpy_backward,
     .flops = axpy_flops,
     .geometry = ns_layer_geometry_pointwise,
+    .export_onnx = ns_onnx_export_axpy,
 };

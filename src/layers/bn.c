@@ -23,6 +23,7 @@
 
 #include "core/filler.h"
 #include "core/layer.h"
+#include "export/onnx_layers.h"
 
 typedef struct bn_state {
   int segnet, segnet_inference, frozen;
@@ -168,4 +169,5 @@ const ns_layer_ops ns_bn_ops = {
     .destroy = bn_destroy,
     .flops = bn_flops,
     .geometry = ns_layer_geometry_pointwise,
+    .export_onnx = ns_onnx_export_bn,
 };

@@ -12,6 +12,7 @@
  * channels, i.e. Convolution with num_output = group = C.  Kernel,
  * stride, pad and dilation as Convolution reads them. */
 #include "core/layer.h"
+#include "export/onnx_layers.h"
 
 extern const ns_layer_ops ns_convolution_ops;
 
@@ -62,7 +63,7 @@ static void depthwise_geometry(const ns_layer *l, ns_layer_geometry *g) {
     .max_tops = bottoms, .setup = setup_fn, .reshape = depthwise_reshape,                       \
     .forward = depthwise_forward, .backward = depthwise_backward, .destroy = depthwise_destroy, \
     .can_fuse_relu = 1, .weight_rank = 4, .flops = depthwise_flops,                             \
-    .geometry = depthwise_geometry,                                                             \
+    .geometry = depthwise_geometry, .export_onnx = ns_onnx_export_convolution,                  \
   }
 
 const ns_layer_ops ns_depthwise_convolution_ops =

@@ -12,6 +12,7 @@
 
 #include "core/filler.h"
 #include "core/layer.h"
+#include "export/onnx_layers.h"
 
 typedef struct embed_state {
   int64_t num_output, input_dim, rows;
@@ -128,4 +129,5 @@ const ns_layer_ops ns_embed_ops = {
     .backward = embed_backward,
     .flops = embed_flops,
     .weight_rank = 2,
+    .export_onnx = ns_onnx_export_embed,
 };

@@ -16,6 +16,7 @@
  * when it exists.  Same size: a plain copy.  Backward is the adjoint: each
  * top gradient goes back to its four taps with the same weights. */
 #include "core/layer.h"
+#include "export/onnx_layers.h"
 
 typedef struct interp_state {
   int pad_beg, pad_end;
@@ -183,4 +184,5 @@ const ns_layer_ops ns_interp_ops = {
     .forward = interp_forward,
     .backward = interp_backward,
     .flops = interp_flops,
+    .export_onnx = ns_onnx_export_interp,
 };

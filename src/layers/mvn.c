@@ -13,6 +13,7 @@
 #include <math.h>
 
 #include "core/layer.h"
+#include "export/onnx_layers.h"
 
 typedef struct mvn_state {
   int normalize_variance, across_channels;
@@ -124,4 +125,5 @@ const ns_layer_ops ns_mvn_ops = {
     .backward = mvn_backward,
     .destroy = mvn_destroy,
     .geometry = mvn_geometry,
+    .export_onnx = ns_onnx_export_mvn,
 };

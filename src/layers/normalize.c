@@ -18,6 +18,7 @@
 
 #include "core/filler.h"
 #include "core/layer.h"
+#include "export/onnx_layers.h"
 
 typedef struct normalize_state {
   int across_spatial, channel_shared;
@@ -172,4 +173,5 @@ const ns_layer_ops ns_normalize_ops = {
     .backward = normalize_backward,
     .destroy = normalize_destroy,
     .geometry = ns_layer_geometry_pointwise,
+    .export_onnx = ns_onnx_export_normalize,
 };

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/layer.h"
+#include "export/onnx_layers.h"
 
 static ns_status parameter_setup(ns_ctx *ctx, ns_layer *l) {
   const Caffe__ParameterParameter *p = l->param->parameter_param;
@@ -58,4 +59,5 @@ const ns_layer_ops ns_parameter_ops = {
     .reshape = parameter_reshape,
     .forward = parameter_forward,
     .backward = parameter_backward,
+    .export_onnx = ns_onnx_export_parameter,
 };

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/layer.h"
+#include "export/onnx_layers.h"
 
 typedef struct permute_state {
   int order[NS_MAX_AXES];
@@ -114,4 +115,5 @@ const ns_layer_ops ns_permute_ops = {
     .reshape = permute_reshape,
     .forward = permute_forward,
     .backward = permute_backward,
+    .export_onnx = ns_onnx_export_permute,
 };

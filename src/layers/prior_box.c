@@ -19,6 +19,7 @@
 #include <math.h>
 
 #include "core/layer.h"
+#include "export/onnx_layers.h"
 
 #define PRIOR_MAX_SIDE 1e7f /* pixels: past this a size is not an image's */
 
@@ -280,4 +281,5 @@ const ns_layer_ops ns_prior_box_ops = {
     .reshape = prior_box_reshape,
     .forward = prior_box_forward,
     .destroy = prior_box_destroy,
+    .export_onnx = ns_onnx_export_prior_box,
 };

@@ -10,6 +10,7 @@
 #include <math.h>
 
 #include "core/layer.h"
+#include "export/onnx_layers.h"
 
 typedef Caffe__ReductionParameter__ReductionOp reduction_op;
 
@@ -117,4 +118,5 @@ const ns_layer_ops ns_reduction_ops = {
     .forward = reduction_forward,
     .backward = reduction_backward,
     .flops = reduction_flops,
+    .export_onnx = ns_onnx_export_reduction,
 };

@@ -3,6 +3,7 @@
  * clip.c), which this layer runs with that parameter.  No param of its
  * own; in place allowed, backward as Clip's. */
 #include "core/layer.h"
+#include "export/onnx_layers.h"
 
 extern const ns_layer_ops ns_clip_ops;
 
@@ -40,4 +41,5 @@ const ns_layer_ops ns_relu6_ops = {
     .backward = relu6_backward,
     .destroy = relu6_destroy,
     .geometry = ns_layer_geometry_pointwise,
+    .export_onnx = ns_onnx_export_relu6,
 };

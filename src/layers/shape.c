@@ -358,4 +358,5 @@ const ns_layer_ops ns_silence_ops = {
     .reshape = silence_nothing,
     .forward = silence_nothing,
     .backward = silence_backward,
+    .export_onnx = ns_onnx_export_silence,
 };

@@ -5,6 +5,7 @@
  * 1) must divide C.  Bottom (N, C, ...), top of the same shape; backward
  * applies the inverse permutation to the gradient. */
 #include "core/layer.h"
+#include "export/onnx_layers.h"
 
 typedef struct shuffle_state {
   int64_t group;
@@ -85,4 +86,5 @@ const ns_layer_ops ns_shuffle_channel_ops = {
     .forward = shuffle_forward,
     .backward = shuffle_backward,
     .geometry = ns_layer_geometry_pointwise,
+    .export_onnx = ns_onnx_export_shuffle_channel,
 };

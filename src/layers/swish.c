@@ -6,6 +6,7 @@
 #include <math.h>
 
 #include "core/layer.h"
+#include "export/onnx_layers.h"
 
 typedef struct swish_state {
   float beta;
@@ -79,4 +80,5 @@ const ns_layer_ops ns_swish_ops = {
     .backward = swish_backward,
     .destroy = swish_destroy,
     .geometry = ns_layer_geometry_pointwise,
+    .export_onnx = ns_onnx_export_swish,
 };

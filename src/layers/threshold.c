@@ -3,6 +3,7 @@
  * One bottom, one top of the same shape, in place allowed.  Caffe has no
  * backward for it (a step has no useful gradient), so neither do we. */
 #include "core/layer.h"
+#include "export/onnx_layers.h"
 
 typedef struct threshold_state {
   float threshold;
@@ -44,4 +45,5 @@ const ns_layer_ops ns_threshold_ops = {
     .reshape = threshold_reshape,
     .forward = threshold_forward,
     .geometry = ns_layer_geometry_pointwise,
+    .export_onnx = ns_onnx_export_threshold,
 };

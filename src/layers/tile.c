@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/layer.h"
+#include "export/onnx_layers.h"
 
 typedef struct tile_state {
   int axis_param, tiles;
@@ -88,4 +89,5 @@ const ns_layer_ops ns_tile_ops = {
     .reshape = tile_reshape,
     .forward = tile_forward,
     .backward = tile_backward,
+    .export_onnx = ns_onnx_export_tile,
 };

@@ -17,6 +17,7 @@
  * dy.  The YOLO files always give scale; when absent, SegNet's default 2
  * (our proto's) applies. */
 #include "core/layer.h"
+#include "export/onnx_layers.h"
 
 typedef struct upsample_state {
   int64_t scale_h, scale_w; /* 0 when the size is explicit */
@@ -167,4 +168,5 @@ const ns_layer_ops ns_upsample_ops = {
     .reshape = upsample_reshape,
     .forward = upsample_forward,
     .backward = upsample_backward,
+    .export_onnx = ns_onnx_export_upsample,
 };

@@ -23,7 +23,7 @@ pooling; the dynamic batch; every conformance net at opset 11; the zoo nets and 
 convolutional cast (slow: NS_SKIP_SLOW=1 skips them).
 
 ONNX Runtime is found in bench/peers/node_modules (`make deps-ort`) or
-NS_ORT_NODE_PATH; the checks that need it, or python3-onnx, skip with a
+NETSURG_ORT_NODE_PATH; the checks that need it, or python3-onnx, skip with a
 message when absent.
 """
 import json
@@ -45,7 +45,7 @@ except ImportError:  # pragma: no cover
     onnx = None
 
 CONF = os.path.join(os.environ.get("NS_TEST_DIR", "tests"), "conformance")
-ORT_MODULES = os.environ.get("NS_ORT_NODE_PATH", os.path.abspath("bench/peers/node_modules"))
+ORT_MODULES = os.environ.get("NETSURG_ORT_NODE_PATH", os.path.abspath("bench/peers/node_modules"))
 HAVE_ORT = shutil.which("node") is not None and os.path.isdir(
     os.path.join(ORT_MODULES, "onnxruntime-node"))
 ORT_MISSING = ("ONNX Runtime absent: node and npm onnxruntime-node in bench/peers/node_modules "
