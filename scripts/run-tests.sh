@@ -27,18 +27,19 @@ case "${CI:-}" in ""|0|false) ci=0 ;; *) ci=1 ;; esac
 # (a skipped test counts; subtests add to a test's one). A program not named
 # here must report at least one test; one named here but not built fails.
 declare -A MIN_TESTS=(
-  [test_alloc_fail]=9 [test_api]=7 [test_api_calls]=6 [test_backward]=37
+  [test_alloc_fail]=10 [test_api]=7 [test_api_calls]=6 [test_backward]=37
   [test_bench_graph.py]=4 [test_cli]=11 [test_conformance]=58 [test_corpus_cli.py]=3
   [test_data]=9 [test_data_opencv.py]=4 [test_datadb.py]=12 [test_draw.py]=10
-  [test_export_onnx]=3
+  [test_export_onnx]=4
   [test_fileio]=3 [test_fork_fields]=7 [test_fork_schema_opencv.py]=3
   [test_forks_opencv.py]=3 [test_hdf5data.py]=5 [test_hostile]=28 [test_io]=26
   [test_kernels]=19 [test_layer_clip]=6 [test_layer_dummy_data]=4 [test_layer_forks]=18
   [test_layer_memory_data]=2 [test_layer_ops]=4 [test_layer_rcnn]=9 [test_layer_ssd]=14
   [test_layer_window_data]=1 [test_layers_bvlc]=34 [test_layers_caffenet]=28
   [test_layers_zoo]=33 [test_net]=12 [test_onnx_export.py]=14 [test_opencv.py]=2
-  [test_notebook.py]=1 [test_pbreflect]=3 [test_preprocess]=5 [test_pycaffe_notebooks.py]=1
-  [test_python_module.py]=24 [test_python_pycaffe.py]=21
+  [test_notebook.py]=1 [test_pbreflect]=3 [test_preprocess]=5
+  [test_pycaffe_notebooks.py]=1 [test_python_module.py]=24 [test_python_pycaffe.py]=21
+  [test_onnx_layers.py]=3
   [test_rcnn_opencv.py]=3 [test_shared_lib.py]=4 [test_shared_params]=9
   [test_solver]=12 [test_ssd_opencv.py]=3 [test_surgery]=16 [test_surgery_opencv.py]=3
   [test_textformat]=39 [test_textformat_protobuf.py]=5 [test_threads]=3 [test_train]=6

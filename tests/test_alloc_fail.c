@@ -315,6 +315,25 @@ static ns_status export_onnx(ns_ctx *ctx, void *arg, digest *out) {
   return st;
 }
 
+/* The same with the weights in ONNX's external data: both files, each
+ * written through its own temporary file. */
+static ns_status export_onnx_external(ns_ctx *ctx, void *arg, digest *out) {
+  const files *f = arg;
+  ns_net *net = NULL;
+  ns_status st = ns_net_load(ctx, f->net, &(ns_net_opts){NS_PHASE_TEST, 1, f->weights}, &net);
+  if (st != NS_OK) return st;
+  ns_onnx_options o = {0, 0, 1};
+  st = ns_net_export_onnx(ctx, net, f->onnx, &o, NULL);
+  if (st == NS_OK) {
+    char data[4200];
+    snprintf(data, sizeof data, "%s.data", f->onnx);
+    digest_file(out, f->onnx);
+    digest_file(out, data);
+  }
+  ns_net_destroy(net);
+  return st;
+}
+
 /* The definition read from the weights: layers, their blobs' shapes. */
 static ns_status netdef(ns_ctx *ctx, void *arg, digest *out) {
   const files *f = arg;
@@ -591,6 +610,15 @@ static void test_export_onnx(void **state) {
   assert_int_equal(tu_run(cmd), 0);
 }
 
+static void test_export_onnx_external(void **state) {
+  (void)state;
+  long runs = fail_each_allocation(export_onnx_external, &f, "load + ONNX external data");
+  assert_true(runs > 50);
+  char cmd[4200];
+  snprintf(cmd, sizeof cmd, "test -z \"$(ls -A '%s' | grep '[.]tmp[.]')\"", dir);
+  assert_int_equal(tu_run(cmd), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_load_build_forward),
@@ -602,6 +630,7 @@ int main(void) {
       cmocka_unit_test(test_npy_and_image),
       cmocka_unit_test(test_solver),
       cmocka_unit_test(test_export_onnx),
+      cmocka_unit_test(test_export_onnx_external),
   };
   return cmocka_run_group_tests_name("alloc_fail", tests, setup, teardown);
 }

@@ -1,8 +1,9 @@
 /* ns_net_export_onnx through the public API: the bytes written, read
  * back with protobuf-c against ONNX's field numbers (src/export/onnx.proto),
  * hold what was worked out by hand for a small net (in-place values named
- * apart, the dynamic batch, initializers with the params' shapes), and
- * the errors name the layer or the option, leaving no file.  The numbers
+ * apart, the dynamic batch, initializers with the params' shapes, external
+ * data's entries and side file), and the errors name the layer or the
+ * option, leaving no file.  The numbers
  * the models compute are judged by ONNX Runtime in
  * tests/oracle/test_onnx_export.py. */
 #include <setjmp.h>
@@ -117,7 +118,7 @@ static void test_options(void **state) {
   ns_ctx *ctx = ns_ctx_create();
   ns_net *net = load(ctx, dir, conv_relu);
   tu_path(path, sizeof path, dir, "fixed.onnx");
-  ns_onnx_options o = {17, 1};
+  ns_onnx_options o = {17, 1, 0};
   if (ns_net_export_onnx(ctx, net, path, &o, NULL) != NS_OK) fail_msg("%s", ns_ctx_error(ctx));
   Onnx__ModelProto *m = read_model(path);
   assert_int_equal(m->opset_import[0]->version, 17);
@@ -133,25 +134,76 @@ static void test_options(void **state) {
 }
 
 static void test_errors(void **state) {
-  static const char *with_argmax =
-      "layer { name: 'data' type: 'Input' top: 'data'\n"
-      "  input_param { shape { dim: 1 dim: 4 } } }\n"
-      "layer { name: 'pick' type: 'ArgMax' bottom: 'data' top: 'best'\n"
-      "  argmax_param { top_k: 2 } }\n";
+  static const char *with_roi_pooling =
+      "layer { name: 'data' type: 'Input' top: 'data' top: 'rois'\n"
+      "  input_param { shape { dim: 1 dim: 2 dim: 6 dim: 6 } shape { dim: 1 dim: 5 } } }\n"
+      "layer { name: 'pool5' type: 'ROIPooling' bottom: 'data' bottom: 'rois' top: 'y'\n"
+      "  roi_pooling_param { pooled_h: 2 pooled_w: 2 } }\n";
   char *dir = tu_mkdtemp(), path[1024];
   ns_ctx *ctx = ns_ctx_create();
-  ns_net *net = load(ctx, dir, with_argmax);
+  ns_net *net = load(ctx, dir, with_roi_pooling);
   tu_path(path, sizeof path, dir, "x.onnx");
   assert_int_equal(ns_net_export_onnx(ctx, net, path, NULL, NULL), NS_ERR_UNSUPPORTED);
-  assert_non_null(strstr(ns_ctx_error(ctx), "layer 'pick' (ArgMax) cannot be exported to ONNX"));
-  assert_non_null(strstr(ns_ctx_error(ctx), "top_k 2"));
+  assert_non_null(
+      strstr(ns_ctx_error(ctx), "layer 'pool5' (ROIPooling) cannot be exported to ONNX"));
+  assert_non_null(strstr(ns_ctx_error(ctx), "MaxRoiPool"));
   assert_int_not_equal(access(path, F_OK), 0);
   ns_ctx_clear_error(ctx);
-  ns_onnx_options o = {10, 0};
+  ns_onnx_options o = {10, 0, 0};
   assert_int_equal(ns_net_export_onnx(ctx, net, path, &o, NULL), NS_ERR_USAGE);
   assert_non_null(strstr(ns_ctx_error(ctx), "opset 10"));
   ns_ctx_clear_error(ctx);
   assert_int_equal(ns_net_export_onnx(ctx, net, NULL, NULL, NULL), NS_ERR_USAGE);
+  ns_net_destroy(net);
+  ns_ctx_destroy(ctx);
+  tu_rmtree(dir);
+  free(dir);
+}
+
+static const char *entry_value(const Onnx__TensorProto *t, const char *key) {
+  for (size_t i = 0; i < t->n_external_data; i++)
+    if (strcmp(t->external_data[i]->key, key) == 0) return t->external_data[i]->value;
+  fail_msg("tensor %s has no external_data entry %s", t->name, key);
+  return NULL;
+}
+
+/* External data: the conv's (16, 3, 3, 3) weights, 1728 bytes, leave the
+ * model for big.onnx.data at offset 0; its 64-byte bias stays inline
+ * (under ONNX's 1 KB threshold); the side file holds the net's floats. */
+static void test_external_data(void **state) {
+  static const char *big_conv =
+      "layer { name: 'data' type: 'Input' top: 'data'\n"
+      "  input_param { shape { dim: 1 dim: 3 dim: 5 dim: 5 } } }\n"
+      "layer { name: 'conv' type: 'Convolution' bottom: 'data' top: 'conv'\n"
+      "  convolution_param { num_output: 16 kernel_size: 3\n"
+      "    weight_filler { type: 'gaussian' } bias_filler { type: 'gaussian' } } }\n";
+  char *dir = tu_mkdtemp(), path[1024], data[1100];
+  ns_ctx *ctx = ns_ctx_create();
+  ns_net *net = load(ctx, dir, big_conv);
+  tu_path(path, sizeof path, dir, "big.onnx");
+  snprintf(data, sizeof data, "%s.data", path);
+  ns_onnx_options o = {0, 0, 1};
+  ns_onnx_summary sum;
+  if (ns_net_export_onnx(ctx, net, path, &o, &sum) != NS_OK) fail_msg("%s", ns_ctx_error(ctx));
+  assert_int_equal(sum.external_bytes, 1728);
+  Onnx__ModelProto *m = read_model(path);
+  const Onnx__TensorProto *w = m->graph->initializer[0], *b = m->graph->initializer[1];
+  assert_string_equal(w->name, "conv/weight");
+  assert_int_equal(w->data_location, ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL);
+  assert_false(w->has_raw_data);
+  assert_string_equal(entry_value(w, "location"), "big.onnx.data");
+  assert_string_equal(entry_value(w, "offset"), "0");
+  assert_string_equal(entry_value(w, "length"), "1728");
+  assert_false(b->has_data_location && b->data_location);
+  assert_int_equal(b->raw_data.len, 64);
+  FILE *fp = fopen(data, "rb");
+  assert_non_null(fp);
+  float floats[432];
+  assert_int_equal(fread(floats, sizeof(float), 433, fp), 432);
+  fclose(fp);
+  ns_tensor p = ns_net_param(net, ns_net_find_layer(net, "conv"), 0);
+  assert_memory_equal(floats, p.data, sizeof floats);
+  onnx__model_proto__free_unpacked(m, NULL);
   ns_net_destroy(net);
   ns_ctx_destroy(ctx);
   tu_rmtree(dir);
@@ -163,6 +215,7 @@ int main(void) {
       cmocka_unit_test(test_conv_relu_graph),
       cmocka_unit_test(test_options),
       cmocka_unit_test(test_errors),
+      cmocka_unit_test(test_external_data),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -20,11 +20,12 @@ message when ONNX Runtime is absent); errors naming the layer or option; a
 pooling corner suite (pad with ceil rounding, windows over the edge,
 stride > kernel, AVE's border divisor) against a NumPy rendering of Caffe's
 pooling; the dynamic batch; every conformance net at opset 11; the zoo nets and CaffeNet's fully
-convolutional cast (slow: NS_SKIP_SLOW=1 skips them).
+convolutional cast (slow: NS_SKIP_SLOW=1 skips them). The layers beyond the
+conformance nets and external data: test_onnx_layers.py.
 
-ONNX Runtime is found in bench/peers/node_modules (`make deps-ort`) or
-NETSURG_ORT_NODE_PATH; the checks that need it, or python3-onnx, skip with a
-message when absent.
+ONNX Runtime is found in bench/peers/node_modules (`make deps-ort`) or the
+folder NETSURG_ORT_NODE_PATH names (as for `netsurg export --verify`); the
+checks that need it, or python3-onnx, skip with a message when absent.
 """
 import json
 import os
@@ -277,19 +278,20 @@ class OnnxExport(unittest.TestCase):
         self.assertIn("(equal at 1e-4); argmax over axis 1: 0 of 25 cells differ", p.stdout)
 
     def test_errors_name_the_layer_or_option(self):
-        proto = self.path("top2.prototxt")
+        proto = self.path("roi.prototxt")
         with open(proto, "w") as f:
-            f.write('layer { name: "data" type: "Input" top: "data" input_param { shape '
-                    '{ dim: 1 dim: 4 } } }\n'
-                    'layer { name: "pick" type: "ArgMax" bottom: "data" top: "best" '
-                    'argmax_param { top_k: 2 } }\n')
-        weights = self.path("top2.caffemodel")
+            f.write('layer { name: "data" type: "Input" top: "data" top: "rois" input_param { '
+                    'shape { dim: 1 dim: 2 dim: 6 dim: 6 } shape { dim: 1 dim: 5 } } }\n'
+                    'layer { name: "pool5" type: "ROIPooling" bottom: "data" bottom: "rois" '
+                    'top: "y" roi_pooling_param { pooled_h: 2 pooled_w: 2 } }\n')
+        weights = self.path("roi.caffemodel")
         run("init", proto, "--out", weights)
         out = self.path("s.onnx")
         p = subprocess.run([CLI, "export", proto, weights, "--onnx", out],
                            capture_output=True, text=True)
         self.assertEqual(p.returncode, 3, p.stderr)
-        self.assertIn("layer 'pick' (ArgMax) cannot be exported to ONNX: top_k 2", p.stderr)
+        self.assertIn("layer 'pool5' (ROIPooling) cannot be exported to ONNX: ONNX MaxRoiPool",
+                      p.stderr)
         for bad in (["--onnx", out, "--opset", "10"], ["--onnx", out, "--batch", "0"], []):
             p = subprocess.run([CLI, "export", proto, weights, *bad],
                                capture_output=True, text=True)

@@ -134,7 +134,29 @@ CASES = {
 
 # Where OpenCV 4.6's ONNX importer refuses a model or computes it
 # otherwise (ONNX Runtime and netsurg agree on all of these).
-OPENCV_DIFFERS = {}
+OPENCV_DIFFERS = {
+    **{k: "Slice with step -1 (the reversal that gives TopK Caffe's tie order) is refused"
+       for k in ("argmax_top1_values", "argmax_top2_values", "argmax_top3", "argmax_top3_axis",
+                 "argmax_top4_values_axis")},
+    "axpy": "a Mul of two graph values that broadcast (N, C, 1, 1) against (N, C, H, W) fails "
+            "its shape check",
+    "axpy_2d_scale": "a Mul of two graph values that broadcast is refused",
+    "embed": "Gather of an initializer by a computed index (the Cast) is refused",
+    "mvn": "Sub/Div of two graph values that broadcast (the per-row mean) fail its shape check",
+    "mvn_across": "Div of two graph values that broadcast over three axes is refused",
+    "normalize": "Div by a (N, 1, 1, 1) graph value is refused",
+    "normalize_per_position": "Div of two graph values that broadcast fails its shape check",
+    "parameter": "Identity of an initializer (a node with no graph-value input) is refused",
+    "prior_box": "Identity of an initializer is refused, and the graph inputs no node reads",
+    "reduction_mean": "ReduceMean to fewer axes then Mul: its Reshape rejects the shape",
+    "reduction_sum": "ReduceSum with its axes as an input (opset 13) is not implemented",
+    "relu6": "Clip with min and max as inputs (opset 11 on) is refused unless constant-folded",
+    "silence": "a graph input that no node reads (Silence's bottom) is refused",
+    "threshold": "Greater then Cast fails its shape check",
+    "tile": "no Tile layer",
+    "upsample_nearest": "a 6-D Reshape (the exact nearest-neighbour repeat) is refused",
+    "upsample_nearest3": "a 6-D Reshape (the exact nearest-neighbour repeat) is refused",
+}
 
 
 def draw(how, shape, rng):
