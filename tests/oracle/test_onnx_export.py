@@ -413,5 +413,63 @@ class ZooInOnnxRuntime(unittest.TestCase):
         self.assertEqual(prob.shape, (1, 1000, 8, 8))
 
 
+LENET = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "models",
+                     "fmnist_lenet")
+
+
+@unittest.skipIf(cv2 is None, "python3-opencv / numpy not installed")
+@unittest.skipIf(not os.access(CLI, os.X_OK), "netsurg not built")
+@unittest.skipIf(not HAVE_ORT, ORT_MISSING)
+class FmnistLenetInOnnxRuntime(unittest.TestCase):
+    """The trained Fashion-MNIST LeNet (models/fmnist_lenet, real weights)
+    and its fully convolutional cast at 112x112 (a 22x22 map, as `make
+    demo` runs it): ONNX Runtime against netsurg's forward at 1e-4 of the
+    output's largest magnitude, the argmax equal everywhere; OpenCV's ONNX
+    importer the same."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="netsurg-onnx-lenet-")
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def compare(self, proto, weights, x):
+        model = self.path("m.onnx")
+        run("export", proto, weights, "--onnx", model)
+        check_model(self, model)
+        np.save(self.path("x.npy"), x)
+        run("forward", proto, weights, "--input", "data=" + self.path("x.npy"),
+            "--output", "prob=" + self.path("y.npy"))
+        ours = np.load(self.path("y.npy"))
+        (name, theirs), = ort_forward(model, {"data": x}, self.dir)
+        self.assertEqual(name, "prob")
+        err = rel_err(theirs, ours)
+        self.assertLessEqual(err, TOL)
+        np.testing.assert_array_equal(theirs.argmax(axis=1), ours.argmax(axis=1))
+        net = cv2.dnn.readNetFromONNX(model)
+        net.setInput(x, "data")
+        cv_err = rel_err(net.forward("prob").reshape(ours.shape), ours)
+        self.assertLessEqual(cv_err, TOL)
+        print("  %s %s: ONNX Runtime %.2g, OpenCV %.2g of the largest magnitude" %
+              (os.path.basename(proto), ours.shape, err, cv_err))
+        return ours
+
+    def test_lenet_and_its_cast(self):
+        weights = os.path.join(LENET, "fmnist_lenet.caffemodel")
+        if not os.path.exists(weights):
+            self.skipTest(weights + " absent")
+        rng = np.random.RandomState(4)
+        self.compare(os.path.join(LENET, "deploy.prototxt"), weights,
+                     rng.uniform(0, 1, (1, 1, 28, 28)).astype(np.float32))
+        run("fcn", os.path.join(LENET, "deploy.prototxt"), weights, "--size", "112x112",
+            "--out", self.path("cast"))
+        prob = self.compare(self.path("cast.prototxt"), self.path("cast.caffemodel"),
+                            rng.uniform(0, 1, (1, 1, 112, 112)).astype(np.float32))
+        self.assertEqual(prob.shape, (1, 10, 22, 22))
+
+
 if __name__ == "__main__":
     unittest.main()
