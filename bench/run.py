@@ -223,6 +223,50 @@ def timed(cmd, repeat):
     return best
 
 
+def peak_rss(cmd):
+    """Peak resident bytes of cmd as a process of its own: /usr/bin/time -v,
+    or where it is missing a fresh Python whose only child is the run
+    (getrusage)."""
+    if os.access('/usr/bin/time', os.X_OK):
+        txt = subprocess.run(['/usr/bin/time', '-v'] + cmd, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True, check=True).stderr
+        kb = int(re.search(r'Maximum resident set size \(kbytes\): (\d+)', txt).group(1))
+        return kb * 1024, '/usr/bin/time -v'
+    kb = int(run([sys.executable, '-c',
+                  'import resource, subprocess, sys\n'
+                  'subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)\n'
+                  'print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)'] + cmd))
+    return kb * 1024, 'getrusage'
+
+
+def export_figures(ns, work):
+    """`netsurg export` of the 233 MB CaffeNet to ONNX, warm page cache: the
+    whole process's time (best of 5, load included) and peak memory, against
+    the issue's targets (under 1 s; at most the weights + 50 MB)."""
+    p = lambda f: os.path.join(work, f)  # noqa: E731
+    cmd = [ns, 'export', p('caffenet.prototxt'), p('caffenet.caffemodel'), '--onnx',
+           p('caffenet-export.onnx')]
+    subprocess.run(cmd, stdout=subprocess.DEVNULL, check=True)
+    seconds = timed(cmd, 5)
+    rss, how = peak_rss(cmd)
+    fig = {'seconds': seconds, 'peak_rss_bytes': rss, 'method': how,
+           'weights_bytes': os.path.getsize(p('caffenet.caffemodel')),
+           'onnx_bytes': os.path.getsize(p('caffenet-export.onnx'))}
+    log('bench: export to ONNX %.3f s, peak RSS %.1f MiB' % (seconds, rss / 2 ** 20))
+    return fig
+
+
+def export_line(fig):
+    over = fig['peak_rss_bytes'] - fig['weights_bytes']
+    return ('- export to ONNX (`netsurg export NET WEIGHTS --onnx OUT`, warm page cache, whole '
+            'process, best of 5): %.3f s (target: under 1 s), peak resident memory (%s) %.0f MiB '
+            'for %.0f MiB of weights: weights + %.0f MiB (target: + 50 MB at most), %s; the '
+            'model %.0f MiB.' % (fig['seconds'], fig['method'], fig['peak_rss_bytes'] / 2 ** 20,
+                                 fig['weights_bytes'] / 2 ** 20, over / 2 ** 20,
+                                 'met' if fig['seconds'] < 1 and over <= 50e6 else 'MISSED',
+                                 fig['onnx_bytes'] / 2 ** 20))
+
+
 def extras(ns, work, results, configs, threads, crop_iters):
     p = lambda f: os.path.join(work, f)  # noqa: E731
     ex = {}
@@ -237,24 +281,14 @@ def extras(ns, work, results, configs, threads, crop_iters):
                   'info_with_weights_s': with_w, 'info_without_weights_s': without,
                   'process_start_s': start}
     log('bench: load %.3f s (fillers instead of weights %.3f s)' % (with_w, without))
-    # Peak resident memory of the 451x451 run: /usr/bin/time -v, or where it
-    # is missing a fresh Python whose only child is the run (getrusage).
+    # Peak resident memory of the 451x451 run.
     cmd = [ns, 'bench', p('fcn451.prototxt'), p('fcn451.caffemodel'), '--threads',
            str(threads), '--warmup', '1', '--iters', '3']
-    if os.access('/usr/bin/time', os.X_OK):
-        txt = subprocess.run(['/usr/bin/time', '-v'] + cmd, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE, text=True, check=True).stderr
-        rss_kb = int(re.search(r'Maximum resident set size \(kbytes\): (\d+)', txt).group(1))
-        how = '/usr/bin/time -v'
-    else:
-        rss_kb = int(run([sys.executable, '-c',
-                          'import resource, subprocess, sys\n'
-                          'subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)\n'
-                          'print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)'] + cmd))
-        how = 'getrusage'
-    ex['peak_rss'] = {'bytes': rss_kb * 1024, 'method': how,
+    rss, how = peak_rss(cmd)
+    ex['peak_rss'] = {'bytes': rss, 'method': how,
                       'weights_bytes': os.path.getsize(p('fcn451.caffemodel'))}
-    log('bench: peak RSS of the 451 run %.1f MiB' % (rss_kb / 1024))
+    log('bench: peak RSS of the 451 run %.1f MiB' % (rss / 2 ** 20))
+    ex['export'] = export_figures(ns, work)
     # The seed's comparison: 64 separate 227x227 crops vs one dense 451x451 pass.
     b64 = None
     if crop_iters > 0:
@@ -468,6 +502,8 @@ def report(meta, results, checks, ex, args):
                                 pr['bytes'] / 2 ** 20,
                                 pr['weights_bytes'] / 2 ** 20,
                                 (pr['bytes'] - pr['weights_bytes']) / 2 ** 20))
+        if 'export' in ex:
+            L.append(export_line(ex['export']))
         cr = ex['crops']
         pl = ex['per_layer']
         L.append('- the seed\'s "64x the output in only 3x the time": 64 separate 227x227 '
@@ -543,6 +579,8 @@ def main():
                     help='timed batch-64 forwards (0: skip the batch-64 run)')
     ap.add_argument('--no-extras', action='store_true',
                     help='skip load time, peak memory, the 64-crop pass and the profiles')
+    ap.add_argument('--export-only', action='store_true',
+                    help='only the ONNX export line (time and peak memory), printed')
     ap.add_argument('--out', help='Markdown report')
     ap.add_argument('--json', help='all figures as JSON')
     args = ap.parse_args()
@@ -559,6 +597,10 @@ def main():
     ns = os.path.abspath(os.path.join(args.build, 'netsurg'))
     work = os.path.abspath(os.path.join(args.build, 'bench'))
     peers = [e for e in args.engines if e != 'netsurg']
+    if args.export_only:
+        prepare(ns, work, False)
+        print(export_line(export_figures(ns, work)))
+        return
     prepare(ns, work, 'ort' in peers)
     workers, missing = {}, {}
     meta = {'load_start': loadavg()}
