@@ -96,9 +96,22 @@ say "7. dense features: the fc6-conv blob over the whole image (one pass, shared
 "$ns" forward "$out/caffenet_full_conv.prototxt" "$out/caffenet_full_conv.caffemodel" \
   --input data="$out/input.npy" --output fc6-conv="$out/fc6-conv.npy"
 
-say "8. leaving Caffe: the cast net as ONNX, run by ONNX Runtime on a random input (--verify)"
+say "8. leaving Caffe: the cast net as ONNX, run by ONNX Runtime on the same input (--verify)"
+# ONNX Runtime comes from npm (make deps-ort); fetched here when npm is
+# present, so that the workflow ends in ONNX on a fresh machine too.
+ort=${NETSURG_ORT_NODE_PATH:-bench/peers/node_modules}
+if [ ! -f "$ort/onnxruntime-node/package.json" ] && command -v npm >/dev/null 2>&1; then
+  echo "(ONNX Runtime absent: make deps-ort, npm install of onnxruntime-node into bench/peers)"
+  make --no-print-directory deps-ort >/dev/null 2>&1 ||
+    echo "   make deps-ort failed (offline?): the ONNX Runtime check below is skipped"
+fi
 "$ns" export "$out/caffenet_full_conv.prototxt" "$out/caffenet_full_conv.caffemodel" \
-  --onnx "$out/caffenet_full_conv.onnx" --verify
+  --onnx "$out/caffenet_full_conv.onnx" --verify-input data="$out/input.npy" ||
+  echo "   note: ONNX Runtime's output differs from netsurg's beyond 1e-4 (above)"
+if [ ! -f "$ort/onnxruntime-node/package.json" ]; then
+  echo "   (to see ONNX Runtime's 8x8 map beside netsurg's: make deps-ort, which needs node and"
+  echo "    npm, then make demo again; NETSURG_ORT_NODE_PATH names another node_modules folder)"
+fi
 
 say "the notebook's first half: designer filters on a grey image"
 grey="$image"

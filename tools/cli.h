@@ -21,10 +21,10 @@ int cmd_transplant(int argc, char **argv);
 int cmd_fcn(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_draw(int argc, char **argv);
-/* export --verify: runs MODEL in ONNX Runtime (node) on a random input and
- * prints its difference from the net's forward; 0 (with a message) when
- * ONNX Runtime is absent. */
-int cli_onnx_verify(ns_ctx *ctx, ns_net *net, const char *model);
+/* export --verify: runs MODEL in ONNX Runtime (node) on a random input (or,
+ * inputs_given, on what the net's inputs hold) and prints its difference
+ * from the net's forward; 0 (with a message) when ONNX Runtime is absent. */
+int cli_onnx_verify(ns_ctx *ctx, ns_net *net, const char *model, int inputs_given);
 int cmd_classify(int argc, char **argv);
 int cmd_detect(int argc, char **argv);
 int cmd_train(int argc, char **argv);

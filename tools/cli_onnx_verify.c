@@ -56,16 +56,16 @@ static int write_floats(const char *path, const float *x, int64_t n) {
   return fclose(f) == 0 && w == (size_t)n ? 0 : -1;
 }
 
-/* Random inputs in [-1, 1) into the net and into DIR/in<k>.f32, with the
- * spec naming them. */
-static int write_inputs(ns_net *net, const char *dir, FILE *spec) {
+/* Random inputs in [-1, 1) into the net (unless given) and into
+ * DIR/in<k>.f32, with the spec naming them. */
+static int write_inputs(ns_net *net, const char *dir, FILE *spec, int given) {
   unsigned long long s = 12345;
   fprintf(spec, "{\"outdir\": ");
   cli_json_string(spec, dir);
   fprintf(spec, ", \"inputs\": {");
   for (int i = 0; i < ns_net_input_count(net); i++) {
     ns_tensor t = ns_net_blob(net, ns_net_input_blob(net, i));
-    for (int64_t k = 0; k < t.count; k++) {
+    for (int64_t k = 0; k < t.count && !given; k++) {
       s = s * 6364136223846793005ULL + 1442695040888963407ULL;
       t.data[k] = (float)((double)(s >> 11) / 9007199254740992.0 * 2.0 - 1.0);
     }
@@ -116,6 +116,30 @@ static int64_t argmax_differences(ns_tensor t, const float *y) {
   return bad;
 }
 
+/* The argmax class of cell i of item 0 of a (1, C, H, W) map. */
+static int64_t argmax_at(const float *x, int64_t classes, int64_t inner, int64_t i) {
+  int64_t best = 0;
+  for (int64_t c = 1; c < classes; c++)
+    if (x[c * inner + i] > x[best * inner + i]) best = c;
+  return best;
+}
+
+/* A small class map (one item, at most 16x16 cells) as ONNX Runtime
+ * computes it, each cell marked where netsurg's argmax differs. */
+static void print_map(ns_tensor t, const float *y) {
+  if (t.num_axes != 4 || t.shape[0] != 1 || t.shape[2] > 16 || t.shape[3] > 16) return;
+  int64_t classes = t.shape[1], inner = t.shape[2] * t.shape[3];
+  printf("verify: %s: argmax map over axis 1, ONNX Runtime ('*': netsurg's differs)\n", t.name);
+  for (int64_t h = 0; h < t.shape[2]; h++) {
+    printf("   ");
+    for (int64_t w = 0; w < t.shape[3]; w++) {
+      int64_t i = h * t.shape[3] + w, theirs = argmax_at(y, classes, inner, i);
+      printf(" %4lld%c", (long long)theirs, theirs == argmax_at(t.data, classes, inner, i) ? ' ' : '*');
+    }
+    printf("\n");
+  }
+}
+
 /* One output: the largest difference over the largest magnitude, and
  * for a class map (2 axes or more) the argmax cells; 0 when equal. */
 static int report_output(ns_tensor t, const float *y) {
@@ -134,6 +158,7 @@ static int report_output(ns_tensor t, const float *y) {
     printf("; argmax over axis 1: %lld of %lld cells differ", (long long)bad, (long long)cells);
   }
   printf("\n");
+  print_map(t, y);
   return rc;
 }
 
@@ -172,7 +197,7 @@ static void remove_dir(const char *dir, int n_inputs, int n_outputs) {
   rmdir(dir);
 }
 
-int cli_onnx_verify(ns_ctx *ctx, ns_net *net, const char *model) {
+int cli_onnx_verify(ns_ctx *ctx, ns_net *net, const char *model, int inputs_given) {
   const char *modules = ort_modules();
   if (!modules) {
     fprintf(stderr, "netsurg export: --verify skipped: ONNX Runtime (npm onnxruntime-node) not "
@@ -188,7 +213,7 @@ int cli_onnx_verify(ns_ctx *ctx, ns_net *net, const char *model) {
   }
   snprintf(spec_path, sizeof spec_path, "%s/spec.json", dir);
   FILE *spec = fopen(spec_path, "w");
-  int rc = NS_ERR_IO, ok = spec && write_inputs(net, dir, spec) == 0;
+  int rc = NS_ERR_IO, ok = spec && write_inputs(net, dir, spec, inputs_given) == 0;
   if (spec && fclose(spec) != 0) ok = 0;
   if (!ok)
     fprintf(stderr, "netsurg export: --verify: cannot write the inputs in %s\n", dir);

@@ -8,8 +8,8 @@
 
 static const char *export_help =
     "usage: netsurg export NET WEIGHTS --onnx OUT.onnx [--opset N] [--batch dynamic|N]\n"
-    "                      [--input-size HxW] [--external-data] [--verify] [--seed S]\n"
-    "                      [--allow-unknown]\n\n"
+    "                      [--input-size HxW] [--external-data] [--verify]\n"
+    "                      [--verify-input NAME=IN.npy] [--seed S] [--allow-unknown]\n\n"
     "Write the net and its weights as an ONNX model whose nodes compute Caffe's numbers:\n"
     "graph inputs are the net's Input blobs, outputs its output blobs, and nodes and\n"
     "values keep the layer and blob names (a blob written again in place is named\n"
@@ -28,10 +28,14 @@ static const char *export_help =
     "                    report its largest difference from netsurg's forward (exit 7\n"
     "                    over 1e-4 of the output's largest magnitude); skipped with a\n"
     "                    message when ONNX Runtime is absent\n"
+    "  --verify-input NAME=IN.npy\n"
+    "                    verify on this input (of the exported shape) instead of a\n"
+    "                    random one; a class map of at most 16x16 cells is printed\n"
     "  --seed S          fillers of layers the weights do not cover (default 1)\n";
 
 typedef struct export_args {
   const char *net, *weights, *out;
+  char *verify_input; /* NAME=IN.npy, or NULL */
   int opset, batch, height, width, allow_unknown, verify, external_data;
   unsigned long long seed;
 } export_args;
@@ -54,6 +58,7 @@ static int parse_export(int argc, char **argv, export_args *a) {
       {"batch", required_argument, 0, 'b'},      {"input-size", required_argument, 0, 'z'},
       {"seed", required_argument, 0, 's'},       {"allow-unknown", no_argument, 0, 'u'},
       {"verify", no_argument, 0, 'v'},         {"external-data", no_argument, 0, 'x'},
+      {"verify-input", required_argument, 0, 'i'},
       {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
   unsigned long long opset;
   int c;
@@ -89,6 +94,12 @@ static int parse_export(int argc, char **argv, export_args *a) {
         break;
       case 'x':
         a->external_data = 1;
+        break;
+      case 'i':
+        if (!strchr(optarg, '=') || optarg[0] == '=')
+          return cli_usage_error("export", "--verify-input wants NAME=IN.npy");
+        a->verify_input = optarg;
+        a->verify = 1;
         break;
       case 'h':
         fputs(export_help, stdout);
@@ -152,6 +163,33 @@ static void print_summary(ns_net *net, const export_args *a, const ns_onnx_summa
   printf("\n");
 }
 
+/* The array NAME=IN.npy into input NAME, whose exported shape it must
+ * have (the model's input is fixed but for a dynamic batch). */
+static int feed_verify_input(ns_ctx *ctx, ns_net *net, char *binding) {
+  char *eq = strchr(binding, '=');
+  *eq = '\0';
+  const char *name = binding, *path = eq + 1;
+  int b = ns_net_find_blob(net, name), rc = 0;
+  if (b < 0) {
+    fprintf(stderr, "netsurg export: --verify-input: the net has no blob '%s'\n", name);
+    return NS_ERR_USAGE;
+  }
+  ns_ndarray x;
+  if (ns_npy_load(ctx, path, &x) != NS_OK) return cli_fail(ctx, "export");
+  ns_tensor t = ns_net_blob(net, b);
+  int same = x.num_axes == t.num_axes;
+  for (int i = 0; same && i < t.num_axes; i++) same = x.shape[i] == t.shape[i];
+  if (!same) {
+    fprintf(stderr, "netsurg export: --verify-input: %s is not of input '%s''s shape ", path, name);
+    cli_print_tensor_shape(stderr, &t);
+    fprintf(stderr, "\n");
+    rc = NS_ERR_USAGE;
+  } else
+    memcpy(t.data, x.data, sizeof(float) * (size_t)x.count);
+  ns_ndarray_free(ctx, &x);
+  return rc;
+}
+
 int cmd_export(int argc, char **argv) {
   export_args a;
   int rc = parse_export(argc, argv, &a);
@@ -166,7 +204,8 @@ int cmd_export(int argc, char **argv) {
     rc = cli_fail(ctx, "export");
   else {
     print_summary(net, &a, &s);
-    if (a.verify) rc = cli_onnx_verify(ctx, net, a.out);
+    if (a.verify_input) rc = feed_verify_input(ctx, net, a.verify_input);
+    if (a.verify && !rc) rc = cli_onnx_verify(ctx, net, a.out, a.verify_input != NULL);
   }
   ns_net_destroy(net);
   ns_ctx_destroy(ctx);

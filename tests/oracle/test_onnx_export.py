@@ -276,6 +276,18 @@ class OnnxExport(unittest.TestCase):
                            env=dict(os.environ, NETSURG_ORT_NODE_PATH=ORT_MODULES))
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertIn("(equal at 1e-4); argmax over axis 1: 0 of 25 cells differ", p.stdout)
+        # on Caffe's own input: the 5x5 map printed is Caffe's argmax map
+        p = subprocess.run(args + ["--verify-input", "data=" + os.path.join(d, "in_data.npy")],
+                           capture_output=True, text=True,
+                           env=dict(os.environ, NETSURG_ORT_NODE_PATH=ORT_MODULES))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        lines = p.stdout.splitlines()
+        at = lines.index("verify: prob: argmax map over axis 1, ONNX Runtime ('*': netsurg's "
+                         "differs)")
+        printed = [[int(c) for c in row.split()] for row in lines[at + 1:at + 6]]
+        caffe = np.load(os.path.join(d, "blob_prob.npy"))[0].argmax(axis=0)
+        self.assertEqual(printed, caffe.tolist())
+        self.assertNotIn("*", "".join(lines[at + 1:at + 6]))
 
     def test_errors_name_the_layer_or_option(self):
         proto = self.path("roi.prototxt")
