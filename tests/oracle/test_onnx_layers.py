@@ -207,12 +207,12 @@ class OnnxLayers(unittest.TestCase):
             net.setInput(x, n)
         return dict(zip(outputs, net.forward(outputs)))
 
-    def check_case(self, key):
+    def check_case(self, key, *opts):
         text, shapes, outputs, how = CASES[key]
         proto, weights, xs = self.build(key, text, shapes, how)
         ours = self.netsurg_forward(proto, weights, xs, outputs)
         model = self.path(key + ".onnx")
-        run("export", proto, weights, "--onnx", model)
+        run("export", proto, weights, "--onnx", model, *opts)
         check_model(self, model)
         worst = 0.0
         if HAVE_ORT:
@@ -222,6 +222,8 @@ class OnnxLayers(unittest.TestCase):
                 self.assertLessEqual(err, TOL, "%s %s: ONNX Runtime differs by %.3g of the "
                                      "largest magnitude" % (key, name, err))
                 worst = max(worst, err)
+        if opts:
+            return worst, "", True
         try:
             theirs = self.opencv_forward(model, xs, outputs)
             errs = [rel_err(theirs[n].reshape(ours[n].shape), ours[n]) for n in outputs]
@@ -246,6 +248,16 @@ class OnnxLayers(unittest.TestCase):
                       (key, worst, opencv))
         # OpenCV's differences are the listed ones, no more and no fewer.
         self.assertEqual(opencv_differs, set(OPENCV_DIFFERS))
+
+    def test_opset_11(self):
+        """The forms that change with the opset (Reduce* axes, Resize's
+        inputs, Split, TopK) at opset 11."""
+        if onnx is None or not HAVE_ORT:
+            self.skipTest("python3-onnx and ONNX Runtime are needed: " + ORT_MISSING)
+        for key in ("argmax_top2_values", "reduction_mean", "mvn_across", "normalize",
+                    "interp_zoom"):
+            with self.subTest(case=key):
+                self.check_case(key, "--opset", "11")
 
     def test_external_data(self):
         """--external-data: the weights in OUT.onnx.data at the offsets the
