@@ -47,10 +47,9 @@ static ns_status argmax_top1(ns_onnx *g, const ns_layer *l, const char *x, int a
 static ns_status argmax_topk(ns_onnx *g, const ns_layer *l, const char *x, int axis, int has_axis,
                              int64_t top_k, int out_max_val, int64_t depth, const char *out) {
   int64_t start = -1, end = INT64_MIN, step = -1, ax = axis;
-  const char *sin[5] = {x, ns_onnx_int64s(g, l, "rev_start", 1, &start),
-                        ns_onnx_int64s(g, l, "rev_end", 1, &end),
-                        ns_onnx_int64s(g, l, "rev_axis", 1, &ax),
-                        ns_onnx_int64s(g, l, "rev_step", 1, &step)};
+  const char *sin[5] = {
+      x, ns_onnx_int64s(g, l, "rev_start", 1, &start), ns_onnx_int64s(g, l, "rev_end", 1, &end),
+      ns_onnx_int64s(g, l, "rev_axis", 1, &ax), ns_onnx_int64s(g, l, "rev_step", 1, &step)};
   const char *rev = ns_onnx_tmp(g, l, "reversed");
   ns_onnx_node(g, l, rev, "Slice", 5, sin, 1, &rev);
   const char *values_only = has_axis && out_max_val ? out : NULL;
@@ -63,7 +62,8 @@ static ns_status argmax_topk(ns_onnx *g, const ns_layer *l, const char *x, int a
   if (values_only) return ns_onnx_status(g);
   int64_t last = depth - 1;
   const char *sub[2] = {ns_onnx_int64s(g, l, "last", 1, &last), tk_out[1]};
-  const char *index = ns_onnx_tmp(g, l, "index"), *fidx = has_axis ? out : ns_onnx_tmp(g, l, "float");
+  const char *index = ns_onnx_tmp(g, l, "index"),
+             *fidx = has_axis ? out : ns_onnx_tmp(g, l, "float");
   ns_onnx_node(g, l, index, "Sub", 2, sub, 1, &index);
   Onnx__NodeProto *c = ns_onnx_node1(g, l, has_axis ? NULL : fidx, "Cast", index, fidx);
   ns_onnx_attr_int(g, c, "to", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT);

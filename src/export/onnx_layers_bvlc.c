@@ -41,7 +41,8 @@ NS_ONNX_HOOK(reduction) {
   const ns_blob *x = l->bottom[0];
   int axis = p && p->has_axis ? p->axis : 0;
   if (axis < 0) axis += x->num_axes;
-  int op = p && p->has_operation ? (int)p->operation : CAFFE__REDUCTION_PARAMETER__REDUCTION_OP__SUM;
+  int op =
+      p && p->has_operation ? (int)p->operation : CAFFE__REDUCTION_PARAMETER__REDUCTION_OP__SUM;
   const char *kind = op == CAFFE__REDUCTION_PARAMETER__REDUCTION_OP__ASUM    ? "ReduceL1"
                      : op == CAFFE__REDUCTION_PARAMETER__REDUCTION_OP__SUMSQ ? "ReduceSumSquare"
                      : op == CAFFE__REDUCTION_PARAMETER__REDUCTION_OP__MEAN  ? "ReduceMean"
@@ -130,7 +131,8 @@ NS_ONNX_HOOK(embed) {
   ns_onnx_attr_int(g, c, "to", ONNX__TENSOR_PROTO__DATA_TYPE__INT64);
   const char *gin[2] = {ns_onnx_blob(g, l, "weight", w, 2, w->shape), idx};
   const char *rows = bias ? ns_onnx_tmp(g, l, "rows") : out;
-  ns_onnx_attr_int(g, ns_onnx_node(g, l, bias ? rows : NULL, "Gather", 2, gin, 1, &rows), "axis", 0);
+  ns_onnx_attr_int(g, ns_onnx_node(g, l, bias ? rows : NULL, "Gather", 2, gin, 1, &rows), "axis",
+                   0);
   if (bias) {
     const ns_blob *b = l->params[1];
     const char *add[2] = {rows, ns_onnx_blob(g, l, "bias", b, 1, &b->count)};

@@ -36,7 +36,8 @@ NS_ONNX_HOOK(interp) {
     int64_t starts[2] = {-p->pad_beg, -p->pad_beg};
     int64_t ends[2] = {x->shape[2] + p->pad_end, x->shape[3] + p->pad_end}, axes[2] = {2, 3};
     const char *sin[4] = {in, ns_onnx_int64s(g, l, "starts", 2, starts),
-                          ns_onnx_int64s(g, l, "ends", 2, ends), ns_onnx_int64s(g, l, "axes", 2, axes)};
+                          ns_onnx_int64s(g, l, "ends", 2, ends),
+                          ns_onnx_int64s(g, l, "axes", 2, axes)};
     const char *cropped = ns_onnx_tmp(g, l, "cropped");
     ns_onnx_node(g, l, cropped, "Slice", 4, sin, 1, &cropped);
     in = cropped;
@@ -66,8 +67,9 @@ NS_ONNX_HOOK(interp) {
  * arithmetic that could round. */
 NS_ONNX_HOOK(upsample) {
   if (l->n_bottom == 2)
-    return ns_onnx_fail(g, l, "SegNet's unpooling reads MAX Pooling's mask top, which is not "
-                              "exported");
+    return ns_onnx_fail(g, l,
+                        "SegNet's unpooling reads MAX Pooling's mask top, which is not "
+                        "exported");
   const ns_blob *x = l->bottom[0], *y = l->top[0];
   int64_t s_h = y->shape[2] / x->shape[2], s_w = y->shape[3] / x->shape[3];
   int64_t six[6] = {x->shape[0], x->shape[1], x->shape[2], 1, x->shape[3], 1};
@@ -126,8 +128,9 @@ NS_ONNX_HOOK(bn) {
   if (l->n_params == 2) {
     const Caffe__SegNetBNParameter *q = l->param->segnet_bn_param;
     if ((q ? q->bn_mode : p->bn_mode) != CAFFE__BNPARAMETER__BNMODE__INFERENCE)
-      return ns_onnx_fail(g, l, "SegNet's LEARN mode normalises by each batch's own statistics, "
-                                "even in TEST; ONNX has no such node");
+      return ns_onnx_fail(g, l,
+                          "SegNet's LEARN mode normalises by each batch's own statistics, "
+                          "even in TEST; ONNX has no such node");
     int rank = 0;
     dims[rank++] = c;
     for (int i = 2; i < x->num_axes; i++) dims[rank++] = 1;
@@ -139,8 +142,9 @@ NS_ONNX_HOOK(bn) {
     return ns_onnx_status(g);
   }
   if (!p->frozen && ns_layer_phase_train(l))
-    return ns_onnx_fail(g, l, "a TRAIN-phase BN that is not frozen normalises by the batch's own "
-                              "statistics; export the TEST net");
+    return ns_onnx_fail(g, l,
+                        "a TRAIN-phase BN that is not frozen normalises by the batch's own "
+                        "statistics; export the TEST net");
   const char *bin[5] = {in, ns_onnx_blob(g, l, "slope", l->params[0], 1, &c),
                         ns_onnx_blob(g, l, "bias", l->params[1], 1, &c),
                         ns_onnx_blob(g, l, "mean", l->params[2], 1, &c),
