@@ -1,0 +1,41 @@
+"""`netsurg forward` on every prototxt of ../shared/data/prototxt/wild
+(the Caffe forks' models as people publish them), with filler weights and
+a random input (tests/oracle/wildnet.py says which): every output blob
+has the size `netsurg info` gives it and is finite, and where OpenCV 4.6
+reads the file and no other test already compares it, every output is
+within 1e-4 of OpenCV's largest magnitude.  The big ones (548 MB of VGG
+weights, PSPNet at 473 x 473) run in tests/slow/test_wild_forward_big.py;
+wildnet.FILES lists each file, where it runs and what checks it, and a
+file it does not list fails here until it is.
+"""
+import os
+import shutil
+import tempfile
+import unittest
+from nscli import CLI
+import wildnet
+
+
+@unittest.skipIf(wildnet.cv2 is None, "python3-opencv / numpy not installed")
+@unittest.skipIf(not os.access(CLI, os.X_OK), "netsurg not built")
+@unittest.skipIf(not os.path.isdir(wildnet.WILD), "../shared wild prototxts absent")
+class WildForward(unittest.TestCase):
+    def test_every_file_is_listed(self):
+        files = {f for f in os.listdir(wildnet.WILD) if f.endswith(".prototxt")}
+        self.assertEqual(files - set(wildnet.FILES), set(), "add them to wildnet.FILES")
+
+    def test_forward_fast_files(self):
+        fast = [f for f, (where, _) in sorted(wildnet.FILES.items()) if where == "fast"]
+        for name in fast:
+            if not os.path.exists(os.path.join(wildnet.WILD, name)):
+                continue
+            with self.subTest(f=name):
+                tmp = tempfile.mkdtemp(prefix="netsurg-wild-")
+                try:
+                    wildnet.check(self, name, tmp)
+                finally:
+                    shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,37 @@
+"""The wild/ prototxts too big for make test (tests/oracle/wildnet.FILES
+marks them "slow"): VGG-16 and the Faster R-CNN VGG16 (548 MB of weights
+each, compared with OpenCV 4.6 on every output; OpenCV runs the Python
+proposal layer as its Proposal, as netsurg does) and PSPNet at 473 x 473
+(finite outputs of the shaped size; OpenCV cannot read it).  The same
+checks as tests/oracle/test_wild_forward.py.
+"""
+import os
+import shutil
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "oracle"))
+from nscli import CLI  # noqa: E402
+import wildnet  # noqa: E402
+
+
+@unittest.skipIf(wildnet.cv2 is None, "python3-opencv / numpy not installed")
+@unittest.skipIf(not os.access(CLI, os.X_OK), "netsurg not built")
+@unittest.skipIf(not os.path.isdir(wildnet.WILD), "../shared wild prototxts absent")
+class WildForwardSlow(unittest.TestCase):
+    def test_forward_slow_files(self):
+        slow = [f for f, (where, _) in sorted(wildnet.FILES.items()) if where == "slow"]
+        for name in slow:
+            if not os.path.exists(os.path.join(wildnet.WILD, name)):
+                continue
+            with self.subTest(f=name):
+                tmp = tempfile.mkdtemp(prefix="netsurg-wild-")
+                try:
+                    wildnet.check(self, name, tmp)
+                finally:
+                    shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    unittest.main()
