@@ -440,6 +440,85 @@ static void test_classify_map(void **state) {
   ns_ctx_destroy(ctx);
 }
 
+/* The numbers after "KEY": in a JSON line, flattened (nested lists). */
+static int json_floats(const char *json, const char *key, float *vals, int max) {
+  char want[64];
+  snprintf(want, sizeof want, "\"%s\": [", key);
+  const char *p = strstr(json, want);
+  if (!p) return -1;
+  p += strlen(want);
+  int depth = 1, n = 0;
+  while (*p && depth > 0) {
+    if (*p == '[' || *p == ']') {
+      depth += *p == '[' ? 1 : -1;
+      p++;
+    } else if ((*p >= '0' && *p <= '9') || *p == '-') {
+      char *end;
+      float v = strtof(p, &end);
+      if (n < max) vals[n] = v;
+      n++;
+      p = end;
+    } else {
+      p++;
+    }
+  }
+  return n;
+}
+
+/* --blob NAME --channel C maps any blob's channel, not only a softmax's
+ * classes: channel 17 of fc6-conv (32 channels; prob has 10) against
+ * that blob from the library's own forward on the input classify saved.
+ * --class is the older name of the same option. */
+static void test_classify_blob_channel(void **state) {
+  (void)state;
+  char net[1024], w[1024], img[1024], heat[1024], in_npy[1024];
+  conf(net, sizeof net, "mini_caffenet_fcn", "net.prototxt");
+  conf(w, sizeof w, "mini_caffenet_fcn", "weights.caffemodel");
+  tmp(img, sizeof img, "chan.png");
+  tmp(heat, sizeof heat, "chan_heat.png");
+  tmp(in_npy, sizeof in_npy, "chan_input.npy");
+  ns_ctx *ctx = ns_ctx_create();
+  write_test_png(ctx, img, 3);
+  run_result r = run("classify %s %s %s --json --blob fc6-conv --channel 17 --heatmap %s "
+                     "--save-input %s",
+                     net, w, img, heat, in_npy);
+  float got[25];
+  if (r.code != 0 || json_floats(r.out, "confidence", got, 25) != 25) fail_msg("%s", r.out);
+  free(r.out);
+  struct stat sb;
+  assert_int_equal(stat(heat, &sb), 0);
+
+  ns_ndarray input = load_npy(ctx, in_npy);
+  ns_net *n = NULL;
+  assert_int_equal(ns_net_load(ctx, net, &(ns_net_opts){NS_PHASE_TEST, 0, w}, &n), NS_OK);
+  assert_int_equal(ns_net_reshape_input(ctx, n, "data", 4, input.shape), NS_OK);
+  memcpy(ns_net_blob(n, ns_net_find_blob(n, "data")).data, input.data,
+         (size_t)input.count * sizeof(float));
+  assert_int_equal(ns_net_forward(ctx, n), NS_OK);
+  ns_tensor fc6 = ns_net_blob(n, ns_net_find_blob(n, "fc6-conv"));
+  assert_int_equal(fc6.shape[1], 32);
+  int nonzero = 0;
+  for (int cell = 0; cell < 25; cell++) {
+    float want = fc6.data[17 * 25 + cell];
+    nonzero += want != 0;
+    if (fabsf(got[cell] - want) > 1e-5f * (1 + fabsf(want)))
+      fail_msg("cell %d: %g, fc6-conv channel 17 has %g", cell, (double)got[cell], (double)want);
+  }
+  assert_true(nonzero > 0);
+  ns_net_destroy(n);
+  ns_ndarray_free(ctx, &input);
+
+  /* --class is the same option */
+  run_result a = run("classify %s %s %s --json --blob fc6-conv --channel 17", net, w, img);
+  run_result b = run("classify %s %s %s --json --blob fc6-conv --class 17", net, w, img);
+  assert_int_equal(a.code, 0);
+  assert_string_equal(a.out, b.out);
+  free(a.out);
+  free(b.out);
+  expect(run("classify %s %s %s --blob fc6-conv --channel 32", net, w, img), 1, "channels 0 to 31");
+  ns_ctx_destroy(ctx);
+}
+
 /* The input classify saved against ns_transform_preprocess with
  * classify.py's defaults (channel swap 2,1,0, raw scale 255) and the
  * given mean (an image when mean_image is set), within 1e-4; the mean
@@ -680,6 +759,7 @@ int main(void) {
       cmocka_unit_test(test_transplant),
       cmocka_unit_test(test_fcn),
       cmocka_unit_test(test_classify_map),
+      cmocka_unit_test(test_classify_blob_channel),
       cmocka_unit_test(test_classify_plain),
       cmocka_unit_test(test_info_receptive_field),
       cmocka_unit_test(test_examples),

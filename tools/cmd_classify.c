@@ -13,7 +13,7 @@
 static const char *classify_help =
     "usage: netsurg classify NET WEIGHTS IMAGE... [--mean-file F] [--channel-mean]\n"
     "         [--mean B,G,R] [--channel-swap 2,1,0] [--raw-scale 255] [--input-scale S]\n"
-    "         [--labels synset_words.txt] [--top K] [--class K] [--heatmap OUT.png]\n"
+    "         [--labels synset_words.txt] [--top K] [--channel C] [--heatmap OUT.png]\n"
     "         [--save-input IN.npy] [--json] [--blob NAME] [--no-antialias] [--threads N]\n"
     "         [--allow-unknown]\n\n"
     "Classify JPEG or PNG images with pycaffe's preprocessing: caffe.io.load_image (RGB\n"
@@ -32,7 +32,9 @@ static const char *classify_help =
     "  --input-scale S     multiply after the mean is subtracted (default 1)\n"
     "  --labels F          class names, one per line (synset_words.txt)\n"
     "  --top K             top classes to show (default 5)\n"
-    "  --class K           confidence = probability of class K (default: max probability)\n"
+    "  --channel C         confidence = channel C of the blob: class C's probability, or\n"
+    "                      any map of --blob NAME (default: max over channels);\n"
+    "                      --class C is the same\n"
     "  --heatmap OUT.png   the input (resized as the net sees it) beside the confidence\n"
     "                      map scaled to it, with a colour bar\n"
     "  --save-input F.npy  the exact input blob (1, C, H, W), float32\n"
@@ -71,8 +73,8 @@ static int parse_option(int c, const char *arg, classify_args *a) {
       a->top = (int)v;
       return 0;
     case 'k':
-      if (cli_parse_u64("classify", "--class", arg, &v)) return NS_ERR_USAGE;
-      if (v > 1000000000) return cli_usage_error("classify", "--class: too large");
+      if (cli_parse_u64("classify", "--channel", arg, &v)) return NS_ERR_USAGE;
+      if (v > 1000000000) return cli_usage_error("classify", "--channel: too large");
       a->class_k = (int)v;
       return 0;
     case 'H':
@@ -101,6 +103,7 @@ static int parse_classify(int argc, char **argv, classify_args *a) {
   static const struct option longopts[] = {CLI_PREPROCESS_LONGOPTS,
                                            {"labels", required_argument, 0, 'l'},
                                            {"top", required_argument, 0, 't'},
+                                           {"channel", required_argument, 0, 'k'},
                                            {"class", required_argument, 0, 'k'},
                                            {"heatmap", required_argument, 0, 'H'},
                                            {"save-input", required_argument, 0, 's'},
@@ -180,8 +183,9 @@ static int setup_net(session *s) {
   if (out.num_axes != 2 && out.num_axes != 4)
     return cli_usage_error("classify", "blob '%s' is neither (N, K) nor (N, K, H, W)", out.name);
   if (a->class_k >= out.shape[1])
-    return cli_usage_error("classify", "--class %d: '%s' has %lld classes", a->class_k, out.name,
-                           (long long)out.shape[1]);
+    return cli_usage_error("classify", "--channel %d: '%s' has %lld classes (channels 0 to %lld)",
+                           a->class_k, out.name, (long long)out.shape[1],
+                           (long long)out.shape[1] - 1);
   return 0;
 }
 
