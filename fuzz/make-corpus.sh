@@ -196,6 +196,80 @@ layer { name: "det" type: "DetectionOutput" bottom: "loc_f" bottom: "conf_f" bot
     confidence_threshold: 0.01 } }
 EOF
 
+cat >"$tmp/forks.prototxt" <<'EOF'
+# The forks' layers: BN (PSPNet), Interp (PSPNet, DeepLab), Upsample (YOLO's
+# nearest form and SegNet's with the max-pooling mask), ShuffleChannel,
+# Axpy (SENet), Normalize across space, Permute of a 3-axis order, ReLU6,
+# ConvolutionDepthwise, Pooling with ceil_mode false; backward runs too.
+name: "forks"
+force_backward: true
+input: "data" input_shape { dim: 1 dim: 4 dim: 7 dim: 6 }
+layer { name: "bn" type: "BN" bottom: "data" top: "bn"
+  bn_param { slope_filler { type: "constant" value: 1.5 } bias_filler { type: "constant" value: -0.2 }
+    eps: 1e-5 frozen: true } }
+layer { name: "interp" type: "Interp" bottom: "bn" top: "interp"
+  interp_param { zoom_factor: 2 pad_beg: 0 pad_end: -1 } }
+layer { name: "shrink" type: "Interp" bottom: "interp" top: "shrink"
+  interp_param { shrink_factor: 3 } }
+layer { name: "fixed" type: "Interp" bottom: "data" top: "fixed"
+  interp_param { height: 5 width: 9 } }
+layer { name: "pool" type: "Pooling" bottom: "data" top: "pool" top: "mask"
+  pooling_param { pool: MAX kernel_size: 2 stride: 2 ceil_mode: false } }
+layer { name: "unpool" type: "Upsample" bottom: "pool" bottom: "mask" top: "unpool"
+  upsample_param { scale: 2 upsample_h: 7 upsample_w: 6 } }
+layer { name: "up" type: "Upsample" bottom: "pool" top: "up" upsample_param { scale: 3 } }
+layer { name: "shuffle" type: "ShuffleChannel" bottom: "bn" top: "shuffle"
+  shuffle_channel_param { group: 2 } }
+layer { name: "gap" type: "Pooling" bottom: "shuffle" top: "gap"
+  pooling_param { pool: AVE global_pooling: true } }
+layer { name: "gate" type: "Sigmoid" bottom: "gap" top: "gate" }
+layer { name: "axpy" type: "Axpy" bottom: "gate" bottom: "shuffle" bottom: "data" top: "axpy" }
+layer { name: "dw" type: "ConvolutionDepthwise" bottom: "axpy" top: "dw"
+  convolution_param { num_output: 4 kernel_size: 3 pad: 1 weight_filler { type: "msra" } } }
+layer { name: "relu6" type: "ReLU6" bottom: "dw" top: "dw" }
+layer { name: "norm" type: "Normalize" bottom: "dw" top: "norm"
+  norm_param { across_spatial: true channel_shared: true eps: 1e-10
+    scale_filler { type: "constant" value: 2 } } }
+layer { name: "perm" type: "Permute" bottom: "norm" top: "perm"
+  permute_param { order: 0 order: 3 order: 1 } }
+EOF
+
+cat >"$tmp/ssd_variants.prototxt" <<'EOF'
+# DetectionOutput without shared locations, CORNER / CORNER_SIZE codes,
+# variances in the target; PriorBox with two sizes, img_h/w, step_h/w,
+# OpenCV's width/height lists; two images.
+name: "ssd_variants"
+input: "data" input_shape { dim: 2 dim: 2 dim: 12 dim: 10 }
+layer { name: "feat" type: "Pooling" bottom: "data" top: "feat"
+  pooling_param { pool: AVE kernel_size: 4 stride: 4 ceil_mode: false } }
+layer { name: "pb" type: "PriorBox" bottom: "feat" bottom: "data" top: "pb"
+  prior_box_param { min_size: 2 min_size: 5 max_size: 4 max_size: 9 aspect_ratio: 3
+    flip: false img_h: 12 img_w: 10 step_h: 4 step_w: 3.5 offset: 0.25 variance: 0.1 } }
+layer { name: "pbw" type: "PriorBox" bottom: "feat" bottom: "data" top: "pbw"
+  prior_box_param { width: 2 width: 4 height: 3 height: 1 clip: true variance: 0.1
+    variance: 0.1 variance: 0.2 variance: 0.2 } }
+layer { name: "loc" type: "Convolution" bottom: "feat" top: "loc"
+  convolution_param { num_output: 72 kernel_size: 1 weight_filler { type: "gaussian" std: 0.3 } } }
+layer { name: "loc_p" type: "Permute" bottom: "loc" top: "loc_p"
+  permute_param { order: 0 order: 2 order: 3 order: 1 } }
+layer { name: "loc_f" type: "Flatten" bottom: "loc_p" top: "loc_f" }
+layer { name: "conf" type: "Convolution" bottom: "feat" top: "conf"
+  convolution_param { num_output: 18 kernel_size: 1 weight_filler { type: "gaussian" std: 2 } } }
+layer { name: "conf_p" type: "Permute" bottom: "conf" top: "conf_p"
+  permute_param { order: 0 order: 2 order: 3 order: 1 } }
+layer { name: "conf_f" type: "Flatten" bottom: "conf_p" top: "conf_f" }
+layer { name: "conf_s" type: "Softmax" bottom: "conf_f" top: "conf_s" }
+layer { name: "det" type: "DetectionOutput" bottom: "loc_f" bottom: "conf_s" bottom: "pb"
+  top: "det"
+  detection_output_param { num_classes: 3 share_location: false background_label_id: -1
+    nms_param { nms_threshold: 0.3 } code_type: CORNER_SIZE variance_encoded_in_target: true
+    confidence_threshold: 0.2 } }
+layer { name: "det2" type: "DetectionOutput" bottom: "loc_f" bottom: "conf_s" bottom: "pb"
+  top: "det2"
+  detection_output_param { num_classes: 3 share_location: false background_label_id: 2
+    nms_param { nms_threshold: 0.6 top_k: 3 } code_type: CORNER keep_top_k: 4 } }
+EOF
+
 # Faster R-CNN's layers: Proposal (native and as py-faster-rcnn's Python
 # layer) feeding ROIPooling and PSROIPooling; im_info (48, 48, 1) made by
 # Power and Concat.
@@ -252,7 +326,7 @@ for d in tests/conformance/*/; do
   n=$(basename "$d")
   [ -f "$d/weights.caffemodel" ] && put_model "$d/weights.caffemodel" "conf_$n.caffemodel"
 done
-for n in small_cnn branches v1 v0; do
+for n in small_cnn branches v1 v0 forks ssd_head; do
   if "$cli" init "$tmp/$n.prototxt" --seed 1 --out "$tmp/$n.caffemodel" >/dev/null; then
     put_model "$tmp/$n.caffemodel" "init_$n.caffemodel"
   else
