@@ -420,6 +420,142 @@ static void test_pooling_ceil_mode(void **state) {
   assert_non_null(strstr(ns_ctx_error(fx->ctx), "pool"));
 }
 
+/* ---- binary files from the losing side of a number clash ---------------- */
+
+/* Warnings collected from the context. */
+typedef struct warnings {
+  int n;
+  char text[4][1024];
+} warnings;
+
+static void collect(void *user, const char *message) {
+  warnings *w = user;
+  if (w->n < 4) snprintf(w->text[w->n], sizeof w->text[0], "%s", message);
+  w->n++;
+}
+
+/* A one-layer binary NetParameter through the reader: its status, the
+ * parsed net freed. */
+static ns_status read_layer(ns_ctx *ctx, const char *type, uint32_t field, const wbuf *inner) {
+  wbuf layer = {0}, net = {0};
+  put_bytes(&layer, 1, "l", 1);
+  put_bytes(&layer, 2, type, strlen(type));
+  put_msg(&layer, field, inner);
+  put_msg(&net, 100, &layer);
+  Caffe__NetParameter *np = NULL;
+  ns_status st = ns_parse_net_param(ctx, net.b, net.n, "fork.caffemodel", &np, NULL);
+  ns_net_param_free(ctx, np);
+  return st;
+}
+
+static void assert_error_names(ns_ctx *ctx, const char *a, const char *b, const char *c) {
+  const char *e = ns_ctx_error(ctx);
+  if (!strstr(e, "layer 'l'") || !strstr(e, a) || !strstr(e, b) || !strstr(e, c))
+    fail_msg("error lacks '%s', '%s' or '%s': %s", a, b, c, e);
+}
+
+/* PSPNet's interp_param at 143 (BVLC's input_param): height 1 and width 2
+ * are varints where input_param's shape (1) is a message, so the decoder
+ * would fail ("corrupt"); zoom_factor 3 alone would decode as an unknown
+ * field of input_param.  SegNet's upsample_param at 137 (BVLC's
+ * embed_param): scale 1 decodes as embed's num_output, pad_out_h 4 is a
+ * varint where embed's weight_filler is a message.  OpenCV's
+ * proposal_param at 201 (SSD's multibox_loss_param, unknown here). */
+static void test_binary_clash_names_layer_and_fork(void **state) {
+  tu_fixture *fx = *state;
+  ns_ctx *ctx = fx->ctx;
+  wbuf interp = {0}, zoom = {0}, up = {0}, up_pad = {0}, prop = {0};
+  put_uint(&interp, 1, 65);
+  put_uint(&interp, 2, 65);
+  put_uint(&zoom, 3, 8);
+  put_uint(&up, 1, 2);
+  put_uint(&up_pad, 4, 1);
+  put_uint(&prop, 1, 16);
+  assert_int_equal(read_layer(ctx, "Interp", 143, &interp), NS_ERR_UNSUPPORTED);
+  assert_error_names(ctx, "field 143", "interp_param", "PSPNet");
+  assert_int_equal(read_layer(ctx, "Interp", 143, &zoom), NS_ERR_UNSUPPORTED);
+  assert_error_names(ctx, "field 143", "interp_param", "input_param");
+  /* the bytes alone tell: no Input layer has a varint there */
+  assert_int_equal(read_layer(ctx, "Resize", 143, &interp), NS_ERR_UNSUPPORTED);
+  assert_error_names(ctx, "field 143", "interp_param", "(type Resize)");
+  assert_int_equal(read_layer(ctx, "Upsample", 137, &up), NS_ERR_UNSUPPORTED);
+  assert_error_names(ctx, "field 137", "upsample_param", "SegNet");
+  assert_int_equal(read_layer(ctx, "Unpool", 137, &up_pad), NS_ERR_UNSUPPORTED);
+  assert_error_names(ctx, "field 137", "upsample_param", "embed_param");
+  assert_int_equal(read_layer(ctx, "Proposal", 201, &prop), NS_ERR_UNSUPPORTED);
+  assert_error_names(ctx, "field 201", "proposal_param", "OpenCV");
+
+  /* BVLC's own fields at those numbers still read */
+  wbuf dim = {0}, shape = {0}, embed = {0};
+  put_uint(&dim, 1, 3);
+  put_msg(&shape, 1, &dim);
+  put_uint(&embed, 1, 10);
+  put_uint(&embed, 3, 0);
+  Caffe__NetParameter *np = decode_layer(ctx, "Input", 143, &shape);
+  assert_int_equal(np->layer[0]->input_param->n_shape, 1);
+  ns_net_param_free(ctx, np);
+  np = decode_layer(ctx, "Embed", 137, &embed);
+  assert_int_equal(np->layer[0]->embed_param->num_output, 10);
+  ns_net_param_free(ctx, np);
+}
+
+/* PR #3057's ceil_mode and BVLC's round_mode both are PoolingParameter's
+ * varint 13: read as round_mode, with a warning naming the layer. */
+static void test_binary_pooling_13_warns(void **state) {
+  tu_fixture *fx = *state;
+  warnings w = {0};
+  ns_ctx_set_warning_handler(fx->ctx, collect, &w);
+  wbuf pool = {0};
+  put_uint(&pool, 13, 1);
+  Caffe__NetParameter *np = decode_layer(fx->ctx, "Pooling", 121, &pool);
+  assert_int_equal(np->layer[0]->pooling_param->round_mode,
+                   CAFFE__POOLING_PARAMETER__ROUND_MODE__FLOOR);
+  ns_net_param_free(fx->ctx, np);
+  assert_int_equal(w.n, 1);
+  if (!strstr(w.text[0], "layer 'l'") || !strstr(w.text[0], "field 13") ||
+      !strstr(w.text[0], "round_mode FLOOR") || !strstr(w.text[0], "ceil_mode: true"))
+    fail_msg("%s", w.text[0]);
+}
+
+/* Numbers our schema lacks are kept; one warning per message and number,
+ * naming the first layer and the count: SSD's multibox_loss_param (201)
+ * in two layers, and an unknown 9999 in a convolution_param (106). */
+static void test_binary_unknown_fields_warn_once(void **state) {
+  tu_fixture *fx = *state;
+  warnings w = {0};
+  ns_ctx_set_warning_handler(fx->ctx, collect, &w);
+  wbuf loss = {0}, conv = {0}, a = {0}, b = {0}, c = {0}, net = {0};
+  put_uint(&loss, 1, 3);
+  put_uint(&conv, 1, 4);    /* num_output */
+  put_uint(&conv, 9999, 7); /* unknown */
+  put_bytes(&a, 1, "a", 1);
+  put_bytes(&a, 2, "MultiBoxLoss", 12);
+  put_msg(&a, 201, &loss);
+  put_bytes(&b, 1, "b", 1);
+  put_bytes(&b, 2, "MultiBoxLoss", 12);
+  put_msg(&b, 201, &loss);
+  put_bytes(&c, 1, "c", 1);
+  put_bytes(&c, 2, "Convolution", 11);
+  put_msg(&c, 106, &conv);
+  put_msg(&net, 100, &a);
+  put_msg(&net, 100, &b);
+  put_msg(&net, 100, &c);
+  Caffe__NetParameter *np = NULL;
+  if (ns_parse_net_param(fx->ctx, net.b, net.n, "ssd.caffemodel", &np, NULL) != NS_OK)
+    fail_msg("%s", ns_ctx_error(fx->ctx));
+  assert_int_equal(np->n_layer, 3);
+  assert_int_equal(np->layer[0]->base.n_unknown_fields, 1);
+  assert_int_equal(np->layer[2]->convolution_param->num_output, 4);
+  ns_net_param_free(fx->ctx, np);
+  assert_int_equal(w.n, 2);
+  const char *want[2][4] = {{"field 201", "caffe.LayerParameter", "layer 'a'", "2 time(s)"},
+                            {"field 9999", "caffe.ConvolutionParameter", "layer 'c'", "1 time(s)"}};
+  for (int i = 0; i < 2; i++)
+    for (int j = 0; j < 4; j++)
+      if (!strstr(w.text[i], want[i][j]))
+        fail_msg("warning %d lacks '%s': %s", i, want[i][j], w.text[i]);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_ssd_normalize_permute_binary, tu_fixture_setup,
@@ -435,6 +571,12 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_fork_messages_text_and_round_trip, tu_fixture_setup,
                                       tu_fixture_teardown),
       cmocka_unit_test_setup_teardown(test_pooling_ceil_mode, tu_fixture_setup,
+                                      tu_fixture_teardown),
+      cmocka_unit_test_setup_teardown(test_binary_clash_names_layer_and_fork, tu_fixture_setup,
+                                      tu_fixture_teardown),
+      cmocka_unit_test_setup_teardown(test_binary_pooling_13_warns, tu_fixture_setup,
+                                      tu_fixture_teardown),
+      cmocka_unit_test_setup_teardown(test_binary_unknown_fields_warn_once, tu_fixture_setup,
                                       tu_fixture_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/fileio.h"
+#include "format/binary_fields.h"
 #include "format/textformat.h"
 #include "format/upgrade.h"
 
@@ -75,13 +76,15 @@ ns_status ns_parse_net_param(ns_ctx *ctx, const unsigned char *data, size_t len,
   *out = NULL;
   if (what) *what = 0;
   Caffe__NetParameter *net = NULL;
-  if (ns_looks_like_text(data, len)) {
+  int text = ns_looks_like_text(data, len);
+  if (text) {
     ProtobufCMessage *m = NULL;
     if (ns_text_parse_with(ctx, (const char *)data, len, filename,
                            &caffe__net_parameter__descriptor, &net_rules, &m) != NS_OK)
       return ctx->status;
     net = (Caffe__NetParameter *)m;
   } else {
+    if (ns_binary_check_clashes(ctx, data, len, filename) != NS_OK) return ctx->status;
     net = caffe__net_parameter__unpack(&ctx->pb_alloc, len, data);
     if (!net) {
       if (ctx->status == NS_ERR_NOMEM) return ns_fail(ctx, NS_ERR_NOMEM, "%s: out of memory", filename);
@@ -94,6 +97,8 @@ ns_status ns_parse_net_param(ns_ctx *ctx, const unsigned char *data, size_t len,
     ns_net_param_free(ctx, net);
     return ctx->status;
   }
+  /* after the upgrade, which reports a legacy layer's unknown fields itself */
+  if (!text) ns_binary_warn_unknown(ctx, net, filename);
   *out = net;
   return NS_OK;
 }
