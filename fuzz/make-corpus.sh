@@ -410,6 +410,22 @@ for sub in ("fuzz_caffemodel", "fuzz_weights", "fuzz_net"):
     put(sub, "handmade_v0.caffemodel", v0)
     put(sub, "handmade_v1.caffemodel", v1)
 
+# Binary net definitions with fork fields at clashing numbers (see
+# src/format/binary_fields.h): PSPNet's interp_param at 143, SegNet's
+# upsample_param at 137, PR #3057's ceil_mode at Pooling's 13, and
+# fields our schema lacks (SSD's multibox_loss_param 201, a convolution's 9999).
+def layer(name, type_, *fields):
+    return ld(100, s(1, name) + s(2, type_) + b"".join(fields))
+inp = layer("in", "Input", s(4, "data"), ld(143, ld(1, b"".join(vi(1, d) for d in (1, 2, 6, 6)))))
+conv = layer("conv", "Convolution", s(3, "data"), s(4, "conv"),
+             ld(106, vi(1, 2) + vi(4, 3) + vi(9999, 1)), ld(201, vi(1, 3)))
+pool = layer("pool", "Pooling", s(3, "conv"), s(4, "pool"), ld(121, vi(2, 3) + vi(3, 2) + vi(13, 0)))
+interp = layer("interp", "Interp", s(3, "conv"), s(4, "up"), ld(143, vi(3, 2)))
+unpool = layer("up", "Upsample", s(3, "pool"), s(4, "unpool"), ld(137, vi(1, 2) + vi(4, 1)))
+put("fuzz_net", "clash_ok.caffemodel", inp + conv + pool)
+put("fuzz_net", "clash_interp.caffemodel", inp + conv + interp)
+put("fuzz_net", "clash_upsample.caffemodel", inp + conv + pool + unpool)
+
 try:
     import numpy as np
 except ImportError:
