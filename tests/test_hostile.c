@@ -904,11 +904,31 @@ static void test_fork_layer_factors(void **state) {
   fork_case(S(NS_ERR_NET), "shuffle_group_huge.prototxt", d, "ShuffleChannel",
             "shuffle_channel_param { group: 4294967295 }");
   fork_case(S(NS_ERR_NET), "bn_2d_zero.prototxt", "dim: 1 dim: 0", "BN", "");
+  fork_case(S(NS_ERR_NET), "interp_zoom_negative.prototxt", d, "Interp",
+            "interp_param { zoom_factor: -3 }");
+  fork_case(huge, "interp_size_huge.prototxt", d, "Interp",
+            "interp_param { height: 2147483647 width: 2147483647 }");
+  /* (4 - 1) / shrink + 1 = 1: a valid 1 x 1 output */
+  fork_case(OK_OR(S(NS_ERR_NET)), "interp_shrink_huge.prototxt", d, "Interp",
+            "interp_param { shrink_factor: 2147483647 }");
+  fork_case(S(NS_ERR_NET), "upsample_scale_h_one_bottom.prototxt", d, "Upsample",
+            "upsample_param { scale_h: 3 scale_w: 3 }");
+  fork_case(huge, "upsample_scale_65536.prototxt", d, "Upsample",
+            "upsample_param { scale: 65536 }");
   char t[2048];
   net_case(S(NS_ERR_NET), "unpool_size1.prototxt",
            input_net(t, sizeof t, d,
                      "layer { name: \"u\" type: \"Upsample\" bottom: \"data\" bottom: \"data\" "
                      "top: \"u\" upsample_param { upsample_h: 1 upsample_w: 1 } }\n"));
+  net_case(S(NS_ERR_NET), "unpool_scale_h0.prototxt",
+           input_net(t, sizeof t, d,
+                     "layer { name: \"u\" type: \"Upsample\" bottom: \"data\" bottom: \"data\" "
+                     "top: \"u\" upsample_param { scale_h: 0 scale_w: 2 } }\n"));
+  net_case(huge, "unpool_size_huge.prototxt",
+           input_net(t, sizeof t, d,
+                     "layer { name: \"u\" type: \"Upsample\" bottom: \"data\" bottom: \"data\" "
+                     "top: \"u\" upsample_param { upsample_h: 4294967295 upsample_w: 4294967295 "
+                     "} }\n"));
   net_case(S(NS_ERR_NET), "axpy_shapes.prototxt",
            input_net(t, sizeof t, d,
                      "layer { name: \"a\" type: \"Axpy\" bottom: \"data\" bottom: \"data\" "
@@ -962,6 +982,41 @@ static char *detect_net(char *out, size_t size, const char *prior, const char *n
   return out;
 }
 
+/* detect_net's head with the given detection_output_param body. */
+static char *detect_net_with(char *out, size_t size, const char *det) {
+  snprintf(out, size,
+           "layer { name: \"data\" type: \"Input\" top: \"data\" top: \"loc\" top: \"conf\"\n"
+           "  input_param { shape { dim: 1 dim: 1 dim: 2 dim: 2 } shape { dim: 1 dim: 16 }\n"
+           "                shape { dim: 1 dim: 8 } } }\n"
+           "layer { name: \"pb\" type: \"PriorBox\" bottom: \"data\" top: \"pb\"\n"
+           "  prior_box_param { img_size: 10 min_size: 4 } }\n"
+           "layer { name: \"det\" type: \"DetectionOutput\" bottom: \"loc\" bottom: \"conf\"\n"
+           "  bottom: \"pb\" top: \"det\" detection_output_param { %s } }\n",
+           det);
+  return out;
+}
+
+/* PriorBox with 1,000 sizes and 1,000 flipped aspect ratios: about two
+ * million priors per cell of a 64 x 64 map, 8 floats each, past any
+ * tensor limit: refused when shaped, before anything that size exists. */
+static void test_prior_box_count(void **state) {
+  (void)state;
+  size_t cap = 64 * 1024, n = 0;
+  char *text = malloc(cap);
+  assert_non_null(text);
+  n += (size_t)snprintf(text + n, cap - n,
+                        "layer { name: \"data\" type: \"Input\" top: \"data\"\n"
+                        "  input_param { shape { dim: 1 dim: 1 dim: 64 dim: 64 } } }\n"
+                        "layer { name: \"pb\" type: \"PriorBox\" bottom: \"data\" top: \"pb\"\n"
+                        "  prior_box_param { img_size: 300 flip: true\n");
+  for (int i = 1; i <= 1000; i++)
+    n += (size_t)snprintf(text + n, cap - n, "    min_size: %d aspect_ratio: %d.%03d\n", i,
+                          1 + i / 1000, i % 1000);
+  snprintf(text + n, cap - n, "  } }\n");
+  net_case(S(NS_ERR_NET) | S(NS_ERR_NOMEM), "prior_many.prototxt", text);
+  free(text);
+}
+
 static void test_ssd_layers(void **state) {
   (void)state;
   char t[2048];
@@ -991,6 +1046,14 @@ static void test_ssd_layers(void **state) {
            detect_net(t, sizeof t, "min_size: 4", "eta: 0"));
   net_case(S(NS_ERR_NET), "nms_negative.prototxt",
            detect_net(t, sizeof t, "min_size: 4", "nms_threshold: -1"));
+  /* keep_top_k and top_k of 2^31 - 1 keep everything; a class count past
+   * any score blob is refused */
+  net_case(S(NS_OK), "keep_topk_max.prototxt",
+           detect_net_with(t, sizeof t,
+                           "num_classes: 2 keep_top_k: 2147483647 "
+                           "confidence_threshold: -1 nms_param { top_k: 2147483647 }"));
+  net_case(S(NS_ERR_NET), "det_classes_huge.prototxt",
+           detect_net_with(t, sizeof t, "num_classes: 4294967295 keep_top_k: 7"));
   /* 2 priors' worth of scores where 4 are needed */
   net_case(S(NS_ERR_NET), "prior_count.prototxt",
            detect_net(t, sizeof t, "min_size: 4 min_size: 5", "top_k: 5"));
@@ -1542,6 +1605,7 @@ int main(void) {
       HOSTILE_TEST(test_fork_layer_factors),
       HOSTILE_TEST(test_graph),
       HOSTILE_TEST(test_ssd_layers),
+      HOSTILE_TEST(test_prior_box_count),
       HOSTILE_TEST(test_many_layers),
       HOSTILE_TEST(test_npy),
       HOSTILE_TEST(test_images),

@@ -13,9 +13,9 @@
  *
  * One bottom, the YOLO ports' nearest neighbour (ChenYingpeng/caffe-yolov3
  * caffe_layers/upsample_layer): top (N, C, H s, W s), top[h][w] =
- * x[h / s][w / s] with s = scale >= 1.  Backward sums each s x s block of
- * dy.  The YOLO files always give scale; when absent, SegNet's default 2
- * (our proto's) applies. */
+ * x[h / s][w / s] with s = scale >= 1 (SegNet's other fields refused).  Backward sums each s x s
+ * block of dy.  The YOLO files always give scale; when absent, SegNet's default 2 (our proto's)
+ * applies. */
 #include "core/layer.h"
 #include "export/onnx_layers.h"
 
@@ -63,6 +63,13 @@ static ns_status upsample_setup(ns_ctx *ctx, ns_layer *l) {
   if (!s) return ctx->status;
   l->priv = s;
   if (l->n_bottom == 2) return read_segnet(ctx, l, p, s);
+  /* the YOLO ports' message has scale alone: SegNet's other fields would
+   * be ignored here, changing the size silently */
+  if (p->has_scale_h || p->has_scale_w || p->has_pad_out_h || p->has_pad_out_w ||
+      p->has_upsample_h || p->has_upsample_w)
+    return ns_layer_fail(ctx, l, NS_ERR_NET,
+                         "upsample_param: with one bottom (nearest neighbour) only scale applies; "
+                         "scale_h/_w, pad_out_h/_w and upsample_h/_w are SegNet's two-bottom form");
   if (p->scale < 1) return ns_layer_fail(ctx, l, NS_ERR_NET, "upsample_param.scale must be >= 1");
   s->scale_h = s->scale_w = p->scale;
   return NS_OK;
