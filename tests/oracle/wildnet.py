@@ -170,7 +170,7 @@ FILES = {
         ("fast", "test_forks_opencv.py: OpenCV on a copy without shuffle_channel_param"),
     "vgg__VGG_ILSVRC_16_layers_deploy.prototxt": ("slow", "opencv"),
     "yolo__yolov3_416x416.prototxt":
-        ("fast", "OpenCV cannot read it (no upsample_param); Upsample against numpy in test_forks_opencv.py"),
+        ("slow", "OpenCV cannot read it (no upsample_param); Upsample against numpy in test_forks_opencv.py"),
 }
 
 
