@@ -27,7 +27,8 @@ deep nets stay finite), the same random input, every compared blob within
   both from netsurg's forward, on a 96 x 96 input.
 - PSPNet (BN, Interp): OpenCV has neither bn_param nor interp_param, and a
   forward at 473 x 473 is too slow here: the layers are checked by hand in
-  tests/test_layer_forks.c; here the net shapes (test_corpus_cli.py).
+  tests/test_layer_forks.c; the net shapes (test_corpus_cli.py) and runs
+  (tests/slow/test_wild_forward_big.py).
 Slow (about a minute): skipped with NS_SKIP_SLOW=1.
 """
 import json

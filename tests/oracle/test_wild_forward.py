@@ -3,7 +3,7 @@
 a random input (tests/oracle/wildnet.py says which): every output blob
 has the size `netsurg info` gives it and is finite, and where OpenCV 4.6
 reads the file and no other test already compares it, every output is
-within 1e-4 of OpenCV's largest magnitude.  The big ones (548 MB of VGG
+within 1e-4 of OpenCV's largest magnitude.  The big ones (about 550 MB of VGG
 weights, YOLOv3's 248 MB, PSPNet at 473 x 473) run in
 tests/slow/test_wild_forward_big.py;
 wildnet.FILES lists each file, where it runs and what checks it, and a

@@ -1,10 +1,10 @@
 """The wild/ prototxts too big for make test (tests/oracle/wildnet.FILES
-marks them "slow"): VGG-16 and the Faster R-CNN VGG16 (548 MB of weights
-each, compared with OpenCV 4.6 on every output; OpenCV runs the Python
-proposal layer as its Proposal, as netsurg does), YOLOv3 at 416 x 416
-(248 MB) and PSPNet at 473 x 473 (finite outputs of the shaped size;
-OpenCV cannot read either).  The same
-checks as tests/oracle/test_wild_forward.py.
+marks them "slow"): VGG-16 and the Faster R-CNN VGG16 (about 550 MB of
+weights each, every output compared with OpenCV 4.6; for Faster R-CNN
+OpenCV reads a copy with the Python proposal layer written as its
+Proposal, wildnet.for_opencv), YOLOv3 at 416 x 416 (248 MB) and PSPNet at
+473 x 473 (finite outputs of the shaped size; OpenCV cannot read
+either).  The same checks as tests/oracle/test_wild_forward.py.
 """
 import os
 import shutil
