@@ -33,10 +33,10 @@
 
 /* The rest of BVLC Caffe's compute layers (src/layers: threshold.c,
  * tile.c, reduction.c, mvn.c, swish.c, parameter.c, embed.c, filter.c,
- * batch_reindex.c, spp.c, im2col.c). */
+ * batch_reindex.c, spp.c, im2col.c, lstm_unit.c, lstm.c, rnn.c). */
 #define NS_LAYER_LIST_BVLC(X) \
   X(threshold) X(tile) X(reduction) X(mvn) X(swish) X(parameter) X(embed) X(filter)  \
-  X(batch_reindex) X(spp) X(im2col)
+  X(batch_reindex) X(spp) X(im2col) X(lstm_unit) X(lstm) X(rnn)
 
 /* The forks' layers (src/layers: interp.c, upsample.c, shuffle_channel.c,
  * axpy.c, bn.c, relu6.c, conv_depthwise.c). */

@@ -12,7 +12,7 @@
 #include "core/layer.h"
 #include "core/net.h"
 
-#define LH_MAX_IO 4
+#define LH_MAX_IO 6
 
 typedef struct lh_harness {
   ns_ctx *ctx;
