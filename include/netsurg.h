@@ -564,6 +564,18 @@ ns_status ns_convert_imageset(ns_ctx *ctx, const char *root, const char *list,
  * BlobProto of num 1, channels, height, width. */
 ns_status ns_compute_mean(ns_ctx *ctx, const char *db_path, int backend, const char *mean_path,
                           ns_progress_fn progress, void *user);
+/* Caffe's extract_features output: a new database at path (backend
+ * NS_DB_LMDB or NS_DB_LEVELDB; an existing one is refused) to which each
+ * ns_feature_db_put adds one Datum per item (along axis 0) of a blob:
+ * float_data the item's values, channels, height and width the blob's
+ * axes 1, 2, 3 (1 where it has fewer; a blob of more than 4 axes gives
+ * channels = the item's count, height = width = 1), under the key
+ * "%010d" of a running index from 0 (Caffe's format_int(i, 10)). */
+typedef struct ns_feature_db ns_feature_db;
+ns_status ns_feature_db_create(ns_ctx *ctx, const char *path, int backend, ns_feature_db **out);
+ns_status ns_feature_db_put(ns_ctx *ctx, ns_feature_db *f, const ns_tensor *blob);
+/* Commits and closes (NULL is fine); the records written so far. */
+ns_status ns_feature_db_close(ns_ctx *ctx, ns_feature_db *f, int64_t *records);
 /* ---- end of datasets ---- */
 
 /* ---- surgery ---- */

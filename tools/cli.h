@@ -31,6 +31,7 @@ int cmd_train(int argc, char **argv);
 int cmd_test(int argc, char **argv);
 int cmd_convert_imageset(int argc, char **argv);
 int cmd_compute_mean(int argc, char **argv);
+int cmd_extract_features(int argc, char **argv);
 
 /* The paragraph on --allow-unknown in the --help of every verb that reads
  * a model (all of them take the option). */

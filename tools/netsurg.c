@@ -27,6 +27,8 @@ static const cli_verb verbs[] = {
     {"convert-imageset", "images to an LMDB/LevelDB of Datum records (Caffe's tool)",
      cmd_convert_imageset},
     {"compute-mean", "the mean image of a Datum database as mean.binaryproto", cmd_compute_mean},
+    {"extract-features", "blobs of NUM_BATCHES forwards to LMDB/LevelDB Datums or .npy",
+     cmd_extract_features},
     {NULL, NULL, NULL},
 };
 

@@ -297,6 +297,62 @@ class DataLayerDatabases(unittest.TestCase):
             p = self.ok(verb, "--help")
             self.assertIn("usage: netsurg " + verb, p.stdout)
 
+    # ---- extract-features: Caffe's tools/extract_features
+
+    def feature_net(self, db):
+        """A Data layer (batch 2) of db and an InnerProduct on it, with
+        weights drawn by netsurg init."""
+        with open(self.path("feat.prototxt"), "w") as f:
+            f.write(DATA_NET % {"type": "Data", "transform": "scale: 0.01", "param":
+                               'data_param { source: "%s" backend: LMDB batch_size: 2 }' % db})
+            f.write('layer { name: "ip" type: "InnerProduct" bottom: "data" top: "ip"\n'
+                    '  inner_product_param { num_output: 3 weight_filler { type: "gaussian" '
+                    'std: 0.1 } bias_filler { type: "constant" value: 0.5 } } }\n')
+        self.ok("init", self.path("feat.prototxt"), "--out", self.path("feat.caffemodel"))
+        return self.path("feat.prototxt"), self.path("feat.caffemodel")
+
+    def test_extract_features(self):
+        """Two batches of 2: records 0..3 under Caffe's keys, the data
+        blob's the images as cv2 reads them (scaled), ip's .npy rows 0-1
+        the blob `netsurg forward` gives for the same net and weights."""
+        net, weights = self.feature_net(self.convert())
+        self.ok("extract-features", net, weights, "data,ip",
+                self.path("data_feat") + "," + self.path("ip.npy"), "2", "lmdb")
+        with lmdb.open(self.path("data_feat"), readonly=True) as env, env.begin() as txn:
+            items = list(txn.cursor())
+        self.assertEqual([k.decode() for k, _ in items], ["%010d" % i for i in range(4)])
+        for (_, v), name in zip(items, self.names):
+            d = self.pb.Datum.FromString(v)
+            self.assertEqual((d.channels, d.height, d.width, len(d.data)), (3, 9, 11, 0))
+            want = cv2.imread(self.path(name), cv2.IMREAD_COLOR).transpose(2, 0, 1) * 0.01
+            np.testing.assert_allclose(np.array(d.float_data), want.ravel(), rtol=1e-6)
+        ip = np.load(self.path("ip.npy"))
+        self.assertEqual(ip.shape, (4, 3))
+        self.ok("forward", net, weights, "--output", "ip=" + self.path("fwd.npy"))
+        np.testing.assert_array_equal(ip[:2], np.load(self.path("fwd.npy")))
+        self.assertFalse(np.array_equal(ip[:2], ip[2:]))  # the second batch is new images
+
+    def test_extract_features_leveldb_reads_back(self):
+        """A LevelDB of features read back by our Data layer (float_data
+        records) gives the .npy of the same blob."""
+        net, weights = self.feature_net(self.convert())
+        self.ok("extract-features", net, weights, "ip,ip", self.path("ipdb") + ","
+                + self.path("ip.npy"), "2", "leveldb")
+        x, _ = self.db_batch(self.path("ipdb"), batch=4, backend="LEVELDB")
+        self.assertEqual(x.shape, (4, 3, 1, 1))
+        np.testing.assert_array_equal(x.reshape(4, 3), np.load(self.path("ip.npy")))
+        for args, code, words in [
+                (("data,ip", self.path("a"), "1"), 1, "pairs"),
+                (("data", self.path("a"), "0"), 1, "at least 1"),
+                (("nope", self.path("a"), "1"), 1, "nope"),
+                (("ip", self.path("ipdb"), "1"), 4, "ipdb"),
+                (("ip", self.path("a"), "1", "rocksdb"), 1, "rocksdb")]:
+            p = self.cli("extract-features", net, weights, *args)
+            self.assert_fails(p, (code,), words)
+        p = self.cli("extract-features", weights, net, "ip", self.path("a"), "1")
+        self.assert_fails(p, (1,), "NET comes first")
+        self.assertIn("usage: netsurg extract-features", self.ok("extract-features", "--help").stdout)
+
 
 if __name__ == "__main__":
     unittest.main()
