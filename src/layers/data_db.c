@@ -3,14 +3,19 @@
  * through the DataTransformer (transform_param, force_color/force_gray for
  * encoded records).  top[0] the samples, top[1] (optional) the labels.
  * The first record fixes the sample shape, as in Caffe; at the end of the
- * database reading starts over at its first record.  Records are read on
- * the calling thread: a batch is decoded in forward (no prefetch). */
+ * database reading starts over at its first record.  As Caffe's
+ * BasePrefetchingDataLayer, a thread reads and transforms the next
+ * data_param.prefetch batches (default 4) while the net runs
+ * (data_prefetch.h); prefetch: 0 (ours: Caffe needs at least 1) reads each
+ * batch in forward instead.  Either way the same batches in the same
+ * order: the worker runs the same fill, with the layer's own generator. */
 #include <stdio.h>
 #include <string.h>
 
 #include "core/layer.h"
 #include "io/datum.h"
 #include "io/db.h"
+#include "layers/data_prefetch.h"
 #include "layers/data_xform.h"
 
 typedef struct db_priv {
@@ -19,11 +24,13 @@ typedef struct db_priv {
   ns_db *db;
   int64_t batch, c, h, w;
   int mode; /* NS_DATUM_*: how encoded records are decoded */
+  ns_prefetch *prefetch; /* NULL: no thread (prefetch: 0) */
 } db_priv;
 
 static void db_destroy(ns_ctx *ctx, ns_layer *l) {
   db_priv *p = l->priv;
   if (!p) return;
+  ns_prefetch_stop(ctx, p->prefetch); /* first: the worker reads db, rng and x */
   ns_ndarray_free(ctx, &p->x.mean);
   ns_db_close(ctx, p->db);
 }
@@ -46,6 +53,29 @@ static ns_status next_sample(ns_ctx *ctx, ns_layer *l, ns_datum_sample *s) {
   if (ns_datum_decode(ctx, val, vlen, name, p->mode, s) != NS_OK) {
     ns_error_prefix(ctx, "layer '%s': %s: ", l->name, source);
     return ctx->status;
+  }
+  return NS_OK;
+}
+
+/* One batch into data (batch x the sample) and label (batch, or NULL);
+ * on the prefetch thread with its own ctx, or in forward. */
+static ns_status fill_batch(ns_ctx *ctx, void *user, float *data, float *label) {
+  ns_layer *l = user;
+  db_priv *p = l->priv;
+  int64_t out = l->top[0]->count / p->batch;
+  for (int64_t b = 0; b < p->batch; b++) {
+    ns_datum_sample s;
+    if (next_sample(ctx, l, &s) != NS_OK) return ctx->status;
+    if (s.channels != p->c || s.height != p->h || s.width != p->w) {
+      ns_datum_sample_free(ctx, &s);
+      return ns_layer_fail(ctx, l, NS_ERR_INPUT,
+                           "%s: a record of %d x %d x %d after a first of %lld x %lld x %lld",
+                           l->param->data_param->source, s.channels, s.height, s.width,
+                           (long long)p->c, (long long)p->h, (long long)p->w);
+    }
+    ns_xform_apply(&p->x, &p->rng, s.data, p->c, p->h, p->w, data + b * out);
+    if (label) label[b] = (float)s.label;
+    ns_datum_sample_free(ctx, &s);
   }
   return NS_OK;
 }
@@ -101,29 +131,19 @@ static ns_status db_setup(ns_ctx *ctx, ns_layer *l) {
   int64_t shape[4] = {p->batch, p->c, oh, ow};
   if (ns_blob_reshape(ctx, l->top[0], 4, shape) != NS_OK) return ctx->status;
   if (l->n_top > 1 && ns_blob_reshape(ctx, l->top[1], 1, shape) != NS_OK) return ctx->status;
-  return NS_OK;
+  int count = dp->has_prefetch ? (int)(dp->prefetch > 64 ? 64 : dp->prefetch) : 4;
+  if (count == 0) return NS_OK;
+  return ns_prefetch_start(ctx, l, count, l->top[0]->count, l->n_top > 1 ? p->batch : 0,
+                           fill_batch, l, &p->prefetch);
 }
 
 static ns_status db_reshape(ns_ctx *ctx, ns_layer *l) { return NS_OK; }
 
 static ns_status db_forward(ns_ctx *ctx, ns_layer *l) {
   db_priv *p = l->priv;
-  int64_t out = l->top[0]->count / p->batch;
-  for (int64_t b = 0; b < p->batch; b++) {
-    ns_datum_sample s;
-    if (next_sample(ctx, l, &s) != NS_OK) return ctx->status;
-    if (s.channels != p->c || s.height != p->h || s.width != p->w) {
-      ns_datum_sample_free(ctx, &s);
-      return ns_layer_fail(ctx, l, NS_ERR_INPUT,
-                           "%s: a record of %d x %d x %d after a first of %lld x %lld x %lld",
-                           l->param->data_param->source, s.channels, s.height, s.width,
-                           (long long)p->c, (long long)p->h, (long long)p->w);
-    }
-    ns_xform_apply(&p->x, &p->rng, s.data, p->c, p->h, p->w, l->top[0]->data + b * out);
-    if (l->n_top > 1) l->top[1]->data[b] = (float)s.label;
-    ns_datum_sample_free(ctx, &s);
-  }
-  return NS_OK;
+  float *label = l->n_top > 1 ? l->top[1]->data : NULL;
+  if (p->prefetch) return ns_prefetch_next(ctx, p->prefetch, l->top[0]->data, label);
+  return fill_batch(ctx, l, l->top[0]->data, label);
 }
 
 const ns_layer_ops ns_db_data_ops = {
