@@ -22,9 +22,7 @@ static void linear_taps(int o, double scale, int n, int *i0, int *i1, double *a)
   *i1 = *i0 + 1 < n ? *i0 + 1 : *i0;
 }
 
-/* cv::resize(INTER_LINEAR) of an interleaved image with values 0..255,
- * rounded as into 8 bits (OpenCV's fixed point may differ by 1). */
-static void resize_linear(const float *src, int ih, int iw, int c, float *dst, int oh, int ow) {
+void ns_cv_resize_linear(const float *src, int ih, int iw, int c, float *dst, int oh, int ow) {
   double sy = (double)ih / oh, sx = (double)iw / ow;
   for (int y = 0; y < oh; y++) {
     int y0, y1;
@@ -68,7 +66,7 @@ ns_status ns_caffe_image(ns_ctx *ctx, const ns_image *im, int color, int new_h, 
       ns_floats_free(ctx, px);
       return ctx->status;
     }
-    resize_linear(px, h, w, c, rs, new_h, new_w);
+    ns_cv_resize_linear(px, h, w, c, rs, new_h, new_w);
     ns_floats_free(ctx, px);
     px = rs, h = new_h, w = new_w;
   }

@@ -31,6 +31,10 @@ void ns_datum_sample_free(ns_ctx *ctx, ns_datum_sample *s);
 ns_status ns_caffe_image(ns_ctx *ctx, const ns_image *im, int color, int new_h, int new_w,
                          int *h, int *w, float **chw);
 
+/* cv::resize(INTER_LINEAR) of an interleaved (h, w, c) image with values
+ * 0..255, rounded as into 8 bits (OpenCV's fixed point may differ by 1). */
+void ns_cv_resize_linear(const float *src, int ih, int iw, int c, float *dst, int oh, int ow);
+
 /* Whether encoded image bytes hold one grey channel (PNG grey or grey +
  * alpha, one-component JPEG): IMREAD_ANYCOLOR's choice. */
 int ns_encoded_is_grey(const unsigned char *p, size_t n);
