@@ -23,6 +23,7 @@ typedef struct db_priv {
   ns_rng rng; /* rand_skip, crops and mirrors: drawn from the net's seed */
   ns_db *db;
   int64_t batch, c, h, w;
+  int64_t item; /* floats per sample after the transform */
   int mode; /* NS_DATUM_*: how encoded records are decoded */
   ns_prefetch *prefetch; /* NULL: no thread (prefetch: 0) */
 } db_priv;
@@ -62,7 +63,6 @@ static ns_status next_sample(ns_ctx *ctx, ns_layer *l, ns_datum_sample *s) {
 static ns_status fill_batch(ns_ctx *ctx, void *user, float *data, float *label) {
   ns_layer *l = user;
   db_priv *p = l->priv;
-  int64_t out = l->top[0]->count / p->batch;
   for (int64_t b = 0; b < p->batch; b++) {
     ns_datum_sample s;
     if (next_sample(ctx, l, &s) != NS_OK) return ctx->status;
@@ -73,7 +73,7 @@ static ns_status fill_batch(ns_ctx *ctx, void *user, float *data, float *label) 
                            l->param->data_param->source, s.channels, s.height, s.width,
                            (long long)p->c, (long long)p->h, (long long)p->w);
     }
-    ns_xform_apply(&p->x, &p->rng, s.data, p->c, p->h, p->w, data + b * out);
+    ns_xform_apply(&p->x, &p->rng, s.data, p->c, p->h, p->w, data + b * p->item);
     if (label) label[b] = (float)s.label;
     ns_datum_sample_free(ctx, &s);
   }
@@ -131,6 +131,7 @@ static ns_status db_setup(ns_ctx *ctx, ns_layer *l) {
   int64_t shape[4] = {p->batch, p->c, oh, ow};
   if (ns_blob_reshape(ctx, l->top[0], 4, shape) != NS_OK) return ctx->status;
   if (l->n_top > 1 && ns_blob_reshape(ctx, l->top[1], 1, shape) != NS_OK) return ctx->status;
+  p->item = l->top[0]->count / p->batch; /* fixed here: the worker reads no blob */
   int count = dp->has_prefetch ? (int)(dp->prefetch > 64 ? 64 : dp->prefetch) : 4;
   if (count == 0) return NS_OK;
   return ns_prefetch_start(ctx, l, count, l->top[0]->count, l->n_top > 1 ? p->batch : 0,

@@ -38,8 +38,8 @@ static ns_status lstm_setup(ns_ctx *ctx, ns_layer *l) {
 
 static ns_status lstm_reshape(ns_ctx *ctx, ns_layer *l) {
   ns_recurrent *r = l->priv;
-  const ns_blob *x = l->bottom[0];
-  const int64_t T = x->num_axes >= 2 ? x->shape[0] : 0, N = x->num_axes >= 2 ? x->shape[1] : 0;
+  if (ns_recurrent_check(ctx, l, r) != NS_OK) return ctx->status;
+  const int64_t T = r->T, N = r->N;
   const int64_t nh = N * r->H, tng = T * N * r->G;
   const int64_t sizes[] = {tng, tng, (T + 1) * nh, T * nh, nh, N * r->G, nh, nh, nh, nh};
   return ns_recurrent_reshape(ctx, l, r, sizes, (int)(sizeof sizes / sizeof *sizes));

@@ -57,6 +57,8 @@ static ns_status check_shape(ns_ctx *ctx, const ns_layer *l, int i, int num_axes
                        ns_shape_str(shape, num_axes, want, sizeof want));
 }
 
+/* (T + 1) N max(G, D) and N G fit in 64 bits once this passes, so the
+ * work areas' sizes may be multiplied out plainly. */
 static ns_status check_bottoms(ns_ctx *ctx, ns_layer *l, ns_recurrent *r) {
   const ns_blob *x = l->bottom[0];
   if (x->num_axes < 2 || ns_blob_count_range(x, 2, x->num_axes) != r->D)
@@ -77,9 +79,9 @@ static ns_status check_bottoms(ns_ctx *ctx, ns_layer *l, ns_recurrent *r) {
   for (int s = 0; r->expose_hidden && s < r->n_states; s++)
     if (check_shape(ctx, l, r->first_state_bottom + s, 3, state, "an initial state") != NS_OK)
       return ctx->status;
-  int64_t cells = 0;
-  if (!ns_mul_i64(T, N, &cells) || !ns_mul_i64(cells, r->G > r->D ? r->G : r->D, &cells) ||
-      !ns_gemm_fits(T * N, r->G, r->D > r->H ? r->D : r->H))
+  int64_t cells = 0, state_cells = 0;
+  if (!ns_mul_i64(T + 1, N, &cells) || !ns_mul_i64(cells, r->G > r->D ? r->G : r->D, &cells) ||
+      !ns_mul_i64(N, r->G, &state_cells) || !ns_gemm_fits(T * N, r->G, r->D > r->H ? r->D : r->H))
     return ns_layer_fail(ctx, l, NS_ERR_NET, "x '%s' is too large", x->name);
   r->T = T;
   if (N != r->N) { /* new streams: nothing carried over */
@@ -97,9 +99,12 @@ static ns_status grow(ns_ctx *ctx, ns_recurrent *r, int i, int64_t n) {
   return r->buf[i] ? NS_OK : ctx->status;
 }
 
+ns_status ns_recurrent_check(ns_ctx *ctx, ns_layer *l, ns_recurrent *r) {
+  return check_bottoms(ctx, l, r);
+}
+
 ns_status ns_recurrent_reshape(ns_ctx *ctx, ns_layer *l, ns_recurrent *r, const int64_t *sizes,
                                int n) {
-  if (check_bottoms(ctx, l, r) != NS_OK) return ctx->status;
   for (int j = 0; j < l->n_top; j++)
     for (int i = 0; i < l->n_bottom; i++)
       if (l->top[j] == l->bottom[i])

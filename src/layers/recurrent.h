@@ -48,8 +48,11 @@ ns_status ns_recurrent_setup(ns_ctx *ctx, ns_layer *l, ns_recurrent *r, int n_st
 /* Adds param `index` of shape (rows, cols) (cols 0: a vector), filled by
  * recurrent_param's weight_filler, or bias_filler for a vector. */
 ns_status ns_recurrent_add_param(ns_ctx *ctx, ns_layer *l, int64_t rows, int64_t cols);
-/* Checks the bottoms against the sizes fixed at setup (T and N may change),
- * shapes the tops and grows work area i to sizes[i] floats (n of them). */
+/* Checks the bottoms against the sizes fixed at setup (T and N may change)
+ * and sets r->T and r->N; then (T + 1) N max(G, D) and N G fit in 64 bits. */
+ns_status ns_recurrent_check(ns_ctx *ctx, ns_layer *l, ns_recurrent *r);
+/* After ns_recurrent_check: shapes the tops and grows work area i to
+ * sizes[i] floats (n of them). */
 ns_status ns_recurrent_reshape(ns_ctx *ctx, ns_layer *l, ns_recurrent *r, const int64_t *sizes,
                                int n);
 /* The initial state s (N * H) of this forward into dst: the exposed bottom,

@@ -36,8 +36,8 @@ static ns_status rnn_setup(ns_ctx *ctx, ns_layer *l) {
 
 static ns_status rnn_reshape(ns_ctx *ctx, ns_layer *l) {
   ns_recurrent *r = l->priv;
-  const ns_blob *x = l->bottom[0];
-  const int64_t T = x->num_axes >= 2 ? x->shape[0] : 0, N = x->num_axes >= 2 ? x->shape[1] : 0;
+  if (ns_recurrent_check(ctx, l, r) != NS_OK) return ctx->status;
+  const int64_t T = r->T, N = r->N;
   const int64_t nh = N * r->H, tnh = T * nh;
   const int64_t sizes[] = {tnh, tnh, tnh, nh, tnh, nh, nh, nh};
   return ns_recurrent_reshape(ctx, l, r, sizes, (int)(sizeof sizes / sizeof *sizes));
