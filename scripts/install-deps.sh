@@ -20,7 +20,7 @@ build_pkgs=(gcc make pkg-config protobuf-c-compiler libprotobuf-c-dev libprotobu
 test_pkgs=(libcmocka-dev python3 python3-numpy python3-opencv python3-protobuf protobuf-compiler
            python3-onnx locales dataset-fashion-mnist python3-setuptools python3-pip python3-lmdb
            python3-h5py graphviz chromium python3-skimage python3-matplotlib
-           jupyter-nbconvert python3-ipykernel)
+           jupyter-nbconvert python3-ipykernel python3-distributed)
 fuzz_pkgs=(clang libclang-rt-14-dev libomp-14-dev)
 torch_pkgs=(python3-torch)
 bench_pkgs=(python3-opencv python3-torch python3-onnx time)

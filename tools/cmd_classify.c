@@ -6,6 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tools/classify_json.h"
+#include "tools/classify_stream.h"
 #include "tools/cli.h"
 #include "tools/cli_preprocess.h"
 #include "tools/cli_surgery.h"
@@ -47,7 +49,7 @@ static const char *classify_help =
     "  --threads N         compute threads (default: all cores)\n\n"
     "With several images, OUT.png and F.npy get -1, -2, ... before the extension.\n"
     "No mean is subtracted unless given: ImageNet models want --mean 104,117,123 or\n"
-    "--mean-file ilsvrc_2012_mean.npy [--channel-mean].\n" CLI_ALLOW_UNKNOWN_HELP;
+    "--mean-file ilsvrc_2012_mean.npy [--channel-mean].\n" CLASSIFY_STREAM_HELP CLI_ALLOW_UNKNOWN_HELP;
 
 #define MAX_TOP 1000
 
@@ -56,6 +58,7 @@ typedef struct classify_args {
   char **images;
   int n_images, json, top, class_k, allow_unknown;
   cli_preprocess pre;
+  classify_stream_opts stream;
   unsigned long long threads;
 } classify_args;
 
@@ -63,6 +66,8 @@ static int parse_option(int c, const char *arg, classify_args *a) {
   unsigned long long v;
   int rc = cli_preprocess_option("classify", c, arg, &a->pre);
   if (rc != CLI_PREPROCESS_NOT_MINE) return rc;
+  rc = classify_stream_option(c, arg, &a->stream);
+  if (rc != CLASSIFY_STREAM_NOT_MINE) return rc;
   switch (c) {
     case 'l':
       a->labels = arg;
@@ -112,10 +117,12 @@ static int parse_classify(int argc, char **argv, classify_args *a) {
                                            CLI_PREPROCESS_NO_ANTIALIAS,
                                            {"threads", required_argument, 0, 'T'},
                                            {"allow-unknown", no_argument, 0, 'u'},
+                                           CLASSIFY_STREAM_LONGOPTS,
                                            {"help", no_argument, 0, 'h'},
                                            {0, 0, 0, 0}};
   memset(a, 0, sizeof *a);
   cli_preprocess_init(&a->pre);
+  classify_stream_init(&a->stream);
   a->pre.check_mean_channels = 1;
   a->top = 5;
   a->class_k = -1;
@@ -128,7 +135,8 @@ static int parse_classify(int argc, char **argv, classify_args *a) {
     }
     if ((rc = parse_option(c, optarg, a)) != 0) return rc;
   }
-  if (argc - optind < 3) return cli_usage_error("classify", "expected NET WEIGHTS IMAGE...");
+  if (argc - optind < (a->stream.list ? 2 : 3))
+    return cli_usage_error("classify", "expected NET WEIGHTS IMAGE... (or --list FILE)");
   if ((rc = cli_preprocess_check("classify", &a->pre)) != 0) return rc;
   a->net = argv[optind];
   a->weights = argv[optind + 1];
@@ -281,70 +289,12 @@ static void print_human(const session *s, const result *r, const char *image) {
   }
 }
 
-static void json_class(const session *s, int c, double p, const char *key) {
-  printf("{\"class\": %d, \"%s\": %.6g", c, key, p);
-  const char *name = label_name(s, c);
-  if (name) {
-    printf(", \"label\": ");
-    cli_json_string(stdout, name);
-  }
-  printf("}");
-}
-
-static void json_matrix(const result *r, int ints) {
-  printf("[");
-  for (int y = 0; y < r->map_h; y++) {
-    printf(y ? ", [" : "[");
-    for (int x = 0; x < r->map_w; x++) {
-      int i = y * r->map_w + x;
-      if (ints)
-        printf(x ? ", %d" : "%d", r->argmax[i]);
-      else
-        printf(x ? ", %.6g" : "%.6g", (double)r->confidence[i]);
-    }
-    printf("]");
-  }
-  printf("]");
-}
-
 static void print_json(const session *s, const result *r, const char *image) {
   ns_tensor out = ns_net_blob(s->net, s->output);
-  printf("{\"image\": ");
-  cli_json_string(stdout, image);
-  printf(", \"blob\": ");
-  cli_json_string(stdout, out.name);
-  printf(", \"shape\": ");
-  cli_print_shape(stdout, out.shape, out.num_axes, 1);
-  printf(", \"map\": [%d, %d], \"class\": ", r->map_h, r->map_w);
-  if (s->a->class_k >= 0)
-    printf("%d", s->a->class_k);
-  else
-    printf("null");
-  printf(", \"argmax\": ");
-  json_matrix(r, 1);
-  printf(", \"confidence\": ");
-  json_matrix(r, 0);
-  printf(", \"top\": [");
-  for (int y = 0; y < r->map_h; y++) {
-    printf(y ? ", [" : "[");
-    for (int x = 0; x < r->map_w; x++) {
-      int cell = y * r->map_w + x;
-      printf(x ? ", [" : "[");
-      for (int i = 0; i < r->k; i++) {
-        int c = r->top[(int64_t)cell * r->k + i];
-        if (i) printf(", ");
-        json_class(s, c, prob_at(s, c, cell), "prob");
-      }
-      printf("]");
-    }
-    printf("]");
-  }
-  printf("], \"top_mean\": [");
-  for (int i = 0; i < r->k; i++) {
-    if (i) printf(", ");
-    json_class(s, r->top_mean[i], r->mean[r->top_mean[i]], "mean_prob");
-  }
-  printf("]}\n");
+  classify_json j = {.blob = out.name, .num_axes = out.num_axes, .class_k = s->a->class_k,
+                     .labels = s->have_labels ? &s->labels : NULL};
+  for (int i = 0; i < out.num_axes; i++) j.shape[i] = out.shape[i];
+  classify_json_write(stdout, &j, image, r, out.data);
 }
 
 /* ---- one image -------------------------------------------------------- */
@@ -442,6 +392,21 @@ static int classify_one(session *s, int index) {
   return rc;
 }
 
+/* Many images: classify_stream.c takes over the loaded net. */
+static int run_stream(session *s) {
+  if (s->a->heatmap || s->a->save_input)
+    return cli_usage_error("classify", "--heatmap and --save-input are for named images only");
+  classify_stream_model m = {.ctx = s->ctx, .net = s->net, .input = s->input,
+                             .output = s->output, .channels = s->channels,
+                             .height = s->height, .width = s->width, .top = s->a->top,
+                             .tf = &s->tf};
+  ns_tensor out = ns_net_blob(s->net, s->output);
+  m.json = (classify_json){.blob = out.name, .num_axes = out.num_axes,
+                           .class_k = s->a->class_k, .labels = s->have_labels ? &s->labels : NULL};
+  for (int i = 0; i < out.num_axes; i++) m.json.shape[i] = out.shape[i];
+  return classify_stream_run(&s->a->stream, &m, s->a->images, s->a->n_images);
+}
+
 int cmd_classify(int argc, char **argv) {
   classify_args a;
   int rc = parse_classify(argc, argv, &a);
@@ -455,6 +420,10 @@ int cmd_classify(int argc, char **argv) {
       fprintf(stderr,
               "netsurg classify: note: no mean subtracted (ImageNet models: --mean "
               "104,117,123 or --mean-file ilsvrc_2012_mean.npy)\n");
+    if (classify_stream_wanted(&a.stream, a.images, a.n_images)) {
+      rc = run_stream(&s);
+      goto done;
+    }
     /* A bad image is reported and skipped; the exit code is the first error. */
     int progress = a.n_images > 1 && isatty(STDERR_FILENO);
     for (int i = 0; i < a.n_images; i++) {
@@ -466,6 +435,7 @@ int cmd_classify(int argc, char **argv) {
     }
     if (progress) fprintf(stderr, "\r\033[K");
   }
+done:
   if (s.have_labels) ns_labels_free(s.ctx, &s.labels);
   ns_ndarray_free(s.ctx, &s.mean);
   ns_net_destroy(s.net);
