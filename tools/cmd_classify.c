@@ -49,7 +49,8 @@ static const char *classify_help =
     "  --threads N         compute threads (default: all cores)\n\n"
     "With several images, OUT.png and F.npy get -1, -2, ... before the extension.\n"
     "No mean is subtracted unless given: ImageNet models want --mean 104,117,123 or\n"
-    "--mean-file ilsvrc_2012_mean.npy [--channel-mean].\n" CLASSIFY_STREAM_HELP CLI_ALLOW_UNKNOWN_HELP;
+    "--mean-file ilsvrc_2012_mean.npy [--channel-mean].\n" CLASSIFY_STREAM_HELP
+        CLI_ALLOW_UNKNOWN_HELP;
 
 #define MAX_TOP 1000
 
@@ -291,7 +292,9 @@ static void print_human(const session *s, const result *r, const char *image) {
 
 static void print_json(const session *s, const result *r, const char *image) {
   ns_tensor out = ns_net_blob(s->net, s->output);
-  classify_json j = {.blob = out.name, .num_axes = out.num_axes, .class_k = s->a->class_k,
+  classify_json j = {.blob = out.name,
+                     .num_axes = out.num_axes,
+                     .class_k = s->a->class_k,
                      .labels = s->have_labels ? &s->labels : NULL};
   for (int i = 0; i < out.num_axes; i++) j.shape[i] = out.shape[i];
   classify_json_write(stdout, &j, image, r, out.data);
@@ -396,13 +399,20 @@ static int classify_one(session *s, int index) {
 static int run_stream(session *s) {
   if (s->a->heatmap || s->a->save_input)
     return cli_usage_error("classify", "--heatmap and --save-input are for named images only");
-  classify_stream_model m = {.ctx = s->ctx, .net = s->net, .input = s->input,
-                             .output = s->output, .channels = s->channels,
-                             .height = s->height, .width = s->width, .top = s->a->top,
+  classify_stream_model m = {.ctx = s->ctx,
+                             .net = s->net,
+                             .input = s->input,
+                             .output = s->output,
+                             .channels = s->channels,
+                             .height = s->height,
+                             .width = s->width,
+                             .top = s->a->top,
                              .tf = &s->tf};
   ns_tensor out = ns_net_blob(s->net, s->output);
-  m.json = (classify_json){.blob = out.name, .num_axes = out.num_axes,
-                           .class_k = s->a->class_k, .labels = s->have_labels ? &s->labels : NULL};
+  m.json = (classify_json){.blob = out.name,
+                           .num_axes = out.num_axes,
+                           .class_k = s->a->class_k,
+                           .labels = s->have_labels ? &s->labels : NULL};
   for (int i = 0; i < out.num_axes; i++) m.json.shape[i] = out.shape[i];
   return classify_stream_run(&s->a->stream, &m, s->a->images, s->a->n_images);
 }
