@@ -55,7 +55,7 @@ TEST_SUPPORT_OBJ := $(TEST_SUPPORT:%.c=$(BUILD)/obj/%.o)
 EXAMPLE_SRC := $(sort $(wildcard examples/*.c))
 EXAMPLE_BIN := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
 
-.PHONY: all install python FORCE deps deps-ort demo train-fmnist test test-unit test-slow test-asan fuzz fuzz-smoke bench bench-peers bench-probe clean format
+.PHONY: all install python FORCE deps deps-ort demo train-fmnist test test-unit test-slow test-asan fuzz fuzz-smoke bench bench-peers bench-stream bench-probe clean format
 
 all: $(CLI) $(EXAMPLE_BIN) $(SO)
 
@@ -198,6 +198,10 @@ bench: all
 
 bench-peers: all
 	@scripts/bench-peers.sh $(BUILD)
+
+# classify --list end to end against the forward pass alone (bench/stream.py).
+bench-stream: all
+	@/usr/bin/python3 bench/stream.py --build $(BUILD)
 
 # Memory bandwidth, FMA peak and Winograd's accuracy (bench/probe.c).
 bench-probe: $(BUILD)/bench/probe

@@ -49,33 +49,37 @@ static int parse_count(const char *opt, const char *arg, int max, int *out) {
 }
 
 int classify_stream_option(int c, const char *arg, classify_stream_opts *o) {
-  o->given = 1;
+  int rc = 0;
   switch (c) {
     case STREAM_OPT_LIST:
       o->list = arg;
-      return 0;
+      break;
     case STREAM_OPT_BATCH:
-      return parse_count("--batch", arg, MAX_BATCH, &o->batch);
+      rc = parse_count("--batch", arg, MAX_BATCH, &o->batch);
+      break;
     case STREAM_OPT_OUTPUT:
       o->output = arg;
-      return 0;
+      break;
     case STREAM_OPT_OUT_DIR:
       o->out_dir = arg;
-      return 0;
+      break;
     case STREAM_OPT_SAVE_BLOB:
       o->save_blob = arg;
-      return 0;
+      break;
     case STREAM_OPT_RESUME:
       o->resume = 1;
-      return 0;
+      break;
     case STREAM_OPT_SHARD:
-      return parse_shard(arg, o);
+      rc = parse_shard(arg, o);
+      break;
     case STREAM_OPT_DECODERS:
-      return parse_count("--decoders", arg, MAX_DECODERS, &o->decoders);
+      rc = parse_count("--decoders", arg, MAX_DECODERS, &o->decoders);
+      break;
     default:
-      o->given = 0;
       return CLASSIFY_STREAM_NOT_MINE;
   }
+  o->given = 1;
+  return rc;
 }
 
 int classify_stream_wanted(const classify_stream_opts *o, char **images, int n_images) {

@@ -80,6 +80,14 @@ class StreamingClassify(unittest.TestCase):
                 with open(out) as f:
                     self.assertEqual(f.read(), self.named)
 
+    def test_options_after_list(self):
+        # classify's own options after the streaming ones (a regression:
+        # --top after --list fell back to the named-images path and did nothing)
+        listing = self.write_list("top.txt", self.images[:4])
+        want = classify(*self.net, *self.images[:4], *RAW, "--json", "--top", "2").stdout
+        got = classify(*self.net, "--list", listing, "--batch", "2", "--top", "2", *RAW).stdout
+        self.assertEqual(got, want)
+
     def test_stdin_list_and_directory(self):
         got = classify(*self.net, "--list", "-", *RAW, "--batch", "3",
                        stdin="".join(p + "\n" for p in self.images)).stdout
