@@ -13,13 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "tools/classify_inputs.h"
+#include "tools/classify_writer.h"
 #include "tools/cli.h"
 
-enum { MAX_DECODERS = 64, MAX_BATCH = 4096, ERROR_TEXT = 512 };
+enum { MAX_DECODERS = 64, MAX_BATCH = 4096 };
 
 void classify_stream_init(classify_stream_opts *o) {
   memset(o, 0, sizeof *o);
@@ -96,7 +96,7 @@ int classify_stream_wanted(const classify_stream_opts *o, char **images, int n_i
 typedef struct slot {
   float *input; /* channels x height x width */
   int ready, failed;
-  char error[ERROR_TEXT];
+  char error[STREAM_ERROR_TEXT];
 } slot;
 
 typedef struct pipeline {
@@ -184,19 +184,13 @@ typedef struct run_state {
   const classify_stream_opts *o;
   classify_stream_model *m;
   pipeline *p;
+  stream_writer *writer;
   FILE *out;
   int save_blob, net_batch;
-  int64_t done, failed, before, before_failed;
-  double started;
+  int64_t before, before_failed, written, failed;
 } run_state;
 
-static double now_seconds(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-/* The net's batch set to the n inputs that decoded, copied in, and run. */
+/* The net's batch set to the `ok` inputs that decoded, copied in, and run. */
 static int forward_batch(run_state *r, int64_t first, int n, int ok) {
   classify_stream_model *m = r->m;
   if (ok != r->net_batch) {
@@ -214,101 +208,47 @@ static int forward_batch(run_state *r, int64_t first, int n, int ok) {
   return ns_net_forward(m->ctx, m->net) == NS_OK ? 0 : cli_fail(m->ctx, "classify");
 }
 
-static void write_error(FILE *f, const char *path, const char *message) {
-  fputs("{\"image\": ", f);
-  cli_json_string(f, path);
-  fputs(", \"error\": ", f);
-  cli_json_string(f, message);
-  fputs("}\n", f);
-}
-
-/* D/IIIIIIII_NAME.npy: the input index keeps names unique across folders. */
-static char *npy_path(const char *dir, int64_t index, const char *image) {
-  const char *base = strrchr(image, '/');
-  base = base ? base + 1 : image;
-  const char *dot = strrchr(base, '.');
-  int stem = dot && dot != base ? (int)(dot - base) : (int)strlen(base);
-  size_t len = strlen(dir) + (size_t)stem + 32;
-  char *p = malloc(len);
-  if (p) snprintf(p, len, "%s/%08lld_%.*s.npy", dir, (long long)index, stem, base);
-  return p;
-}
-
-static int save_npy(run_state *r, int64_t job, int k) {
-  ns_tensor t = ns_net_blob(r->m->net, r->save_blob);
-  int64_t shape[8] = {1};
-  for (int a = 1; a < t.num_axes && a < 8; a++) shape[a] = t.shape[a];
-  int64_t per = t.count / t.shape[0];
-  char *path = npy_path(r->o->out_dir, r->p->jobs->index[job], r->p->jobs->paths[job]);
-  if (!path) return cli_usage_error("classify", "out of memory");
-  int rc = 0;
-  if (ns_npy_save_f32(r->m->ctx, path, t.num_axes, shape, t.data + per * k) != NS_OK)
-    rc = cli_fail(r->m->ctx, "classify");
-  free(path);
-  return rc;
-}
-
-static int write_result(run_state *r, int64_t job, int k) {
-  classify_stream_model *m = r->m;
-  ns_tensor out = ns_net_blob(m->net, m->output);
-  int map_h = out.num_axes == 4 ? (int)out.shape[2] : 1;
-  int map_w = out.num_axes == 4 ? (int)out.shape[3] : 1;
-  const float *prob = out.data + out.count / out.shape[0] * k;
-  ns_classification c;
-  if (ns_classify(m->ctx, prob, (int)out.shape[1], map_h, map_w, m->top, m->json.class_k, &c) !=
-      NS_OK)
-    return cli_fail(m->ctx, "classify");
-  classify_json_write(r->out, &m->json, r->p->jobs->paths[job], &c, prob);
-  ns_classification_free(m->ctx, &c);
-  return r->o->out_dir ? save_npy(r, job, k) : 0;
-}
-
-/* Flushed and synced per batch: a kill loses at most the batch in flight. */
-static int commit(run_state *r) {
-  if (fflush(r->out) != 0 || (r->out != stdout && fsync(fileno(r->out)) != 0))
-    return stream_io_error(r->o->output ? r->o->output : "stdout");
-  return 0;
+/* The batch's outcome copied for the writer, so the net can go on. */
+static void hand_over(run_state *r, stream_batch *b, int64_t first, int n, int ok) {
+  b->first = first;
+  b->n = n;
+  b->ok = ok;
+  for (int i = 0; i < n; i++) {
+    const slot *s = &r->p->slots[(first + i) % r->p->ring];
+    b->failed[i] = s->failed;
+    if (s->failed) memcpy(b->error[i], s->error, sizeof s->error);
+  }
+  if (!ok) return;
+  ns_tensor out = ns_net_blob(r->m->net, r->m->output);
+  memcpy(b->prob, out.data, (size_t)out.count * sizeof *out.data);
+  if (b->saved) {
+    ns_tensor t = ns_net_blob(r->m->net, r->save_blob);
+    memcpy(b->saved, t.data, (size_t)t.count * sizeof *t.data);
+  }
 }
 
 static int run_batch(run_state *r, int64_t first, int n) {
-  int ok = 0, rc = 0;
+  int ok = 0, rc;
   for (int i = 0; i < n; i++) ok += !r->p->slots[(first + i) % r->p->ring].failed;
   if (ok && (rc = forward_batch(r, first, n, ok)) != 0) return rc;
-  for (int i = 0, k = 0; !rc && i < n; i++) {
-    const slot *s = &r->p->slots[(first + i) % r->p->ring];
-    if (s->failed) {
-      write_error(r->out, r->p->jobs->paths[first + i], s->error);
-      r->failed++;
-    } else {
-      rc = write_result(r, first + i, k++);
-    }
-  }
-  r->done += n;
-  return rc ? rc : commit(r);
+  stream_batch *b = stream_writer_acquire(r->writer);
+  if (!b) return NS_ERR_IO; /* the writer failed and said why */
+  hand_over(r, b, first, n, ok);
+  stream_writer_submit(r->writer);
+  return 0;
 }
 
-/* ---- progress and the whole run --------------------------------------- */
-
-static void show_progress(const run_state *r, int64_t total) {
-  double rate = r->done / (now_seconds() - r->started + 1e-9);
-  int64_t left = total - r->before - r->done;
-  long eta = rate > 0 ? (long)((double)left / rate) : 0;
-  fprintf(stderr, "\r[%lld/%lld] %.1f images/s, ETA %ld:%02ld:%02ld\033[K",
-          (long long)(r->before + r->done), (long long)total, rate, eta / 3600, eta / 60 % 60,
-          eta % 60);
-}
+/* ---- the whole run ---------------------------------------------------- */
 
 static int consume(run_state *r) {
-  int progress = isatty(STDERR_FILENO), rc = 0;
+  int rc = 0;
   int64_t total = r->p->jobs->count;
   for (int64_t b = r->before; !rc && b < total; b += r->o->batch) {
     int n = (int)(total - b < r->o->batch ? total - b : r->o->batch);
     wait_filled(r->p, b, n);
     rc = run_batch(r, b, n);
     release(r->p, b, n);
-    if (progress) show_progress(r, total);
   }
-  if (progress) fprintf(stderr, "\r\033[K");
   return rc;
 }
 
@@ -363,7 +303,6 @@ static int run_pipeline(run_state *r, const stream_jobs *jobs) {
   int rc = alloc_ring(&p, (int64_t)r->m->channels * r->m->height * r->m->width);
   if (rc) cli_usage_error("classify", "out of memory for %d preprocessed inputs", p.ring);
   if (!rc) rc = start_decoders(&p, d, decoders);
-  r->started = now_seconds();
   if (!rc) rc = consume(r);
   join_decoders(&p, d, decoders);
   free_ring(&p);
@@ -384,8 +323,7 @@ static int open_output(run_state *r, const stream_jobs *jobs) {
     if (rc) return rc;
   }
   r->out = fopen(o->output, o->resume ? "a" : "w");
-  if (!r->out) return stream_io_error(o->output);
-  return 0;
+  return r->out ? 0 : stream_io_error(o->output);
 }
 
 static int find_save_blob(run_state *r) {
@@ -393,12 +331,36 @@ static int find_save_blob(run_state *r) {
   r->save_blob = name ? ns_net_find_blob(r->m->net, name) : r->m->output;
   if (r->save_blob < 0) return cli_usage_error("classify", "no blob named '%s' in the net", name);
   if (name && !r->o->out_dir) return cli_usage_error("classify", "--save-blob needs --out-dir");
+  ns_tensor t = ns_net_blob(r->m->net, r->save_blob);
+  if (t.num_axes < 1 || t.num_axes > STREAM_SAVE_MAX_AXES || t.shape[0] != 1)
+    return cli_usage_error("classify", "--save-blob %s: not a (1, ...) blob of at most %d axes",
+                           t.name, STREAM_SAVE_MAX_AXES);
   return 0;
+}
+
+/* What the writer needs, read from the net at batch 1. */
+static stream_writer_config writer_config(const run_state *r, const stream_jobs *jobs) {
+  const classify_stream_model *m = r->m;
+  stream_writer_config c = {.out = r->out,
+                            .out_name = r->o->output ? r->o->output : "stdout",
+                            .out_dir = r->o->out_dir,
+                            .jobs = jobs,
+                            .json = &m->json,
+                            .top = m->top,
+                            .max_batch = r->o->batch,
+                            .progress = isatty(STDERR_FILENO),
+                            .before = r->before};
+  c.per_out = ns_net_blob(m->net, m->output).count;
+  ns_tensor t = ns_net_blob(m->net, r->save_blob);
+  c.save_axes = t.num_axes;
+  for (int a = 0; a < t.num_axes; a++) c.save_shape[a] = t.shape[a];
+  c.per_save = t.count;
+  return c;
 }
 
 static int summary(const run_state *r, int rc) {
   int64_t failed = r->failed + r->before_failed;
-  fprintf(stderr, "netsurg classify: %lld images this run", (long long)r->done);
+  fprintf(stderr, "netsurg classify: %lld images this run", (long long)r->written);
   if (r->before) fprintf(stderr, " (%lld done before)", (long long)r->before);
   fprintf(stderr, ", %lld failed%s\n", (long long)failed, failed ? " (lines with \"error\")" : "");
   return rc ? rc : failed ? STREAM_SOME_FAILED : 0;
@@ -413,8 +375,13 @@ int classify_stream_run(const classify_stream_opts *o, classify_stream_model *m,
   if (rc) return rc;
   if (o->shard_n) stream_jobs_shard(&jobs, o->shard_k, o->shard_n);
   if (!(rc = open_output(&r, &jobs))) {
-    rc = run_pipeline(&r, &jobs);
-    if (r.out != stdout && fclose(r.out) != 0 && !rc) rc = NS_ERR_IO;
+    stream_writer_config c = writer_config(&r, &jobs);
+    if (!(rc = stream_writer_start(&c, &r.writer))) {
+      rc = run_pipeline(&r, &jobs);
+      int wrc = stream_writer_finish(r.writer, &r.written, &r.failed);
+      if (!rc) rc = wrc;
+    }
+    if (r.out != stdout && fclose(r.out) != 0 && !rc) rc = stream_io_error(o->output);
     rc = summary(&r, rc);
   }
   stream_jobs_free(&jobs);
