@@ -149,6 +149,8 @@ CLI_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(sort $(wildcard tools/*.c)))
 $(CLI): $(CLI_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
+# test_json_number checks a CLI helper (tools/json_number.c) directly.
+$(BUILD)/tests/test_json_number: $(BUILD)/obj/tools/json_number.o
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_SUPPORT_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ -lcmocka $(LDLIBS) -o $@

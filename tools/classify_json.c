@@ -2,58 +2,73 @@
 #include "tools/classify_json.h"
 
 #include "tools/cli.h"
+#include "tools/json_number.h"
 
 static const char *label_name(const classify_json *j, int c) {
   return j->labels && c < j->labels->count ? j->labels->names[c] : NULL;
 }
 
-static void json_class(FILE *f, const classify_json *j, int c, double p, const char *key) {
-  fprintf(f, "{\"class\": %d, \"%s\": %.6g", c, key, p);
+/* {"class": c, "<key>": value[, "label": name]}, value already formatted. */
+static void json_class(FILE *f, const classify_json *j, int c, const char *key, const char *value) {
+  char num[JSON_NUMBER_MAX];
+  json_int(num, c);
+  fputs("{\"class\": ", f);
+  fputs(num, f);
+  fputs(", \"", f);
+  fputs(key, f);
+  fputs("\": ", f);
+  fputs(value, f);
   const char *name = label_name(j, c);
   if (name) {
-    fprintf(f, ", \"label\": ");
+    fputs(", \"label\": ", f);
     cli_json_string(f, name);
   }
-  fprintf(f, "}");
+  fputc('}', f);
 }
 
 static void json_matrix(FILE *f, const ns_classification *r, int ints) {
-  fprintf(f, "[");
+  char num[JSON_NUMBER_MAX];
+  fputc('[', f);
   for (int y = 0; y < r->map_h; y++) {
-    fprintf(f, y ? ", [" : "[");
+    fputs(y ? ", [" : "[", f);
     for (int x = 0; x < r->map_w; x++) {
       int i = y * r->map_w + x;
       if (ints)
-        fprintf(f, x ? ", %d" : "%d", r->argmax[i]);
+        json_int(num, r->argmax[i]);
       else
-        fprintf(f, x ? ", %.6g" : "%.6g", (double)r->confidence[i]);
+        json_g6(num, r->confidence[i]);
+      if (x) fputs(", ", f);
+      fputs(num, f);
     }
-    fprintf(f, "]");
+    fputc(']', f);
   }
-  fprintf(f, "]");
+  fputc(']', f);
 }
 
 static void json_top(FILE *f, const classify_json *j, const ns_classification *r,
                      const float *prob) {
   int64_t cells = (int64_t)r->map_h * r->map_w;
+  char num[JSON_NUMBER_MAX];
   for (int y = 0; y < r->map_h; y++) {
-    fprintf(f, y ? ", [" : "[");
+    fputs(y ? ", [" : "[", f);
     for (int x = 0; x < r->map_w; x++) {
       int cell = y * r->map_w + x;
-      fprintf(f, x ? ", [" : "[");
+      fputs(x ? ", [" : "[", f);
       for (int i = 0; i < r->k; i++) {
         int c = r->top[(int64_t)cell * r->k + i];
-        if (i) fprintf(f, ", ");
-        json_class(f, j, c, prob[(int64_t)c * cells + cell], "prob");
+        if (i) fputs(", ", f);
+        json_g6(num, prob[(int64_t)c * cells + cell]);
+        json_class(f, j, c, "prob", num);
       }
-      fprintf(f, "]");
+      fputc(']', f);
     }
-    fprintf(f, "]");
+    fputc(']', f);
   }
 }
 
 void classify_json_write(FILE *f, const classify_json *j, const char *image,
                          const ns_classification *r, const float *prob) {
+  flockfile(f); /* one lock for the line, not one per call */
   fprintf(f, "{\"image\": ");
   cli_json_string(f, image);
   fprintf(f, ", \"blob\": ");
@@ -74,7 +89,10 @@ void classify_json_write(FILE *f, const classify_json *j, const char *image,
   fprintf(f, "], \"top_mean\": [");
   for (int i = 0; i < r->k; i++) {
     if (i) fprintf(f, ", ");
-    json_class(f, j, r->top_mean[i], r->mean[r->top_mean[i]], "mean_prob");
+    char num[64];
+    snprintf(num, sizeof num, "%.6g", r->mean[r->top_mean[i]]); /* a double */
+    json_class(f, j, r->top_mean[i], "mean_prob", num);
   }
   fprintf(f, "]}\n");
+  funlockfile(f);
 }
