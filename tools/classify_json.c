@@ -11,12 +11,11 @@ static const char *label_name(const classify_json *j, int c) {
 /* {"class": c, "<key>": value[, "label": name]}, value already formatted. */
 static void json_class(FILE *f, const classify_json *j, int c, const char *key, const char *value) {
   char num[JSON_NUMBER_MAX];
-  json_int(num, c);
-  fputs("{\"class\": ", f);
-  fputs(num, f);
-  fputs(", \"", f);
+  fwrite("{\"class\": ", 1, 10, f);
+  fwrite(num, 1, (size_t)json_int(num, c), f);
+  fwrite(", \"", 1, 3, f);
   fputs(key, f);
-  fputs("\": ", f);
+  fwrite("\": ", 1, 3, f);
   fputs(value, f);
   const char *name = label_name(j, c);
   if (name) {

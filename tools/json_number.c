@@ -97,15 +97,17 @@ int json_g6(char *buf, float v) {
   float frac = frexpf(fabsf(v), &e2); /* |v| = frac * 2^e2, frac in [0.5, 1) */
   uint32_t m = (uint32_t)ldexpf(frac, 24);
   int e = e2 - 24;
-  int x = (int)floor(log10(fabs((double)v))), off;
+  /* |v| in [2^(e2-1), 2^e2): this x is floor(log10 |v|) or one less; the
+   * first scaled() says which. */
+  int x = (int)floor((e2 - 1) * 0.30102999566398120), off;
   uint64_t q = scaled(m, e, 5 - x, &off);
   if (off) {
     x += off;
     q = scaled(m, e, 5 - x, &off);
   }
   if (q == 1000000) q = 100000, x++; /* 999999.5 rounds up a digit */
-  char digits[8];
-  snprintf(digits, sizeof digits, "%06u", (unsigned)q);
+  char digits[6];
+  for (int i = 5; i >= 0; i--, q /= 10) digits[i] = (char)('0' + q % 10);
   char *out = buf;
   if (neg) *out++ = '-';
   int n = x < -4 || x >= 6 ? exponential(out, digits, x) : strip(out, fixed(out, digits, x));

@@ -24,15 +24,16 @@ class ImageClassifier:
     """prototxt + weights, with classify's preprocessing options: raw_scale
     (default 255), mean (per-channel values in the net's order), channel_swap
     (default (2, 1, 0) on 3 channels; () for none), input_scale, antialias;
-    blob: the output (default: the net's last output); top: classes kept."""
+    blob: the output (default: the net's last output); top: classes kept;
+    batch: images per forward pass (a longer list runs as several)."""
 
     def __init__(self, prototxt, weights, raw_scale=255.0, mean=None, channel_swap=None,
-                 input_scale=1.0, antialias=True, blob=None, top=5):
+                 input_scale=1.0, antialias=True, blob=None, top=5, batch=16):
         self.net = Net.load(prototxt, weights)
         self.input = next(n for n in self.net.inputs if self.net.blob(n).ndim == 4)
         _, self.channels, self.height, self.width = self.net.blob(self.input).shape
         self.output = blob or self.net.outputs[-1]
-        self.top = int(top)
+        self.top, self.batch = int(top), max(1, int(batch))
         self._ctx = Context()
         self._tf = self._transform(raw_scale, mean, channel_swap, input_scale, antialias)
 
@@ -66,6 +67,11 @@ class ImageClassifier:
 
     def classify_files(self, paths):
         """One record per path, in order (see the module's docstring)."""
+        paths = list(paths)
+        return [r for i in range(0, len(paths), self.batch)
+                for r in self._classify_batch(paths[i:i + self.batch])]
+
+    def _classify_batch(self, paths):
         inputs, records = [], []
         for path in paths:
             try:

@@ -35,10 +35,13 @@ _MODELS = {}  # per worker process: Model -> ImageClassifier
 _LOADS = [0]  # models this process has loaded (a check on the cache)
 
 Model = collections.namedtuple(
-    "Model", "prototxt weights raw_scale mean channel_swap input_scale antialias blob top threads")
-Model.__new__.__defaults__ = (255.0, None, None, 1.0, True, None, 5, 0)
+    "Model", "prototxt weights raw_scale mean channel_swap input_scale antialias blob top threads "
+    "forward_batch")
+Model.__new__.__defaults__ = (255.0, None, None, 1.0, True, None, 5, 0, 16)
 Model.__doc__ = ("What a worker loads: ImageClassifier's arguments (mean and channel_swap as "
-                 "tuples) and threads, the net's compute threads in each worker (0: all cores).")
+                 "tuples; forward_batch is its batch), and threads, the net's compute threads "
+                 "in each worker (0: all cores).  A task's batch of paths may be larger than "
+                 "forward_batch: it runs as several forward passes.")
 
 
 def _classifier(model):
@@ -48,7 +51,7 @@ def _classifier(model):
         set_num_threads(model.threads)
         c = ImageClassifier(model.prototxt, model.weights, model.raw_scale, model.mean,
                             model.channel_swap, model.input_scale, model.antialias, model.blob,
-                            model.top)
+                            model.top, model.forward_batch)
         _MODELS[model] = c
         _LOADS[0] += 1
     return c

@@ -47,8 +47,9 @@ class DaskCluster(unittest.TestCase):
         subprocess.run([CLI, "fcn", os.path.join(MODEL, "deploy.prototxt"),
                         os.path.join(MODEL, "fmnist_lenet.caffemodel"), "--size", "56x56",
                         "--out", base], check=True, capture_output=True)
+        # forward passes of 3 inside tasks of 4 and 8 paths: a task runs several
         cls.model = nsdask.Model(base + ".prototxt", base + ".caffemodel", raw_scale=1.0,
-                                 threads=1)
+                                 threads=1, forward_batch=3)
         rng = np.random.RandomState(5)
         cls.paths = []
         for i in range(240):  # larger than the input: each is resized, with antialiasing
