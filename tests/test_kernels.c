@@ -632,6 +632,56 @@ static void test_conv_plan_caffenet(void **state) {
   assert_string_equal(plan_name(&rgb, 4, 1, 1, buf), "GEMM");
 }
 
+/* Depthwise convolutions (group = channels = num_output) through the
+ * batch entry point, which must take the depthwise kernel: MobileNet's
+ * 3x3 at stride 1 and 2 with pad 1 on odd and even maps, then random
+ * kernels 1-5 wide, strides 1-3, pads, dilations and maps down to one
+ * column (every edge case of the inner-column range); several items,
+ * bias or none, ReLU or none; both kernel paths against the reference,
+ * 1 and 3 threads bit-identical. */
+static void test_conv_depthwise(void **state) {
+  rnd r = {0xd3d3du};
+  char buf[64];
+  for (int t = 0; t < 80; t++) {
+    int c = rnd_int(&r, 2, 9), kh = rnd_int(&r, 1, 5), kw = rnd_int(&r, 1, 5);
+    ns_conv2d_shape s = {c, rnd_int(&r, 1, 19), rnd_int(&r, 1, 19), c, c, kh, kw,
+                         rnd_int(&r, 0, 3), rnd_int(&r, 0, 3), rnd_int(&r, 1, 3), rnd_int(&r, 1, 3),
+                         rnd_int(&r, 1, 2), rnd_int(&r, 1, 2), 0, 0};
+    if (t < 4) { /* MobileNet's */
+      s.kernel_h = s.kernel_w = 3, s.pad_h = s.pad_w = 1, s.dilation_h = s.dilation_w = 1;
+      s.stride_h = s.stride_w = 1 + t % 2;
+      s.height = 17 + 13 * (t / 2), s.width = 30 - 13 * (t / 2);
+    }
+    set_out(&s);
+    if (s.out_h <= 0 || s.out_w <= 0) continue;
+    assert_string_equal(plan_name(&s, 1, 2, 1, buf), "depthwise");
+    int64_t num = rnd_int(&r, 1, 3), wcount = c * s.kernel_h * s.kernel_w;
+    int64_t in_item = c * s.height * s.width, out_item = c * s.out_h * s.out_w;
+    float *w = rnd_array(&r, wcount, -1, 1), *bias = rnd_array(&r, c, -1, 1);
+    float *x = rnd_array(&r, num * in_item, -1, 1);
+    float *y1 = zeros(num * out_item), *y3 = zeros(num * out_item), *ref = zeros(num * out_item);
+    float *sc = scratch(ns_conv2d_batch_scratch_count(&s, num, 0, 3));
+    int with_bias = rnd_int(&r, 0, 1), relu = rnd_int(&r, 0, 1);
+    for (int64_t n = 0; n < num; n++)
+      ns_ref_conv2d(&s, w, with_bias ? bias : NULL, x + n * in_item, ref + n * out_item);
+    if (relu) apply_epi(ref, 1, num * out_item, NULL, NULL, 1);
+    for (int path = 0; path < 2; path++) {
+      if (!set_path(path)) continue;
+      ns_conv2d_batch(&s, num, w, NULL, with_bias ? bias : NULL, x, y1, sc, relu, 1);
+      ns_conv2d_batch(&s, num, w, NULL, with_bias ? bias : NULL, x, y3, sc, relu, 3);
+      expect_close(y1, ref, num * out_item, path ? "depthwise avx2" : "depthwise portable");
+      expect_same_bits(y1, y3, num * out_item, "depthwise threads");
+    }
+    unsetenv("NETSURG_PORTABLE");
+    free(w), free(bias), free(x), free(y1), free(y3), free(ref), free_scratch(sc);
+  }
+  /* one channel, or a channel multiplier, is not depthwise */
+  ns_conv2d_shape one = {1, 8, 8, 1, 1, 3, 3, 1, 1, 1, 1, 1, 1, 8, 8};
+  ns_conv2d_shape twice = {4, 8, 8, 8, 4, 3, 3, 1, 1, 1, 1, 1, 1, 8, 8};
+  assert_string_not_equal(plan_name(&one, 1, 2, 1, buf), "depthwise");
+  assert_string_not_equal(plan_name(&twice, 1, 2, 1, buf), "depthwise");
+}
+
 /* ---- pooling ----------------------------------------------------------- */
 
 /* Caffe's size rule, written with integer ceil division. */
@@ -784,6 +834,7 @@ int main(void) {
       cmocka_unit_test(test_conv_1x1),
       cmocka_unit_test(test_conv_caffenet_geometry), cmocka_unit_test(test_conv_backward_random_shapes),
       cmocka_unit_test(test_conv_bias_kernels),      cmocka_unit_test(test_conv_plan_caffenet),
+      cmocka_unit_test(test_conv_depthwise),
       cmocka_unit_test(test_pool_out_size),
       cmocka_unit_test(test_pool_random_shapes),     cmocka_unit_test(test_lrn_across_random),
       cmocka_unit_test(test_lrn_within_random),      cmocka_unit_test(test_softmax_random),

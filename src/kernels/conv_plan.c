@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/blob.h"
+#include "kernels/depthwise.h"
 #include "kernels/parallel.h"
 #include "kernels/winograd.h"
 
@@ -29,6 +30,11 @@ void ns_conv_plan_choose(ns_conv_plan *p, const ns_conv2d_shape *s, int64_t num,
   p->threads = threads;
   p->cached = 0;
   p->wino_tile = p->space_to_depth = 0;
+  if (ns_depthwise_applies(s)) { /* no columns, no packing: a token scratch */
+    p->algo = NS_CONV_DEPTHWISE;
+    p->scratch_count = 16;
+    return;
+  }
   /* With the weights transformed beforehand Winograd pays from fewer
    * outputs (ns_winograd_worth). */
   if (ns_winograd_worth(s, num, cache)) {
@@ -105,7 +111,9 @@ static void run_by_item(const ns_conv_plan *p, const float *w, const float *bias
 void ns_conv_plan_run(const ns_conv_plan *p, const float *w, const float *u, const float *bias,
                       const float *x, float *y, float *scratch, int relu) {
   const ns_conv2d_shape *s = &p->shape;
-  if (p->algo == NS_CONV_WINOGRAD) {
+  if (p->algo == NS_CONV_DEPTHWISE) {
+    ns_depthwise_conv(s, p->num, w, bias, x, y, relu, p->threads);
+  } else if (p->algo == NS_CONV_WINOGRAD) {
     ns_winograd_conv(s, p->num, w, u, bias, x, y, scratch, relu, p->threads);
   } else if (p->algo == NS_CONV_GEMM_BY_ITEM) {
     run_by_item(p, w, bias, x, y, scratch, relu);
@@ -122,6 +130,8 @@ const char *ns_conv_plan_name(const ns_conv_plan *p, char *buf, size_t size) {
     snprintf(buf, size, "GEMM");
   } else if (p->algo == NS_CONV_GEMM_BY_ITEM) {
     snprintf(buf, size, "GEMM by item");
+  } else if (p->algo == NS_CONV_DEPTHWISE) {
+    snprintf(buf, size, "depthwise");
   } else {
     int m = p->wino_tile, r = m == 4 ? 3 : 5;
     snprintf(buf, size, "Winograd F(%dx%d, %dx%d)%s", m, m, r, r,

@@ -24,7 +24,8 @@
 typedef enum ns_conv_algo {
   NS_CONV_GEMM,         /* ns_conv2d per item, the threads inside each */
   NS_CONV_GEMM_BY_ITEM, /* ns_conv2d, whole items per thread */
-  NS_CONV_WINOGRAD      /* ns_winograd_conv */
+  NS_CONV_WINOGRAD,     /* ns_winograd_conv */
+  NS_CONV_DEPTHWISE     /* ns_depthwise_conv: one filter per channel */
 } ns_conv_algo;
 
 /* Winograd's transformed weights, kept between forwards. */

@@ -1,0 +1,202 @@
+#include "kernels/depthwise.h"
+
+#include "kernels/parallel.h"
+#include "kernels/pgemm.h"
+
+int ns_depthwise_applies(const ns_conv2d_shape *s) {
+  return s->channels > 1 && s->group == s->channels && s->num_output == s->channels;
+}
+
+/* Output columns [lo, hi) read only inside the input row (every kx):
+ * ox sw - pw >= 0 and ox sw - pw + (kw - 1) dw <= width - 1.  The
+ * columns outside it check each tap. */
+typedef struct dw_cols {
+  int64_t lo, hi;
+} dw_cols;
+
+static dw_cols inner_columns(const ns_conv2d_shape *s) {
+  dw_cols c;
+  int64_t last = s->width - 1 + s->pad_w - (int64_t)(s->kernel_w - 1) * s->dilation_w;
+  c.lo = (s->pad_w + s->stride_w - 1) / s->stride_w;
+  c.hi = last < 0 ? 0 : last / s->stride_w + 1;
+  if (c.lo > s->out_w) c.lo = s->out_w;
+  if (c.hi > s->out_w) c.hi = s->out_w;
+  if (c.hi < c.lo) c.hi = c.lo;
+  return c;
+}
+
+/* row[ox] += the taps of kernel row wk over input row `in`, for the
+ * columns outside [lo, hi), each tap checked against the row's ends. */
+static inline __attribute__((always_inline)) void edge_columns(const ns_conv2d_shape *s,
+                                                               dw_cols c, const float *wk,
+                                                               const float *in, float *row) {
+  for (int64_t ox = 0; ox < s->out_w; ox++) {
+    if (ox == c.lo) ox = c.hi;
+    if (ox >= s->out_w) break;
+    for (int kx = 0; kx < s->kernel_w; kx++) {
+      int64_t ix = ox * s->stride_w - s->pad_w + (int64_t)kx * s->dilation_w;
+      if (ix >= 0 && ix < s->width) row[ox] += wk[kx] * in[ix];
+    }
+  }
+}
+
+/* row[ox] += the taps of wk for ox in [lo, hi): no checks, so the
+ * compiler vectorises along the row (3 taps at stride 1 and 2 spelled
+ * out: MobileNet's). */
+static inline __attribute__((always_inline)) void inner_columns_row(const ns_conv2d_shape *s,
+                                                                    dw_cols c, const float *wk,
+                                                                    const float *in,
+                                                                    float *row) {
+  const float *p = in - s->pad_w;
+  if (s->kernel_w == 3 && s->dilation_w == 1 && s->stride_w == 1) {
+    float w0 = wk[0], w1 = wk[1], w2 = wk[2];
+    for (int64_t ox = c.lo; ox < c.hi; ox++)
+      row[ox] += w0 * p[ox] + w1 * p[ox + 1] + w2 * p[ox + 2];
+  } else if (s->kernel_w == 3 && s->dilation_w == 1 && s->stride_w == 2) {
+    float w0 = wk[0], w1 = wk[1], w2 = wk[2];
+    for (int64_t ox = c.lo; ox < c.hi; ox++)
+      row[ox] += w0 * p[2 * ox] + w1 * p[2 * ox + 1] + w2 * p[2 * ox + 2];
+  } else {
+    for (int kx = 0; kx < s->kernel_w; kx++) {
+      const float *q = p + (int64_t)kx * s->dilation_w;
+      float wv = wk[kx];
+      for (int64_t ox = c.lo; ox < c.hi; ox++) row[ox] += wv * q[ox * s->stride_w];
+    }
+  }
+}
+
+/* Eight floats in a GCC vector (two SSE registers in the portable
+ * build, one AVX register in the AVX2 one). */
+typedef float v8 __attribute__((vector_size(32)));
+typedef int v8i __attribute__((vector_size(32)));
+
+/* Unaligned load (a macro: a function returning a vector would change
+ * the ABI in the portable build). */
+#define load8(p)                        \
+  __extension__({                       \
+    v8 v_;                              \
+    __builtin_memcpy(&v_, (p), sizeof v_); \
+    v_;                                 \
+  })
+
+/* acc[i] += w0 p[i] + w1 p[i + 1] + w2 p[i + 2] for i < 8 (reads
+ * p[0..9]); through a pointer: a vector return would change the ABI in
+ * the portable build. */
+static inline __attribute__((always_inline)) void taps3_s1(v8 *acc, const float *p,
+                                                           const float *w) {
+  *acc += w[0] * load8(p) + w[1] * load8(p + 1) + w[2] * load8(p + 2);
+}
+
+/* The same at stride 2: p[2 i], p[2 i + 1], p[2 i + 2] (reads p[0..17]). */
+static inline __attribute__((always_inline)) void taps3_s2(v8 *acc, const float *p,
+                                                           const float *w) {
+  const v8i even = {0, 2, 4, 6, 8, 10, 12, 14}, odd = {1, 3, 5, 7, 9, 11, 13, 15};
+  v8 a = load8(p), b = load8(p + 8), c = load8(p + 2), d = load8(p + 10);
+  *acc += w[0] * __builtin_shuffle(a, b, even) + w[1] * __builtin_shuffle(a, b, odd) +
+         w[2] * __builtin_shuffle(c, d, even);
+}
+
+/* 3-wide kernels at stride 1 or 2 (MobileNet's): the inner columns eight
+ * at a time with the sum over the valid kernel rows in a register, one
+ * store per output; what is left of the row by the scalar loops.  Returns
+ * the first inner column not done. */
+static inline __attribute__((always_inline)) int64_t inner_columns_3(
+    const ns_conv2d_shape *s, dw_cols c, const float *const *in, const float *const *wk,
+    int rows, float b, float *row, int relu) {
+  int64_t ox = c.lo;
+  /* stride 2 reads one float past the window of the last column: stop a
+   * column earlier */
+  int64_t stop = c.hi - (s->stride_w == 2 ? 8 : 7);
+  for (; ox < stop; ox += 8) {
+    v8 acc = {b, b, b, b, b, b, b, b};
+    for (int k = 0; k < rows; k++) {
+      const float *p = in[k] - s->pad_w + ox * s->stride_w;
+      if (s->stride_w == 1)
+        taps3_s1(&acc, p, wk[k]);
+      else
+        taps3_s2(&acc, p, wk[k]);
+    }
+    if (relu) {
+      const v8 zero = {0};
+      acc = (v8)((v8i)acc & ~(acc < zero)); /* NaN compares false: passes */
+    }
+    __builtin_memcpy(row + ox, &acc, sizeof acc);
+  }
+  return ox;
+}
+
+/* One channel's plane: x [height, width] -> y [out_h, out_w]. */
+static inline __attribute__((always_inline)) void one_plane(const ns_conv2d_shape *s, dw_cols c,
+                                                            const float *w, float b,
+                                                            const float *x, float *y, int relu) {
+  int vec3 = s->kernel_w == 3 && s->kernel_h <= 3 && s->dilation_w == 1 &&
+             (s->stride_w == 1 || s->stride_w == 2);
+  for (int64_t oy = 0; oy < s->out_h; oy++) {
+    float *row = y + oy * s->out_w;
+    const float *in[3], *wk[3];
+    int rows = 0;
+    int64_t done = c.lo; /* inner columns [c.lo, done) are final */
+    if (vec3) {
+      for (int ky = 0; ky < s->kernel_h; ky++) {
+        int64_t iy = oy * s->stride_h - s->pad_h + (int64_t)ky * s->dilation_h;
+        if (iy < 0 || iy >= s->height) continue;
+        in[rows] = x + iy * s->width, wk[rows] = w + (int64_t)ky * s->kernel_w;
+        rows++;
+      }
+      done = inner_columns_3(s, c, in, wk, rows, b, row, relu);
+    }
+    dw_cols rest = {done, c.hi};
+    for (int64_t ox = 0; ox < s->out_w; ox++) {
+      if (ox == c.lo) ox = done; /* skip what the vector loop wrote */
+      if (ox >= s->out_w) break;
+      row[ox] = b;
+    }
+    for (int ky = 0; ky < s->kernel_h; ky++) {
+      int64_t iy = oy * s->stride_h - s->pad_h + (int64_t)ky * s->dilation_h;
+      if (iy < 0 || iy >= s->height) continue;
+      const float *src = x + iy * s->width, *wrow = w + (int64_t)ky * s->kernel_w;
+      edge_columns(s, c, wrow, src, row);
+      inner_columns_row(s, rest, wrow, src, row);
+    }
+    if (relu) /* NaN passes, as Caffe's ReLU */
+      for (int64_t ox = 0; ox < s->out_w; ox++) {
+        if (ox == c.lo) ox = done;
+        if (ox >= s->out_w) break;
+        row[ox] = row[ox] < 0.0f ? 0.0f : row[ox];
+      }
+  }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define NS_AVX2 __attribute__((target("avx2,fma")))
+#else
+#define NS_AVX2
+#endif
+
+/* The planes of num items shared out whole, twice: for AVX2+FMA (chosen
+ * at run time, as the GEMM kernels) and for any x86-64. */
+#define PLANES_FUNC(SUFFIX, ATTR)                                                              \
+  ATTR static void planes##SUFFIX(const ns_conv2d_shape *s, int64_t num, const float *w,       \
+                                  const float *bias, const float *x, float *y, int relu,       \
+                                  int nt) {                                                    \
+    dw_cols c = inner_columns(s);                                                              \
+    int64_t in_plane = s->height * s->width, out_plane = s->out_h * s->out_w;                  \
+    int64_t taps = (int64_t)s->kernel_h * s->kernel_w, planes = num * s->channels;             \
+    _Pragma("omp parallel for schedule(static) num_threads(nt) if (nt > 1 && planes > 1)")     \
+    for (int64_t p = 0; p < planes; p++) {                                                     \
+      int64_t ch = p % s->channels;                                                            \
+      one_plane(s, c, w + ch * taps, bias ? bias[ch] : 0.0f, x + p * in_plane,                 \
+                y + p * out_plane, relu);                                                      \
+    }                                                                                          \
+  }
+PLANES_FUNC(_c, )
+PLANES_FUNC(_avx2, NS_AVX2)
+
+void ns_depthwise_conv(const ns_conv2d_shape *s, int64_t num, const float *w, const float *bias,
+                       const float *x, float *y, int relu, int threads) {
+  int nt = ns_kernel_threads(threads);
+  if (ns_gemm_avx2())
+    planes_avx2(s, num, w, bias, x, y, relu, nt);
+  else
+    planes_c(s, num, w, bias, x, y, relu, nt);
+}
