@@ -2,7 +2,8 @@
  * input (items, groups, channels, kernel, stride, pad, map size, threads):
  * Winograd wherever it applies (F(4x4, 3x3), F(2x2, 5x5), strided kernels
  * through space-to-depth), called directly so that small layers reach it
- * too, and the im2col + GEMM batch path, both against the naive reference
+ * too, and the batch path (im2col + GEMM, or the depthwise kernel when
+ * bit 2 of byte 1 makes every channel its own group), both against the naive reference
  * in double, with a Winograd tolerance of 1e-5 + 1e-4 |y| + 1e-6 times
  * the tile's sum |w| |x| (see block_max).  The values come from a generator
  * seeded by the rest of the input.  Shapes are kept small: the reference
@@ -75,6 +76,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   ns_conv2d_shape s = {group * (1 + b[2] % 12), 1 + b[7] % 28, 1 + b[8] % 28,
                        group * (1 + b[3] % 12), group, k, k, b[6] % k, b[6] % k, st, st, 1, 1,
                        0, 0};
+  if (b[1] & 4) group = (int)(s.group = s.num_output = s.channels); /* depthwise */
   int64_t num = 1 + b[0] % 3;
   int threads = 1 + b[9] % 3, relu = b[10] & 1;
   s.out_h = ns_conv_out_size(s.height, k, s.pad_h, st, 1);

@@ -552,6 +552,123 @@ static void test_winograd_weights_follow_library_writes(void **state) {
   ns_net_destroy(other);
 }
 
+/* BatchNorm (global statistics) and Scale in place after a convolution
+ * are folded into its epilogue (core/net.c): every blob must still hold
+ * Caffe's values.  A 3x3 convolution with BatchNorm, Scale with bias and
+ * ReLU; a depthwise one (its weights scaled) with BatchNorm and Scale
+ * without bias; a 1x1 whose BatchNorm writes another top (not folded:
+ * the convolution's own top stays raw).  Expected: the reference
+ * convolution, then BatchNorm and Scale by their definitions in double.
+ * Then a param written through a view takes effect on the next forward
+ * (nothing folded is kept), on 1 and 2 threads. */
+#define FOLD_NET                                                                                \
+  INPUT(2, 3, 9, 8)                                                                             \
+  "layer { name: 'c1' type: 'Convolution' bottom: 'data' top: 'c1' convolution_param { "        \
+  "num_output: 4 kernel_size: 3 pad: 1 } }\n"                                                   \
+  "layer { name: 'bn1' type: 'BatchNorm' bottom: 'c1' top: 'c1' }\n"                            \
+  "layer { name: 'sc1' type: 'Scale' bottom: 'c1' top: 'c1' scale_param { bias_term: true } }\n" \
+  "layer { name: 'r1' type: 'ReLU' bottom: 'c1' top: 'c1' }\n"                                  \
+  "layer { name: 'dw' type: 'Convolution' bottom: 'c1' top: 'dw' convolution_param { "          \
+  "num_output: 4 group: 4 kernel_size: 3 stride: 2 pad: 1 } }\n"                                \
+  "layer { name: 'bn2' type: 'BatchNorm' bottom: 'dw' top: 'dw' }\n"                            \
+  "layer { name: 'sc2' type: 'Scale' bottom: 'dw' top: 'dw' }\n"                                \
+  "layer { name: 'c3' type: 'Convolution' bottom: 'dw' top: 'c3' convolution_param { "          \
+  "num_output: 3 kernel_size: 1 } }\n"                                                          \
+  "layer { name: 'bn3' type: 'BatchNorm' bottom: 'c3' top: 'bn3' }\n"
+
+static void fill_param(ns_net *net, const char *layer, int j, float lo, float hi, unsigned seed) {
+  ns_tensor t = ns_net_param(net, ns_net_find_layer(net, layer), j);
+  for (int64_t i = 0; i < t.count; i++) {
+    seed = seed * 1103515245u + 12345u;
+    t.data[i] = lo + (hi - lo) * (float)((seed >> 8) & 0xffff) / 65535.0f;
+  }
+}
+
+/* y (N, C, plane) in place: BatchNorm from the layer's sums and factor,
+ * then Scale (and its bias) if scale is given, then ReLU if asked. */
+static void ref_bn_scale(ns_net *net, const char *bn, const char *scale, int relu, float *y,
+                         int64_t num, int64_t c, int64_t plane) {
+  int lb = ns_net_find_layer(net, bn), ls = scale ? ns_net_find_layer(net, scale) : -1;
+  ns_tensor mean = ns_net_param(net, lb, 0), var = ns_net_param(net, lb, 1);
+  double factor = ns_net_param(net, lb, 2).data[0], inv = factor == 0 ? 0 : 1 / factor;
+  for (int64_t n = 0; n < num; n++)
+    for (int64_t k = 0; k < c; k++)
+      for (int64_t j = 0; j < plane; j++) {
+        float *v = &y[(n * c + k) * plane + j];
+        double x = (*v - mean.data[k] * inv) / sqrt(var.data[k] * inv + 1e-5);
+        if (ls >= 0) {
+          x *= ns_net_param(net, ls, 0).data[k];
+          if (ns_net_param_count(net, ls) > 1) x += ns_net_param(net, ls, 1).data[k];
+        }
+        *v = (float)(relu && x < 0 ? 0 : x);
+      }
+}
+
+static void expect_blob_near(ns_net *net, const char *name, const float *want) {
+  ns_tensor y = ns_net_blob(net, ns_net_find_blob(net, name));
+  for (int64_t i = 0; i < y.count; i++)
+    if (!(fabs((double)y.data[i] - want[i]) <= 1e-5 + 1e-4 * fabs((double)want[i])))
+      fail_msg("blob %s element %lld: %g, want %g", name, (long long)i, y.data[i], want[i]);
+}
+
+/* The blobs as Caffe computes them, layer by layer from data. */
+static void expect_fold_net(ns_net *net) {
+  ns_tensor x = ns_net_blob(net, ns_net_find_blob(net, "data"));
+  int l1 = ns_net_find_layer(net, "c1"), l2 = ns_net_find_layer(net, "dw");
+  int l3 = ns_net_find_layer(net, "c3");
+  ns_conv2d_shape s1 = {3, 9, 8, 4, 1, 3, 3, 1, 1, 1, 1, 1, 1, 9, 8};
+  ns_conv2d_shape s2 = {4, 9, 8, 4, 4, 3, 3, 1, 1, 2, 2, 1, 1, 5, 4};
+  ns_conv2d_shape s3 = {4, 5, 4, 3, 1, 1, 1, 0, 0, 1, 1, 1, 1, 5, 4};
+  float c1[2 * 4 * 72], dw[2 * 4 * 20], c3[2 * 3 * 20], bn3[2 * 3 * 20];
+  for (int n = 0; n < 2; n++)
+    ns_ref_conv2d(&s1, ns_net_param(net, l1, 0).data, ns_net_param(net, l1, 1).data,
+                  x.data + n * 3 * 72, c1 + n * 4 * 72);
+  ref_bn_scale(net, "bn1", "sc1", 1, c1, 2, 4, 72);
+  for (int n = 0; n < 2; n++)
+    ns_ref_conv2d(&s2, ns_net_param(net, l2, 0).data, ns_net_param(net, l2, 1).data,
+                  c1 + n * 4 * 72, dw + n * 4 * 20);
+  ref_bn_scale(net, "bn2", "sc2", 0, dw, 2, 4, 20);
+  for (int n = 0; n < 2; n++)
+    ns_ref_conv2d(&s3, ns_net_param(net, l3, 0).data, ns_net_param(net, l3, 1).data,
+                  dw + n * 4 * 20, c3 + n * 3 * 20);
+  memcpy(bn3, c3, sizeof bn3);
+  ref_bn_scale(net, "bn3", NULL, 0, bn3, 2, 3, 20);
+  expect_blob_near(net, "c1", c1);
+  expect_blob_near(net, "dw", dw);
+  expect_blob_near(net, "c3", c3);
+  expect_blob_near(net, "bn3", bn3);
+  int neg = 0; /* the ReLU cut something: the case is not vacuous */
+  for (int i = 0; i < 2 * 4 * 72; i++) neg += c1[i] == 0;
+  assert_true(neg > 0);
+}
+
+static void test_batchnorm_scale_folded(void **state) {
+  fixture *f = *state;
+  ns_net *net = load(f, FOLD_NET);
+  const char *convs[] = {"c1", "dw", "c3"}, *bns[] = {"bn1", "bn2", "bn3"};
+  for (int i = 0; i < 3; i++) {
+    fill_param(net, convs[i], 0, -1, 1, 11u + i);
+    fill_param(net, convs[i], 1, -0.5f, 0.5f, 21u + i);
+    fill_param(net, bns[i], 0, -1, 1, 31u + i);        /* mean sum */
+    fill_param(net, bns[i], 1, 0.5f, 3, 41u + i);      /* variance sum */
+    fill_param(net, bns[i], 2, 1.5f, 2.5f, 51u + i);   /* factor */
+  }
+  fill_param(net, "sc1", 0, 0.5f, 2, 61u), fill_param(net, "sc1", 1, -1, 1, 62u);
+  fill_param(net, "sc2", 0, -2, 2, 63u);
+  ns_tensor x = ns_net_blob(net, ns_net_find_blob(net, "data"));
+  for (int64_t i = 0; i < x.count; i++) x.data[i] = (float)((i * 29) % 13) / 6.0f - 1.0f;
+  for (int t = 1; t <= 2; t++) {
+    ns_ctx_set_threads(f->ctx, t);
+    assert_int_equal(ns_net_forward(f->ctx, net), NS_OK);
+    expect_fold_net(net);
+    fill_param(net, "bn2", 0, -3, 3, 70u + t); /* written through a view */
+    fill_param(net, "sc1", 1, -2, 0, 80u + t);
+    assert_int_equal(ns_net_forward(f->ctx, net), NS_OK);
+    expect_fold_net(net);
+  }
+  ns_net_destroy(net);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_split_naming, setup, teardown),
@@ -566,6 +683,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_fused_relu, setup, teardown),
       cmocka_unit_test_setup_teardown(test_winograd_weights_follow_edits, setup, teardown),
       cmocka_unit_test_setup_teardown(test_winograd_weights_follow_library_writes, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_batchnorm_scale_folded, setup, teardown),
   };
   return cmocka_run_group_tests_name("net", tests, NULL, NULL);
 }

@@ -106,6 +106,10 @@ ns_status ns_layer_add_param(ns_ctx *ctx, ns_layer *l, int num_axes, const int64
   return NS_OK;
 }
 
+void ns_layer_fused_affine(const ns_layer *l, float *a, float *b) {
+  for (int k = 1; k <= l->affine_fused; k++) l[k].ops->affine_compose(&l[k], a, b);
+}
+
 uint64_t ns_layer_params_epoch(const ns_layer *l) { return l->net->params_epoch; }
 int ns_layer_params_exposed(const ns_layer *l) { return l->net->params_exposed; }
 

@@ -50,6 +50,11 @@ typedef struct ns_layer_ops {
   int is_loss;
   /* 1 when forward honours l->relu_fused (apply max(0, .) to its top). */
   int can_fuse_relu;
+  /* Optional: 1 when forward honours l->affine_fused now (its only top
+   * is (N, C, ...) with the channels on axis 1): it then applies the
+   * per-channel y = a y + b of the next l->affine_fused layers
+   * (ns_layer_fused_affine) before a fused ReLU. */
+  int (*can_fuse_affine)(const ns_layer *l);
 
   /* What the rest of the library asks about a layer; every one optional
    * (0 / NULL: the plain answer), so that no code outside src/layers/
@@ -66,6 +71,14 @@ typedef struct ns_layer_ops {
   /* 1 when this layer is max(0, x) in place, so that a can_fuse_relu
    * layer before it may apply it and skip it (set up first). */
   int (*fuses_as_relu)(const ns_layer *l);
+  /* 1 when this layer, as it stands, is y = f[c] x + g[c] per channel
+   * of axis 1 in place (BatchNorm with global statistics, Scale by a
+   * per-channel param): then affine_compose turns a, b ([channels]) into
+   * f a, f b + g, and a can_fuse_affine layer before it may apply it and
+   * skip it.  Never when the layer's backward will run (it may need what
+   * its forward keeps). */
+  int (*fuses_as_affine)(const ns_layer *l);
+  void (*affine_compose)(const ns_layer *l, float *a, float *b);
   /* Floating-point operations of one forward at the current shapes (2
    * per multiply-add), for bench's GFLOP/s; NULL: not counted. */
   double (*flops)(const ns_layer *l);
@@ -109,6 +122,10 @@ struct ns_layer {
    * (slope 0) on this layer's only top: forward applies it, the ReLU
    * layer is skipped. */
   int relu_fused;
+  /* Set by the net's forward: how many in-place per-channel affine
+   * layers (fuses_as_affine) after this one its forward applies; the
+   * ReLU of relu_fused then follows the last of them. */
+  int affine_fused;
 };
 
 /* Whether backward must compute the gradient of param i (a bare layer
@@ -135,6 +152,9 @@ void ns_layer_geometry_pointwise(const ns_layer *l, ns_layer_geometry *g);
 void ns_layer_geometry_window(ns_layer_geometry *g);
 /* Creates param blob `index` (0-based, in order) with the given shape. */
 ns_status ns_layer_add_param(ns_ctx *ctx, ns_layer *l, int num_axes, const int64_t *shape);
+/* a, b ([channels]) composed with the affine_fused layers after l, in
+ * order (l must sit in its net's layer array). */
+void ns_layer_fused_affine(const ns_layer *l, float *a, float *b);
 /* The owning net's params_epoch and params_exposed (see ns_net): for
  * layers that keep something made from their params. */
 uint64_t ns_layer_params_epoch(const ns_layer *l);

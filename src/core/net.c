@@ -439,6 +439,24 @@ static int relu_fusable(const ns_layer *l, const ns_layer *next) {
   return next->ops->fuses_as_relu(next);
 }
 
+/* How many layers after layer i, up to layer last, its forward can apply
+ * as per-channel affine maps: in-place BatchNorm (global statistics) and
+ * Scale on its only top, none of them run backward.  Their tops are l's top, so no
+ * blob shows the difference once the forward is done. */
+static int affine_fusable(const ns_net *net, int i, int last) {
+  const ns_layer *l = &net->layers[i];
+  if (!l->ops->can_fuse_affine || l->n_top != 1 || !l->ops->can_fuse_affine(l)) return 0;
+  int k = i + 1;
+  for (; k <= last; k++) {
+    const ns_layer *next = &net->layers[k];
+    if (!next->ops->fuses_as_affine || next->n_bottom != 1 || next->n_top != 1 ||
+        next->bottom[0] != l->top[0] || next->top[0] != l->top[0] || next->need_backward ||
+        !next->ops->fuses_as_affine(next))
+      break;
+  }
+  return k - i - 1;
+}
+
 /* Changes no process-wide setting: every parallel loop takes its thread
  * count from the context (num_threads clauses), and OpenBLAS's pool is the
  * process's own (ns_blas_set_threads). */
@@ -452,14 +470,19 @@ ns_status ns_net_run_forward_range(ns_ctx *ctx, ns_net *net, int first, int last
                                    double *layer_seconds) {
   for (int i = first; i <= last; i++) {
     ns_layer *l = &net->layers[i];
-    l->relu_fused = i + 1 <= last && relu_fusable(l, &net->layers[i + 1]);
+    l->affine_fused = affine_fusable(net, i, last);
+    int end = i + l->affine_fused; /* a ReLU may follow the affine layers */
+    l->relu_fused = end + 1 <= last && relu_fusable(l, &net->layers[end + 1]);
     double t0 = layer_seconds ? omp_get_wtime() : 0;
-    if (l->ops->forward(ctx, l) != NS_OK) return ctx->status;
+    ns_status st = l->ops->forward(ctx, l);
+    int done = l->affine_fused + l->relu_fused;
+    l->affine_fused = 0; /* a forward called on its own (a test, a partial run) fuses nothing */
+    if (st != NS_OK) return ctx->status;
     if (l->ops->reshapes_in_forward) /* later layers follow its tops' new shapes */
       for (int j = i + 1; j < net->n_layers; j++)
         if (net->layers[j].ops->reshape(ctx, &net->layers[j]) != NS_OK) return ctx->status;
     if (layer_seconds) layer_seconds[i] += omp_get_wtime() - t0;
-    if (l->relu_fused) i++; /* the ReLU is done */
+    i += done; /* the fused layers are done */
   }
   return NS_OK;
 }

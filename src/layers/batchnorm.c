@@ -159,6 +159,29 @@ static ns_status batchnorm_backward(ns_ctx *ctx, ns_layer *l, const int *down) {
   return NS_OK;
 }
 
+/* Global statistics in place on a 4-D (N, C, ...) blob: an affine map
+ * per channel, which a convolution before it can apply. */
+static int batchnorm_fuses_as_affine(const ns_layer *l) {
+  const batchnorm_state *s = l->priv;
+  const ns_blob *b = l->bottom[0];
+  return s->use_global_stats && l->top[0] == b && b->num_axes >= 2 && b->shape[1] == s->channels;
+}
+
+/* (x - mean) / sd = x inv - mean inv, inv = 1 / sd; inv_std kept as the
+ * forward keeps it. */
+static void batchnorm_affine_compose(const ns_layer *l, float *a, float *b) {
+  batchnorm_state *s = l->priv;
+  float factor = l->params[2]->data[0];
+  float scale = factor == 0.0f ? 0.0f : 1.0f / factor;
+  for (int64_t k = 0; k < s->channels; k++) {
+    float mean = scale * l->params[0]->data[k], var = scale * l->params[1]->data[k];
+    float inv = 1.0f / sqrtf(var + s->eps);
+    s->inv_std[k] = inv;
+    a[k] *= inv;
+    b[k] = b[k] * inv - mean * inv;
+  }
+}
+
 const ns_layer_ops ns_batchnorm_ops = {
     .type = "BatchNorm",
     .min_bottoms = 1,
@@ -171,6 +194,8 @@ const ns_layer_ops ns_batchnorm_ops = {
     .backward = batchnorm_backward,
     .destroy = batchnorm_destroy,
     .params_are_statistics = 1,
+    .fuses_as_affine = batchnorm_fuses_as_affine,
+    .affine_compose = batchnorm_affine_compose,
     .geometry = ns_layer_geometry_pointwise,
     .export_onnx = ns_onnx_export_batchnorm,
 };

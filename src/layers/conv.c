@@ -9,6 +9,7 @@
 
 #include "core/layer.h"
 #include "export/onnx_layers.h"
+#include "kernels/channel_affine.h"
 #include "kernels/conv_plan.h"
 #include "layers/conv_params.h"
 
@@ -85,6 +86,15 @@ static ns_status conv_reshape(ns_ctx *ctx, ns_layer *l) {
   return NS_OK;
 }
 
+/* y = a y + b per output channel after the convolution: the bias and the
+ * in-place BatchNorm and Scale layers after it (ns_layer_fused_affine),
+ * into a [num_output] and b [num_output]. */
+static void fused_affine(const ns_layer *l, const float *bias, int64_t channels, float *a,
+                         float *b) {
+  for (int64_t c = 0; c < channels; c++) a[c] = 1.0f, b[c] = bias ? bias[c] : 0.0f;
+  ns_layer_fused_affine(l, a, b);
+}
+
 static ns_status conv_forward(ns_ctx *ctx, ns_layer *l) {
   conv_state *s = l->priv;
   const ns_blob *w = l->params[0];
@@ -99,12 +109,38 @@ static ns_status conv_forward(ns_ctx *ctx, ns_layer *l) {
     uncached = ns_conv_plan_uncached(plan);
     plan = &uncached;
   }
-  float *scratch = ns_layer_scratch(ctx, l, plan->scratch_count);
+  /* Folded layers: a and b first (then the depthwise kernel's weights
+   * times a), 16-float aligned, the plan's scratch after them. */
+  int64_t channels = s->p.num_output, extra = 0;
+  int fold_weights = l->affine_fused && plan->algo == NS_CONV_DEPTHWISE;
+  if (l->affine_fused) extra = (2 * channels + (fold_weights ? w->count : 0) + 15) / 16 * 16;
+  float *scratch = ns_layer_scratch(ctx, l, extra + plan->scratch_count);
   if (!scratch) return ctx->status;
-  for (int i = 0; i < l->n_bottom; i++)
-    ns_conv_plan_run(plan, w->data, u, bias, l->bottom[i]->data, l->top[i]->data, scratch,
-                     l->relu_fused);
+  if (!l->affine_fused) {
+    for (int i = 0; i < l->n_bottom; i++)
+      ns_conv_plan_run(plan, w->data, u, bias, l->bottom[i]->data, l->top[i]->data, scratch,
+                       l->relu_fused);
+    return NS_OK;
+  }
+  float *a = scratch, *b = a + channels, *wa = b + channels;
+  fused_affine(l, bias, channels, a, b);
+  float *y = l->top[0]->data;
+  if (fold_weights) { /* a few floats per channel: scale the weights instead */
+    int64_t taps = w->count / channels;
+    for (int64_t i = 0; i < w->count; i++) wa[i] = w->data[i] * a[i / taps];
+    ns_conv_plan_run(plan, wa, NULL, b, l->bottom[0]->data, y, scratch + extra, l->relu_fused);
+    return NS_OK;
+  }
+  ns_conv_plan_run(plan, w->data, u, NULL, l->bottom[0]->data, y, scratch + extra, 0);
+  int64_t plane = s->shape.out_h * s->shape.out_w;
+  ns_channel_affine(plan->num, channels, plane, a, b, l->relu_fused, y, ns_ctx_threads(ctx));
   return NS_OK;
+}
+
+/* The channels on axis 1 of one top: what the folded layers assume. */
+static int conv_can_fuse_affine(const ns_layer *l) {
+  const conv_state *s = l->priv;
+  return s->p.axis == 1 && l->n_bottom == 1 && l->n_top == 1;
 }
 
 /* Backward per item, as Caffe's BaseConvolutionLayer: db += dY summed
@@ -177,6 +213,7 @@ const ns_layer_ops ns_convolution_ops = {
     .backward = conv_backward,
     .destroy = conv_destroy,
     .can_fuse_relu = 1,
+    .can_fuse_affine = conv_can_fuse_affine,
     .weight_rank = 4,
     .flops = conv_flops,
     .geometry = conv_geometry,

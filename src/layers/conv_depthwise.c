@@ -52,6 +52,9 @@ static ns_status depthwise_backward(ns_ctx *ctx, ns_layer *l, const int *down) {
   return ns_convolution_ops.backward(ctx, l, down);
 }
 static void depthwise_destroy(ns_ctx *ctx, ns_layer *l) { ns_convolution_ops.destroy(ctx, l); }
+static int depthwise_can_fuse_affine(const ns_layer *l) {
+  return ns_convolution_ops.can_fuse_affine(l);
+}
 static double depthwise_flops(const ns_layer *l) { return ns_convolution_ops.flops(l); }
 static void depthwise_geometry(const ns_layer *l, ns_layer_geometry *g) {
   ns_convolution_ops.geometry(l, g);
@@ -62,8 +65,9 @@ static void depthwise_geometry(const ns_layer *l, ns_layer_geometry *g) {
     .type = type_name, .min_bottoms = 1, .max_bottoms = bottoms, .min_tops = 1,                 \
     .max_tops = bottoms, .setup = setup_fn, .reshape = depthwise_reshape,                       \
     .forward = depthwise_forward, .backward = depthwise_backward, .destroy = depthwise_destroy, \
-    .can_fuse_relu = 1, .weight_rank = 4, .flops = depthwise_flops,                             \
-    .geometry = depthwise_geometry, .export_onnx = ns_onnx_export_convolution,                  \
+    .can_fuse_relu = 1, .can_fuse_affine = depthwise_can_fuse_affine, .weight_rank = 4,         \
+    .flops = depthwise_flops, .geometry = depthwise_geometry,                                   \
+    .export_onnx = ns_onnx_export_convolution,                                                  \
   }
 
 const ns_layer_ops ns_depthwise_convolution_ops =

@@ -213,6 +213,26 @@ static ns_status scale_backward(ns_ctx *ctx, ns_layer *l, const int *down) {
   return NS_OK;
 }
 
+/* A learned per-channel operand (and bias) on axis 1, in place, outside
+ * training (which keeps the bottom for backward): an affine map per
+ * channel, which a convolution before it can apply. */
+static int scale_fuses_as_affine(const ns_layer *l) {
+  const scale_state *s = l->priv;
+  const ns_blob *x = l->bottom[0];
+  if (l->n_bottom != 1 || l->top[0] != x || ns_layer_phase_train(l) || x->num_axes < 2) return 0;
+  if (s->scale.outer != x->shape[0] || s->scale.dim != x->shape[1]) return 0;
+  return !s->has_bias || (s->bias.outer == x->shape[0] && s->bias.dim == x->shape[1]);
+}
+
+static void scale_affine_compose(const ns_layer *l, float *a, float *b) {
+  const scale_state *s = l->priv;
+  const float *f = l->params[0]->data, *g = s->has_bias ? l->params[l->n_params - 1]->data : NULL;
+  for (int64_t k = 0; k < s->scale.dim; k++) {
+    a[k] *= f[k];
+    b[k] = b[k] * f[k] + (g ? g[k] : 0.0f);
+  }
+}
+
 const ns_layer_ops ns_scale_ops = {
     .type = "Scale",
     .min_bottoms = 1,
@@ -224,6 +244,8 @@ const ns_layer_ops ns_scale_ops = {
     .forward = scale_forward,
     .backward = scale_backward,
     .destroy = scale_destroy,
+    .fuses_as_affine = scale_fuses_as_affine,
+    .affine_compose = scale_affine_compose,
     .geometry = ns_layer_geometry_pointwise,
     .export_onnx = ns_onnx_export_scale,
 };
