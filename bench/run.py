@@ -38,18 +38,62 @@ ENGINES = ['netsurg', 'ort', 'opencv', 'torch']
 LABEL = {'netsurg': 'netsurg', 'ort': 'ONNX Runtime', 'opencv': 'OpenCV dnn',
          'torch': 'PyTorch (TorchScript)'}
 CONFIGS = {
-    # key: (title, prototxt, weights, input shape, share of BENCH_ITERS)
+    # key: (title, prototxt, weights, input shape, share of BENCH_ITERS, options)
     'b1': ('CaffeNet 227x227, batch 1', 'caffenet.prototxt', 'caffenet.caffemodel',
-           [1, 3, 227, 227], 1.0),
+           [1, 3, 227, 227], 1.0, {}),
+    'b8': ('CaffeNet 227x227, batch 8', 'caffenet-b8.prototxt', 'caffenet.caffemodel',
+           [8, 3, 227, 227], 0.35, {'threads': [2]}),
     'b10': ('CaffeNet 227x227, batch 10', 'caffenet-b10.prototxt', 'caffenet.caffemodel',
-            [10, 3, 227, 227], 0.35),
+            [10, 3, 227, 227], 0.35, {}),
     'fcn': ('Full-conv CaffeNet 451x451, batch 1', 'fcn451.prototxt', 'fcn451.caffemodel',
-            [1, 3, 451, 451], 0.6),
+            [1, 3, 451, 451], 0.6, {}),
 }
-# Targets of the performance issue: netsurg time / ONNX Runtime time at most.
-TARGETS = {('fcn', 2): 0.85, ('b1', 2): 0.8, ('b10', 2): 0.8,
-           ('b1', 1): 1.0, ('b10', 1): 1.0, ('fcn', 1): 1.0}
+CAFFENET_CONFIGS = 'b1,b8,fcn'
+# The zoo of the second performance issue: key: (title, prototxt under
+# ../shared/data/prototxt, input side, share of BENCH_ITERS at batch 1, a
+# batch-8 config too, the blob the peers' outputs are checked on).  A model
+# whose prototxt is absent is skipped.
+ZOO = {
+    'googlenet': ('GoogLeNet 224', 'current/bvlc_googlenet__deploy.prototxt', 224, 0.5, True,
+                  None),
+    'resnet50': ('ResNet-50 224', 'zoo/resnet50__deploy.prototxt', 224, 0.3, True, None),
+    'squeezenet': ('SqueezeNet 1.1 227', 'zoo/squeezenet_v1.1__deploy.prototxt', 227, 1.0, True,
+                   None),
+    'vgg16': ('VGG-16 224', 'wild/vgg__VGG_ILSVRC_16_layers_deploy.prototxt', 224, 0.2, True,
+              None),
+    'mobilenet': ('MobileNet v1 224', 'wild/mobilenet__mobilenet_v1_deploy.prototxt', 224, 0.6,
+                  True, None),
+    # DetectionOutput's boxes depend on NMS ties: the heads are compared
+    'ssd_face': ('SSD 300x300 face detector', 'wild/face__res10_300x300_ssd_deploy.prototxt', 300,
+                 0.6, False, 'mbox_conf_flatten'),
+}
+MODELS = ['caffenet'] + list(ZOO)
+SHARED_PROTOTXT = os.path.join(os.path.dirname(ROOT), 'shared', 'data', 'prototxt')
+# Targets of the performance issues: netsurg time / ONNX Runtime time at most.
+TARGETS = {('fcn', 2): 0.85, ('b1', 2): 0.8, ('b8', 2): 0.7, ('b10', 2): 0.8,
+           ('b1', 1): 0.8, ('b10', 1): 1.0, ('fcn', 1): 1.0}
+ZOO_TARGETS = {  # batch 1, batch 8 (2 threads); 1 thread batch 1
+    'googlenet': (0.8, 0.8, 0.9), 'resnet50': (0.8, 0.8, 0.9), 'squeezenet': (0.8, 0.8, 0.9),
+    'vgg16': (0.85, 0.85, 0.95), 'mobilenet': (0.8, 0.8, 0.9), 'ssd_face': (0.8, None, 0.9)}
 SEED = 1
+
+
+def add_zoo_configs():
+    """CONFIGS and TARGETS entries of every zoo model: KEY-b1 (2 threads and
+    1) and KEY-b8 (the first thread count)."""
+    for m, (title, rel, side, share, b8, check) in ZOO.items():
+        opts = {'model': m, 'source': os.path.join(SHARED_PROTOTXT, rel), 'check_blob': check}
+        CONFIGS[m + '-b1'] = ('%s, batch 1' % title, m + '.prototxt', m + '.caffemodel',
+                              [1, 3, side, side], share, opts)
+        goal = ZOO_TARGETS[m]
+        TARGETS[(m + '-b1', 2)], TARGETS[(m + '-b1', 1)] = goal[0], goal[2]
+        if b8:
+            CONFIGS[m + '-b8'] = ('%s, batch 8' % title, m + '.prototxt', m + '.caffemodel',
+                                  [8, 3, side, side], share * 0.25, dict(opts, threads=[2]))
+            TARGETS[(m + '-b8', 2)] = goal[1]
+
+
+add_zoo_configs()
 
 
 def log(*a):
@@ -79,7 +123,8 @@ def prepare(ns, work, want_onnx):
     os.makedirs(work, exist_ok=True)
     mk = os.path.join(ROOT, 'scripts', 'make-caffenet.sh')
     p = lambda f: os.path.join(work, f)  # noqa: E731
-    for batch, name in ((1, 'caffenet.prototxt'), (10, 'caffenet-b10.prototxt')):
+    for batch, name in ((1, 'caffenet.prototxt'), (8, 'caffenet-b8.prototxt'),
+                        (10, 'caffenet-b10.prototxt')):
         text = run([mk, str(batch), '227'])
         if not os.path.exists(p(name)) or open(p(name)).read() != text:
             with open(p(name), 'w') as f:
@@ -108,12 +153,70 @@ def prepare(ns, work, want_onnx):
         run([ns, 'fcn', p('caffenet.prototxt'), p('caffenet.caffemodel'), '--size', '451x451',
              '--out', p('fcn451')])
     if want_onnx:
-        for key, (_, proto, weights, _, _) in CONFIGS.items():
+        for key, (_, proto, weights, _, _, opts) in CONFIGS.items():
+            if opts.get('model'):
+                continue
             out = p(key + '.onnx')
             if not newer(out, p(proto), p(weights)):
                 log('bench: exporting %s to ONNX' % key)
                 run(['/usr/bin/python3', os.path.join(PEERS, 'caffe_graph.py'), 'onnx', p(proto),
                      p(weights), out])
+
+
+def prepare_zoo(ns, work, model, want_onnx):
+    """The zoo model in WORK: its prototxt in the current format (`netsurg
+    upgrade`), weights from MSRA fillers (seed SEED) with random biases and
+    random BatchNorm statistics and Scale factors (the prototxt's zero
+    defaults would hide a peer that dropped them), and its ONNX export
+    (`netsurg export`, batch dynamic).  Returns why ONNX is missing, or None."""
+    src = ZOO[model][1]
+    p = lambda f: os.path.join(work, f)  # noqa: E731
+    proto, weights, onnx = p(model + '.prototxt'), p(model + '.caffemodel'), p(model + '.onnx')
+    src = os.path.join(SHARED_PROTOTXT, src)
+    if not newer(proto, src, ns):
+        run([ns, 'upgrade', src, proto + '.tmp', '--allow-unknown'], stderr=subprocess.DEVNULL)
+        # Batch 1 in the file (GoogLeNet's and SqueezeNet's say 10): the
+        # memory figures are of a net built at batch 1; batch 8 reshapes.
+        with open(proto + '.tmp') as f:
+            text = f.read()
+        text = re.sub(r'(input_param\s*\{\s*shape\s*\{\s*dim:\s*)\d+', r'\g<1>1', text, count=1)
+        with open(proto, 'w') as f:
+            f.write(text)
+        os.remove(proto + '.tmp')
+    if not newer(weights, proto, ns):
+        log('bench: writing random weights for %s (netsurg init, seed %d)' % (model, SEED))
+        raw = p(model + '-init.caffemodel')
+        run([ns, 'init', proto, '--seed', str(SEED), '--filler', 'msra', '--out', raw,
+             '--allow-unknown'], stderr=subprocess.DEVNULL)
+        info = json.loads(run([ns, 'info', proto, '--json', '--allow-unknown'],
+                              stderr=subprocess.DEVNULL))
+        rng = np.random.default_rng(SEED)
+        cmd = [ns, 'edit', proto, raw, '--allow-unknown']
+        files = []
+        for d in info['layers']:
+            draws = {'Convolution': {1: (-0.1, 0.1)}, 'InnerProduct': {1: (-0.1, 0.1)},
+                     'BatchNorm': {0: (-0.2, 0.2), 1: (0.5, 1.5), 2: (1.0, 1.0)},
+                     'Scale': {0: (0.5, 1.5), 1: (-0.1, 0.1)}}.get(d['type'], {})
+            for j, (lo, hi) in draws.items():
+                if j >= len(d['params']):
+                    continue
+                f = p('rand-%d.npy' % len(files))
+                np.save(f, rng.uniform(lo, hi, d['params'][j]).astype(np.float32))
+                files.append(f)
+                cmd += ['--load', '%s[%d]=%s' % (d['name'], j, f)]
+        run(cmd + ['--out', weights], stderr=subprocess.DEVNULL)
+        for f in files + [raw]:
+            os.remove(f)
+    why = None
+    if want_onnx and not newer(onnx, weights):
+        log('bench: exporting %s to ONNX (netsurg export)' % model)
+        r = subprocess.run([ns, 'export', proto, weights, '--onnx', onnx, '--allow-unknown'],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if r.returncode != 0:
+            why = 'no ONNX export: ' + r.stderr.strip().splitlines()[-1][:120]
+            if os.path.exists(onnx):
+                os.remove(onnx)
+    return why
 
 
 # ------------------------------------------------------------------- engines
@@ -175,14 +278,17 @@ def netsurg_bench(ns, proto, weights, threads, warmup, iters, shape=None, per_la
 
 def check_peers(ns, work, key, workers):
     """Runs every peer and netsurg on one input; returns {engine: diffs}."""
-    _, proto, weights, shape, _ = CONFIGS[key]
+    _, proto, weights, shape, _, opts = CONFIGS[key]
     p = lambda f: os.path.join(work, f)  # noqa: E731
     # Pixel-scale values (mean-subtracted images): big enough that LRN matters.
-    x = np.random.default_rng(SEED + 1).uniform(-128, 128, shape).astype(np.float32)
+    # The zoo's MSRA weights keep the scale through the layers: unit inputs.
+    amp = 1.0 if opts.get('model') else 128.0
+    x = np.random.default_rng(SEED + 1).uniform(-amp, amp, shape).astype(np.float32)
     np.save(p('check-in.npy'), x)
     x.tofile(p('check-in.f32'))
+    blob = opts.get('check_blob') or 'prob'
     run([ns, 'forward', p(proto), p(weights), '--input', 'data=' + p('check-in.npy'),
-         '--output', 'prob=' + p('check-netsurg.npy')], stderr=subprocess.DEVNULL)
+         '--output', blob + '=' + p('check-netsurg.npy')], stderr=subprocess.DEVNULL)
     ref = np.load(p('check-netsurg.npy'))
     out = {}
     for name, w in workers.items():
@@ -192,7 +298,8 @@ def check_peers(ns, work, key, workers):
                           shape=shape)
                 y = np.fromfile(p('check-ort.f32'), np.float32).reshape(r['shape'])
             else:
-                w.ask(cmd='check', input=p('check-in.npy'), output=p('check-%s.npy' % name))
+                w.ask(cmd='check', input=p('check-in.npy'), output=p('check-%s.npy' % name),
+                      blob=opts.get('check_blob'))
                 y = np.load(p('check-%s.npy' % name))
         except RuntimeError as e:
             out[name] = {'ok': False, 'error': str(e)}
@@ -207,7 +314,7 @@ def check_peers(ns, work, key, workers):
         log_diff = float(np.abs(np.log(y[m]) - np.log(ref[m])).max()) if m.any() else 0.0
         ok = abs_diff <= 1e-4 * max(float(ref.max()), 1e-6) and log_diff <= 1e-2
         out[name] = {'ok': ok, 'max_abs_diff': abs_diff, 'max_log_diff': log_diff,
-                     'ref_max': float(ref.max())}
+                     'ref_max': float(ref.max()), 'blob': blob}
     return out
 
 
@@ -304,11 +411,73 @@ def extras(ns, work, results, configs, threads, crop_iters):
     # Per-layer profiles (2 threads or the first thread count), for the report.
     ex['per_layer'] = {}
     for key in configs:
-        _, proto, weights, _, _ = CONFIGS[key]
-        r = netsurg_bench(ns, p(proto), p(weights), threads, 1, 3, per_layer=True)
+        _, proto, weights, shape, _, _ = CONFIGS[key]
+        r = netsurg_bench(ns, p(proto), p(weights), threads, 1, 3, shape=shape, per_layer=True)
         ex['per_layer'][key] = {'threads': threads, 'median_ms': r['median_ms'],
                                 'gflop': r['gflop'], 'layers': r['layers']}
     return ex
+
+
+def peak_rss(cmd):
+    """Peak resident bytes of one process: /usr/bin/time -v, or getrusage
+    of a fresh Python whose only child it is."""
+    if os.access('/usr/bin/time', os.X_OK):
+        txt = subprocess.run(['/usr/bin/time', '-v'] + cmd, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True, check=True).stderr
+        return int(re.search(r'Maximum resident set size \(kbytes\): (\d+)', txt).group(1)) * 1024
+    return 1024 * int(run([sys.executable, '-c',
+                           'import resource, subprocess, sys\n'
+                           'subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)\n'
+                           'print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)'] + cmd))
+
+
+def probe(build):
+    """FMA peak (GFLOP/s, 1 and 2 threads) and read bandwidth (GB/s) from
+    `make bench-probe`'s program, when built."""
+    exe = os.path.join(build, 'bench', 'probe')
+    if not os.access(exe, os.X_OK):
+        return None
+    txt = run([exe])
+    out = {'text': txt.strip()}
+    m = re.search(r'memory read, 2 threads: ([\d.]+) GB/s', txt)
+    if m:
+        out['gbs'] = float(m.group(1))
+    for m in re.finditer(r'FMA peak, (\d) threads?: (\d+) GFLOP/s', txt):
+        out['fma_%s' % m.group(1)] = float(m.group(2))
+    return out
+
+
+def zoo_extras(ns, work, configs, threads):
+    """Per zoo model at batch 1: peak resident memory of a `netsurg bench`
+    run against weights + the two largest activations + 50 MB, the time per
+    layer type (`--per-layer`), and the weight bytes and FLOP for the
+    floors."""
+    p = lambda f: os.path.join(work, f)  # noqa: E731
+    out = {}
+    for key in configs:
+        opts = CONFIGS[key][5]
+        if not key.endswith('-b1') and key != 'b1':
+            continue
+        _, proto, weights, shape, _, _ = CONFIGS[key]
+        info = json.loads(run([ns, 'info', p(proto), '--json', '--allow-unknown'],
+                              stderr=subprocess.DEVNULL))
+        wbytes = 4 * sum(int(np.prod(s)) for d in info['layers'] for s in d['params'])
+        acts = sorted((int(np.prod(b['shape'][1:])) * 4 for b in info.get('blobs', [])
+                       if b.get('shape')), reverse=True)
+        cmd = [ns, 'bench', p(proto), p(weights), '--threads', str(threads), '--warmup', '1',
+               '--iters', '2', '--shape', ','.join(map(str, shape))]
+        rss = peak_rss(cmd)
+        r = netsurg_bench(ns, p(proto), p(weights), threads, 1, 3, shape=shape, per_layer=True)
+        by_type = {}
+        for d in r['layers']:
+            by_type[d['type']] = by_type.get(d['type'], 0) + d['ms']
+        out[key] = {'model': opts.get('model', 'caffenet'), 'rss_bytes': rss,
+                    'weights_bytes': wbytes, 'largest_two_bytes': sum(acts[:2]),
+                    'gflop': r['gflop'], 'median_ms': r['median_ms'], 'by_type': by_type,
+                    'threads': threads}
+        log('bench: %s peak RSS %.0f MiB (weights %.0f MiB)' % (key, rss / 2 ** 20,
+                                                              wbytes / 2 ** 20))
+    return out
 
 
 # --------------------------------------------------------------- machine
@@ -419,7 +588,8 @@ def report(meta, results, checks, ex, args):
         '(OMP_*, GOMP_*, OPENBLAS_*, MKL_*, KMP_*)', meta.get('wall_s', 0)))
     L.append('- method: %d round(s); in each round every engine runs %d warm-up and %s timed '
              'forwards of a config (order rotating between rounds), same random weights '
-             '(Xavier, seed %d, random biases), random input. A cell is the median of '
+             '(CaffeNet: Xavier, the zoo: MSRA, seed %d; random biases, BatchNorm statistics '
+             'and Scale factors), random input. A cell is the median of '
              'the round medians in ms, (min-max) over all timed forwards; "best" is the '
              'lowest round median.' % (args.rounds, args.warmup, iters_text(args), SEED))
     L.append('')
@@ -430,6 +600,8 @@ def report(meta, results, checks, ex, args):
     L.append('|' + '---|' * len(head))
     for key in args.configs:
         for t in args.threads:
+            if t not in CONFIGS[key][5].get('threads', args.threads):
+                continue
             row = [CONFIGS[key][0], str(t)]
             for e in engines:
                 r = results.get((key, t, e))
@@ -447,14 +619,14 @@ def report(meta, results, checks, ex, args):
                            if ns_r and r else 'n/a')
             L.append('| ' + ' | '.join(row) + ' |')
     L.append('')
-    if any((k, t, 'ort') in results for k in args.configs for t in args.threads):
+    if any((k, t, 'ort') in results for k in args.configs if '-' not in k for t in args.threads):
         L.append('## Targets of the performance issue (netsurg / ONNX Runtime, same run)')
         L.append('')
         L.append('| config | threads | target | measured | |')
         L.append('|---|---|---|---|---|')
         for (key, t), goal in TARGETS.items():
             a, b = results.get((key, t, 'netsurg')), results.get((key, t, 'ort'))
-            if key not in args.configs or t not in args.threads or not a or not b:
+            if key not in args.configs or '-' in key or t not in args.threads or not a or not b:
                 continue
             ratio = a['median'] / b['median']
             L.append('| %s | %d | at most %.2fx | %.2fx | %s |' % (
@@ -464,8 +636,9 @@ def report(meta, results, checks, ex, args):
     if checks:
         L.append('## Output check (before timing)')
         L.append('')
-        L.append('Each peer ran the same input (uniform in [-128, 128]) as `netsurg forward`; '
-                 'compared: the softmax output `prob`, max absolute difference and max '
+        L.append('Each peer ran the same input (uniform in [-128, 128]; the zoo: [-1, 1]) as '
+                 '`netsurg forward`; compared: the softmax output `prob` (the SSD: its heads\' '
+                 '`mbox_conf_flatten`, before DetectionOutput), max absolute difference and max '
                  'difference of log(prob) (the logits\' difference). A peer passes at most '
                  '1e-4 x max(prob) and 1e-2; one that fails is not timed.')
         L.append('')
@@ -485,7 +658,9 @@ def report(meta, results, checks, ex, args):
                                                            c['max_log_diff']))
             L.append('| ' + ' | '.join(row) + ' |')
         L.append('')
-    if ex:
+    if ex.get('zoo'):
+        zoo_report(L, ex, results, args)
+    if ex.get('load'):
         L.append('## netsurg alone')
         L.append('')
         ld = ex['load']
@@ -554,6 +729,81 @@ def report(meta, results, checks, ex, args):
     return '\n'.join(L)
 
 
+def floor_ms(ex, key, threads):
+    """The time no engine can beat on this machine: the multiply-adds at the
+    measured FMA peak, or the weights read once at the measured bandwidth,
+    whichever is longer (ms); None without `make bench-probe`."""
+    pr, z = ex.get('probe'), ex.get('zoo', {})
+    b1 = key if key.endswith('-b1') or key == 'b1' else key.replace('-b8', '-b1')
+    if key == 'b8':
+        b1 = 'b1'
+    if not pr or b1 not in z or 'fma_%d' % threads not in pr or 'gbs' not in pr:
+        return None
+    batch = CONFIGS[key][3][0]
+    flop_ms = z[b1]['gflop'] * batch / pr['fma_%d' % threads] * 1e3
+    # one thread reads at about half the two threads' bandwidth here
+    bw = pr['gbs'] * (1 if threads > 1 else 0.5)
+    return max(flop_ms, z[b1]['weights_bytes'] / (bw * 1e9) * 1e3)
+
+
+def zoo_report(L, ex, results, args):
+    z = ex['zoo']
+    L.append('## Targets of the zoo issue (netsurg / ONNX Runtime, same run), with floors')
+    L.append('')
+    L.append('floor: the multiply-adds (2 FLOP each) at the FMA peak, or the weights read once '
+             'at the read bandwidth (`make bench-probe`, this run), whichever is longer; '
+             '"floor / ORT" is the best ratio any engine could reach against ONNX Runtime\'s '
+             'time in this run.')
+    L.append('')
+    L.append('| config | threads | target | measured | floor ms | floor / ORT | |')
+    L.append('|---|---|---|---|---|---|---|')
+    for key in args.configs:
+        for t in args.threads:
+            goal = TARGETS.get((key, t))
+            a, b = results.get((key, t, 'netsurg')), results.get((key, t, 'ort'))
+            if goal is None or not a:
+                continue
+            fl = floor_ms(ex, key, t)
+            ratio = a['median'] / b['median'] if b else None
+            verdict = ('n/a (no ONNX Runtime time)' if ratio is None else 'met' if ratio <= goal
+                       else 'missed by %.0f%%' % (100 * (ratio / goal - 1)))
+            L.append('| %s | %d | %.2fx | %s | %s | %s | %s |' % (
+                CONFIGS[key][0], t, goal, '%.2fx' % ratio if ratio else 'n/a',
+                '%.1f' % fl if fl else 'n/a',
+                '%.2fx' % (fl / b['median']) if fl and b else 'n/a', verdict))
+    L.append('')
+    L.append('### Peak resident memory, batch 1 (`netsurg bench`, %s threads)' %
+             next(iter(z.values()))['threads'])
+    L.append('')
+    L.append('| model | peak RSS MiB | weights MiB | largest two activations MiB | '
+             'target (weights + two + 50 MB) MiB | |')
+    L.append('|---|---|---|---|---|---|')
+    for key, d in z.items():
+        goal = d['weights_bytes'] + d['largest_two_bytes'] + 50e6
+        L.append('| %s | %.0f | %.0f | %.1f | %.0f | %s |' % (
+            CONFIGS[key][0], d['rss_bytes'] / 2 ** 20, d['weights_bytes'] / 2 ** 20,
+            d['largest_two_bytes'] / 2 ** 20, goal / 2 ** 20,
+            'met' if d['rss_bytes'] <= goal else 'over by %.0f MiB' % (
+                (d['rss_bytes'] - goal) / 2 ** 20)))
+    L.append('')
+    types = sorted({t for d in z.values() for t in d['by_type']},
+                   key=lambda t: -sum(d['by_type'].get(t, 0) for d in z.values()))
+    types = [t for t in types if any(d['by_type'].get(t, 0) >= 0.05 for d in z.values())]
+    L.append('### Where the time goes, batch 1 (`netsurg bench --per-layer`, ms per layer type; '
+             'a folded BatchNorm/Scale or fused ReLU counts in its convolution)')
+    L.append('')
+    L.append('| model | total ms | GFLOP | ' + ' | '.join(types) + ' |')
+    L.append('|---|---|---|' + '---|' * len(types))
+    for key, d in z.items():
+        L.append('| %s | %.1f | %.2f | %s |' % (
+            CONFIGS[key][0], d['median_ms'], d['gflop'],
+            ' | '.join('%.2f' % d['by_type'].get(t, 0) for t in types)))
+    L.append('')
+    if ex.get('probe'):
+        L.append('`make bench-probe` in this run: ' + '; '.join(ex['probe']['text'].splitlines()))
+        L.append('')
+
+
 def iters_text(args):
     return ', '.join('%d (%s)' % (iters_for(args, k), k) for k in args.configs)
 
@@ -568,7 +818,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('--build', default=os.path.join(ROOT, 'build'))
     ap.add_argument('--engines', default=os.environ.get('BENCH_ENGINES', ','.join(ENGINES)))
-    ap.add_argument('--configs', default=os.environ.get('BENCH_CONFIGS', 'b1,b10,fcn'))
+    ap.add_argument('--configs', default=os.environ.get('BENCH_CONFIGS', CAFFENET_CONFIGS),
+                    help='CaffeNet configs (%s)' % ', '.join(k for k in CONFIGS if '-' not in k))
+    ap.add_argument('--models', default=os.environ.get('BENCH_MODELS', 'all'),
+                    help='models to run: all or a list of %s' % ', '.join(MODELS))
     ap.add_argument('--threads', default=os.environ.get('BENCH_THREADS', '2,1'))
     ap.add_argument('--rounds', type=int, default=env_int('BENCH_ROUNDS', 3))
     ap.add_argument('--iters', type=int, default=env_int('BENCH_ITERS', 8),
@@ -591,8 +844,20 @@ def main():
         if e not in ENGINES:
             ap.error('unknown engine %s (%s)' % (e, ', '.join(ENGINES)))
     for c in args.configs:
-        if c not in CONFIGS:
-            ap.error('unknown config %s (%s)' % (c, ', '.join(CONFIGS)))
+        if c not in CONFIGS or '-' in c:
+            ap.error('unknown config %s (%s)' % (c, ', '.join(k for k in CONFIGS if '-' not in k)))
+    models = MODELS if args.models == 'all' else [m for m in args.models.split(',') if m]
+    for m in models:
+        if m not in MODELS:
+            ap.error('unknown model %s (%s)' % (m, ', '.join(MODELS)))
+    if 'caffenet' not in models:
+        args.configs = []
+    for m in [m for m in MODELS if m in models and m != 'caffenet']:
+        src = CONFIGS[m + '-b1'][5]['source']
+        if not os.path.exists(src):
+            log('bench: %s skipped: %s is absent' % (m, src))
+            continue
+        args.configs += [k for k in (m + '-b1', m + '-b8') if k in CONFIGS]
 
     ns = os.path.abspath(os.path.join(args.build, 'netsurg'))
     work = os.path.abspath(os.path.join(args.build, 'bench'))
@@ -601,7 +866,8 @@ def main():
         prepare(ns, work, False)
         print(export_line(export_figures(ns, work)))
         return
-    prepare(ns, work, 'ort' in peers)
+    if any('-' not in c for c in args.configs):
+        prepare(ns, work, 'ort' in peers)
     workers, missing = {}, {}
     meta = {'load_start': loadavg()}
     t_start = time.perf_counter()
@@ -617,14 +883,26 @@ def main():
         meta.update(machine_info(ns, workers))
         results, checks, rounds_raw = {}, {}, {}
         for key in args.configs:
-            _, proto, weights, shape, _ = CONFIGS[key]
+            _, proto, weights, shape, _, opts = CONFIGS[key]
             pp, pw = os.path.join(work, proto), os.path.join(work, weights)
-            live = {}
+            model = opts.get('model')
+            onnx = os.path.join(work, (model or key) + '.onnx')
+            threads = [t for t in args.threads if t in opts.get('threads', args.threads)]
+            if not threads:
+                continue
+            live, loading = {}, {}
+            if model:
+                why = prepare_zoo(ns, work, model, 'ort' in workers)
+                if why and 'ort' in workers:
+                    checks.setdefault(key, {})['ort'] = {'ok': False, 'error': why}
             # Loads run side by side (PyTorch's trace and freeze take a while).
             for e, w in workers.items():
-                w.send(cmd='load', net=pp, weights=pw, threads=args.threads[0],
-                       onnx=os.path.join(work, key + '.onnx'), shape=shape)
-            for e, w in workers.items():
+                if e == 'ort' and not os.path.exists(onnx):
+                    continue
+                w.send(cmd='load', net=pp, weights=pw, threads=threads[0], onnx=onnx,
+                       shape=shape, zoo=bool(model))
+                loading[e] = w
+            for e, w in loading.items():
                 try:
                     r = w.reply()
                     log('bench: %s loaded %s in %.1f s' % (LABEL[e], key, r['load_s']))
@@ -641,8 +919,8 @@ def main():
                 live = {e: w for e, w in live.items() if checks[key][e]['ok']}
             engines = [e for e in args.engines if e == 'netsurg' or e in live]
             n = iters_for(args, key)
-            for t in args.threads:
-                if t != args.threads[0]:  # load set threads[0]
+            for t in threads:
+                if t != threads[0]:  # load set threads[0]
                     for e in list(live):
                         try:
                             live[e].ask(cmd='threads', threads=t)
@@ -655,7 +933,7 @@ def main():
                     k = rnd % len(engines)
                     for e in engines[k:] + engines[:k]:
                         if e == 'netsurg':
-                            r = netsurg_bench(ns, pp, pw, t, args.warmup, n)
+                            r = netsurg_bench(ns, pp, pw, t, args.warmup, n, shape=shape)
                             rr = {'median': r['median_ms'], 'min': r['min_ms'],
                                   'max': r['max_ms'], 'iters': n}
                         else:
@@ -670,8 +948,12 @@ def main():
                     results[(key, t, e)] = summarise(per[e])
                     rounds_raw['%s/%d/%s' % (key, t, e)] = per[e]
         ex = {}
+        caffenet = [c for c in args.configs if '-' not in c]
         if 'netsurg' in args.engines and not args.no_extras:
-            ex = extras(ns, work, results, args.configs, args.threads[0], args.crop_iters)
+            if 'b1' in caffenet and 'fcn' in caffenet:
+                ex = extras(ns, work, results, caffenet, args.threads[0], args.crop_iters)
+            ex['zoo'] = zoo_extras(ns, work, args.configs, args.threads[0])
+        ex['probe'] = probe(args.build)
     finally:
         for w in workers.values():
             w.close()

@@ -10,5 +10,5 @@ build=${1:-build}
 cd "$(dirname "$0")/.."
 mkdir -p "$build/bench"
 scripts/install-deps.sh test
-exec /usr/bin/python3 bench/run.py --build "$build" --engines netsurg \
+exec /usr/bin/python3 bench/run.py --build "$build" --engines netsurg --models "${BENCH_MODELS:-caffenet}" \
   --out "$build/bench/RESULTS.md" --json "$build/bench/results.json"

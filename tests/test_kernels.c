@@ -27,6 +27,7 @@
 #include <cblas.h>
 
 #include "kernels/conv2d.h"
+#include "kernels/channel_affine.h"
 #include "kernels/conv_plan.h"
 #include "kernels/gemm.h"
 #include "kernels/im2col.h"
@@ -682,6 +683,40 @@ static void test_conv_depthwise(void **state) {
   assert_string_not_equal(plan_name(&twice, 1, 2, 1, buf), "depthwise");
 }
 
+/* The folded BatchNorm/Scale epilogue: y = a[c] y + b[c] (then ReLU) in
+ * place, plane lengths around the 8-wide body (1-20, 49), against the
+ * formula in double, both kernel paths, 1 and 3 threads bit-identical;
+ * a NaN passes the ReLU, as Caffe's. */
+static void test_channel_affine(void **state) {
+  rnd r = {0xaffu};
+  for (int t = 0; t < 24; t++) {
+    int64_t num = rnd_int(&r, 1, 3), c = rnd_int(&r, 1, 7), plane = t < 20 ? t + 1 : 49;
+    int64_t n = num * c * plane;
+    int relu = t % 2;
+    float *a = rnd_array(&r, c, -2, 2), *b = rnd_array(&r, c, -1, 1), *x = rnd_array(&r, n, -3, 3);
+    float *y1 = zeros(n), *y3 = zeros(n);
+    x[n - 1] = NAN;
+    for (int path = 0; path < 2; path++) {
+      if (!set_path(path)) continue;
+      memcpy(y1, x, (size_t)n * sizeof *x), memcpy(y3, x, (size_t)n * sizeof *x);
+      ns_channel_affine(num, c, plane, a, b, relu, y1, 1);
+      ns_channel_affine(num, c, plane, a, b, relu, y3, 3);
+      expect_same_bits(y1, y3, n, "channel affine threads");
+      for (int64_t i = 0; i + 1 < n; i++) {
+        int64_t ch = i / plane % c;
+        double want = (double)a[ch] * x[i] + b[ch];
+        if (relu && want < 0) want = 0;
+        if (!(fabs(y1[i] - want) <= 1e-6 + 1e-6 * fabs(want)))
+          fail_msg("channel affine %s: element %lld %g, want %g", path ? "avx2" : "portable",
+                   (long long)i, y1[i], want);
+      }
+      assert_true(isnan(y1[n - 1]));
+    }
+    unsetenv("NETSURG_PORTABLE");
+    free(a), free(b), free(x), free(y1), free(y3);
+  }
+}
+
 /* ---- pooling ----------------------------------------------------------- */
 
 /* Caffe's size rule, written with integer ceil division. */
@@ -834,7 +869,7 @@ int main(void) {
       cmocka_unit_test(test_conv_1x1),
       cmocka_unit_test(test_conv_caffenet_geometry), cmocka_unit_test(test_conv_backward_random_shapes),
       cmocka_unit_test(test_conv_bias_kernels),      cmocka_unit_test(test_conv_plan_caffenet),
-      cmocka_unit_test(test_conv_depthwise),
+      cmocka_unit_test(test_conv_depthwise),        cmocka_unit_test(test_channel_affine),
       cmocka_unit_test(test_pool_out_size),
       cmocka_unit_test(test_pool_random_shapes),     cmocka_unit_test(test_lrn_across_random),
       cmocka_unit_test(test_lrn_within_random),      cmocka_unit_test(test_softmax_random),

@@ -1,7 +1,9 @@
 """A peer engine held open by bench/run.py: reads one JSON command a line on
 stdin, answers one JSON line on stdout.
 
-  {"cmd": "load", "net": P, "weights": W, "threads": T}     -> {"ok": true, "load_s": s}
+  {"cmd": "load", "net": P, "weights": W, "threads": T, "shape": S, "zoo": Z}
+                                                            -> {"ok": true, "load_s": s}
+  (shape: the input's, else the prototxt's; zoo: rebuild with zoo_graph.py)
   {"cmd": "check", "input": IN.npy, "output": OUT.npy}     -> runs once, writes the output
   {"cmd": "time", "warmup": W, "iters": N}                  -> {"times_ms": [...]}
   {"cmd": "threads", "threads": T}; {"cmd": "quit"}
@@ -24,21 +26,23 @@ class OpenCV:
         self.cv2 = cv2
         self.version = cv2.__version__
 
-    def load(self, net, weights, threads):
+    def load(self, net, weights, threads, shape=None, zoo=False):
         self.threads(threads)
         self.net = self.cv2.dnn.readNetFromCaffe(net, weights)
         self.net.setPreferableBackend(self.cv2.dnn.DNN_BACKEND_OPENCV)
         self.net.setPreferableTarget(self.cv2.dnn.DNN_TARGET_CPU)
-        import caffe_graph
-        self.shape = caffe_graph.input_shape(caffe_graph.layers_of(net))
+        if shape is None:
+            import caffe_graph
+            shape = caffe_graph.input_shape(caffe_graph.layers_of(net))
+        self.shape = shape
         self.x = np.random.default_rng(0).uniform(-1, 1, self.shape).astype(np.float32)
 
     def threads(self, n):
         self.cv2.setNumThreads(n)
 
-    def run(self, x):
+    def run(self, x, blob=None):
         self.net.setInput(x)
-        return self.net.forward()
+        return self.net.forward(blob) if blob else self.net.forward()
 
 
 class Torch:
@@ -47,16 +51,18 @@ class Torch:
         self.torch = torch
         self.version = torch.__version__
 
-    def load(self, net, weights, threads):
+    def load(self, net, weights, threads, shape=None, zoo=False):
         import caffe_graph
+        import zoo_graph
         torch = self.torch
         self.threads(threads)
-        layers = caffe_graph.layers_of(net)
-        params = caffe_graph.read_params(net, weights, layers)
-        self.shape = caffe_graph.input_shape(layers)
+        g = zoo_graph if zoo else caffe_graph
+        layers = g.layers_of(net)
+        params = g.read_params(net, weights, layers)
+        self.shape = shape or caffe_graph.input_shape(layers)
         self.x = torch.from_numpy(
             np.random.default_rng(0).uniform(-1, 1, self.shape).astype(np.float32))
-        m = caffe_graph.torch_module(layers, params)
+        m = g.torch_module(layers, params)
         with torch.no_grad():
             traced = torch.jit.trace(m, self.x)
             # Frozen and optimised for inference: weights folded in as constants,
@@ -66,7 +72,9 @@ class Torch:
     def threads(self, n):
         self.torch.set_num_threads(n)
 
-    def run(self, x):
+    def run(self, x, blob=None):
+        if blob:
+            raise ValueError('the rebuilt net gives its output only, not %s' % blob)
         with self.torch.no_grad():
             if isinstance(x, np.ndarray):
                 return self.mod(self.torch.from_numpy(x)).numpy()
@@ -87,14 +95,15 @@ def main():
                 break
             if c == 'load':
                 t0 = time.perf_counter()
-                eng.load(cmd['net'], cmd['weights'], cmd['threads'])
+                eng.load(cmd['net'], cmd['weights'], cmd['threads'], cmd.get('shape'),
+                         cmd.get('zoo', False))
                 reply = {'ok': True, 'load_s': time.perf_counter() - t0}
             elif c == 'threads':
                 eng.threads(cmd['threads'])
                 reply = {'ok': True}
             elif c == 'check':
                 x = np.load(cmd['input']).astype(np.float32)
-                y = np.asarray(eng.run(x), dtype=np.float32)
+                y = np.asarray(eng.run(x, cmd.get('blob')), dtype=np.float32)
                 np.save(cmd['output'], y)
                 reply = {'ok': True, 'shape': list(y.shape)}
             elif c == 'time':
