@@ -44,24 +44,66 @@ static void max_plane(const ns_pool2d_shape *s, const float *x, float *y, float 
  * window's rows first, a whole row at a time (vectorised), then along the
  * row.  v > best ? v : best is the generic path's comparison, so NaN and
  * ties come out the same. */
-static int max_inside(const ns_pool2d_shape *s) {
-  return s->pad_h == 0 && s->pad_w == 0 && s->out_h > 0 && s->out_w > 0 &&
-         (s->out_h - 1) * s->stride_h + s->kernel_h <= s->height &&
-         (s->out_w - 1) * s->stride_w + s->kernel_w <= s->width && s->width <= 4096;
+/* MAX without a mask by rows: each output row's window rows reduced
+ * into one row first (rowmax, in padded coordinates: a column of the
+ * padding is -FLT_MAX, as a clipped window has no such cell), then the
+ * kernel's columns.  The same maximum as max_plane (comparisons that
+ * skip NaN alike), with the window loops' bounds checks gone. */
+enum { MAX_ROW = 4096 };
+
+/* Four floats in a GCC vector, an SSE register in any x86-64 build (-O2
+ * leaves these loops scalar; wider vectors would be split without AVX). */
+typedef float v4 __attribute__((vector_size(16)));
+typedef int v4i __attribute__((vector_size(16)));
+
+/* m = v > m ? v : m, lane by lane (a NaN in v is skipped, as in max_plane). */
+#define MAX4(m, v)                                               \
+  do {                                                           \
+    v4i gt_ = (v) > (m);                                         \
+    (m) = (v4)(((v4i)(v) & gt_) | ((v4i)(m) & ~gt_));            \
+  } while (0)
+#define LOAD4(dst, p) __builtin_memcpy(&(dst), (p), sizeof(v4))
+
+static int max_by_rows(const ns_pool2d_shape *s) {
+  return s->out_h > 0 && s->out_w > 0 &&
+         (s->out_w - 1) * s->stride_w + s->kernel_w <= MAX_ROW;
 }
 
-static void max_plane_inside(const ns_pool2d_shape *s, const float *x, float *y) {
-  float rowmax[4096];
-  int64_t width = (s->out_w - 1) * s->stride_w + s->kernel_w;
+static void max_plane_rows(const ns_pool2d_shape *s, const float *x, float *y) {
+  float rowmax[MAX_ROW];
+  int64_t width = (s->out_w - 1) * s->stride_w + s->kernel_w; /* padded columns read */
+  int64_t lo = min64(s->pad_w, width), hi = min64(s->pad_w + s->width, width);
   for (int64_t ph = 0; ph < s->out_h; ph++) {
-    const float *r0 = x + ph * s->stride_h * s->width;
+    int64_t hs = ph * s->stride_h - s->pad_h, he = min64(hs + s->kernel_h, s->height);
+    hs = max64(hs, 0);
     for (int64_t w = 0; w < width; w++) rowmax[w] = -FLT_MAX;
-    for (int64_t h = 0; h < s->kernel_h; h++) {
-      const float *r = r0 + h * s->width;
-      for (int64_t w = 0; w < width; w++) rowmax[w] = r[w] > rowmax[w] ? r[w] : rowmax[w];
+    for (int64_t h = hs; h < he; h++) {
+      const float *r = x + h * s->width;
+      int64_t w = lo;
+      for (; w + 4 <= hi; w += 4) {
+        v4 v, m;
+        LOAD4(v, r + w - s->pad_w), LOAD4(m, rowmax + w);
+        MAX4(m, v);
+        __builtin_memcpy(rowmax + w, &m, sizeof m);
+      }
+      for (; w < hi; w++) {
+        float v = r[w - s->pad_w];
+        rowmax[w] = v > rowmax[w] ? v : rowmax[w];
+      }
     }
     float *yr = y + ph * s->out_w;
-    for (int64_t pw = 0; pw < s->out_w; pw++) {
+    int64_t pw = 0;
+    if (s->stride_w == 1) /* four outputs: the kernel's columns as shifted rows */
+      for (; pw + 4 <= s->out_w; pw += 4) {
+        v4 best = {-FLT_MAX, -FLT_MAX, -FLT_MAX, -FLT_MAX};
+        for (int64_t w = 0; w < s->kernel_w; w++) {
+          v4 v;
+          LOAD4(v, rowmax + pw + w);
+          MAX4(best, v);
+        }
+        __builtin_memcpy(yr + pw, &best, sizeof best);
+      }
+    for (; pw < s->out_w; pw++) {
       const float *v = rowmax + pw * s->stride_w;
       float best = -FLT_MAX;
       for (int64_t w = 0; w < s->kernel_w; w++) best = v[w] > best ? v[w] : best;
@@ -118,8 +160,8 @@ void ns_pool2d(const ns_pool2d_shape *s, ns_pool_method m, const float *x, float
   for (int64_t p = 0; p < s->planes; p++) {
     const float *xp = x + p * in_plane;
     float *yp = y + p * out_plane;
-    if (m == NS_POOL_MAX && !mask && max_inside(s))
-      max_plane_inside(s, xp, yp);
+    if (m == NS_POOL_MAX && !mask && max_by_rows(s))
+      max_plane_rows(s, xp, yp);
     else if (m == NS_POOL_MAX)
       max_plane(s, xp, yp, mask ? mask + p * out_plane : NULL);
     else if (m == NS_POOL_AVE)
