@@ -38,7 +38,7 @@ declare -A MIN_TESTS=(
   [test_layer_memory_data]=2 [test_layer_ops]=4 [test_layer_rcnn]=9
   [test_layer_recurrent]=10 [test_layer_ssd]=14
   [test_layer_window_data]=1 [test_layers_bvlc]=34 [test_layers_caffenet]=28
-  [test_layers_zoo]=33 [test_net]=13 [test_onnx_export.py]=15 [test_opencv.py]=2
+  [test_layers_zoo]=33 [test_net]=14 [test_onnx_export.py]=15 [test_opencv.py]=2
   [test_notebook.py]=1 [test_pbreflect]=3 [test_preprocess]=5
   [test_pycaffe_notebooks.py]=1 [test_python_module.py]=24 [test_python_pycaffe.py]=21
   [test_onnx_layers.py]=4 [test_rcnn_opencv.py]=3 [test_shared_lib.py]=4

@@ -669,6 +669,51 @@ static void test_batchnorm_scale_folded(void **state) {
   ns_net_destroy(net);
 }
 
+/* Eltwise applies a following in-place ReLU itself (ResNet's shortcut
+ * adds): SUM with coefficients, PROD and MAX, on 2 x 3 x 40 x 40 (blocks
+ * of 4096 shared out among threads, and a tail), 1 and 2 threads,
+ * against the definitions; the bottoms stay as they were. */
+#define ELTWISE_NET(op, extra)                                                                 \
+  "layer { name: 'a' type: 'Input' top: 'a' input_param { shape { dim: 2 dim: 3 dim: 40 "     \
+  "dim: 40 } } }\n"                                                                           \
+  "layer { name: 'b' type: 'Input' top: 'b' input_param { shape { dim: 2 dim: 3 dim: 40 "     \
+  "dim: 40 } } }\n"                                                                           \
+  "layer { name: 'e' type: 'Eltwise' bottom: 'a' bottom: 'b' top: 'e' eltwise_param { "       \
+  "operation: " op " " extra " } }\n"                                                        \
+  "layer { name: 'r' type: 'ReLU' bottom: 'e' top: 'e' }\n"
+
+static void test_eltwise_relu_fused(void **state) {
+  fixture *f = *state;
+  const char *nets[] = {ELTWISE_NET("SUM", "coeff: 1.5 coeff: -0.5"), ELTWISE_NET("PROD", ""),
+                        ELTWISE_NET("MAX", "")};
+  for (int op = 0; op < 3; op++) {
+    ns_net *net = load(f, nets[op]);
+    ns_tensor a = ns_net_blob(net, ns_net_find_blob(net, "a"));
+    ns_tensor b = ns_net_blob(net, ns_net_find_blob(net, "b"));
+    for (int64_t i = 0; i < a.count; i++) {
+      a.data[i] = (float)((i * 37) % 23) / 11.0f - 1.0f;
+      b.data[i] = (float)((i * 53) % 19) / 9.0f - 1.0f;
+    }
+    for (int t = 1; t <= 2; t++) {
+      ns_ctx_set_threads(f->ctx, t);
+      assert_int_equal(ns_net_forward(f->ctx, net), NS_OK);
+      ns_tensor e = ns_net_blob(net, ns_net_find_blob(net, "e"));
+      int zeros = 0;
+      for (int64_t i = 0; i < e.count; i++) {
+        float x = a.data[i], y = b.data[i];
+        float v = op == 0 ? 1.5f * x + -0.5f * y : op == 1 ? x * y : (x > y ? x : y);
+        float want = v < 0 ? 0 : v;
+        zeros += want == 0;
+        if (fabsf(e.data[i] - want) > 1e-6f)
+          fail_msg("op %d element %lld: %g, want %g", op, (long long)i, e.data[i], want);
+        assert_true(a.data[i] == (float)((i * 37) % 23) / 11.0f - 1.0f);
+      }
+      assert_true(zeros > 0 && zeros < e.count);
+    }
+    ns_net_destroy(net);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_split_naming, setup, teardown),
@@ -684,6 +729,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_winograd_weights_follow_edits, setup, teardown),
       cmocka_unit_test_setup_teardown(test_winograd_weights_follow_library_writes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_batchnorm_scale_folded, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_eltwise_relu_fused, setup, teardown),
   };
   return cmocka_run_group_tests_name("net", tests, NULL, NULL);
 }

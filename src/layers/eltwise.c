@@ -2,6 +2,7 @@
  * default 1) or MAX over bottoms of one shape. */
 #include "core/layer.h"
 #include "export/onnx_layers.h"
+#include "kernels/parallel.h"
 
 typedef struct eltwise_state {
   Caffe__EltwiseParameter__EltwiseOp op;
@@ -59,6 +60,60 @@ static ns_status eltwise_reshape(ns_ctx *ctx, ns_layer *l) {
   return NS_OK;
 }
 
+/* Four floats in a GCC vector (an SSE register in any x86-64 build):
+ * -O2 leaves these loops scalar. */
+typedef float v4 __attribute__((vector_size(16)));
+typedef int v4i __attribute__((vector_size(16)));
+
+/* y = c a (add 0) or y += c b (add 1) over n floats: the product rounded,
+ * then the sum, as Caffe's axpy chain. */
+static void scaled_into(float *y, const float *a, float c, int64_t n, int add) {
+  const v4 vc = {c, c, c, c};
+  int64_t j = 0;
+  for (; j + 4 <= n; j += 4) {
+    v4 va, vy;
+    __builtin_memcpy(&va, a + j, sizeof va);
+    if (add) {
+      __builtin_memcpy(&vy, y + j, sizeof vy);
+      vy += vc * va;
+    } else {
+      vy = vc * va;
+    }
+    __builtin_memcpy(y + j, &vy, sizeof vy);
+  }
+  for (; j < n; j++) y[j] = add ? y[j] + c * a[j] : c * a[j];
+}
+
+/* max(0, y) in place; a NaN passes, as Caffe's ReLU. */
+static void relu_in_place(float *y, int64_t n) {
+  const v4 zero = {0};
+  int64_t j = 0;
+  for (; j + 4 <= n; j += 4) {
+    v4 v;
+    __builtin_memcpy(&v, y + j, sizeof v);
+    v = (v4)((v4i)v & ~(v < zero));
+    __builtin_memcpy(y + j, &v, sizeof v);
+  }
+  for (; j < n; j++) y[j] = y[j] < 0.0f ? 0.0f : y[j];
+}
+
+/* SUM in blocks of 4096 shared out among the threads (ResNet's shortcut
+ * adds: a block of every bottom stays in L1), each element summed in
+ * bottom order as Caffe's axpy chain, then the fused ReLU. */
+static void eltwise_sum(const ns_layer *l, const float *coeff, float *y, int64_t n, int relu,
+                        int threads) {
+  enum { BLOCK = 4096 };
+  int64_t blocks = (n + BLOCK - 1) / BLOCK;
+  int nt = ns_kernel_threads(threads);
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1 && blocks > 1)
+  for (int64_t k = 0; k < blocks; k++) {
+    int64_t j0 = k * BLOCK, len = n - j0 < BLOCK ? n - j0 : BLOCK;
+    for (int i = 0; i < l->n_bottom; i++)
+      scaled_into(y + j0, l->bottom[i]->data + j0, coeff[i], len, i > 0);
+    if (relu) relu_in_place(y + j0, len);
+  }
+}
+
 static ns_status eltwise_forward(ns_ctx *ctx, ns_layer *l) {
   const eltwise_state *s = l->priv;
   float *y = l->top[0]->data;
@@ -81,14 +136,10 @@ static ns_status eltwise_forward(ns_ctx *ctx, ns_layer *l) {
       }
       break;
     default: /* SUM, accumulated in bottom order as Caffe's axpy chain */
-      for (int64_t j = 0; j < n; j++) y[j] = s->coeff[0] * a[j];
-      for (int i = 1; i < l->n_bottom; i++) {
-        const float *b = l->bottom[i]->data;
-        float c = s->coeff[i];
-        for (int64_t j = 0; j < n; j++) y[j] += c * b[j];
-      }
-      break;
+      eltwise_sum(l, s->coeff, y, n, l->relu_fused, ns_ctx_threads(ctx));
+      return NS_OK;
   }
+  if (l->relu_fused) relu_in_place(y, n);
   return NS_OK;
 }
 
@@ -149,6 +200,7 @@ const ns_layer_ops ns_eltwise_ops = {
     .forward = eltwise_forward,
     .backward = eltwise_backward,
     .destroy = eltwise_destroy,
+    .can_fuse_relu = 1,
     .geometry = ns_layer_geometry_pointwise,
     .export_onnx = ns_onnx_export_eltwise,
 };
