@@ -823,6 +823,35 @@ def iters_for(args, key):
 
 # ------------------------------------------------------------------ main
 
+def write_report(meta, results, checks, ex, args):
+    text = report(meta, results, checks, ex, args)
+    python = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'PYTHON.md')
+    if os.path.exists(python):  # bench/python_forward.py's line, run by hand
+        with open(python) as f:
+            text += '\n\n' + f.read().rstrip('\n')
+    tried = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'TRIED.md')
+    if os.path.exists(tried):  # the hand-written account of the engine's means
+        with open(tried) as f:
+            text += '\n\n' + f.read().rstrip('\n')
+    print(text)
+    if args.out:
+        with open(args.out, 'w') as f:
+            f.write(text + '\n')
+
+
+def report_from_json(path, out):
+    """--report-only: the report again from a run's JSON (after TRIED.md
+    changed), no engine run."""
+    with open(path) as f:
+        blob = json.load(f)
+    args = argparse.Namespace(out=out, crop_iters=0, **blob['settings'])
+    results = {}
+    for k, v in blob['results'].items():
+        key, t, e = k.split('/')
+        results[(key, int(t), e)] = v
+    write_report(blob['meta'], results, blob['checks'], blob['netsurg_extras'], args)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('--build', default=os.path.join(ROOT, 'build'))
@@ -845,7 +874,11 @@ def main():
                     help='only the ONNX export line (time and peak memory), printed')
     ap.add_argument('--out', help='Markdown report')
     ap.add_argument('--json', help='all figures as JSON')
+    ap.add_argument('--report-only', action='store_true',
+                    help='write --out again from the figures in --json (no run)')
     args = ap.parse_args()
+    if args.report_only:
+        return report_from_json(args.json, args.out)
     args.engines = [e for e in args.engines.split(',') if e]
     args.configs = [c for c in args.configs.split(',') if c]
     args.threads = [int(t) for t in args.threads.split(',') if t]
@@ -968,19 +1001,7 @@ def main():
             w.close()
     meta['load_end'] = loadavg()
     meta['wall_s'] = time.perf_counter() - t_start
-    text = report(meta, results, checks, ex, args)
-    python = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'PYTHON.md')
-    if os.path.exists(python):  # bench/python_forward.py's line, run by hand
-        with open(python) as f:
-            text += '\n\n' + f.read().rstrip('\n')
-    tried = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'TRIED.md')
-    if os.path.exists(tried):  # the hand-written account of the engine's means
-        with open(tried) as f:
-            text += '\n\n' + f.read().rstrip('\n')
-    print(text)
-    if args.out:
-        with open(args.out, 'w') as f:
-            f.write(text + '\n')
+    write_report(meta, results, checks, ex, args)
     if args.json:
         blob = {'meta': meta, 'settings': {k: getattr(args, k) for k in (
                     'engines', 'configs', 'threads', 'rounds', 'iters', 'warmup')},
