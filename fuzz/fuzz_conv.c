@@ -3,8 +3,8 @@
  * Winograd wherever it applies (F(4x4, 3x3), F(2x2, 5x5), strided kernels
  * through space-to-depth), called directly so that small layers reach it
  * too, and the batch path (im2col + GEMM, or the depthwise kernel when
- * bit 2 of byte 1 makes every channel its own group), both against the naive reference
- * in double, with a Winograd tolerance of 1e-5 + 1e-4 |y| + 1e-6 times
+ * bit 2 of byte 1 makes every channel its own group), both against the
+ * naive reference in double, with a Winograd tolerance of 1e-5 + 1e-4 |y| + 1e-6 times
  * the tile's sum |w| |x| (see block_max).  The values come from a generator
  * seeded by the rest of the input.  Shapes are kept small: the reference
  * is slow. */
