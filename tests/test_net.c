@@ -560,7 +560,8 @@ static void test_winograd_weights_follow_library_writes(void **state) {
  * the convolution's own top stays raw).  Expected: the reference
  * convolution, then BatchNorm and Scale by their definitions in double.
  * Then a param written through a view takes effect on the next forward
- * (nothing folded is kept), on 1 and 2 threads. */
+ * (nothing folded is kept), on 1 and 2 threads; a forward range ending at
+ * the convolution folds nothing. */
 #define FOLD_NET                                                                                \
   INPUT(2, 3, 9, 8)                                                                             \
   "layer { name: 'c1' type: 'Convolution' bottom: 'data' top: 'c1' convolution_param { "        \
@@ -666,6 +667,16 @@ static void test_batchnorm_scale_folded(void **state) {
     assert_int_equal(ns_net_forward(f->ctx, net), NS_OK);
     expect_fold_net(net);
   }
+  /* A forward that ends at c1 shows c1 before its BatchNorm: nothing past
+   * the range is folded in. */
+  int l1 = ns_net_find_layer(net, "c1");
+  assert_int_equal(ns_net_forward_range(f->ctx, net, 0, l1), NS_OK);
+  ns_conv2d_shape s1 = {3, 9, 8, 4, 1, 3, 3, 1, 1, 1, 1, 1, 1, 9, 8};
+  float raw[2 * 4 * 72];
+  for (int n = 0; n < 2; n++)
+    ns_ref_conv2d(&s1, ns_net_param(net, l1, 0).data, ns_net_param(net, l1, 1).data,
+                  x.data + n * 3 * 72, raw + n * 4 * 72);
+  expect_blob_near(net, "c1", raw);
   ns_net_destroy(net);
 }
 

@@ -476,7 +476,7 @@ ns_status ns_net_run_forward_range(ns_ctx *ctx, ns_net *net, int first, int last
     double t0 = layer_seconds ? omp_get_wtime() : 0;
     ns_status st = l->ops->forward(ctx, l);
     int done = l->affine_fused + l->relu_fused;
-    l->affine_fused = 0; /* a forward called on its own (a test, a partial run) fuses nothing */
+    l->affine_fused = 0; /* a layer forward called on its own (a test) fuses nothing */
     if (st != NS_OK) return ctx->status;
     if (l->ops->reshapes_in_forward) /* later layers follow its tops' new shapes */
       for (int j = i + 1; j < net->n_layers; j++)
