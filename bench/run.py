@@ -825,14 +825,14 @@ def iters_for(args, key):
 
 def write_report(meta, results, checks, ex, args):
     text = report(meta, results, checks, ex, args)
-    python = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'PYTHON.md')
-    if os.path.exists(python):  # bench/python_forward.py's line, run by hand
-        with open(python) as f:
-            text += '\n\n' + f.read().rstrip('\n')
-    tried = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'TRIED.md')
-    if os.path.exists(tried):  # the hand-written account of the engine's means
-        with open(tried) as f:
-            text += '\n\n' + f.read().rstrip('\n')
+    here = os.path.dirname(os.path.abspath(__file__))
+    # The hand-run and hand-written parts: bench/python_forward.py's line,
+    # make bench-stream's figures, the account of the engine's means.
+    for part in ('PYTHON.md', 'STREAM.md', 'TRIED.md'):
+        path = os.path.join(here, part)
+        if os.path.exists(path):
+            with open(path) as f:
+                text += '\n\n' + f.read().rstrip('\n')
     print(text)
     if args.out:
         with open(args.out, 'w') as f:
