@@ -422,19 +422,6 @@ def extras(ns, work, results, configs, threads, crop_iters):
     return ex
 
 
-def peak_rss(cmd):
-    """Peak resident bytes of one process: /usr/bin/time -v, or getrusage
-    of a fresh Python whose only child it is."""
-    if os.access('/usr/bin/time', os.X_OK):
-        txt = subprocess.run(['/usr/bin/time', '-v'] + cmd, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE, text=True, check=True).stderr
-        return int(re.search(r'Maximum resident set size \(kbytes\): (\d+)', txt).group(1)) * 1024
-    return 1024 * int(run([sys.executable, '-c',
-                           'import resource, subprocess, sys\n'
-                           'subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)\n'
-                           'print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)'] + cmd))
-
-
 def probe(build):
     """FMA peak (GFLOP/s, 1 and 2 threads) and read bandwidth (GB/s) from
     `make bench-probe`'s program, when built."""
@@ -470,7 +457,7 @@ def zoo_extras(ns, work, configs, threads):
                        if b.get('shape')), reverse=True)
         cmd = [ns, 'bench', p(proto), p(weights), '--threads', str(threads), '--warmup', '1',
                '--iters', '2', '--shape', ','.join(map(str, shape))]
-        rss = peak_rss(cmd)
+        rss, _ = peak_rss(cmd)
         r = netsurg_bench(ns, p(proto), p(weights), threads, 1, 3, shape=shape, per_layer=True)
         by_type = {}
         for d in r['layers']:
