@@ -15,3 +15,14 @@ def run(*args):
         raise AssertionError("netsurg %s failed (%d): %s%s" % (" ".join(args), p.returncode,
                                                                p.stdout, p.stderr))
     return p
+
+
+def sanitized():
+    """True when the library was built with -fsanitize (make test-asan): the
+    ASan runtime must be the first library a process loads, so python3
+    cannot load that libnetsurg.so."""
+    try:
+        with open(os.path.join(BUILD, "obj", "compile-flags")) as f:
+            return "-fsanitize=" in f.read()
+    except OSError:
+        return False

@@ -16,22 +16,11 @@ import unittest
 
 import numpy as np
 
-from nscli import BUILD, CLI
+from nscli import BUILD, CLI, sanitized
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 MODEL = os.path.join(ROOT, "models", "fmnist_lenet")
 SO = os.path.join(BUILD, "libnetsurg.so")
-
-def sanitized():
-    """True when the library was built with -fsanitize (make test-asan): the
-    ASan runtime must be the first library a process loads, so python3
-    cannot load it (as test_python_module.py)."""
-    try:
-        with open(os.path.join(BUILD, "obj", "compile-flags")) as f:
-            return "-fsanitize=" in f.read()
-    except OSError:
-        return False
-
 
 SANITIZED = sanitized()
 try:

@@ -14,20 +14,12 @@ import tempfile
 import unittest
 
 import caffenet_models
-from nscli import BUILD, CLI, SHARED
+from nscli import BUILD, CLI, SHARED, sanitized
 
 ROOT = caffenet_models.ROOT
 NOTEBOOK = os.path.join(ROOT, "examples", "net_surgery.ipynb")
 DATA = os.path.join(SHARED, "data")
 NEEDED = [os.path.join(DATA, f) for f in ("cat.jpg", "cat_gray.jpg", "ilsvrc_2012_mean.npy")]
-
-
-def sanitized():
-    try:
-        with open(os.path.join(BUILD, "obj", "compile-flags")) as f:
-            return "-fsanitize=" in f.read()
-    except OSError:
-        return False
 
 
 def missing():

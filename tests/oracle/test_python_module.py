@@ -20,24 +20,13 @@ import warnings
 
 import numpy as np
 
-from nscli import BUILD, SHARED
+from nscli import BUILD, SHARED, sanitized
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 SO = os.path.join(BUILD, "libnetsurg.so")
 CONFORMANCE = os.path.join(SHARED, "conformance")
 ABS_TOL, REL_TOL = 1e-5, 1e-4  # tests/test_conformance.c's
 
-
-
-def sanitized():
-    """True when the library was built with -fsanitize (make test-asan):
-    the ASan runtime must be the first library a process loads, so such a
-    library cannot be loaded into python3."""
-    try:
-        with open(os.path.join(BUILD, "obj", "compile-flags")) as f:
-            return "-fsanitize=" in f.read()
-    except OSError:
-        return False
 
 
 SANITIZED = sanitized()

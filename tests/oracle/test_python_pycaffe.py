@@ -15,18 +15,10 @@ import unittest
 
 import numpy as np
 
-from nscli import BUILD
+from nscli import BUILD, sanitized
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 SO = os.path.join(BUILD, "libnetsurg.so")
-
-
-def sanitized():
-    try:
-        with open(os.path.join(BUILD, "obj", "compile-flags")) as f:
-            return "-fsanitize=" in f.read()
-    except OSError:
-        return False
 
 
 SANITIZED = sanitized()

@@ -14,9 +14,10 @@ no such filter (see test_rcnn_opencv.py), and with it both agree.
 import json
 import os
 import re
-import subprocess
+import shutil
+import tempfile
 import time
-from nscli import CLI, SHARED, run
+from nscli import SHARED, run
 
 try:
     import numpy as np
@@ -202,3 +203,17 @@ def check(test, name, tmp):
     print("%s: forward %.1f s, %d outputs%s" % (name, seconds, len(blobs),
           "" if worst is None else ", worst diff vs OpenCV %.2g of the scale" % worst))
     return seconds, worst
+
+
+def check_files(test, where):
+    """check() on every file FILES runs in `where` ("fast" or "slow") and
+    ../shared holds, one subtest each, in a scratch folder of its own."""
+    for name in sorted(f for f, (w, _) in FILES.items() if w == where):
+        if not os.path.exists(os.path.join(WILD, name)):
+            continue
+        with test.subTest(f=name):
+            tmp = tempfile.mkdtemp(prefix="netsurg-wild-")
+            try:
+                check(test, name, tmp)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)

@@ -15,21 +15,13 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "oracle"))
 import caffenet_models  # noqa: E402
-from nscli import BUILD, CLI, SHARED  # noqa: E402
+from nscli import BUILD, CLI, SHARED, sanitized  # noqa: E402
 
 ROOT = caffenet_models.ROOT
 SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pycaffe_notebooks_code.py")
 DATA = os.path.join(SHARED, "data")
 NEEDED = [os.path.join(DATA, f) for f in ("cat.jpg", "cat_gray.jpg", "ilsvrc_2012_mean.npy")]
 LIB = os.path.join(BUILD, "libnetsurg.so")
-
-
-def sanitized():
-    try:
-        with open(os.path.join(BUILD, "obj", "compile-flags")) as f:
-            return "-fsanitize=" in f.read()
-    except OSError:
-        return False
 
 
 def missing():

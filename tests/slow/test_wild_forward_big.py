@@ -7,9 +7,7 @@ Proposal, wildnet.for_opencv), YOLOv3 at 416 x 416 (248 MB) and PSPNet at
 either).  The same checks as tests/oracle/test_wild_forward.py.
 """
 import os
-import shutil
 import sys
-import tempfile
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "oracle"))
@@ -22,16 +20,7 @@ import wildnet  # noqa: E402
 @unittest.skipIf(not os.path.isdir(wildnet.WILD), "../shared wild prototxts absent")
 class WildForwardSlow(unittest.TestCase):
     def test_forward_slow_files(self):
-        slow = [f for f, (where, _) in sorted(wildnet.FILES.items()) if where == "slow"]
-        for name in slow:
-            if not os.path.exists(os.path.join(wildnet.WILD, name)):
-                continue
-            with self.subTest(f=name):
-                tmp = tempfile.mkdtemp(prefix="netsurg-wild-")
-                try:
-                    wildnet.check(self, name, tmp)
-                finally:
-                    shutil.rmtree(tmp, ignore_errors=True)
+        wildnet.check_files(self, "slow")
 
 
 if __name__ == "__main__":
