@@ -90,10 +90,11 @@ static inline __attribute__((always_inline)) void taps3_s1(v8 *acc, const float 
 /* The same at stride 2: p[2 i], p[2 i + 1], p[2 i + 2] (reads p[0..17]). */
 static inline __attribute__((always_inline)) void taps3_s2(v8 *acc, const float *p,
                                                            const float *w) {
-  const v8i even = {0, 2, 4, 6, 8, 10, 12, 14}, odd = {1, 3, 5, 7, 9, 11, 13, 15};
   v8 a = load8(p), b = load8(p + 8), c = load8(p + 2), d = load8(p + 10);
-  *acc += w[0] * __builtin_shuffle(a, b, even) + w[1] * __builtin_shuffle(a, b, odd) +
-         w[2] * __builtin_shuffle(c, d, even);
+  /* __builtin_shufflevector: GCC 12 and clang (the fuzz build) both have it */
+  *acc += w[0] * __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14) +
+          w[1] * __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15) +
+          w[2] * __builtin_shufflevector(c, d, 0, 2, 4, 6, 8, 10, 12, 14);
 }
 
 /* 3-wide kernels at stride 1 or 2 (MobileNet's): the inner columns eight
