@@ -131,6 +131,12 @@ void ns_net_opts_init(ns_net_opts *opts);
  * upgraded on load) as opts says (NULL: the defaults).  The ctx must
  * outlive the net. */
 ns_status ns_net_load(ns_ctx *ctx, const char *prototxt, const ns_net_opts *opts, ns_net **out);
+/* The same with activation reuse on (ns_net_reuse_activations) from the
+ * build: each intermediate blob's storage goes as soon as its last
+ * reader is set up, so that loading never holds every activation at
+ * once (turning reuse on after ns_net_load would). */
+ns_status ns_net_load_reusing(ns_ctx *ctx, const char *prototxt, const ns_net_opts *opts,
+                              ns_net **out);
 void ns_net_destroy(ns_net *net);
 
 /* Copies params by layer name from a caffemodel into a built net. */
@@ -169,6 +175,20 @@ int ns_net_output_blobs(const ns_net *net, int *out);
 ns_status ns_net_reshape_input(ns_ctx *ctx, ns_net *net, const char *blob, int num_axes,
                                const int64_t *shape);
 ns_status ns_net_forward(ns_ctx *ctx, ns_net *net);
+/* Activation reuse, for inference that reads only the outputs (off by
+ * default): on, every intermediate blob (written by a layer and read
+ * after) shares storage with blobs whose last reader ran before it is
+ * written, planned at each reshape, so that a forward holds about the
+ * live blobs rather than all of them.  The inputs and outputs (blobs no
+ * layer reads after their last write) keep their own.  While on, an
+ * intermediate blob read after a forward holds whatever a later blob
+ * left there (ns_net_blob_reused says which are shared), and
+ * ns_net_forward_range from a layer other than 0 and any backward fail
+ * with NS_ERR_USAGE.  Off gives every blob its own storage again (its
+ * values are lost: run a forward).  A net with a layer that reshapes in
+ * forward keeps every blob's own storage. */
+ns_status ns_net_reuse_activations(ns_ctx *ctx, ns_net *net, int on);
+int ns_net_blob_reused(const ns_net *net, int blob);
 /* pycaffe's forward(start=, end=): runs layers first..last only (layer
  * indices, both inclusive) on the blobs as they are. */
 ns_status ns_net_forward_range(ns_ctx *ctx, ns_net *net, int first, int last);

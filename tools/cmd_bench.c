@@ -218,7 +218,9 @@ int cmd_bench(int argc, char **argv) {
   ns_net *net = NULL;
   double *runs = NULL, *per_layer = NULL;
   ns_net_opts opts = cli_net_opts(o.weights, 1);
-  if (ns_net_load(ctx, o.net, &opts, &net) != NS_OK) goto fail;
+  /* bench reads no intermediate blob: share their storage (the memory
+   * a deployment would use) */
+  if (ns_net_load_reusing(ctx, o.net, &opts, &net) != NS_OK) goto fail;
   if (ns_net_input_count(net) < 1) {
     rc = cli_usage_error("bench", "the net has no Input layer to time");
     goto done;

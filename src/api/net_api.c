@@ -18,14 +18,15 @@ void ns_net_opts_init(ns_net_opts *opts) {
  * then the weights file if any.  origin names the definition's file in
  * errors (NULL: none). */
 static ns_status build(ns_ctx *ctx, Caffe__NetParameter *def, const char *origin,
-                       const ns_net_opts *opts, ns_net **out) {
+                       const ns_net_opts *opts, int reuse, ns_net **out) {
   ns_net_opts defaults;
   if (!opts) {
     ns_net_opts_init(&defaults);
     opts = &defaults;
   }
   ns_net *net;
-  if (ns_net_build(ctx, def, opts->seed, opts->phase, &net) != NS_OK) {
+  if ((reuse ? ns_net_build_reusing : ns_net_build)(ctx, def, opts->seed, opts->phase, &net) !=
+      NS_OK) {
     if (origin) ns_error_prefix(ctx, "%s: ", origin);
     return ctx->status;
   }
@@ -41,12 +42,20 @@ ns_status ns_net_load(ns_ctx *ctx, const char *prototxt, const ns_net_opts *opts
   Caffe__NetParameter *def;
   *out = NULL;
   if (ns_load_net_param(ctx, prototxt, &def, NULL) != NS_OK) return ctx->status;
-  return build(ctx, def, prototxt, opts, out);
+  return build(ctx, def, prototxt, opts, 0, out);
+}
+
+ns_status ns_net_load_reusing(ns_ctx *ctx, const char *prototxt, const ns_net_opts *opts,
+                              ns_net **out) {
+  Caffe__NetParameter *def;
+  *out = NULL;
+  if (ns_load_net_param(ctx, prototxt, &def, NULL) != NS_OK) return ctx->status;
+  return build(ctx, def, prototxt, opts, 1, out);
 }
 
 ns_status ns_net_build_from(ns_ctx *ctx, ns_netdef *def, const ns_net_opts *opts, ns_net **out) {
   *out = NULL;
-  return build(ctx, ns_netdef_release(def), NULL, opts, out);
+  return build(ctx, ns_netdef_release(def), NULL, opts, 0, out);
 }
 
 /* Points each layer's BlobProtos at the net's params (borrowed data) for
@@ -182,6 +191,16 @@ ns_status ns_net_reshape_input(ns_ctx *ctx, ns_net *net, const char *blob, int n
   return ns_net_reshape_all(ctx, net);
 }
 
+ns_status ns_net_reuse_activations(ns_ctx *ctx, ns_net *net, int on) {
+  if (!on) return net->reuse_on ? ns_net_reuse_off(ctx, net) : NS_OK;
+  net->reuse_on = 1;
+  return ns_net_reshape_reusing(ctx, net);
+}
+
+int ns_net_blob_reused(const ns_net *net, int blob) {
+  return blob >= 0 && blob < net->n_blobs && net->blobs[blob]->borrowed;
+}
+
 ns_status ns_net_forward(ns_ctx *ctx, ns_net *net) { return ns_net_run_forward(ctx, net, NULL); }
 
 static ns_status check_range(ns_ctx *ctx, const ns_net *net, int first, int last) {
@@ -193,6 +212,11 @@ static ns_status check_range(ns_ctx *ctx, const ns_net *net, int first, int last
 
 ns_status ns_net_forward_range(ns_ctx *ctx, ns_net *net, int first, int last) {
   if (check_range(ctx, net, first, last) != NS_OK) return ctx->status;
+  if (net->reuse_on && first != 0) /* its bottoms may hold later blobs by now */
+    return ns_fail(ctx, NS_ERR_USAGE,
+                   "a forward from layer %d needs the intermediate blobs, which activation "
+                   "reuse shares: turn it off first",
+                   first);
   return ns_net_run_forward_range(ctx, net, first, last, NULL);
 }
 

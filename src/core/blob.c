@@ -48,7 +48,7 @@ ns_blob *ns_blob_create(ns_ctx *ctx, const char *name) {
 
 void ns_blob_destroy(ns_ctx *ctx, ns_blob *b) {
   if (!b) return;
-  ns_floats_free(ctx, b->data);
+  if (!b->borrowed) ns_floats_free(ctx, b->data);
   ns_floats_free(ctx, b->diff);
   ns_free(ctx, b->name);
   ns_free(ctx, b);
@@ -71,7 +71,8 @@ ns_status ns_blob_reshape(ns_ctx *ctx, ns_blob *b, int num_axes, const int64_t *
     float *data = ns_floats_alloc(ctx, count);
     if (!data) return ctx->status;
     memset(data, 0, (size_t)count * sizeof(float));
-    ns_floats_free(ctx, b->data);
+    if (!b->borrowed) ns_floats_free(ctx, b->data);
+    b->borrowed = 0;
     b->data = data;
     if (b->diff) {
       ns_floats_free(ctx, b->diff);

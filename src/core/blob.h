@@ -16,6 +16,7 @@ typedef struct ns_blob {
   float *data;      /* count floats, 64-byte aligned */
   float *diff;      /* NULL until a backward pass needs it */
   int64_t capacity; /* floats allocated behind data */
+  int borrowed;     /* data lies in the net's shared activation buffers (net_reuse.c) */
 } ns_blob;
 
 ns_blob *ns_blob_create(ns_ctx *ctx, const char *name);

@@ -357,6 +357,7 @@ void ns_net_destroy(ns_net *net) {
   ns_free(ctx, net->layers);
   for (int i = 0; i < net->n_blobs; i++) ns_blob_destroy(ctx, net->blobs[i]);
   ns_free(ctx, net->blobs);
+  ns_net_pool_free(ctx, net);
   for (int i = 0; i < net->n_owned; i++)
     protobuf_c_message_free_unpacked(&net->owned[i]->base, &ctx->pb_alloc);
   ns_free(ctx, net->owned);
@@ -382,8 +383,46 @@ static ns_status adopt_owned(ns_ctx *ctx, ns_net *net, plan *p) {
   return NS_OK;
 }
 
-ns_status ns_net_build(ns_ctx *ctx, Caffe__NetParameter *def, uint64_t seed, ns_phase phase,
-                       ns_net **out) {
+/* Reuse while building: the last plan layer touching each blob name. */
+static ns_status last_uses(ns_ctx *ctx, const plan *p, ns_name_map *last) {
+  size_t n = 0;
+  for (int i = 0; i < p->n; i++) n += (size_t)p->layers[i].n_bottom + (size_t)p->layers[i].n_top;
+  if (ns_name_map_init(ctx, last, n) != NS_OK) return ctx->status;
+  for (int i = p->n - 1; i >= 0; i--) {
+    const plan_layer *pl = &p->layers[i];
+    for (int j = 0; j < pl->n_top + pl->n_bottom; j++) {
+      const char *name = j < pl->n_top ? pl->top[j] : pl->bottom[j - pl->n_top];
+      if (ns_name_map_get(last, name) < 0) ns_name_map_put(last, name, i);
+    }
+  }
+  return NS_OK;
+}
+
+static int is_top_of(const ns_layer *l, const ns_blob *b) {
+  for (int j = 0; j < l->n_top; j++)
+    if (l->top[j] == b) return 1;
+  return 0;
+}
+
+/* After layer i is set up: the bottoms it reads for the last time, not
+ * net inputs (is_input, by blob index) nor written by it, need their
+ * storage no more (net_reuse.c's rule for a shared blob). */
+static void drop_dead_bottoms(ns_ctx *ctx, ns_net *net, int i, const ns_name_map *last,
+                              int *is_input) {
+  ns_layer *l = &net->layers[i];
+  if (l->ops->is_net_input)
+    for (int j = 0; j < l->n_top; j++) is_input[ns_net_find_blob(net, l->top[j]->name)] = 1;
+  if (l->ops->reshapes_in_forward) net->reuse_on = 0; /* such nets keep every blob */
+  for (int j = 0; net->reuse_on && j < l->n_bottom; j++) {
+    ns_blob *b = l->bottom[j];
+    if (ns_name_map_get(last, b->name) == i && !is_top_of(l, b) &&
+        !is_input[ns_net_find_blob(net, b->name)])
+      ns_blob_drop_storage(ctx, b);
+  }
+}
+
+static ns_status build_net(ns_ctx *ctx, Caffe__NetParameter *def, uint64_t seed, ns_phase phase,
+                           int reuse, ns_net **out) {
   *out = NULL;
   ns_net *net = ns_calloc(ctx, 1, sizeof *net);
   if (!net) {
@@ -395,6 +434,8 @@ ns_status ns_net_build(ns_ctx *ctx, Caffe__NetParameter *def, uint64_t seed, ns_
   net->phase = phase;
   ns_rng_seed(&net->rng, seed);
   plan p = {0};
+  ns_name_map last = {0};
+  int *is_input = NULL;
   if (build_plan(ctx, def, phase == NS_PHASE_TRAIN ? CAFFE__PHASE__TRAIN : CAFFE__PHASE__TEST,
                  &p) != NS_OK)
     goto fail;
@@ -406,25 +447,50 @@ ns_status ns_net_build(ns_ctx *ctx, Caffe__NetParameter *def, uint64_t seed, ns_
       ns_name_map_init(ctx, &net->layer_names, (size_t)p.n) != NS_OK ||
       ns_net_share_init(ctx, net) != NS_OK)
     goto fail;
+  if (reuse && (last_uses(ctx, &p, &last) != NS_OK ||
+                !(is_input = ns_calloc(ctx, n_tops + 1, sizeof *is_input))))
+    goto fail;
+  net->reuse_on = reuse;
   for (int i = 0; i < p.n; i++) {
     ns_status st = init_layer(ctx, net, &p.layers[i], &net->layers[net->n_layers]);
     net->n_layers++; /* so that a failed layer is destroyed too */
     if (st != NS_OK) goto fail;
+    if (reuse) drop_dead_bottoms(ctx, net, i, &last, is_input);
   }
   if (adopt_owned(ctx, net, &p) != NS_OK) goto fail;
   if (ns_net_init_backward(ctx, net) != NS_OK) goto fail;
+  /* shared buffers for the blobs dropped above (every blob's own storage
+   * back when a layer turned reuse off) */
+  if (reuse && (net->reuse_on ? ns_net_reshape_reusing(ctx, net) : ns_net_reshape_all(ctx, net)) !=
+                   NS_OK)
+    goto fail;
+  ns_name_map_free(ctx, &last);
+  ns_free(ctx, is_input);
   plan_free(ctx, &p);
   *out = net;
   return NS_OK;
 fail:
   ns_net_destroy(net); /* layers first: they borrow the plan's Split params */
+  ns_name_map_free(ctx, &last);
+  ns_free(ctx, is_input);
   plan_free(ctx, &p);
   return ctx->status;
+}
+
+ns_status ns_net_build(ns_ctx *ctx, Caffe__NetParameter *def, uint64_t seed, ns_phase phase,
+                       ns_net **out) {
+  return build_net(ctx, def, seed, phase, 0, out);
+}
+
+ns_status ns_net_build_reusing(ns_ctx *ctx, Caffe__NetParameter *def, uint64_t seed,
+                               ns_phase phase, ns_net **out) {
+  return build_net(ctx, def, seed, phase, 1, out);
 }
 
 /* ---- reshape and forward --------------------------------------------- */
 
 ns_status ns_net_reshape_all(ns_ctx *ctx, ns_net *net) {
+  if (net->reuse_on) return ns_net_reshape_reusing(ctx, net);
   for (int i = 0; i < net->n_layers; i++)
     if (net->layers[i].ops->reshape(ctx, &net->layers[i]) != NS_OK) return ctx->status;
   return NS_OK;

@@ -34,6 +34,11 @@ struct ns_net {
    * the params themselves, since writes through a view go unseen. */
   uint64_t params_epoch;
   int params_exposed;
+  /* Activation reuse (net_reuse.c): on, the intermediate blobs point into
+   * these shared buffers. */
+  int reuse_on;
+  int n_pool;
+  float **pool;
 };
 
 static inline void ns_net_params_written(ns_net *net) { net->params_epoch++; }
@@ -43,6 +48,11 @@ static inline void ns_net_params_written(ns_net *net) { net->params_epoch++; }
  * feeds the fillers. */
 ns_status ns_net_build(ns_ctx *ctx, Caffe__NetParameter *def, uint64_t seed, ns_phase phase,
                        ns_net **out);
+/* The same with activation reuse on (ns_net_reuse_activations): each
+ * intermediate blob's storage is dropped as soon as its last reader is
+ * set up, so that the build never holds every activation at once. */
+ns_status ns_net_build_reusing(ns_ctx *ctx, Caffe__NetParameter *def, uint64_t seed,
+                               ns_phase phase, ns_net **out);
 /* Net::Init's training bookkeeping after every layer is set up (net_train.c):
  * loss weights, which layers and bottoms need backward, param_propagate_down. */
 ns_status ns_net_init_backward(ns_ctx *ctx, ns_net *net);
@@ -62,6 +72,17 @@ void ns_layer_free_train(ns_ctx *ctx, ns_layer *l);
 
 /* ns_net_destroy, ns_net_find_blob and ns_net_find_layer (netsurg.h) are
  * defined in net.c: the build uses them too. */
+
+/* Activation reuse (net_reuse.c): with reuse on, reshapes every layer,
+ * dropping each intermediate blob's storage once its last reader is
+ * reshaped, then points them into shared buffers; off, gives them their
+ * own storage back.  Frees the buffers (net destroy). */
+ns_status ns_net_reshape_reusing(ns_ctx *ctx, ns_net *net);
+ns_status ns_net_reuse_off(ns_ctx *ctx, ns_net *net);
+void ns_net_pool_free(ns_ctx *ctx, ns_net *net);
+/* Leaves b without storage (data NULL, no diff): its next reshape or the
+ * reuse plan gives it some. */
+void ns_blob_drop_storage(ns_ctx *ctx, ns_blob *b);
 
 /* Re-runs every layer's reshape (after an input changed shape). */
 ns_status ns_net_reshape_all(ns_ctx *ctx, ns_net *net);

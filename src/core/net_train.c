@@ -204,6 +204,10 @@ ns_status ns_net_backward(ns_ctx *ctx, ns_net *net) {
  * its diffs, so a backward that starts below the loss reads the top diffs
  * a caller wrote (pycaffe's backward(start=...)). */
 ns_status ns_net_run_backward_range(ns_ctx *ctx, ns_net *net, int first, int last) {
+  if (net->reuse_on)
+    return ns_fail(ctx, NS_ERR_USAGE,
+                   "backward needs every blob of the forward, which activation reuse shares: "
+                   "turn it off first");
   for (int i = first; i <= last; i++) {
     ns_layer *l = &net->layers[i];
     if (!l->need_backward) continue;

@@ -1,0 +1,174 @@
+/* Activation reuse (ns_net_reuse_activations, ns_net_load_reusing):
+ * the outputs of a net built with it are bit-identical to those of the
+ * same net built without (same seed, same input), on CaffeNet (a chain
+ * with in-place ReLUs), GoogLeNet (Split and Concat: blobs read by several
+ * layers) and ResNet-50 (Eltwise shortcuts, in-place BatchNorm/Scale);
+ * the intermediates really share storage; and what needs an intermediate
+ * (a forward from the middle, a backward) fails with NS_ERR_USAGE. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+// clang-format off
+#include <cmocka.h>
+// clang-format on
+
+#include "support/testutil.h"
+
+/* The zoo prototxt under ../shared, or skip. */
+static const char *zoo_path(char *buf, size_t size, const char *rel) {
+  const char *shared = tu_shared_dir();
+  if (!shared) skip();
+  snprintf(buf, size, "%s/data/prototxt/%s", shared, rel);
+  FILE *f = fopen(buf, "r");
+  if (!f) skip();
+  fclose(f);
+  return buf;
+}
+
+/* Builds the net (MSRA weights, seed 1) at batch `batch` with a fixed input. */
+static ns_net *build(ns_ctx *ctx, const char *path, int reuse, int64_t batch) {
+  ns_net_opts opts;
+  ns_net_opts_init(&opts);
+  ns_net *net = NULL;
+  if ((reuse ? ns_net_load_reusing : ns_net_load)(ctx, path, &opts, &net) != NS_OK)
+    fail_msg("%s", ns_ctx_error(ctx));
+  /* the deploy files' fillers leave some weights 0: draw them all */
+  assert_int_equal(ns_net_refill_weights(ctx, net, "msra", 1), NS_OK);
+  /* BatchNorm's variance 1 and factor 1 (a variance of 0 blows up by
+   * 1/sqrt(eps) per layer, to inf over ResNet's 53) */
+  for (int l = 0; l < ns_net_layer_count(net); l++) {
+    if (strcmp(ns_net_layer_type(net, l), "BatchNorm") != 0) continue;
+    for (int j = 1; j <= 2; j++) {
+      ns_tensor p = ns_net_param(net, l, j);
+      for (int64_t i = 0; i < p.count; i++) p.data[i] = 1.0f;
+    }
+  }
+  ns_tensor in = ns_net_blob(net, ns_net_input_blob(net, 0));
+  int64_t shape[4] = {batch, in.shape[1], in.shape[2], in.shape[3]};
+  assert_int_equal(ns_net_reshape_input(ctx, net, in.name, 4, shape), NS_OK);
+  in = ns_net_blob(net, ns_net_input_blob(net, 0));
+  for (int64_t i = 0; i < in.count; i++) in.data[i] = (float)sin(0.001 * (double)i) * 50.0f;
+  return net;
+}
+
+/* Reused intermediates, and how many distinct buffers they take. */
+static void count_shared(ns_net *net, int *reused, int *buffers) {
+  int n = ns_net_blob_count(net);
+  float **seen = calloc((size_t)n + 1, sizeof *seen);
+  assert_non_null(seen);
+  *reused = *buffers = 0;
+  for (int b = 0; b < n; b++) {
+    if (!ns_net_blob_reused(net, b)) continue;
+    float *p = ns_net_blob(net, b).data;
+    int k = 0;
+    while (k < *buffers && seen[k] != p) k++;
+    if (k == *buffers) seen[(*buffers)++] = p;
+    (*reused)++;
+  }
+  free(seen);
+}
+
+/* Every output of `a` equals `b`'s bit for bit, and varies (a net of
+ * zeros would match whatever the sharing did). */
+static void assert_outputs_equal(ns_net *a, ns_net *b) {
+  int n = ns_net_blob_count(a);
+  int *outs = calloc((size_t)n + 1, sizeof *outs);
+  assert_non_null(outs);
+  int n_out = ns_net_output_blobs(a, outs);
+  assert_true(n_out >= 1);
+  for (int k = 0; k < n_out; k++) {
+    ns_tensor x = ns_net_blob(a, outs[k]), y = ns_net_blob(b, outs[k]);
+    assert_false(ns_net_blob_reused(a, outs[k]));
+    assert_int_equal(x.count, y.count);
+    assert_memory_equal(x.data, y.data, (size_t)x.count * sizeof(float));
+    float lo = x.data[0], hi = x.data[0];
+    for (int64_t i = 1; i < x.count; i++) {
+      lo = x.data[i] < lo ? x.data[i] : lo;
+      hi = x.data[i] > hi ? x.data[i] : hi;
+    }
+    assert_true(hi > lo);
+  }
+  free(outs);
+}
+
+static void check_identical(void **state, const char *rel, int64_t batch) {
+  tu_fixture *f = *state;
+  char path[4096];
+  zoo_path(path, sizeof path, rel);
+  ns_net *plain = build(f->ctx, path, 0, batch), *reusing = build(f->ctx, path, 1, batch);
+  assert_int_equal(ns_net_forward(f->ctx, plain), NS_OK);
+  /* twice: a layer that relied on what its top held before would differ */
+  assert_int_equal(ns_net_forward(f->ctx, reusing), NS_OK);
+  assert_int_equal(ns_net_forward(f->ctx, reusing), NS_OK);
+  assert_outputs_equal(reusing, plain);
+  int reused, buffers;
+  count_shared(reusing, &reused, &buffers);
+  assert_true(reused >= 10);
+  assert_true(buffers * 2 <= reused); /* at least two blobs per buffer on average */
+  count_shared(plain, &reused, &buffers);
+  assert_int_equal(reused, 0); /* never the default */
+  ns_net_destroy(plain);
+  ns_net_destroy(reusing);
+}
+
+static void test_caffenet_identical(void **state) {
+  /* batch 2: the plan follows a reshape */
+  check_identical(state, "current/bvlc_reference_caffenet__deploy.prototxt", 2);
+}
+
+static void test_googlenet_identical(void **state) {
+  check_identical(state, "current/bvlc_googlenet__deploy.prototxt", 1);
+}
+
+static void test_resnet50_identical(void **state) {
+  check_identical(state, "zoo/resnet50__deploy.prototxt", 1);
+}
+
+/* An intermediate is flagged shared; a forward from the middle and a
+ * backward fail clearly; turning reuse off gives the intermediates their
+ * values back after a forward (conv1 equal to the plain net's). */
+static void test_intermediates_with_reuse(void **state) {
+  tu_fixture *f = *state;
+  char path[4096];
+  zoo_path(path, sizeof path, "current/bvlc_reference_caffenet__deploy.prototxt");
+  ns_net *plain = build(f->ctx, path, 0, 1), *net = build(f->ctx, path, 0, 1);
+  assert_int_equal(ns_net_reuse_activations(f->ctx, net, 1), NS_OK);
+  int conv1 = ns_net_find_blob(net, "conv1");
+  assert_true(conv1 >= 0);
+  assert_true(ns_net_blob_reused(net, conv1));
+  assert_false(ns_net_blob_reused(net, ns_net_input_blob(net, 0)));
+  assert_int_equal(ns_net_forward(f->ctx, net), NS_OK);
+  assert_int_equal(ns_net_forward_range(f->ctx, net, 3, ns_net_layer_count(net) - 1),
+                   NS_ERR_USAGE);
+  assert_non_null(strstr(ns_ctx_error(f->ctx), "reuse"));
+  assert_int_equal(ns_net_backward(f->ctx, net), NS_ERR_USAGE);
+  assert_non_null(strstr(ns_ctx_error(f->ctx), "reuse"));
+
+  assert_int_equal(ns_net_reuse_activations(f->ctx, net, 0), NS_OK);
+  assert_false(ns_net_blob_reused(net, conv1));
+  assert_int_equal(ns_net_forward(f->ctx, net), NS_OK);
+  assert_int_equal(ns_net_forward(f->ctx, plain), NS_OK);
+  ns_tensor x = ns_net_blob(net, conv1), y = ns_net_blob(plain, conv1);
+  assert_memory_equal(x.data, y.data, (size_t)x.count * sizeof(float));
+  assert_outputs_equal(net, plain);
+  ns_net_destroy(plain);
+  ns_net_destroy(net);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_caffenet_identical, tu_fixture_setup,
+                                      tu_fixture_teardown),
+      cmocka_unit_test_setup_teardown(test_googlenet_identical, tu_fixture_setup,
+                                      tu_fixture_teardown),
+      cmocka_unit_test_setup_teardown(test_resnet50_identical, tu_fixture_setup,
+                                      tu_fixture_teardown),
+      cmocka_unit_test_setup_teardown(test_intermediates_with_reuse, tu_fixture_setup,
+                                      tu_fixture_teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
