@@ -251,6 +251,27 @@ static ns_status load_forward(ns_ctx *ctx, void *arg, digest *out) {
   return st;
 }
 
+/* load_forward with activation reuse on from the build (its plan and
+ * shared buffers made at the build and again at the reshape). */
+static ns_status load_reusing_forward(ns_ctx *ctx, void *arg, digest *out) {
+  const files *f = arg;
+  ns_net *net = NULL;
+  ns_status st =
+      ns_net_load_reusing(ctx, f->net, &(ns_net_opts){NS_PHASE_TEST, 1, f->weights}, &net);
+  if (st != NS_OK) return st;
+  int prob = ns_net_find_blob(net, "prob");
+  st = ns_net_forward(ctx, net);
+  if (st == NS_OK) {
+    digest_tensor(out, ns_net_blob(net, prob));
+    int64_t shape[4] = {2, 3, 8, 8};
+    st = ns_net_reshape_input(ctx, net, "data", 4, shape);
+  }
+  if (st == NS_OK) st = ns_net_forward(ctx, net);
+  if (st == NS_OK) digest_tensor(out, ns_net_blob(net, prob));
+  ns_net_destroy(net);
+  return st;
+}
+
 /* The convolution's output, twice (the second forward reuses the cache),
  * for an input that is not all zero. */
 static ns_status winograd_forward(ns_ctx *ctx, void *arg, digest *out) {
@@ -483,6 +504,12 @@ static void test_load_build_forward(void **state) {
   assert_true(runs > 50); /* the scenario does allocate */
 }
 
+static void test_load_reusing_forward(void **state) {
+  (void)state;
+  long runs = fail_each_allocation(load_reusing_forward, &f, "load with reuse + forward");
+  assert_true(runs > 50);
+}
+
 static void test_winograd_cache(void **state) {
   (void)state;
   long swallowed = 0;
@@ -622,6 +649,7 @@ static void test_export_onnx_external(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_load_build_forward),
+      cmocka_unit_test(test_load_reusing_forward),
       cmocka_unit_test(test_winograd_cache),
       cmocka_unit_test(test_legacy_upgrade),
       cmocka_unit_test(test_save),
