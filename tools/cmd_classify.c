@@ -168,7 +168,10 @@ static int setup_transform(session *s) {
 static int setup_net(session *s) {
   classify_args *a = s->a;
   ns_net_opts opts = cli_net_opts(a->weights, 1);
-  if (ns_net_load(s->ctx, a->net, &opts, &s->net) != NS_OK) return cli_fail(s->ctx, "classify");
+  /* Without --blob only the last output is read: intermediates may share
+   * storage.  --blob may name an intermediate, which needs its own. */
+  if ((a->blob ? ns_net_load : ns_net_load_reusing)(s->ctx, a->net, &opts, &s->net) != NS_OK)
+    return cli_fail(s->ctx, "classify");
   s->input = cli_image_input(s->net);
   if (s->input < 0) return cli_usage_error("classify", "%s has no (N, C, H, W) input", a->net);
   ns_tensor in = ns_net_blob(s->net, s->input);
