@@ -168,9 +168,11 @@ static int setup_transform(session *s) {
 static int setup_net(session *s) {
   classify_args *a = s->a;
   ns_net_opts opts = cli_net_opts(a->weights, 1);
-  /* Without --blob only the last output is read: intermediates may share
-   * storage.  --blob may name an intermediate, which needs its own. */
-  if ((a->blob ? ns_net_load : ns_net_load_reusing)(s->ctx, a->net, &opts, &s->net) != NS_OK)
+  /* Without --blob or --save-blob only the last output is read:
+   * intermediates may share storage.  Those two may name an intermediate,
+   * which needs its own. */
+  int reads_any_blob = a->blob || a->stream.save_blob;
+  if ((reads_any_blob ? ns_net_load : ns_net_load_reusing)(s->ctx, a->net, &opts, &s->net) != NS_OK)
     return cli_fail(s->ctx, "classify");
   s->input = cli_image_input(s->net);
   if (s->input < 0) return cli_usage_error("classify", "%s has no (N, C, H, W) input", a->net);

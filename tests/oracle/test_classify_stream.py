@@ -209,5 +209,22 @@ class StreamingClassify(unittest.TestCase):
             np.testing.assert_allclose(prob[0].max(0), np.array(r["confidence"]), rtol=1e-5)
 
 
+    def test_save_blob_of_an_intermediate(self):
+        """--save-blob may name an intermediate blob: it must not share its
+        storage with a later one (classify reuses activations otherwise).
+        Checked against netsurg forward on the preprocessed input classify
+        saved (--save-blob data)."""
+        saved = {}
+        for blob in ("data", "conv1"):
+            d = self.path("save-" + blob)
+            os.mkdir(d)
+            classify(*self.net, *self.images[:3], "--out-dir", d, "--save-blob", blob, *RAW)
+            saved[blob] = sorted(os.path.join(d, f) for f in os.listdir(d))
+        for data, conv1 in zip(saved["data"], saved["conv1"]):
+            ref = data + ".conv1.npy"
+            subprocess.run([CLI, "forward", *self.net, "--input", "data=" + data,
+                            "--output", "conv1=" + ref], check=True, capture_output=True)
+            np.testing.assert_allclose(np.load(conv1), np.load(ref), rtol=1e-6, atol=1e-6)
+
 if __name__ == "__main__":
     unittest.main()
