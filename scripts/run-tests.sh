@@ -45,8 +45,8 @@ declare -A MIN_TESTS=(
   [test_shared_params]=9 [test_recurrent_torch.py]=2
   [test_solver]=12 [test_ssd_opencv.py]=3 [test_surgery]=16 [test_surgery_opencv.py]=3
   [test_textformat]=39 [test_textformat_protobuf.py]=5 [test_threads]=3 [test_train]=6
-  [test_train_torch.py]=1 [test_upgrade]=26 [test_wild_forward.py]=9
-  [test_wild_forward_big.py]=4 [test_zoo_opencv.py]=5 [test_window_data.py]=5
+  [test_train_torch.py]=1 [test_upgrade]=26 [test_wild_forward.py]=2
+  [test_wild_forward_big.py]=1 [test_zoo_opencv.py]=5 [test_window_data.py]=5
 )
 
 # Skips CI accepts: a glob over "program: test: reason", then why it is fine.
