@@ -233,10 +233,12 @@ typedef struct files {
 } files;
 
 /* The prob blob after each forward. */
-static ns_status load_forward(ns_ctx *ctx, void *arg, digest *out) {
-  const files *f = arg;
+typedef ns_status (*net_loader)(ns_ctx *, const char *, const ns_net_opts *, ns_net **);
+
+/* Load with LOAD, forward, reshape to a batch of 2, forward again. */
+static ns_status forward_twice(ns_ctx *ctx, net_loader load, const files *f, digest *out) {
   ns_net *net = NULL;
-  ns_status st = ns_net_load(ctx, f->net, &(ns_net_opts){NS_PHASE_TEST, 1, f->weights}, &net);
+  ns_status st = load(ctx, f->net, &(ns_net_opts){NS_PHASE_TEST, 1, f->weights}, &net);
   if (st != NS_OK) return st;
   int prob = ns_net_find_blob(net, "prob");
   st = ns_net_forward(ctx, net);
@@ -251,25 +253,14 @@ static ns_status load_forward(ns_ctx *ctx, void *arg, digest *out) {
   return st;
 }
 
+static ns_status load_forward(ns_ctx *ctx, void *arg, digest *out) {
+  return forward_twice(ctx, ns_net_load, arg, out);
+}
+
 /* load_forward with activation reuse on from the build (its plan and
  * shared buffers made at the build and again at the reshape). */
 static ns_status load_reusing_forward(ns_ctx *ctx, void *arg, digest *out) {
-  const files *f = arg;
-  ns_net *net = NULL;
-  ns_status st =
-      ns_net_load_reusing(ctx, f->net, &(ns_net_opts){NS_PHASE_TEST, 1, f->weights}, &net);
-  if (st != NS_OK) return st;
-  int prob = ns_net_find_blob(net, "prob");
-  st = ns_net_forward(ctx, net);
-  if (st == NS_OK) {
-    digest_tensor(out, ns_net_blob(net, prob));
-    int64_t shape[4] = {2, 3, 8, 8};
-    st = ns_net_reshape_input(ctx, net, "data", 4, shape);
-  }
-  if (st == NS_OK) st = ns_net_forward(ctx, net);
-  if (st == NS_OK) digest_tensor(out, ns_net_blob(net, prob));
-  ns_net_destroy(net);
-  return st;
+  return forward_twice(ctx, ns_net_load_reusing, arg, out);
 }
 
 /* The convolution's output, twice (the second forward reuses the cache),
@@ -414,8 +405,8 @@ static ns_status parse_unknown(ns_ctx *ctx, void *arg, digest *out) {
       "layer { name: \"q\" frob: [1, 2] }\n";
   ProtobufCMessage *m = NULL;
   ns_ctx_set_allow_unknown(ctx, 1);
-  ns_status st = ns_text_parse(ctx, text, strlen(text), "u.prototxt",
-                               &caffe__net_parameter__descriptor, &m);
+  ns_status st =
+      ns_text_parse(ctx, text, strlen(text), "u.prototxt", &caffe__net_parameter__descriptor, &m);
   if (st != NS_OK) return st;
   ns_strbuf sb;
   ns_strbuf_init(&sb, ctx);
@@ -607,15 +598,16 @@ static void test_solver(void **state) {
   assert_int_equal(ns_npy_save_f32(ctx, x, 2, xs, xd), NS_OK);
   assert_int_equal(ns_npy_save_f32(ctx, y, 1, ys, yd), NS_OK);
   ns_ctx_destroy(ctx);
-  snprintf(text, sizeof text,
-           "layer { name: 'd' type: 'NpyData' top: 'data' top: 'label'\n"
-           "  array_data_param { source: '%s' label_source: '%s' batch_size: 2 shuffle: true } }\n"
-           "layer { name: 'ip' type: 'InnerProduct' bottom: 'data' top: 'out'\n"
-           "  inner_product_param { num_output: 2 weight_filler { type: 'xavier' } } }\n"
-           "layer { name: 'loss' type: 'SoftmaxWithLoss' bottom: 'out' bottom: 'label' top: 'loss' }\n"
-           "layer { name: 'acc' type: 'Accuracy' bottom: 'out' bottom: 'label' top: 'acc'\n"
-           "  include { phase: TEST } }\n",
-           x, y);
+  snprintf(
+      text, sizeof text,
+      "layer { name: 'd' type: 'NpyData' top: 'data' top: 'label'\n"
+      "  array_data_param { source: '%s' label_source: '%s' batch_size: 2 shuffle: true } }\n"
+      "layer { name: 'ip' type: 'InnerProduct' bottom: 'data' top: 'out'\n"
+      "  inner_product_param { num_output: 2 weight_filler { type: 'xavier' } } }\n"
+      "layer { name: 'loss' type: 'SoftmaxWithLoss' bottom: 'out' bottom: 'label' top: 'loss' }\n"
+      "layer { name: 'acc' type: 'Accuracy' bottom: 'out' bottom: 'label' top: 'acc'\n"
+      "  include { phase: TEST } }\n",
+      x, y);
   assert_int_equal(tu_write_file(net, text, strlen(text)), 0);
   snprintf(text, sizeof text,
            "net: '%s'\ntype: 'Adam'\nbase_lr: 0.01\nlr_policy: 'fixed'\nmax_iter: 2\n"
