@@ -308,32 +308,44 @@ static void write_test_png(ns_ctx *ctx, const char *path, int seed) {
   free(rgb);
 }
 
-/* The ints of "argmax": [[...], ...] in a JSON line; returns how many,
- * with the number of rows in *rows. */
-static int json_argmax(const char *json, int *vals, int max, int *rows) {
-  const char *p = strstr(json, "\"argmax\": [");
+/* The numbers after "KEY": in a JSON line, flattened (nested lists);
+ * returns how many, with the number of inner lists in *rows (if given). */
+static int json_numbers(const char *json, const char *key, float *vals, int max, int *rows) {
+  char want[64];
+  snprintf(want, sizeof want, "\"%s\": [", key);
+  const char *p = json ? strstr(json, want) : NULL;
   if (!p) return -1;
-  p += strlen("\"argmax\": [");
-  int depth = 1, n = 0;
-  *rows = 0;
+  p += strlen(want);
+  int depth = 1, n = 0, inner = 0;
   while (*p && depth > 0) {
-    if (*p == '[') {
-      depth++;
-      (*rows)++;
-      p++;
-    } else if (*p == ']') {
-      depth--;
+    if (*p == '[' || *p == ']') {
+      inner += *p == '[';
+      depth += *p == '[' ? 1 : -1;
       p++;
     } else if ((*p >= '0' && *p <= '9') || *p == '-') {
       char *end;
-      long v = strtol(p, &end, 10);
-      if (n < max) vals[n] = (int)v;
+      float v = strtof(p, &end);
+      if (n < max) vals[n] = v;
       n++;
       p = end;
     } else {
       p++;
     }
   }
+  if (rows) *rows = inner;
+  return n;
+}
+
+static int json_floats(const char *json, const char *key, float *vals, int max) {
+  return json_numbers(json, key, vals, max, NULL);
+}
+
+/* The ints of "argmax": [[...], ...] in a JSON line; returns how many,
+ * with the number of rows in *rows. */
+static int json_argmax(const char *json, int *vals, int max, int *rows) {
+  float f[256];
+  int n = json_numbers(json, "argmax", f, max < 256 ? max : 256, rows);
+  for (int i = 0; i < n && i < max && i < 256; i++) vals[i] = (int)f[i];
   return n;
 }
 
@@ -438,31 +450,6 @@ static void test_classify_map(void **state) {
   ns_ndarray_free(ctx, &input);
   ns_image_free(ctx, &im);
   ns_ctx_destroy(ctx);
-}
-
-/* The numbers after "KEY": in a JSON line, flattened (nested lists). */
-static int json_floats(const char *json, const char *key, float *vals, int max) {
-  char want[64];
-  snprintf(want, sizeof want, "\"%s\": [", key);
-  const char *p = strstr(json, want);
-  if (!p) return -1;
-  p += strlen(want);
-  int depth = 1, n = 0;
-  while (*p && depth > 0) {
-    if (*p == '[' || *p == ']') {
-      depth += *p == '[' ? 1 : -1;
-      p++;
-    } else if ((*p >= '0' && *p <= '9') || *p == '-') {
-      char *end;
-      float v = strtof(p, &end);
-      if (n < max) vals[n] = v;
-      n++;
-      p = end;
-    } else {
-      p++;
-    }
-  }
-  return n;
 }
 
 /* --blob NAME --channel C maps any blob's channel, not only a softmax's
