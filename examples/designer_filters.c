@@ -3,7 +3,8 @@
  *   designer_filters NET INPUT OUT_PREFIX
  *
  * NET is Caffe's examples/net_surgery/conv.prototxt (one Convolution, three
- * 5x5 filters on a grey image; tests/conformance/designer_filters has it);
+ * 5x5 filters on a grey image; ../shared/conformance/designer_filters has
+ * it, and scripts/demo.sh writes its own);
  * INPUT is a grey image (cat_gray.jpg) or a (1, 1, H, W) .npy.  Raising the
  * first filter's bias by 1 raises that output's mean by 1; then a Gaussian
  * blur and the horizontal and vertical Sobel kernels are written into the

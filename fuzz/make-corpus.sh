@@ -3,7 +3,8 @@
 # kind each reader accepts, made here (prototxts below, caffemodels written
 # by our own codec through `netsurg init` / `netsurg upgrade`, legacy V0/V1
 # caffemodels, .npy, .binaryproto and images encoded by the Python at the
-# end), plus the project's conformance cases (tests/conformance).
+# end), plus Caffe's conformance cases when ../shared has them (NS_SHARED;
+# they are not in the repo).
 # Usage: fuzz/make-corpus.sh NETSURG_BINARY OUT_DIR
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +12,7 @@ cli=$1
 out=$2
 rm -rf "$out"
 mkdir -p "$out"/{fuzz_text,fuzz_caffemodel,fuzz_weights,fuzz_net,fuzz_npy,fuzz_mean,fuzz_image,fuzz_conv,fuzz_datum}
+conf=${NS_SHARED:-../shared}/conformance
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -308,7 +310,7 @@ for f in "$tmp"/*.prototxt; do
   cp "$f" "$out/fuzz_text/"
   cp "$f" "$out/fuzz_net/"
 done
-for d in tests/conformance/*/; do
+for d in "$conf"/*/; do
   [ -f "$d/net.prototxt" ] || continue
   n=$(basename "$d")
   cp "$d/net.prototxt" "$out/fuzz_text/conf_$n.prototxt"
@@ -322,7 +324,7 @@ put_model() { # file name
   cp "$1" "$out/fuzz_weights/$2"
   cp "$1" "$out/fuzz_net/$2"
 }
-for d in tests/conformance/*/; do
+for d in "$conf"/*/; do
   n=$(basename "$d")
   [ -f "$d/weights.caffemodel" ] && put_model "$d/weights.caffemodel" "conf_$n.caffemodel"
 done
@@ -333,14 +335,15 @@ for n in small_cnn branches v1 v0 forks ssd_head; do
     echo "make-corpus: netsurg init $n.prototxt failed (skipped)" >&2
   fi
 done
-if [ -f tests/conformance/mini_caffenet_v1/weights.caffemodel ] &&
-   "$cli" upgrade tests/conformance/mini_caffenet_v1/weights.caffemodel "$tmp/upgraded.caffemodel" >/dev/null; then
+if [ -f "$conf/mini_caffenet_v1/weights.caffemodel" ] &&
+   "$cli" upgrade "$conf/mini_caffenet_v1/weights.caffemodel" "$tmp/upgraded.caffemodel" >/dev/null; then
   put_model "$tmp/upgraded.caffemodel" "upgraded_v1.caffemodel"
 fi
 
 # ---- .npy inputs ------------------------------------------------------------
 
-for f in tests/conformance/*/in_*.npy; do
+for f in "$conf"/*/in_*.npy; do
+  [ -f "$f" ] || continue  # no ../shared: the pattern itself
   [ "$(stat -c %s "$f")" -le 16384 ] || continue
   cp "$f" "$out/fuzz_npy/conf_$(basename "$(dirname "$f")")_$(basename "$f")"
 done

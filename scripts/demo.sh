@@ -116,8 +116,19 @@ fi
 say "the notebook's first half: designer filters on a grey image"
 grey="$image"
 [ -f "$shared/data/cat_gray.jpg" ] && grey="$shared/data/cat_gray.jpg"
-"$build/examples/designer_filters" tests/conformance/designer_filters/net.prototxt "$grey" \
-  "$out/designer"
+# the notebook's one-layer net (three 5x5 filters over a grey image), written
+# here so that a clone without ../shared runs it too; the filler's random
+# weights are what the example edits, and it reshapes the input to the image
+cat >"$out/designer.prototxt" <<'EOF'
+name: "designer_filters"
+layer { name: "data" type: "Input" top: "data" input_param { shape { dim: 1 dim: 1 dim: 8 dim: 8 } } }
+layer {
+  name: "conv" type: "Convolution" bottom: "data" top: "conv"
+  convolution_param { num_output: 3 kernel_size: 5
+    weight_filler { type: "gaussian" std: 0.01 } bias_filler { type: "constant" value: 0 } }
+}
+EOF
+"$build/examples/designer_filters" "$out/designer.prototxt" "$grey" "$out/designer"
 
 face="$shared/data/prototxt/wild/face__res10_300x300_ssd_deploy.prototxt"
 if [ -f "$face" ]; then

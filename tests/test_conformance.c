@@ -1,6 +1,14 @@
-/* Every case in tests/conformance (figures computed by BVLC Caffe 1.0):
- * load the net and weights, feed the inputs, run forward, and compare
- * every blob with Caffe's within 1e-5 absolute + 1e-4 relative. */
+/* Every case of Caffe's conformance figures (../shared/conformance, read
+ * from there and never committed; without it the program reports one
+ * skipped test): load the net and weights, feed the inputs, run forward,
+ * and compare every blob with Caffe's within 1e-5 absolute + 1e-4 relative.
+ *
+ * Each case folder holds the net (net.prototxt; mini_caffenet_v1's is the
+ * legacy V1 format, and so is its caffemodel, with 4-D blob dims), its
+ * weights as Caffe saved them (weights.caffemodel), its inputs
+ * (in_<blob>.npy) and every blob after a forward pass as BVLC Caffe 1.0
+ * computed it (blob_<blob>.npy, '/' written '_'); manifest.json lists the
+ * cases, and the first test checks that each of them runs here. */
 #include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -100,18 +108,52 @@ static int by_name(const void *a, const void *b) {
   return strcmp(((const struct CMUnitTest *)a)->name, ((const struct CMUnitTest *)b)->name);
 }
 
-int main(void) {
-  char root[1024];
-  tu_path(root, sizeof root, tu_test_dir(), "conformance");
-  DIR *d = opendir(root);
-  if (!d) {
-    fprintf(stderr, "no %s\n", root);
-    return 1;
+/* The top-level keys of manifest.json (one per case): the strings at depth
+ * 1, since every case's value is an object. -1 if it cannot be read. */
+static int manifest_cases(const char *root) {
+  char path[1024];
+  FILE *f = fopen(tu_path(path, sizeof path, root, "manifest.json"), "r");
+  if (!f) return -1;
+  int depth = 0, keys = 0, in_string = 0, c;
+  while ((c = fgetc(f)) != EOF) {
+    if (in_string) {
+      if (c == '\\') {
+        fgetc(f); /* the escaped character cannot end the string */
+      } else if (c == '"') {
+        in_string = 0;
+      }
+    } else if (c == '"') {
+      in_string = 1;
+      keys += depth == 1;
+    } else if (c == '{' || c == '[') {
+      depth++;
+    } else if (c == '}' || c == ']') {
+      depth--;
+    }
   }
-  struct CMUnitTest tests[256];
-  int n = 0;
+  fclose(f);
+  return keys;
+}
+
+/* state: the number of case folders main found (each one a test). */
+static void every_manifest_case_runs(void **state) {
+  int found_cases = *(int *)*state;
+  const char *root = tu_conformance_dir();
+  if (!root) skip(); /* no ../shared: nothing to compare with */
+  int listed = manifest_cases(root);
+  if (listed != found_cases)
+    fail_msg("%s/manifest.json lists %d cases, %d folders with weights found", root, listed,
+             found_cases);
+}
+
+int main(void) {
+  const char *root = tu_conformance_dir();
+  struct CMUnitTest tests[256] = {cmocka_unit_test(every_manifest_case_runs)};
+  int n = 1, found_cases = 0;
+  tests[0].initial_state = &found_cases;
+  DIR *d = root ? opendir(root) : NULL;
   struct dirent *e;
-  while ((e = readdir(d)) && n < 256) {
+  while (d && (e = readdir(d)) && n < 256) {
     char dir[1024], w[1100];
     if (e->d_name[0] == '.') continue;
     tu_path(dir, sizeof dir, root, e->d_name);
@@ -124,10 +166,11 @@ int main(void) {
     tests[n].initial_state = strdup(dir);
     n++;
   }
-  closedir(d);
-  qsort(tests, (size_t)n, sizeof tests[0], by_name);
+  if (d) closedir(d);
+  found_cases = n - 1;
+  qsort(tests + 1, (size_t)(n - 1), sizeof tests[0], by_name);
   int failed = _cmocka_run_group_tests("conformance", tests, (size_t)n, NULL, NULL);
-  for (int i = 0; i < n; i++) { /* LeakSanitizer counts these otherwise */
+  for (int i = 1; i < n; i++) { /* LeakSanitizer counts these otherwise */
     free((char *)tests[i].name);
     free(tests[i].initial_state);
   }

@@ -20,11 +20,12 @@ ROOT = caffenet_models.ROOT
 NOTEBOOK = os.path.join(ROOT, "examples", "net_surgery.ipynb")
 DATA = os.path.join(SHARED, "data")
 NEEDED = [os.path.join(DATA, f) for f in ("cat.jpg", "cat_gray.jpg", "ilsvrc_2012_mean.npy")]
+DESIGNER = os.path.join(SHARED, "conformance", "designer_filters", "net.prototxt")
 
 
 def missing():
     """Why the notebook cannot run here, or None."""
-    absent = [p for p in NEEDED if not os.path.exists(p)]
+    absent = [p for p in NEEDED + [DESIGNER] if not os.path.exists(p)]
     if absent:
         return "no %s" % ", ".join(absent)
     if not os.path.exists(os.path.join(BUILD, "libnetsurg.so")) or not os.path.exists(CLI):

@@ -2,7 +2,7 @@
 Caffe importer (cv2.dnn), an independent implementation.
 
 - the FCN cast of a legacy V1 net: in OpenCV, every blob equals Caffe's
-  figures for the hand-made cast (tests/conformance/mini_caffenet_fcn), its
+  figures for the hand-made cast (../shared/conformance/mini_caffenet_fcn), its
   params equal the hand-made cast's, and on an input large enough for its
   LRN to matter every blob equals the hand-made cast's in OpenCV;
 - an edited caffemodel: OpenCV sees exactly the edited values;
@@ -19,7 +19,7 @@ Tolerance per element: 1e-5 of the blob's largest magnitude + 1e-4 relative
 cancel to near 0 cannot be held to 1e-5 absolute). The inputs are large
 enough that each LRN moves its blob by more than SWITCH_MARGIN tolerances,
 which the tests check by setting alpha to 0 in OpenCV's copy. Skipped
-without cv2/numpy or the CLI.
+without cv2/numpy or the CLI; the first two without ../shared.
 """
 import json
 import os
@@ -35,7 +35,8 @@ try:
 except ImportError:  # pragma: no cover
     np = cv2 = None
 
-CONF = os.path.join(os.environ.get("NS_TEST_DIR", "tests"), "conformance")
+CONF = os.path.join(SHARED, "conformance")  # Caffe's; read there, never committed
+NO_CONF = "no %s (../shared)" % CONF
 LEGACY = os.path.join(SHARED, "data", "prototxt", "legacy_v1")
 ATOL, RTOL = 1e-5, 1e-4  # ATOL is relative to the blob's largest magnitude
 SWITCH_MARGIN = 100
@@ -112,6 +113,7 @@ class SurgeryInOpenCV(unittest.TestCase):
             self.assertGreater(m, SWITCH_MARGIN, "%s without LRN moves by %.3g tolerances only" % (b, m))
         return moved
 
+    @unittest.skipUnless(os.path.isdir(CONF), NO_CONF)
     def test_fcn_of_legacy_v1_net(self):
         case = os.path.join(CONF, "mini_caffenet_v1")
         prefix = self.path("cast")
@@ -140,6 +142,7 @@ class SurgeryInOpenCV(unittest.TestCase):
             max(misses(cast[b], np.load(os.path.join(hand, "blob_%s.npy" % b))) for b in writers),
             moved["norm1"]))
 
+    @unittest.skipUnless(os.path.isdir(CONF), NO_CONF)
     def test_edited_weights(self):
         case = os.path.join(CONF, "mini_caffenet")
         proto, weights = os.path.join(case, "net.prototxt"), os.path.join(case, "weights.caffemodel")

@@ -21,11 +21,12 @@ ROOT = caffenet_models.ROOT
 SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pycaffe_notebooks_code.py")
 DATA = os.path.join(SHARED, "data")
 NEEDED = [os.path.join(DATA, f) for f in ("cat.jpg", "cat_gray.jpg", "ilsvrc_2012_mean.npy")]
+DESIGNER = os.path.abspath(os.path.join(SHARED, "conformance", "designer_filters", "net.prototxt"))
 LIB = os.path.join(BUILD, "libnetsurg.so")
 
 
 def missing():
-    absent = [p for p in NEEDED if not os.path.exists(p)]
+    absent = [p for p in NEEDED + [DESIGNER] if not os.path.exists(p)]
     if absent:
         return "no %s" % ", ".join(absent)
     if not os.path.exists(LIB) or not os.path.exists(CLI):
@@ -62,9 +63,7 @@ class NotebookCode(unittest.TestCase):
             env = dict(os.environ, MPLBACKEND="Agg", NETSURG_LIB=os.path.abspath(LIB),
                        PYTHONPATH=os.pathsep.join([os.path.join(ROOT, "python"),
                                                    os.path.join(ROOT, "python", "caffe_shim")]))
-            p = subprocess.run([sys.executable, SCRIPT, tmp, DATA,
-                                os.path.join(ROOT, "tests", "conformance", "designer_filters",
-                                             "net.prototxt")],
+            p = subprocess.run([sys.executable, SCRIPT, tmp, DATA, DESIGNER],
                                capture_output=True, text=True, env=env, cwd=tmp)
             self.assertEqual(p.returncode, 0, p.stderr[-3000:])
             classifier = caffenet_models.cli_classify(deploy, weights, NEEDED[0], NEEDED[2])

@@ -25,6 +25,15 @@ const char *tu_shared_dir(void) {
   return buf;
 }
 
+const char *tu_conformance_dir(void) {
+  static char buf[4096];
+  const char *shared = tu_shared_dir();
+  struct stat st;
+  if (!shared) return NULL;
+  snprintf(buf, sizeof buf, "%s/conformance", shared);
+  return stat(buf, &st) == 0 && S_ISDIR(st.st_mode) ? buf : NULL;
+}
+
 const char *tu_path(char *buf, size_t size, const char *a, const char *b) {
   snprintf(buf, size, "%s/%s", a, b);
   return buf;

@@ -12,6 +12,10 @@
 const char *tu_test_dir(void);
 /* The shared folder (NS_SHARED, else ../shared); NULL if absent. */
 const char *tu_shared_dir(void);
+/* Caffe's conformance figures (nets, Caffe-saved weights, the blobs BVLC
+ * Caffe 1.0 computed), read from the shared folder's conformance/ and never
+ * committed; NULL if absent, so that the tests using them skip. */
+const char *tu_conformance_dir(void);
 /* path = a + "/" + b into buf. */
 const char *tu_path(char *buf, size_t size, const char *a, const char *b);
 /* A fresh empty temp folder for one test; removed by tu_rmtree. */
