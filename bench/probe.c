@@ -112,7 +112,7 @@ static double wino_error(int c, int hw, int k, int pad, int stride, int out_c) {
   unsigned seed = 1;
   for (long i = 0; i < wc; i++) w[i] = frand(&seed), aw[i] = fabsf(w[i]);
   for (long i = 0; i < xc; i++) x[i] = frand(&seed), ax[i] = fabsf(x[i]);
-  ns_winograd_conv(&s, 1, w, NULL, NULL, x, y, sc, 0, 2);
+  ns_winograd_conv(&s, 1, w, NULL, NULL, x, y, sc, 2);
   ns_ref_conv2d(&s, w, NULL, x, ref);
   ns_ref_conv2d(&s, aw, NULL, ax, absum);
   double worst = 0;

@@ -102,20 +102,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (relu)
     for (int64_t i = 0; i < ycount; i++) ref[i] = ref[i] < 0.0f ? 0.0f : ref[i];
 
+  ns_conv_epi epi = {NULL, bias, relu};
   if (ns_winograd_applies(&s)) {
     float *sc = aligned(ns_winograd_scratch_count(&s, num, threads));
     float *u = aligned(ns_winograd_weights_count(&s));
-    ns_winograd_conv(&s, num, w, NULL, bias, x, y, sc, relu, threads);
+    ns_winograd_conv(&s, num, w, NULL, &epi, x, y, sc, threads);
     check("winograd", y, ref, absum, ycount, s.out_h, s.out_w);
     ns_winograd_weights(&s, w, u, threads);
-    ns_winograd_conv(&s, num, w, u, bias, x, y, sc, relu, threads);
+    ns_winograd_conv(&s, num, w, u, &epi, x, y, sc, threads);
     check("winograd, weights given", y, ref, absum, ycount, s.out_h, s.out_w);
     free(sc), free(u);
   }
   int64_t need = ns_conv2d_batch_scratch_count(&s, num, 0, threads);
   if (need >= 0) {
     float *sc = aligned(need);
-    ns_conv2d_batch(&s, num, w, NULL, bias, x, y, sc, relu, threads);
+    ns_conv2d_batch(&s, num, w, NULL, &epi, x, y, sc, threads);
     check("conv batch", y, ref, absum, ycount, s.out_h, s.out_w);
     free(sc);
   }

@@ -27,7 +27,6 @@
 #include <cblas.h>
 
 #include "kernels/conv2d.h"
-#include "kernels/channel_affine.h"
 #include "kernels/conv_plan.h"
 #include "kernels/gemm.h"
 #include "kernels/im2col.h"
@@ -154,13 +153,20 @@ static int set_path(int avx2) {
 }
 
 /* ref [m, n] + bias, then ReLU: what the epilogue must give. */
-static void apply_epi(float *ref, int64_t m, int64_t n, const float *rb, const float *cb,
-                      int relu) {
+static void apply_epi(float *ref, int64_t m, int64_t n, const float *rs, const float *rb,
+                      const float *cb, int relu) {
   for (int64_t i = 0; i < m; i++)
     for (int64_t j = 0; j < n; j++) {
-      float v = ref[i * n + j] + (rb ? rb[i] : 0.0f) + (cb ? cb[j] : 0.0f);
+      float v = ref[i * n + j] * (rs ? rs[i] : 1.0f) + (rb ? rb[i] : 0.0f) + (cb ? cb[j] : 0.0f);
       ref[i * n + j] = relu && v < 0.0f ? 0.0f : v;
     }
+}
+
+/* A convolution's epilogue on num reference items of [channels, plane]. */
+static void apply_conv_epi(float *ref, int64_t num, int64_t channels, int64_t plane,
+                           const ns_conv_epi *epi) {
+  for (int64_t n = 0; n < num; n++)
+    apply_epi(ref + n * channels * plane, channels, plane, epi->scale, epi->bias, NULL, epi->relu);
 }
 
 /* Our packed GEMM on random odd shapes (edges of the 6 x 16 tiles, K over
@@ -178,11 +184,15 @@ static void test_pgemm_random(void **state) {
               : t < 25  ? rnd_int(&r, 1030, 1400) /* over 1024-wide slices (n <= 64) */
                         : rnd_int(&r, 200, 600);
       int tb = rnd_int(&r, 0, 1), relu = rnd_int(&r, 0, 1), bias = rnd_int(&r, 0, 2);
+      /* The row scale from a stream of its own: the shapes stay as drawn. */
+      rnd rsr = {r.s ^ 0x5ca1eu};
+      int scaled = rnd_int(&rsr, 0, 1);
       int lda = k + rnd_int(&r, 0, 3), ldb = (tb ? k : n) + rnd_int(&r, 0, 3);
       int ldc = n + rnd_int(&r, 0, 3);
       float *a = rnd_array(&r, (int64_t)m * lda, -1, 1);
       float *b = rnd_array(&r, (int64_t)(tb ? n : k) * ldb, -1, 1);
       float *rb = rnd_array(&r, m, -1, 1), *cb = rnd_array(&r, n, -1, 1);
+      float *rs = rnd_array(&rsr, m, -1, 1); /* |scale| <= 1: the sums' rounding not magnified */
       float *ad = zeros((int64_t)m * k), *bd = zeros((int64_t)k * n);
       for (int i = 0; i < m; i++)
         for (int p = 0; p < k; p++) ad[i * k + p] = a[i * lda + p];
@@ -191,16 +201,16 @@ static void test_pgemm_random(void **state) {
       float *ref = zeros((int64_t)m * n), *c1 = zeros((int64_t)m * ldc);
       float *c3 = zeros((int64_t)m * ldc), *got = zeros((int64_t)m * n);
       float *sc = scratch(ns_gemm_scratch_floats(3));
-      ns_gemm_epi epi = {bias == 1 ? rb : NULL, bias == 2 ? cb : NULL, relu};
+      ns_gemm_epi epi = {bias == 1 ? rb : NULL, bias == 2 ? cb : NULL, relu, scaled ? rs : NULL};
       ns_gemm(m, n, k, a, lda, b, ldb, tb, c1, ldc, &epi, sc, 1);
       ns_gemm(m, n, k, a, lda, b, ldb, tb, c3, ldc, &epi, sc, 3);
       ns_ref_gemm(0, 0, m, n, k, ad, bd, ref);
-      apply_epi(ref, m, n, epi.row_bias, epi.col_bias, relu);
+      apply_epi(ref, m, n, epi.row_scale, epi.row_bias, epi.col_bias, relu);
       for (int i = 0; i < m; i++) memcpy(got + i * n, c1 + i * ldc, (size_t)n * sizeof(float));
       expect_close(got, ref, (int64_t)m * n, path ? "pgemm avx2" : "pgemm portable");
       expect_same_bits(c1, c3, (int64_t)m * ldc, "pgemm");
-      free(a), free(b), free(rb), free(cb), free(ad), free(bd), free(ref), free(c1), free(c3);
-      free(got), free_scratch(sc);
+      free(a), free(b), free(rb), free(cb), free(rs), free(ad), free(bd), free(ref), free(c1);
+      free(c3), free(got), free_scratch(sc);
     }
   }
   unsetenv("NETSURG_PORTABLE");
@@ -225,7 +235,7 @@ static void test_pgemm_rows_random(void **state) {
       ns_gemm_rows(m, n, k, x, ldx, w, ldw, y1, ldy, bias ? cb : NULL, relu, 1);
       ns_gemm_rows(m, n, k, x, ldx, w, ldw, y3, ldy, bias ? cb : NULL, relu, 3);
       ns_ref_gemm(0, 1, m, n, k, xd, wd, ref);
-      apply_epi(ref, m, n, NULL, bias ? cb : NULL, relu);
+      apply_epi(ref, m, n, NULL, NULL, bias ? cb : NULL, relu);
       for (int i = 0; i < m; i++) memcpy(got + i * n, y1 + i * ldy, (size_t)n * sizeof(float));
       expect_close(got, ref, (int64_t)m * n, path ? "gemm rows avx2" : "gemm rows portable");
       expect_same_bits(y1, y3, (int64_t)m * ldy, "gemm rows");
@@ -283,21 +293,22 @@ static void run_conv_case(const ns_conv2d_shape *s, rnd *r, const char *what) {
   int64_t wcount = s->num_output * (s->channels / s->group) * s->kernel_h * s->kernel_w;
   int64_t xcount = s->channels * s->height * s->width, ycount = s->num_output * s->out_h * s->out_w;
   float *w = rnd_array(r, wcount, -1, 1), *bias = rnd_array(r, s->num_output, -1, 1);
-  float *x = rnd_array(r, xcount, -1, 1);
+  float *scale = rnd_array(r, s->num_output, -1, 1), *x = rnd_array(r, xcount, -1, 1);
   float *y1 = zeros(ycount), *y3 = zeros(ycount), *ref = zeros(ycount);
   float *col = scratch(ns_conv2d_scratch_count(s, 3));
-  int with_bias = rnd_int(r, 0, 3) != 0, relu = rnd_int(r, 0, 1);
-  ns_ref_conv2d(s, w, with_bias ? bias : NULL, x, ref);
-  if (relu) apply_epi(ref, 1, ycount, NULL, NULL, 1);
+  int with_bias = rnd_int(r, 0, 3) != 0, relu = rnd_int(r, 0, 1), scaled = rnd_int(r, 0, 1);
+  ns_conv_epi epi = {scaled ? scale : NULL, with_bias ? bias : NULL, relu};
+  ns_ref_conv2d(s, w, NULL, x, ref);
+  apply_conv_epi(ref, 1, s->num_output, s->out_h * s->out_w, &epi);
   for (int path = 0; path < 2; path++) {
     if (!set_path(path)) continue;
-    ns_conv2d(s, w, with_bias ? bias : NULL, x, y1, col, relu, 1);
-    ns_conv2d(s, w, with_bias ? bias : NULL, x, y3, col, relu, 3);
+    ns_conv2d(s, w, &epi, x, y1, col, 1);
+    ns_conv2d(s, w, &epi, x, y3, col, 3);
     expect_close(y1, ref, ycount, what);
     expect_same_bits(y1, y3, ycount, what);
   }
   unsetenv("NETSURG_PORTABLE");
-  free(w), free(bias), free(x), free(y1), free(y3), free(ref), free_scratch(col);
+  free(w), free(bias), free(scale), free(x), free(y1), free(y3), free(ref), free_scratch(col);
 }
 
 static void set_out(ns_conv2d_shape *s) {
@@ -345,38 +356,41 @@ static void run_wino_case(const ns_conv2d_shape *s, int64_t num, rnd *r, int dra
   int64_t wcount = s->num_output * (s->channels / s->group) * s->kernel_h * s->kernel_w;
   int64_t in_item = s->channels * s->height * s->width;
   int64_t out_item = s->num_output * s->out_h * s->out_w, ycount = num * out_item;
+  /* The scale from a stream of its own: the callers' shapes stay as drawn. */
+  rnd rs = {r->s ^ 0x5ca1eu};
   float *w = rnd_array(r, wcount, -1, 1), *bias = rnd_array(r, s->num_output, -1, 1);
-  float *x = rnd_array(r, num * in_item, -1, 1);
+  float *scale = rnd_array(&rs, s->num_output, -1, 1), *x = rnd_array(r, num * in_item, -1, 1);
   float *y1 = zeros(ycount), *y3 = zeros(ycount), *ref = zeros(ycount);
   float *sc = scratch(direct ? ns_winograd_scratch_count(s, num, 3)
                              : ns_conv2d_batch_scratch_count(s, num, 0, 3));
   float *u = scratch(ns_winograd_weights_count(s));
   int relu = draw_relu ? rnd_int(r, 0, 1) : 0;
-  for (int64_t n = 0; n < num; n++) ns_ref_conv2d(s, w, bias, x + n * in_item, ref + n * out_item);
-  if (relu) apply_epi(ref, 1, ycount, NULL, NULL, 1);
+  ns_conv_epi epi = {rnd_int(&rs, 0, 1) ? scale : NULL, bias, relu};
+  for (int64_t n = 0; n < num; n++) ns_ref_conv2d(s, w, NULL, x + n * in_item, ref + n * out_item);
+  apply_conv_epi(ref, num, s->num_output, s->out_h * s->out_w, &epi);
   float *absum = abs_conv(s, num, w, wcount, x);
   for (int path = 0; path < 2; path++) {
     if (!set_path(path)) continue;
     for (int t = 0; t < 2; t++) {
       float *y = t ? y3 : y1;
       if (direct)
-        ns_winograd_conv(s, num, w, NULL, bias, x, y, sc, relu, t ? 3 : 1);
+        ns_winograd_conv(s, num, w, NULL, &epi, x, y, sc, t ? 3 : 1);
       else
-        ns_conv2d_batch(s, num, w, NULL, bias, x, y, sc, relu, t ? 3 : 1);
+        ns_conv2d_batch(s, num, w, NULL, &epi, x, y, sc, t ? 3 : 1);
     }
     expect_close_wino(y1, ref, absum, ycount, what);
     expect_same_bits(y1, y3, ycount, what);
     /* with the weights transformed beforehand: the same bits */
     ns_winograd_weights(s, w, u, 2);
     if (direct)
-      ns_winograd_conv(s, num, w, u, bias, x, y3, sc, relu, 3);
+      ns_winograd_conv(s, num, w, u, &epi, x, y3, sc, 3);
     else
-      ns_conv2d_batch(s, num, w, u, bias, x, y3, sc, relu, 3);
+      ns_conv2d_batch(s, num, w, u, &epi, x, y3, sc, 3);
     expect_same_bits(y1, y3, ycount, what);
   }
   unsetenv("NETSURG_PORTABLE");
-  free(w), free(bias), free(x), free(y1), free(y3), free(ref), free(absum), free_scratch(sc),
-      free_scratch(u);
+  free(w), free(bias), free(scale), free(x), free(y1), free(y3), free(ref), free(absum),
+      free_scratch(sc), free_scratch(u);
 }
 
 /* The batch entry point on shapes where Winograd runs (F(4x4, 3x3) and
@@ -470,8 +484,9 @@ static void test_conv_batch_items(void **state) {
     float *y1 = zeros(num * out_item), *y3 = zeros(num * out_item), *ref = zeros(num * out_item);
     float *sc = scratch(ns_conv2d_batch_scratch_count(&s, num, 0, 3));
     for (int64_t n = 0; n < num; n++) ns_ref_conv2d(&s, w, bias, x + n * in_item, ref + n * out_item);
-    ns_conv2d_batch(&s, num, w, NULL, bias, x, y1, sc, 0, 1);
-    ns_conv2d_batch(&s, num, w, NULL, bias, x, y3, sc, 0, 3);
+    ns_conv_epi epi = {NULL, bias, 0};
+    ns_conv2d_batch(&s, num, w, NULL, &epi, x, y1, sc, 1);
+    ns_conv2d_batch(&s, num, w, NULL, &epi, x, y3, sc, 3);
     expect_close(y1, ref, num * out_item, "conv batch");
     expect_same_bits(y1, y3, num * out_item, "conv batch");
     free(w), free(bias), free(x), free(y1), free(y3), free(ref), free_scratch(sc);
@@ -665,11 +680,12 @@ static void test_conv_depthwise(void **state) {
     int with_bias = rnd_int(&r, 0, 1), relu = rnd_int(&r, 0, 1);
     for (int64_t n = 0; n < num; n++)
       ns_ref_conv2d(&s, w, with_bias ? bias : NULL, x + n * in_item, ref + n * out_item);
-    if (relu) apply_epi(ref, 1, num * out_item, NULL, NULL, 1);
+    if (relu) apply_epi(ref, 1, num * out_item, NULL, NULL, NULL, 1);
+    ns_conv_epi epi = {NULL, with_bias ? bias : NULL, relu};
     for (int path = 0; path < 2; path++) {
       if (!set_path(path)) continue;
-      ns_conv2d_batch(&s, num, w, NULL, with_bias ? bias : NULL, x, y1, sc, relu, 1);
-      ns_conv2d_batch(&s, num, w, NULL, with_bias ? bias : NULL, x, y3, sc, relu, 3);
+      ns_conv2d_batch(&s, num, w, NULL, &epi, x, y1, sc, 1);
+      ns_conv2d_batch(&s, num, w, NULL, &epi, x, y3, sc, 3);
       expect_close(y1, ref, num * out_item, path ? "depthwise avx2" : "depthwise portable");
       expect_same_bits(y1, y3, num * out_item, "depthwise threads");
     }
@@ -681,40 +697,6 @@ static void test_conv_depthwise(void **state) {
   ns_conv2d_shape twice = {4, 8, 8, 8, 4, 3, 3, 1, 1, 1, 1, 1, 1, 8, 8};
   assert_string_not_equal(plan_name(&one, 1, 2, 1, buf), "depthwise");
   assert_string_not_equal(plan_name(&twice, 1, 2, 1, buf), "depthwise");
-}
-
-/* The folded BatchNorm/Scale epilogue: y = a[c] y + b[c] (then ReLU) in
- * place, plane lengths around the 8-wide body (1-20, 49), against the
- * formula in double, both kernel paths, 1 and 3 threads bit-identical;
- * a NaN passes the ReLU, as Caffe's. */
-static void test_channel_affine(void **state) {
-  rnd r = {0xaffu};
-  for (int t = 0; t < 24; t++) {
-    int64_t num = rnd_int(&r, 1, 3), c = rnd_int(&r, 1, 7), plane = t < 20 ? t + 1 : 49;
-    int64_t n = num * c * plane;
-    int relu = t % 2;
-    float *a = rnd_array(&r, c, -2, 2), *b = rnd_array(&r, c, -1, 1), *x = rnd_array(&r, n, -3, 3);
-    float *y1 = zeros(n), *y3 = zeros(n);
-    x[n - 1] = NAN;
-    for (int path = 0; path < 2; path++) {
-      if (!set_path(path)) continue;
-      memcpy(y1, x, (size_t)n * sizeof *x), memcpy(y3, x, (size_t)n * sizeof *x);
-      ns_channel_affine(num, c, plane, a, b, relu, y1, 1);
-      ns_channel_affine(num, c, plane, a, b, relu, y3, 3);
-      expect_same_bits(y1, y3, n, "channel affine threads");
-      for (int64_t i = 0; i + 1 < n; i++) {
-        int64_t ch = i / plane % c;
-        double want = (double)a[ch] * x[i] + b[ch];
-        if (relu && want < 0) want = 0;
-        if (!(fabs(y1[i] - want) <= 1e-6 + 1e-6 * fabs(want)))
-          fail_msg("channel affine %s: element %lld %g, want %g", path ? "avx2" : "portable",
-                   (long long)i, y1[i], want);
-      }
-      assert_true(isnan(y1[n - 1]));
-    }
-    unsetenv("NETSURG_PORTABLE");
-    free(a), free(b), free(x), free(y1), free(y3);
-  }
 }
 
 /* ---- pooling ----------------------------------------------------------- */
@@ -869,7 +851,7 @@ int main(void) {
       cmocka_unit_test(test_conv_1x1),
       cmocka_unit_test(test_conv_caffenet_geometry), cmocka_unit_test(test_conv_backward_random_shapes),
       cmocka_unit_test(test_conv_bias_kernels),      cmocka_unit_test(test_conv_plan_caffenet),
-      cmocka_unit_test(test_conv_depthwise),        cmocka_unit_test(test_channel_affine),
+      cmocka_unit_test(test_conv_depthwise),
       cmocka_unit_test(test_pool_out_size),
       cmocka_unit_test(test_pool_random_shapes),     cmocka_unit_test(test_lrn_across_random),
       cmocka_unit_test(test_lrn_within_random),      cmocka_unit_test(test_softmax_random),

@@ -55,23 +55,26 @@ const float *ns_conv2d_columns(const ns_conv2d_shape *s, const float *x, float *
   return col;
 }
 
-void ns_conv2d_from_columns(const ns_conv2d_shape *s, const float *w, const float *bias,
-                            const float *cols, float *y, float *pack, int relu, int threads) {
+void ns_conv2d_from_columns(const ns_conv2d_shape *s, const float *w, const ns_conv_epi *epi,
+                            const float *cols, float *y, float *pack, int threads) {
   int64_t og = s->num_output / s->group;
   int64_t kdim = s->channels / s->group * s->kernel_h * s->kernel_w, spatial = s->out_h * s->out_w;
+  ns_conv_epi none = {NULL, NULL, 0};
+  if (!epi) epi = &none;
   for (int64_t g = 0; g < s->group; g++) {
-    /* Bias (as Caffe, after the sum) and a fused ReLU in the epilogue. */
-    ns_gemm_epi epi = {bias ? bias + g * og : NULL, NULL, relu};
+    /* Scale, bias (as Caffe, after the sum) and ReLU in the GEMM's epilogue. */
+    ns_gemm_epi ge = {epi->bias ? epi->bias + g * og : NULL, NULL, epi->relu,
+                      epi->scale ? epi->scale + g * og : NULL};
     ns_gemm(og, spatial, kdim, w + g * og * kdim, kdim, cols + g * kdim * spatial, spatial, 0,
-            y + g * og * spatial, spatial, &epi, pack, threads);
+            y + g * og * spatial, spatial, &ge, pack, threads);
   }
 }
 
-void ns_conv2d(const ns_conv2d_shape *s, const float *w, const float *bias, const float *x,
-               float *y, float *col, int relu, int threads) {
+void ns_conv2d(const ns_conv2d_shape *s, const float *w, const ns_conv_epi *epi, const float *x,
+               float *y, float *col, int threads) {
   float *pack = col + (ns_conv2d_col_count(s) + 15) / 16 * 16;
   const float *cols = ns_conv2d_columns(s, x, col, threads);
-  ns_conv2d_from_columns(s, w, bias, cols, y, pack, relu, threads);
+  ns_conv2d_from_columns(s, w, epi, cols, y, pack, threads);
 }
 
 void ns_conv2d_backward_weights(const ns_conv2d_shape *s, const float *cols, const float *dy,

@@ -36,20 +36,30 @@ ns_col2im_geom ns_conv2d_col2im_geom(const ns_conv2d_shape *s);
  * buffer and the GEMM's packing space; -1 on overflow. */
 int64_t ns_conv2d_scratch_count(const ns_conv2d_shape *s, int threads);
 
-/* col: ns_conv2d_scratch_count floats, 64-byte aligned; bias may be NULL;
- * relu: apply max(0, .) to the result (a following in-place ReLU, fused);
- * threads: 0 = all. */
-void ns_conv2d(const ns_conv2d_shape *s, const float *w, const float *bias, const float *x,
-               float *y, float *col, int relu, int threads);
+/* What a convolution's forward does to its sums, per output channel c:
+ * y = sum scale[c] + bias[c] (scale NULL: 1, bias NULL: 0; the multiply
+ * and the add rounded apart), then max(0, y) when relu (a following
+ * in-place ReLU, fused).  scale carries a folded BatchNorm and Scale
+ * (core/net.c), in the kernels' registers instead of a pass over y.  A
+ * NULL epilogue is all three absent. */
+typedef struct ns_conv_epi {
+  const float *scale, *bias;
+  int relu;
+} ns_conv_epi;
+
+/* col: ns_conv2d_scratch_count floats, 64-byte aligned; epi may be
+ * NULL; threads: 0 = all. */
+void ns_conv2d(const ns_conv2d_shape *s, const float *w, const ns_conv_epi *epi, const float *x,
+               float *y, float *col, int threads);
 
 /* ns_conv2d in two steps, for callers that use the columns twice (the
  * weights' gradient and Deconvolution's backward): the GEMM operand of x
  * (its columns, written to col, or x itself on the 1x1 path), then
- * y = W cols per group (+ bias) (ReLU).  pack: ns_gemm_scratch_floats
+ * y = W cols per group, then the epilogue.  pack: ns_gemm_scratch_floats
  * (threads) floats, 64-byte aligned. */
 const float *ns_conv2d_columns(const ns_conv2d_shape *s, const float *x, float *col, int threads);
-void ns_conv2d_from_columns(const ns_conv2d_shape *s, const float *w, const float *bias,
-                            const float *cols, float *y, float *pack, int relu, int threads);
+void ns_conv2d_from_columns(const ns_conv2d_shape *s, const float *w, const ns_conv_epi *epi,
+                            const float *cols, float *y, float *pack, int threads);
 
 /* Backward of one item.  dw += dy cols^T per group, cols from
  * ns_conv2d_columns of the item's x. */
@@ -76,7 +86,7 @@ void ns_conv2d_bias_backward(int64_t num, int64_t channels, int64_t plane, const
 int64_t ns_conv2d_batch_scratch_count(const ns_conv2d_shape *s, int64_t num, int have_u,
                                       int threads);
 void ns_conv2d_batch(const ns_conv2d_shape *s, int64_t num, const float *w, const float *wino_u,
-                     const float *bias, const float *x, float *y, float *scratch, int relu,
+                     const ns_conv_epi *epi, const float *x, float *y, float *scratch,
                      int threads);
 
 #endif

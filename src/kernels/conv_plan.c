@@ -93,8 +93,8 @@ const float *ns_conv_plan_weights(ns_ctx *ctx, ns_conv_plan *p, const float *w, 
   return c->u;
 }
 
-static void run_by_item(const ns_conv_plan *p, const float *w, const float *bias, const float *x,
-                        float *y, float *scratch, int relu) {
+static void run_by_item(const ns_conv_plan *p, const float *w, const ns_conv_epi *epi,
+                        const float *x, float *y, float *scratch) {
   const ns_conv2d_shape *s = &p->shape;
   int64_t in_item = s->channels * s->height * s->width;
   int64_t out_item = s->num_output * s->out_h * s->out_w;
@@ -104,24 +104,24 @@ static void run_by_item(const ns_conv_plan *p, const float *w, const float *bias
     float *mine = scratch + (int64_t)omp_get_thread_num() * one;
 #pragma omp for schedule(dynamic, 1)
     for (int64_t n = 0; n < p->num; n++)
-      ns_conv2d(s, w, bias, x + n * in_item, y + n * out_item, mine, relu, 1);
+      ns_conv2d(s, w, epi, x + n * in_item, y + n * out_item, mine, 1);
   }
 }
 
-void ns_conv_plan_run(const ns_conv_plan *p, const float *w, const float *u, const float *bias,
-                      const float *x, float *y, float *scratch, int relu) {
+void ns_conv_plan_run(const ns_conv_plan *p, const float *w, const float *u,
+                      const ns_conv_epi *epi, const float *x, float *y, float *scratch) {
   const ns_conv2d_shape *s = &p->shape;
   if (p->algo == NS_CONV_DEPTHWISE) {
-    ns_depthwise_conv(s, p->num, w, bias, x, y, relu, p->threads);
+    ns_depthwise_conv(s, p->num, w, epi ? epi->bias : NULL, x, y, epi && epi->relu, p->threads);
   } else if (p->algo == NS_CONV_WINOGRAD) {
-    ns_winograd_conv(s, p->num, w, u, bias, x, y, scratch, relu, p->threads);
+    ns_winograd_conv(s, p->num, w, u, epi, x, y, scratch, p->threads);
   } else if (p->algo == NS_CONV_GEMM_BY_ITEM) {
-    run_by_item(p, w, bias, x, y, scratch, relu);
+    run_by_item(p, w, epi, x, y, scratch);
   } else {
     int64_t in_item = s->channels * s->height * s->width;
     int64_t out_item = s->num_output * s->out_h * s->out_w;
     for (int64_t n = 0; n < p->num; n++)
-      ns_conv2d(s, w, bias, x + n * in_item, y + n * out_item, scratch, relu, p->threads);
+      ns_conv2d(s, w, epi, x + n * in_item, y + n * out_item, scratch, p->threads);
   }
 }
 
@@ -157,10 +157,10 @@ int64_t ns_conv2d_batch_scratch_count(const ns_conv2d_shape *s, int64_t num, int
 }
 
 void ns_conv2d_batch(const ns_conv2d_shape *s, int64_t num, const float *w, const float *wino_u,
-                     const float *bias, const float *x, float *y, float *scratch, int relu,
+                     const ns_conv_epi *epi, const float *x, float *y, float *scratch,
                      int threads) {
   ns_conv_plan p;
   memset(&p, 0, sizeof p);
   ns_conv_plan_choose(&p, s, num, threads, wino_u != NULL);
-  ns_conv_plan_run(&p, w, wino_u, bias, x, y, scratch, relu);
+  ns_conv_plan_run(&p, w, wino_u, epi, x, y, scratch);
 }

@@ -62,9 +62,11 @@ const float *ns_conv_plan_weights(ns_ctx *ctx, ns_conv_plan *p, const float *w, 
 /* The same choice without kept weights (no cache of its own). */
 ns_conv_plan ns_conv_plan_uncached(const ns_conv_plan *p);
 /* num items x -> y; u: ns_conv_plan_weights's answer (NULL when the plan
- * is not cached); scratch: scratch_count floats, 64-byte aligned. */
-void ns_conv_plan_run(const ns_conv_plan *p, const float *w, const float *u, const float *bias,
-                      const float *x, float *y, float *scratch, int relu);
+ * is not cached); epi: as ns_conv2d's (the depthwise plan takes no scale:
+ * fold it into its weights); scratch: scratch_count floats, 64-byte
+ * aligned. */
+void ns_conv_plan_run(const ns_conv_plan *p, const float *w, const float *u,
+                      const ns_conv_epi *epi, const float *x, float *y, float *scratch);
 /* "GEMM", "GEMM by item", "Winograd F(4x4, 3x3)", ... with
  * ", space-to-depth" for a strided kernel. */
 const char *ns_conv_plan_name(const ns_conv_plan *p, char *buf, size_t size);

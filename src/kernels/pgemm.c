@@ -38,7 +38,8 @@ int ns_gemm_avx2(void) {
 /* Portable micro-kernels: the same tiles and order of sums (without FMA).
  * Row r of A at a[r], elements `step` apart (1: in place, MR: packed). */
 static void tile_c(int64_t kc, const float *const *a, int64_t step, const float *b, float *c,
-                   int64_t ldc, int load_c, const float *rb, const float *cb, int relu) {
+                   int64_t ldc, int load_c, const float *rs, const float *rb, const float *cb,
+                   int relu) {
   float acc[MR][NR];
   for (int r = 0; r < MR; r++)
     for (int j = 0; j < NR; j++) acc[r][j] = load_c ? c[r * ldc + j] : 0.0f;
@@ -50,6 +51,7 @@ static void tile_c(int64_t kc, const float *const *a, int64_t step, const float 
   for (int r = 0; r < MR; r++)
     for (int j = 0; j < NR; j++) {
       float v = acc[r][j];
+      if (rs) v *= rs[r];
       if (rb) v += rb[r];
       if (cb) v += cb[j];
       if (relu) v = v < 0.0f ? 0.0f : v;
@@ -58,13 +60,13 @@ static void tile_c(int64_t kc, const float *const *a, int64_t step, const float 
 }
 
 static void ukernel_c(int64_t kc, const float *const *a, const float *b, float *c, int64_t ldc,
-                      int load_c, const float *rb, const float *cb, int relu) {
-  tile_c(kc, a, 1, b, c, ldc, load_c, rb, cb, relu);
+                      int load_c, const float *rs, const float *rb, const float *cb, int relu) {
+  tile_c(kc, a, 1, b, c, ldc, load_c, rs, rb, cb, relu);
 }
 
 static void ukernel_packed_c(int64_t kc, const float *a, const float *b, float *c, int64_t ldc) {
   const float *rows[MR] = {a, a + 1, a + 2, a + 3, a + 4, a + 5};
-  tile_c(kc, rows, MR, b, c, ldc, 0, NULL, NULL, 0);
+  tile_c(kc, rows, MR, b, c, ldc, 0, NULL, NULL, NULL, 0);
 }
 
 ns_gemm_packed_kernel ns_gemm_packed_micro_kernel(void) {
@@ -126,12 +128,14 @@ static void gemm_task(const gemm_plan *g, int64_t i0, int64_t i1, int64_t j0, in
     for (int64_t i = i0; i < i1; i += MR) {
       int64_t rows = i1 - i < MR ? i1 - i : MR;
       const float *ap[MR];
-      float rb[MR];
+      float rs[MR], rb[MR];
       for (int r = 0; r < MR; r++) {
         int64_t ri = i + (r < rows ? r : 0); /* a spare row repeats row i */
         ap[r] = g->a + ri * g->lda + p0;
+        rs[r] = g->epi.row_scale ? g->epi.row_scale[ri] : 1.0f;
         rb[r] = g->epi.row_bias ? g->epi.row_bias[ri] : 0.0f;
       }
+      const float *rsp = last && g->epi.row_scale ? rs : NULL;
       const float *rbp = last && g->epi.row_bias ? rb : NULL;
       for (int64_t q = 0; q < panels; q++) {
         int64_t j = j0 + q * NR, cols = nc - q * NR < NR ? nc - q * NR : NR;
@@ -140,7 +144,7 @@ static void gemm_task(const gemm_plan *g, int64_t i0, int64_t i1, int64_t j0, in
         int relu = last && g->epi.relu;
         float *c = g->c + i * g->ldc + j;
         if (rows == MR && cols == NR) {
-          g->kern(kc, ap, bp, c, g->ldc, p0 > 0, rbp, cbp, relu);
+          g->kern(kc, ap, bp, c, g->ldc, p0 > 0, rsp, rbp, cbp, relu);
           continue;
         }
         /* Edge tile through a full one. */
@@ -153,7 +157,7 @@ static void gemm_task(const gemm_plan *g, int64_t i0, int64_t i1, int64_t j0, in
           memcpy(cb, cbp, (size_t)cols * sizeof(float));
           cbp = cb;
         }
-        g->kern(kc, ap, bp, t, NR, p0 > 0, rbp, cbp, relu);
+        g->kern(kc, ap, bp, t, NR, p0 > 0, rsp, rbp, cbp, relu);
         for (int64_t r = 0; r < rows; r++) memcpy(c + r * g->ldc, t + r * NR, (size_t)cols * 4);
       }
     }
@@ -164,7 +168,7 @@ static void gemm_task(const gemm_plan *g, int64_t i0, int64_t i1, int64_t j0, in
 static void gemm_plan_init(gemm_plan *g, int64_t m, int64_t n, int64_t k, const float *a,
                        int64_t lda, const float *b, int64_t ldb, int trans_b, float *c,
                        int64_t ldc, const ns_gemm_epi *epi, int threads) {
-  gemm_plan p = {m, n, k, lda, ldb, ldc, a, b, c, trans_b, {NULL, NULL, 0}, ukernel_c,
+  gemm_plan p = {m, n, k, lda, ldb, ldc, a, b, c, trans_b, {NULL, NULL, 0, NULL}, ukernel_c,
                     n <= NC / 2 ? KC_NARROW : KC,
                     0, 0, 0};
   if (ns_gemm_avx2()) p.kern = ns_gemm_ukernel_avx2;

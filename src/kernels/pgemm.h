@@ -18,9 +18,10 @@
 enum { NS_GEMM_MR = 6, NS_GEMM_NR = 16, NS_GEMM_KC = 512, NS_GEMM_NC = 128 };
 
 typedef struct ns_gemm_epi {
-  const float *row_bias; /* [m]: added to row i, or NULL */
-  const float *col_bias; /* [n]: added to column j, or NULL */
-  int relu;              /* then max(0, .) (NaN passes, as Caffe's ReLU) */
+  const float *row_bias;  /* [m]: added to row i, or NULL */
+  const float *col_bias;  /* [n]: added to column j, or NULL */
+  int relu;               /* then max(0, .) (NaN passes, as Caffe's ReLU) */
+  const float *row_scale; /* [m]: row i times it before the biases, or NULL */
 } ns_gemm_epi;
 
 /* 1 when the AVX2+FMA kernels are in use: the CPU has them and the
@@ -47,11 +48,12 @@ void ns_gemm_rows(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, 
 
 /* Micro-kernels, shared between pgemm.c and pgemm_avx2.c.  A 6 x 16 tile
  * of C += sum over kc of a[r][p] * b[p][0..16) (b packed 16 wide); with
- * load_c 0 the sum starts from 0; on the last slice rb [6] / cb [16]
- * (either NULL) are added and relu applied. */
+ * load_c 0 the sum starts from 0; on the last slice the rows are
+ * multiplied by rs [6], then rb [6] and cb [16] are added (each may be
+ * NULL) and relu applied. */
 typedef void (*ns_gemm_ukernel)(int64_t kc, const float *const *a, const float *b, float *c,
-                                int64_t ldc, int load_c, const float *rb, const float *cb,
-                                int relu);
+                                int64_t ldc, int load_c, const float *rs, const float *rb,
+                                const float *cb, int relu);
 /* C [6][16] (rows ldc apart) = A B from A packed [kc][6] and B packed
  * [kc][16] (32-byte aligned): for callers that keep both packed
  * (Winograd), so that each streams in one run. */
@@ -63,7 +65,7 @@ ns_gemm_packed_kernel ns_gemm_packed_micro_kernel(void);
 typedef void (*ns_gemm_dot_kernel)(int64_t k, const float *const *w, const float *const *x,
                                    float *out);
 void ns_gemm_ukernel_avx2(int64_t kc, const float *const *a, const float *b, float *c, int64_t ldc,
-                          int load_c, const float *rb, const float *cb, int relu);
+                          int load_c, const float *rs, const float *rb, const float *cb, int relu);
 void ns_gemm_ukernel_packed_avx2(int64_t kc, const float *a, const float *b, float *c,
                                  int64_t ldc);
 void ns_gemm_dot_avx2(int64_t k, const float *const *w, const float *const *x, float *out);

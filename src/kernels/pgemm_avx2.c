@@ -35,8 +35,8 @@ INLINE_AVX2 void tile_store(float *c, int64_t ldc, __m256 acc[6][2]) {
 }
 
 NS_AVX2 void ns_gemm_ukernel_avx2(int64_t kc, const float *const *a, const float *b, float *c,
-                                  int64_t ldc, int load_c, const float *rb, const float *cb,
-                                  int relu) {
+                                  int64_t ldc, int load_c, const float *rs, const float *rb,
+                                  const float *cb, int relu) {
   __m256 acc[6][2];
 #pragma GCC unroll 6
   for (int r = 0; r < 6; r++) {
@@ -49,6 +49,7 @@ NS_AVX2 void ns_gemm_ukernel_avx2(int64_t kc, const float *const *a, const float
   for (int r = 0; r < 6; r++)
 #pragma GCC unroll 2
     for (int j = 0; j < 2; j++) {
+      if (rs) acc[r][j] = _mm256_mul_ps(acc[r][j], _mm256_broadcast_ss(rs + r));
       if (rb) acc[r][j] = _mm256_add_ps(acc[r][j], _mm256_broadcast_ss(rb + r));
       if (cb) acc[r][j] = _mm256_add_ps(acc[r][j], _mm256_loadu_ps(cb + 8 * j));
       /* max(0, v) returns v when v is NaN, and -0 for -0, as Caffe's. */
@@ -118,7 +119,7 @@ NS_AVX2 void ns_pow_m075_mul_avx2(int64_t n, const float *s, const float *x, flo
 #else
 /* Not reached: ns_gemm_avx2() is 0 off x86-64. */
 void ns_gemm_ukernel_avx2(int64_t kc, const float *const *a, const float *b, float *c, int64_t ldc,
-                          int load_c, const float *rb, const float *cb, int relu) {}
+                          int load_c, const float *rs, const float *rb, const float *cb, int relu) {}
 void ns_gemm_ukernel_packed_avx2(int64_t kc, const float *a, const float *b, float *c,
                                  int64_t ldc) {}
 void ns_gemm_dot_avx2(int64_t k, const float *const *w, const float *const *x, float *out) {}

@@ -336,12 +336,12 @@ INLINE void input_tiles(int a, int m, const float *p, int64_t ps, float *dst,
   }
 }
 
-/* A^T m A + bias (ReLU) for 8 tiles, m read as 8 floats at
+/* A^T m A times scale + bias (ReLU) for 8 tiles, m read as 8 floats at
  * src + (i * a + j) * src_plane; the mt x mt outputs of tile l at
  * out[i][mt l + j] (rows ow apart), `lanes` tiles, rows_left rows and
  * cols_left columns of them inside the output. */
-INLINE void output_tiles(int a, int mt, const float *src, int64_t src_plane, float bias,
-                         int relu, float *out, int64_t ow, int lanes, int64_t rows_left,
+INLINE void output_tiles(int a, int mt, const float *src, int64_t src_plane, float scale,
+                         float bias, int relu, float *out, int64_t ow, int lanes, int64_t rows_left,
                          int64_t cols_left) {
   const float(*at)[A_MAX] = mt == 2 ? AT26 : AT46;
   v8 t[4][A_MAX], r[4][4], zero = {0};
@@ -359,7 +359,7 @@ INLINE void output_tiles(int a, int mt, const float *src, int64_t src_plane, flo
     for (int j = 0; j < mt; j++) {
       v8 sum;
       CSUM(sum, a, at[j], t[i]);
-      r[i][j] = sum + bias;
+      r[i][j] = sum * scale + bias; /* times 1 is exact: unscaled sums keep their bits */
       if (relu) /* negatives to 0, NaN passes (as Caffe's ReLU) */
         r[i][j] = (v8)((v8i)r[i][j] & ~(r[i][j] < zero));
     }
@@ -400,7 +400,7 @@ typedef struct job {
   const ns_conv2d_shape *s;
   int m;                                              /* output tile side */
   int64_t tw, tiles, cg, og, in_item, out_item, su; /* tiles per row and per item */
-  const float *u, *bias, *x;                          /* u: all groups, planes su apart */
+  const float *u, *scale, *bias, *x;                  /* u: all groups, planes su apart */
   float *y;
   int relu;
   ns_gemm_packed_kernel kern;
@@ -506,14 +506,14 @@ INLINE void compute_task(int a, int m, const job *jb, int64_t g, int64_t t0, int
     }
     for (int r = 0; r < rows; r++) {
       int64_t o = g * jb->og + o0 + r;
-      float b = jb->bias ? jb->bias[o] : 0.0f;
+      float sc = jb->scale ? jb->scale[o] : 1.0f, b = jb->bias ? jb->bias[o] : 0.0f;
       for (int k = 0; k < nruns; k++) {
         const run *ru = &runs[k];
         float *pl = jb->y + ru->n * jb->out_item + o * oh * ow;
         for (int64_t q = 0; q < ru->len; q += LANES) {
           int lanes = ru->len - q < LANES ? (int)(ru->len - q) : LANES;
           int64_t yy = m * ru->ty, xx = m * (ru->tx + q);
-          output_tiles(a, m, prod + r * ld + ru->pos + q, MR * ld, b, jb->relu, pl + yy * ow + xx,
+          output_tiles(a, m, prod + r * ld + ru->pos + q, MR * ld, sc, b, jb->relu, pl + yy * ow + xx,
                        ow, lanes, oh - yy, ow - xx);
         }
       }
@@ -572,8 +572,10 @@ void ns_winograd_weights(const ns_conv2d_shape *s, const float *w, float *u, int
 }
 
 void ns_winograd_conv(const ns_conv2d_shape *s, int64_t num, const float *w, const float *u_ready,
-                      const float *bias, const float *x, float *y, float *scratch, int relu,
+                      const ns_conv_epi *epi, const float *x, float *y, float *scratch,
                       int threads) {
+  ns_conv_epi none = {NULL, NULL, 0};
+  if (!epi) epi = &none;
   ns_conv2d_shape e = effective(s);
   int a = side(&e);
   int64_t cg = e.channels / e.group, og = e.num_output / e.group;
@@ -584,7 +586,7 @@ void ns_winograd_conv(const ns_conv2d_shape *s, int64_t num, const float *w, con
   float *u = u_ready ? (float *)u_ready : scratch, *xs = scratch + ns_winograd_weights_count(s);
   float *shared = xs + (xs_floats + 15) / 16 * 16, *per = shared + shared_floats(&e);
   job jb = {&e, m, tw, tiles, cg, og, e.channels * e.height * e.width, out_item, u_plane(&e), u,
-            bias, NULL, NULL, relu, ns_gemm_packed_micro_kernel()};
+            epi->scale, epi->bias, NULL, NULL, epi->relu, ns_gemm_packed_micro_kernel()};
   int nt = ns_kernel_threads(threads), avx2 = ns_gemm_avx2();
   int64_t span = task_span(&e), blocks = (og + MR - 1) / MR;
 #pragma omp parallel num_threads(nt)

@@ -36,11 +36,11 @@ void ns_winograd_weights(const ns_conv2d_shape *s, const float *w, float *u, int
 int64_t ns_winograd_scratch_count(const ns_conv2d_shape *s, int64_t num, int threads);
 
 /* num items x [channels, height, width] -> y [num_output, out_h, out_w]
- * each, + bias (may be NULL), ReLU when relu.  u_ready: w transformed by
+ * each, then the epilogue (may be NULL).  u_ready: w transformed by
  * ns_winograd_weights, or NULL to transform here.  scratch 64-byte
  * aligned. */
 void ns_winograd_conv(const ns_conv2d_shape *s, int64_t num, const float *w, const float *u_ready,
-                      const float *bias, const float *x, float *y, float *scratch, int relu,
+                      const ns_conv_epi *epi, const float *x, float *y, float *scratch,
                       int threads);
 
 #endif

@@ -9,7 +9,6 @@
 
 #include "core/layer.h"
 #include "export/onnx_layers.h"
-#include "kernels/channel_affine.h"
 #include "kernels/conv_plan.h"
 #include "layers/conv_params.h"
 
@@ -117,23 +116,21 @@ static ns_status conv_forward(ns_ctx *ctx, ns_layer *l) {
   float *scratch = ns_layer_scratch(ctx, l, extra + plan->scratch_count);
   if (!scratch) return ctx->status;
   if (!l->affine_fused) {
+    ns_conv_epi epi = {NULL, bias, l->relu_fused};
     for (int i = 0; i < l->n_bottom; i++)
-      ns_conv_plan_run(plan, w->data, u, bias, l->bottom[i]->data, l->top[i]->data, scratch,
-                       l->relu_fused);
+      ns_conv_plan_run(plan, w->data, u, &epi, l->bottom[i]->data, l->top[i]->data, scratch);
     return NS_OK;
   }
   float *a = scratch, *b = a + channels, *wa = b + channels;
   fused_affine(l, bias, channels, a, b);
-  float *y = l->top[0]->data;
+  ns_conv_epi epi = {a, b, l->relu_fused};
+  const float *wu = w->data;
   if (fold_weights) { /* a few floats per channel: scale the weights instead */
     int64_t taps = w->count / channels;
     for (int64_t i = 0; i < w->count; i++) wa[i] = w->data[i] * a[i / taps];
-    ns_conv_plan_run(plan, wa, NULL, b, l->bottom[0]->data, y, scratch + extra, l->relu_fused);
-    return NS_OK;
+    wu = wa, u = NULL, epi.scale = NULL;
   }
-  ns_conv_plan_run(plan, w->data, u, NULL, l->bottom[0]->data, y, scratch + extra, 0);
-  int64_t plane = s->shape.out_h * s->shape.out_w;
-  ns_channel_affine(plan->num, channels, plane, a, b, l->relu_fused, y, ns_ctx_threads(ctx));
+  ns_conv_plan_run(plan, wu, u, &epi, l->bottom[0]->data, l->top[0]->data, scratch + extra);
   return NS_OK;
 }
 

@@ -122,7 +122,7 @@ static ns_status deconv_backward(ns_ctx *ctx, ns_layer *l, const int *down) {
       if (dw) ns_conv2d_backward_weights(c, cols, l->bottom[i]->data + n * in_item, dw);
       if (down[i])
         ns_conv2d_from_columns(c, l->params[0]->data, NULL, cols, l->bottom[i]->diff + n * in_item,
-                               pack, 0, threads);
+                               pack, threads);
     }
   }
   return NS_OK;
