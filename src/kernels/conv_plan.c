@@ -30,9 +30,9 @@ void ns_conv_plan_choose(ns_conv_plan *p, const ns_conv2d_shape *s, int64_t num,
   p->threads = threads;
   p->cached = 0;
   p->wino_tile = p->space_to_depth = 0;
-  if (ns_depthwise_applies(s)) { /* no columns, no packing: a token scratch */
+  if (ns_depthwise_applies(s)) { /* no columns, no packing: at most a padded plane */
     p->algo = NS_CONV_DEPTHWISE;
-    p->scratch_count = 16;
+    p->scratch_count = ns_depthwise_scratch_count(s, threads) + 16;
     return;
   }
   /* With the weights transformed beforehand Winograd pays from fewer
@@ -112,7 +112,8 @@ void ns_conv_plan_run(const ns_conv_plan *p, const float *w, const float *u,
                       const ns_conv_epi *epi, const float *x, float *y, float *scratch) {
   const ns_conv2d_shape *s = &p->shape;
   if (p->algo == NS_CONV_DEPTHWISE) {
-    ns_depthwise_conv(s, p->num, w, epi ? epi->bias : NULL, x, y, epi && epi->relu, p->threads);
+    ns_depthwise_conv(s, p->num, w, epi ? epi->bias : NULL, x, y, epi && epi->relu, scratch,
+                      p->threads);
   } else if (p->algo == NS_CONV_WINOGRAD) {
     ns_winograd_conv(s, p->num, w, u, epi, x, y, scratch, p->threads);
   } else if (p->algo == NS_CONV_GEMM_BY_ITEM) {

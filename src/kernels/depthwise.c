@@ -1,5 +1,7 @@
 #include "kernels/depthwise.h"
 
+#include <stddef.h>
+
 #include "kernels/parallel.h"
 #include "kernels/pgemm.h"
 
@@ -168,6 +170,98 @@ static inline __attribute__((always_inline)) void one_plane(const ns_conv2d_shap
   }
 }
 
+/* The padded path: 3-wide kernels at stride 1 or 2, every output column
+ * eight at a time from a copy of the plane inside a zero border (and
+ * SLACK zeros after each row for the last vector's reads), so no column
+ * or row is checked.  On 14x14 and 7x7 maps (MobileNet's last layers)
+ * most columns are edge or tail columns for the in-place path above. */
+enum { SLACK = 24 };
+
+static int padded_applies(const ns_conv2d_shape *s) {
+  return s->kernel_w == 3 && s->dilation_w == 1 && (s->stride_w == 1 || s->stride_w == 2);
+}
+
+static int64_t padded_row(const ns_conv2d_shape *s) { return s->width + 2 * s->pad_w + SLACK; }
+
+static int64_t padded_floats(const ns_conv2d_shape *s) {
+  return (s->height + 2 * (int64_t)s->pad_h) * padded_row(s);
+}
+
+/* dst[0..n) = src[0..n) for n < 8, element by element: GCC turns a plain
+ * copy loop into a memcpy call, and those calls (one per row's tail)
+ * took a third of a 14x14 layer; the empty asm keeps the loop. */
+static inline __attribute__((always_inline)) void copy_short(float *dst, const float *src,
+                                                             int64_t n) {
+  for (int64_t j = 0; j < n; j++) {
+    dst[j] = src[j];
+    __asm__ volatile("" ::: "memory");
+  }
+}
+
+/* Copies plane x into buf's interior; the border stays as zeroed. */
+static inline __attribute__((always_inline)) void pad_copy(const ns_conv2d_shape *s,
+                                                           const float *x, float *buf) {
+  int64_t ws = padded_row(s);
+  for (int64_t iy = 0; iy < s->height; iy++) {
+    float *d = buf + (iy + s->pad_h) * ws + s->pad_w;
+    const float *r = x + iy * s->width;
+    int64_t ix = 0;
+    for (; ix + 8 <= s->width; ix += 8) {
+      v8 v = load8(r + ix);
+      __builtin_memcpy(d + ix, &v, sizeof v);
+    }
+    copy_short(d + ix, r + ix, s->width - ix);
+  }
+}
+
+/* One output row of the padded path at column stride sw (a constant
+ * where inlined); in: the first input row of its window, rows ws apart.
+ * A row of at least 8 ends with a vector that overlaps the one before
+ * (its lanes compute the same sums, so the columns written twice get the
+ * same bits): no scalar tail. */
+static inline __attribute__((always_inline)) void padded_row_out(
+    const ns_conv2d_shape *s, const float *w, float b, const float *in, int64_t ws, float *row,
+    int relu, int last_row, const int sw) {
+  int64_t ow = s->out_w;
+  for (int64_t ox0 = 0; ox0 < ow; ox0 += 8) {
+    int64_t ox = ox0 + 8 > ow && ow >= 8 ? ow - 8 : ox0;
+    v8 acc = {b, b, b, b, b, b, b, b};
+    for (int ky = 0; ky < s->kernel_h; ky++) {
+      const float *p = in + (int64_t)ky * s->dilation_h * ws + ox * sw;
+      if (sw == 1)
+        taps3_s1(&acc, p, w + 3 * ky);
+      else
+        taps3_s2(&acc, p, w + 3 * ky);
+    }
+    if (relu) {
+      const v8 zero = {0};
+      acc = (v8)((v8i)acc & ~(acc < zero)); /* NaN compares false: passes */
+    }
+    if (ox + 8 <= ow || !last_row) { /* past the end: the next row, written later */
+      __builtin_memcpy(row + ox, &acc, sizeof acc);
+    } else {
+      float t[8];
+      __builtin_memcpy(t, &acc, sizeof acc);
+      copy_short(row + ox, t, ow - ox);
+    }
+  }
+}
+
+static inline __attribute__((always_inline)) void padded_plane(const ns_conv2d_shape *s,
+                                                               const float *w, float b,
+                                                               const float *buf, float *y,
+                                                               int relu) {
+  int64_t ws = padded_row(s);
+  for (int64_t oy = 0; oy < s->out_h; oy++) {
+    const float *in = buf + oy * s->stride_h * ws;
+    int last = oy == s->out_h - 1;
+    if (s->stride_w == 1)
+      padded_row_out(s, w, b, in, ws, y + oy * s->out_w, relu, last, 1);
+    else
+      padded_row_out(s, w, b, in, ws, y + oy * s->out_w, relu, last, 2);
+  }
+}
+
 #if defined(__x86_64__) && defined(__GNUC__)
 #define NS_AVX2 __attribute__((target("avx2,fma")))
 #else
@@ -179,25 +273,40 @@ static inline __attribute__((always_inline)) void one_plane(const ns_conv2d_shap
 #define PLANES_FUNC(SUFFIX, ATTR)                                                              \
   ATTR static void planes##SUFFIX(const ns_conv2d_shape *s, int64_t num, const float *w,       \
                                   const float *bias, const float *x, float *y, int relu,       \
-                                  int nt) {                                                    \
+                                  float *scratch, int nt) {                                    \
     dw_cols c = inner_columns(s);                                                              \
     int64_t in_plane = s->height * s->width, out_plane = s->out_h * s->out_w;                  \
     int64_t taps = (int64_t)s->kernel_h * s->kernel_w, planes = num * s->channels;             \
-    _Pragma("omp parallel for schedule(static) num_threads(nt) if (nt > 1 && planes > 1)")     \
-    for (int64_t p = 0; p < planes; p++) {                                                     \
-      int64_t ch = p % s->channels;                                                            \
-      one_plane(s, c, w + ch * taps, bias ? bias[ch] : 0.0f, x + p * in_plane,                 \
-                y + p * out_plane, relu);                                                      \
+    int64_t pf = padded_floats(s);                                                             \
+    int padded = scratch && padded_applies(s);                                                 \
+    _Pragma("omp parallel num_threads(nt) if (nt > 1 && planes > 1)") {                        \
+      float *buf = padded ? scratch + omp_get_thread_num() * pf : NULL;                        \
+      if (buf) __builtin_memset(buf, 0, (size_t)pf * sizeof(float));                          \
+      _Pragma("omp for schedule(static)") for (int64_t p = 0; p < planes; p++) {               \
+        int64_t ch = p % s->channels;                                                          \
+        float b = bias ? bias[ch] : 0.0f;                                                      \
+        if (buf) {                                                                             \
+          pad_copy(s, x + p * in_plane, buf);                                                  \
+          padded_plane(s, w + ch * taps, b, buf, y + p * out_plane, relu);                     \
+        } else {                                                                               \
+          one_plane(s, c, w + ch * taps, b, x + p * in_plane, y + p * out_plane, relu);        \
+        }                                                                                      \
+      }                                                                                        \
     }                                                                                          \
   }
 PLANES_FUNC(_c, )
 PLANES_FUNC(_avx2, NS_AVX2)
 
+int64_t ns_depthwise_scratch_count(const ns_conv2d_shape *s, int threads) {
+  if (!padded_applies(s)) return 0;
+  return ns_kernel_threads(threads) * ((padded_floats(s) + 15) / 16 * 16);
+}
+
 void ns_depthwise_conv(const ns_conv2d_shape *s, int64_t num, const float *w, const float *bias,
-                       const float *x, float *y, int relu, int threads) {
+                       const float *x, float *y, int relu, float *scratch, int threads) {
   int nt = ns_kernel_threads(threads);
   if (ns_gemm_avx2())
-    planes_avx2(s, num, w, bias, x, y, relu, nt);
+    planes_avx2(s, num, w, bias, x, y, relu, scratch, nt);
   else
-    planes_c(s, num, w, bias, x, y, relu, nt);
+    planes_c(s, num, w, bias, x, y, relu, scratch, nt);
 }

@@ -127,7 +127,8 @@ static ns_status conv_forward(ns_ctx *ctx, ns_layer *l) {
   const float *wu = w->data;
   if (fold_weights) { /* a few floats per channel: scale the weights instead */
     int64_t taps = w->count / channels;
-    for (int64_t i = 0; i < w->count; i++) wa[i] = w->data[i] * a[i / taps];
+    for (int64_t c = 0; c < channels; c++)
+      for (int64_t t = 0; t < taps; t++) wa[c * taps + t] = w->data[c * taps + t] * a[c];
     wu = wa, u = NULL, epi.scale = NULL;
   }
   ns_conv_plan_run(plan, wu, u, &epi, l->bottom[0]->data, l->top[0]->data, scratch + extra);
