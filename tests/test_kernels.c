@@ -775,6 +775,39 @@ static void test_pool_random_shapes(void **state) {
   }
 }
 
+/* MAX without a mask (the by-rows vector path) against the masked
+ * generic path on inputs with NaN (never chosen, as Caffe's v > max) and
+ * many zeros of both signs: equal values at strides 1-3 and widths around
+ * the 4-wide vectors.  Not the same bits: where -0 and +0 tie for the
+ * maximum, Caffe (and the generic path) keeps the first in row order,
+ * the by-rows path the first column's. */
+static void test_pool_max_nan_ties(void **state) {
+  rnd r = {0x7a7au};
+  for (int t = 0; t < 60; t++) {
+    int k = rnd_int(&r, 1, 4), st = 1 + t % 3, hw = rnd_int(&r, k, 30);
+    ns_pool2d_shape s = {2, hw, hw + rnd_int(&r, 0, 9), k, k, 0, 0, st, st, 0, 0};
+    s.out_h = ns_pool_out_size(s.height, k, 0, st, 0, 0);
+    s.out_w = ns_pool_out_size(s.width, k, 0, st, 0, 0);
+    if ((s.out_h - 1) * st >= s.height || (s.out_w - 1) * st >= s.width) continue;
+    int64_t xc = 2 * s.height * s.width, yc = 2 * s.out_h * s.out_w;
+    float *x = rnd_array(&r, xc, -1, 1), *y1 = zeros(yc), *y2 = zeros(yc), *mask = zeros(yc);
+    for (int64_t i = 0; i < xc; i++) {
+      int pick = rnd_int(&r, 0, 9);
+      if (pick == 0) x[i] = NAN;
+      else if (pick == 1) x[i] = -0.0f;
+      else if (pick == 2) x[i] = 0.0f;
+      else if (pick < 6) x[i] = -fabsf(x[i]); /* so that zeros are often the maximum */
+    }
+    ns_pool2d(&s, NS_POOL_MAX, x, y1, mask, 1);
+    ns_pool2d(&s, NS_POOL_MAX, x, y2, NULL, 1);
+    for (int64_t i = 0; i < yc; i++)
+      if (!(y1[i] == y2[i])) /* NaN fails too */
+        fail_msg("max pool with NaN and zeros: element %lld is %g, masked path %g", (long long)i,
+                 y2[i], y1[i]);
+    free(x), free(y1), free(y2), free(mask);
+  }
+}
+
 /* ---- LRN -------------------------------------------------------------- */
 
 static void test_lrn_across_random(void **state) {
@@ -854,7 +887,7 @@ int main(void) {
       cmocka_unit_test(test_conv_bias_kernels),      cmocka_unit_test(test_conv_plan_caffenet),
       cmocka_unit_test(test_conv_depthwise),
       cmocka_unit_test(test_pool_out_size),
-      cmocka_unit_test(test_pool_random_shapes),     cmocka_unit_test(test_lrn_across_random),
+      cmocka_unit_test(test_pool_random_shapes), cmocka_unit_test(test_pool_max_nan_ties),     cmocka_unit_test(test_lrn_across_random),
       cmocka_unit_test(test_lrn_within_random),      cmocka_unit_test(test_softmax_random),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -39,16 +39,13 @@ static void max_plane(const ns_pool2d_shape *s, const float *x, float *y, float 
   }
 }
 
-/* MAX without a mask when every window lies inside the plane (no
- * padding, no clipped last window: CaffeNet's pools): the max over the
- * window's rows first, a whole row at a time (vectorised), then along the
- * row.  v > best ? v : best is the generic path's comparison, so NaN and
- * ties come out the same. */
 /* MAX without a mask by rows: each output row's window rows reduced
  * into one row first (rowmax, in padded coordinates: a column of the
  * padding is -FLT_MAX, as a clipped window has no such cell), then the
  * kernel's columns.  The same maximum as max_plane (comparisons that
- * skip NaN alike), with the window loops' bounds checks gone. */
+ * skip NaN alike), with the window loops' bounds checks gone; only where
+ * -0 and +0 tie for it may the sign differ (max_plane keeps the first in
+ * row order, this the first column's). */
 enum { MAX_ROW = 4096 };
 
 /* Four floats in a GCC vector, an SSE register in any x86-64 build (-O2
@@ -56,12 +53,18 @@ enum { MAX_ROW = 4096 };
 typedef float v4 __attribute__((vector_size(16)));
 typedef int v4i __attribute__((vector_size(16)));
 
-/* m = v > m ? v : m, lane by lane (a NaN in v is skipped, as in max_plane). */
+/* m = v > m ? v : m, lane by lane (a NaN in v is skipped, as in
+ * max_plane): SSE's maxps(v, m) is exactly that (its second operand when
+ * they compare false, NaN included), one instruction for four. */
+#if defined(__SSE__)
+#define MAX4(m, v) ((m) = __builtin_ia32_maxps((v), (m)))
+#else
 #define MAX4(m, v)                                               \
   do {                                                           \
     v4i gt_ = (v) > (m);                                         \
     (m) = (v4)(((v4i)(v) & gt_) | ((v4i)(m) & ~gt_));            \
   } while (0)
+#endif
 #define LOAD4(dst, p) __builtin_memcpy(&(dst), (p), sizeof(v4))
 
 static int max_by_rows(const ns_pool2d_shape *s) {
@@ -70,35 +73,54 @@ static int max_by_rows(const ns_pool2d_shape *s) {
 }
 
 static void max_plane_rows(const ns_pool2d_shape *s, const float *x, float *y) {
-  float rowmax[MAX_ROW];
+  /* 8 floats of slack: the stride-2 vectors load one float past the
+   * last column they use */
+  float rowmax[MAX_ROW + 8];
   int64_t width = (s->out_w - 1) * s->stride_w + s->kernel_w; /* padded columns read */
   int64_t lo = min64(s->pad_w, width), hi = min64(s->pad_w + s->width, width);
+  for (int64_t w = 0; w < lo; w++) rowmax[w] = -FLT_MAX;
+  for (int64_t w = hi; w < width + 8; w++) rowmax[w] = -FLT_MAX;
   for (int64_t ph = 0; ph < s->out_h; ph++) {
     int64_t hs = ph * s->stride_h - s->pad_h, he = min64(hs + s->kernel_h, s->height);
     hs = max64(hs, 0);
-    for (int64_t w = 0; w < width; w++) rowmax[w] = -FLT_MAX;
-    for (int64_t h = hs; h < he; h++) {
-      const float *r = x + h * s->width;
-      int64_t w = lo;
-      for (; w + 4 <= hi; w += 4) {
-        v4 v, m;
-        LOAD4(v, r + w - s->pad_w), LOAD4(m, rowmax + w);
+    /* the window's rows, four columns at a time through all of them */
+    int64_t w = lo;
+    for (; w + 4 <= hi; w += 4) {
+      v4 m = {-FLT_MAX, -FLT_MAX, -FLT_MAX, -FLT_MAX};
+      for (int64_t h = hs; h < he; h++) {
+        v4 v;
+        LOAD4(v, x + h * s->width + w - s->pad_w);
         MAX4(m, v);
-        __builtin_memcpy(rowmax + w, &m, sizeof m);
       }
-      for (; w < hi; w++) {
-        float v = r[w - s->pad_w];
-        rowmax[w] = v > rowmax[w] ? v : rowmax[w];
+      __builtin_memcpy(rowmax + w, &m, sizeof m);
+    }
+    for (; w < hi; w++) {
+      float m = -FLT_MAX;
+      for (int64_t h = hs; h < he; h++) {
+        float v = x[h * s->width + w - s->pad_w];
+        m = v > m ? v : m;
       }
+      rowmax[w] = m;
     }
     float *yr = y + ph * s->out_w;
     int64_t pw = 0;
     if (s->stride_w == 1) /* four outputs: the kernel's columns as shifted rows */
       for (; pw + 4 <= s->out_w; pw += 4) {
         v4 best = {-FLT_MAX, -FLT_MAX, -FLT_MAX, -FLT_MAX};
-        for (int64_t w = 0; w < s->kernel_w; w++) {
+        for (int64_t k = 0; k < s->kernel_w; k++) {
           v4 v;
-          LOAD4(v, rowmax + pw + w);
+          LOAD4(v, rowmax + pw + k);
+          MAX4(best, v);
+        }
+        __builtin_memcpy(yr + pw, &best, sizeof best);
+      }
+    else if (s->stride_w == 2) /* four outputs: every other column of two loads */
+      for (; pw + 4 <= s->out_w; pw += 4) {
+        v4 best = {-FLT_MAX, -FLT_MAX, -FLT_MAX, -FLT_MAX};
+        for (int64_t k = 0; k < s->kernel_w; k++) {
+          v4 a, b;
+          LOAD4(a, rowmax + 2 * pw + k), LOAD4(b, rowmax + 2 * pw + k + 4);
+          v4 v = __builtin_shufflevector(a, b, 0, 2, 4, 6);
           MAX4(best, v);
         }
         __builtin_memcpy(yr + pw, &best, sizeof best);
@@ -106,7 +128,7 @@ static void max_plane_rows(const ns_pool2d_shape *s, const float *x, float *y) {
     for (; pw < s->out_w; pw++) {
       const float *v = rowmax + pw * s->stride_w;
       float best = -FLT_MAX;
-      for (int64_t w = 0; w < s->kernel_w; w++) best = v[w] > best ? v[w] : best;
+      for (int64_t k = 0; k < s->kernel_w; k++) best = v[k] > best ? v[k] : best;
       yr[pw] = best;
     }
   }
