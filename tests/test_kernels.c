@@ -775,6 +775,17 @@ static void test_pool_random_shapes(void **state) {
   }
 }
 
+/* AVE over the whole plane (global pooling: a sum in four lanes) against
+ * the reference's window sum, plane sizes around the vectors' width. */
+static void test_pool_ave_global(void **state) {
+  rnd r = {0x61ba1u};
+  for (int t = 0; t < 40; t++) {
+    int h = rnd_int(&r, 1, 15), w = rnd_int(&r, 1, 15);
+    ns_pool2d_shape s = {rnd_int(&r, 1, 5), h, w, h, w, 0, 0, 1, 1, 1, 1};
+    run_pool_case(&s, NS_POOL_AVE, &r);
+  }
+}
+
 /* MAX without a mask (the by-rows vector path) against the masked
  * generic path on inputs with NaN (never chosen, as Caffe's v > max) and
  * many zeros of both signs: equal values at strides 1-3 and widths around
@@ -887,7 +898,8 @@ int main(void) {
       cmocka_unit_test(test_conv_bias_kernels),      cmocka_unit_test(test_conv_plan_caffenet),
       cmocka_unit_test(test_conv_depthwise),
       cmocka_unit_test(test_pool_out_size),
-      cmocka_unit_test(test_pool_random_shapes), cmocka_unit_test(test_pool_max_nan_ties),     cmocka_unit_test(test_lrn_across_random),
+      cmocka_unit_test(test_pool_random_shapes), cmocka_unit_test(test_pool_max_nan_ties),
+      cmocka_unit_test(test_pool_ave_global),     cmocka_unit_test(test_lrn_across_random),
       cmocka_unit_test(test_lrn_within_random),      cmocka_unit_test(test_softmax_random),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
