@@ -19,7 +19,7 @@ typedef struct gemm_plan {
   float *c;
   int trans_b;
   ns_gemm_epi epi;
-  ns_gemm_ukernel kern;
+  ns_gemm_ukernel kern, half; /* half: 6 x 8 for an edge of <= 8 columns, or NULL */
   int64_t kc_max;                    /* slice length */
   int64_t row_blocks, parts, tasks; /* tasks = column blocks x row parts */
 } gemm_plan;
@@ -157,7 +157,8 @@ static void gemm_task(const gemm_plan *g, int64_t i0, int64_t i1, int64_t j0, in
           memcpy(cb, cbp, (size_t)cols * sizeof(float));
           cbp = cb;
         }
-        g->kern(kc, ap, bp, t, NR, p0 > 0, rsp, rbp, cbp, relu);
+        ns_gemm_ukernel kern = cols <= NR / 2 && g->half ? g->half : g->kern;
+        kern(kc, ap, bp, t, NR, p0 > 0, rsp, rbp, cbp, relu);
         for (int64_t r = 0; r < rows; r++) memcpy(c + r * g->ldc, t + r * NR, (size_t)cols * 4);
       }
     }
@@ -169,9 +170,8 @@ static void gemm_plan_init(gemm_plan *g, int64_t m, int64_t n, int64_t k, const 
                        int64_t lda, const float *b, int64_t ldb, int trans_b, float *c,
                        int64_t ldc, const ns_gemm_epi *epi, int threads) {
   gemm_plan p = {m, n, k, lda, ldb, ldc, a, b, c, trans_b, {NULL, NULL, 0, NULL}, ukernel_c,
-                    n <= NC / 2 ? KC_NARROW : KC,
-                    0, 0, 0};
-  if (ns_gemm_avx2()) p.kern = ns_gemm_ukernel_avx2;
+                 NULL, n <= NC / 2 ? KC_NARROW : KC, 0, 0, 0};
+  if (ns_gemm_avx2()) p.kern = ns_gemm_ukernel_avx2, p.half = ns_gemm_ukernel_half_avx2;
   if (epi) p.epi = *epi;
   if (m > 0 && n > 0) {
     /* Tasks: column blocks of NC times row parts; enough of them for the

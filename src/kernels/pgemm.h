@@ -68,6 +68,11 @@ void ns_gemm_ukernel_avx2(int64_t kc, const float *const *a, const float *b, flo
                           int load_c, const float *rs, const float *rb, const float *cb, int relu);
 void ns_gemm_ukernel_packed_avx2(int64_t kc, const float *a, const float *b, float *c,
                                  int64_t ldc);
+/* The left 6 x 8 of the tile (b packed 16 wide), for an edge panel of at
+ * most 8 columns: each column's sum as the full kernel's. */
+void ns_gemm_ukernel_half_avx2(int64_t kc, const float *const *a, const float *b, float *c,
+                               int64_t ldc, int load_c, const float *rs, const float *rb,
+                               const float *cb, int relu);
 void ns_gemm_dot_avx2(int64_t k, const float *const *w, const float *const *x, float *out);
 /* y[i] = x[i] s[i]^-0.75 as x / (sqrt(s) sqrt(sqrt(s))): LRN's common beta
  * (ns_gemm_avx2() chooses the path for the other kernels too). */

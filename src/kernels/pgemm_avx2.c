@@ -58,6 +58,37 @@ NS_AVX2 void ns_gemm_ukernel_avx2(int64_t kc, const float *const *a, const float
   tile_store(c, ldc, acc);
 }
 
+/* The left half of the tile, 6 x 8 (b still packed 16 wide), for the
+ * last panel of a product whose width leaves at most 8 columns there
+ * (ResNet's 7 x 7 maps: 49 = 3 x 16 + 1): half the multiplies of a full
+ * tile.  Each column's sum is the full kernel's, bit for bit. */
+NS_AVX2 void ns_gemm_ukernel_half_avx2(int64_t kc, const float *const *a, const float *b, float *c,
+                                       int64_t ldc, int load_c, const float *rs, const float *rb,
+                                       const float *cb, int relu) {
+  const float *row[6];
+  __m256 acc[6];
+#pragma GCC unroll 6
+  for (int r = 0; r < 6; r++) {
+    row[r] = a[r];
+    acc[r] = load_c ? _mm256_loadu_ps(c + r * ldc) : _mm256_setzero_ps();
+  }
+#pragma GCC unroll 4
+  for (int64_t p = 0; p < kc; p++) {
+    __m256 b0 = _mm256_load_ps(b + 16 * p);
+#pragma GCC unroll 6
+    for (int r = 0; r < 6; r++) acc[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(row[r] + p), b0, acc[r]);
+  }
+  __m256 z = _mm256_setzero_ps();
+#pragma GCC unroll 6
+  for (int r = 0; r < 6; r++) {
+    if (rs) acc[r] = _mm256_mul_ps(acc[r], _mm256_broadcast_ss(rs + r));
+    if (rb) acc[r] = _mm256_add_ps(acc[r], _mm256_broadcast_ss(rb + r));
+    if (cb) acc[r] = _mm256_add_ps(acc[r], _mm256_loadu_ps(cb));
+    if (relu) acc[r] = _mm256_max_ps(z, acc[r]);
+    _mm256_storeu_ps(c + r * ldc, acc[r]);
+  }
+}
+
 /* The 6 x 16 tile from A packed [kc][6] (one stream), sum from 0, no
  * epilogue: for callers that keep their A packed (Winograd's weights). */
 NS_AVX2 void ns_gemm_ukernel_packed_avx2(int64_t kc, const float *a, const float *b, float *c,
@@ -122,6 +153,9 @@ void ns_gemm_ukernel_avx2(int64_t kc, const float *const *a, const float *b, flo
                           int load_c, const float *rs, const float *rb, const float *cb, int relu) {}
 void ns_gemm_ukernel_packed_avx2(int64_t kc, const float *a, const float *b, float *c,
                                  int64_t ldc) {}
+void ns_gemm_ukernel_half_avx2(int64_t kc, const float *const *a, const float *b, float *c,
+                               int64_t ldc, int load_c, const float *rs, const float *rb,
+                               const float *cb, int relu) {}
 void ns_gemm_dot_avx2(int64_t k, const float *const *w, const float *const *x, float *out) {}
 void ns_pow_m075_mul_avx2(int64_t n, const float *s, const float *x, float *y) {}
 #endif
