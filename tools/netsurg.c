@@ -1,9 +1,11 @@
 /* netsurg: the command-line tool.  Each verb is a thin layer over the
  * library; exit codes are the library's ns_status values. */
+#include <dirent.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "netsurg.h"
@@ -52,26 +54,85 @@ static void usage(FILE *f) {
           "\nenvironment:\n"
           "  NETSURG_MEMORY_LIMIT  the most memory a run may allocate, in bytes or with a K, M\n"
           "                        or G suffix (default: 90%% of RAM); past it: exit 5\n"
-          "  OMP_WAIT_POLICY       OpenMP threads' wait (default here: passive)\n"
+          "  OMP_WAIT_POLICY       OpenMP threads' wait (default here: passive, with a short\n"
+          "  GOMP_SPINCOUNT        spin (20000) before sleeping when fewer other tasks are\n"
+          "                        runnable than half the cores, except for training); set\n"
+          "                        either to choose yourself\n"
           "  NETSURG_PORTABLE      1: portable C kernels instead of AVX2+FMA\n");
 }
 
 /* OpenMP threads that wait by spinning burn the core their partner needs
  * when the machine is busy (a 2-thread LeNet training iteration: 25 ms
- * passive, 1,065 ms with libgomp's default spin; README).  libgomp reads
- * its wait policy only in its initialiser, before main, and has no call to
- * change it; so without one set we set "passive" and start again once
- * (about 7 ms).  A setenv from the executable's .preinit_array, which runs
- * before libgomp's initialiser, does not work: libc's own initialiser then
- * resets environ and libgomp still sees no policy. */
-static void passive_wait(char **argv) {
-  if (getenv("OMP_WAIT_POLICY")) return;
+ * passive, 1,065 ms with libgomp's default spin; README), and waking a
+ * sleeping one costs tens of microseconds per parallel region when it is
+ * not (SqueezeNet 1.1, 2 threads, quiet machine: 8.2 ms passive, 4.8 ms
+ * with a short spin).  So: passive, plus a short spin (GOMP_SPINCOUNT)
+ * for inference when fewer other tasks are runnable than half the cores;
+ * training keeps plain passive (spinners fight OpenBLAS's threads).
+ * libgomp reads both only in its initialiser, before main, and has no
+ * call to change them; so without either set we set them and start again
+ * once (about 7 ms).  A setenv from the executable's .preinit_array, which
+ * runs before libgomp's initialiser, does not work: libc's own initialiser
+ * then resets environ and libgomp still sees no policy. */
+/* Our own threads that are runnable (OpenBLAS starts its pool before
+ * main, and its threads spin a while). */
+static long own_running(void) {
+  DIR *d = opendir("/proc/self/task");
+  long n = 0;
+  if (!d) return 1;
+  for (struct dirent *e; (e = readdir(d));) {
+    if (e->d_name[0] == '.') continue;
+    char path[64], buf[256];
+    snprintf(path, sizeof path, "/proc/self/task/%.20s/stat", e->d_name);
+    FILE *f = fopen(path, "r");
+    if (!f) continue;
+    size_t len = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[len] = 0;
+    const char *close = strrchr(buf, ')'); /* the state follows the name */
+    if (close && close[1] == ' ' && close[2] == 'R') n++;
+  }
+  closedir(d);
+  return n;
+}
+
+/* Whether fewer other tasks are runnable than half the cores: from
+ * /proc/loadavg's runnable count less our own, the fewest of four
+ * readings 1 ms apart (one often catches a passing task; the 1-minute
+ * average lags: a run just finished keeps it high). */
+static int cores_idle(void) {
+  long cores = sysconf(_SC_NPROCESSORS_ONLN), fewest = -1;
+  for (int i = 0; i < 4; i++) {
+    double l1, l5, l15;
+    long running = 0, total = 0;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (!f) return 0;
+    int ok = fscanf(f, "%lf %lf %lf %ld/%ld", &l1, &l5, &l15, &running, &total) == 5;
+    fclose(f);
+    if (!ok) return 0;
+    long others = running - own_running();
+    if (fewest < 0 || others < fewest) fewest = others;
+    if (i < 3) nanosleep(&(struct timespec){0, 1000000}, NULL);
+  }
+  return cores > 0 && fewest < cores / 2;
+}
+
+static int trains(int argc, char **argv) {
+  if (argc > 1 && !strcmp(argv[1], "train")) return 1;
+  for (int i = 2; i < argc; i++)
+    if (!strcmp(argv[i], "--train")) return 1;
+  return 0;
+}
+
+static void wait_policy(int argc, char **argv) {
+  if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return;
   if (setenv("OMP_WAIT_POLICY", "passive", 1) != 0) return;
+  if (!trains(argc, argv) && cores_idle()) setenv("GOMP_SPINCOUNT", "20000", 1);
   execv("/proc/self/exe", argv); /* only returns on failure: go on as we are */
 }
 
 int main(int argc, char **argv) {
-  passive_wait(argv);
+  wait_policy(argc, argv);
   if (argc < 2) {
     usage(stderr);
     return NS_ERR_USAGE;
