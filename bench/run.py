@@ -275,6 +275,10 @@ def netsurg_bench(ns, proto, weights, threads, warmup, iters, shape=None, per_la
         cmd += ['--shape', ','.join(map(str, shape))]
     if per_layer:
         cmd.append('--per-layer')
+    # The engine timed before may still have threads spinning (ONNX Runtime's
+    # pool, libgomp's default wait); netsurg's CLI picks its wait policy from
+    # the tasks runnable when it starts (README), so let them go to sleep.
+    time.sleep(0.2)
     return json.loads(run(cmd))
 
 
