@@ -34,9 +34,11 @@ async function load(cmd) {
   x = new ort.Tensor('float32', data, shape);
 }
 
-async function run(t) {
+// The output named `blob` (a net with several outputs: the SSD's heads),
+// else the first.
+async function run(t, blob) {
   const out = await session.run({ [inputName]: t });
-  return out[session.outputNames[0]];
+  return out[blob && session.outputNames.includes(blob) ? blob : session.outputNames[0]];
 }
 
 async function handle(cmd) {
@@ -52,7 +54,7 @@ async function handle(cmd) {
     case 'check': {
       const buf = fs.readFileSync(cmd.input);
       const data = new Float32Array(buf.buffer, buf.byteOffset, buf.length / 4);
-      const y = await run(new ort.Tensor('float32', Float32Array.from(data), cmd.shape));
+      const y = await run(new ort.Tensor('float32', Float32Array.from(data), cmd.shape), cmd.blob);
       fs.writeFileSync(cmd.output, Buffer.from(y.data.buffer, y.data.byteOffset,
                                                y.data.byteLength));
       return { ok: true, shape: y.dims };
