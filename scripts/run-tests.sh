@@ -33,7 +33,7 @@ declare -A MIN_TESTS=(
   [test_export_onnx]=4 [test_fileio]=3 [test_fork_fields]=10
   [test_fork_schema_opencv.py]=3 [test_forks_opencv.py]=3 [test_hdf5data.py]=5
   [test_hostile]=29 [test_io]=26 [test_data_prefetch]=3 [test_caffe_examples.py]=1
-  [test_classify_stream.py]=9 [test_dask.py]=2 [test_json_number]=4 [test_kernels]=22
+  [test_classify_stream.py]=9 [test_dask.py]=2 [test_json_number]=4 [test_kernels]=23
   [test_layer_clip]=6 [test_layer_dummy_data]=4 [test_layer_forks]=18
   [test_layer_memory_data]=2 [test_layer_ops]=4 [test_layer_rcnn]=9
   [test_layer_recurrent]=10 [test_layer_ssd]=14

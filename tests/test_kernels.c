@@ -630,9 +630,9 @@ static const char *plan_name(const ns_conv2d_shape *s, int64_t num, int threads,
 /* The plans CaffeNet gets (README, kernels/winograd.h): conv1 (11x11
  * stride 4) by space-to-depth as a 3x3, conv2 (5x5, group 2)
  * F(2x2, 5x5), conv3 F(4x4, 3x3) from 128 outputs when the weights are
- * kept but only from 600 when transformed per call; 3 input channels
- * stay GEMM; a batch of at least as many items as threads goes whole
- * items per thread. */
+ * kept but only from 600 when transformed per call (else bands of rows:
+ * its columns pass 1 MiB); 3 input channels stay GEMM; a batch of at
+ * least as many items as threads goes whole items per thread. */
 static void test_conv_plan_caffenet(void **state) {
   char buf[64];
   ns_conv2d_shape conv1 = {3, 227, 227, 96, 1, 11, 11, 0, 0, 4, 4, 1, 1, 55, 55};
@@ -642,11 +642,55 @@ static void test_conv_plan_caffenet(void **state) {
   assert_string_equal(plan_name(&conv1, 1, 2, 1, buf), "Winograd F(4x4, 3x3), space-to-depth");
   assert_string_equal(plan_name(&conv2, 1, 2, 1, buf), "Winograd F(2x2, 5x5)");
   assert_string_equal(plan_name(&conv3, 1, 2, 1, buf), "Winograd F(4x4, 3x3)");
-  assert_string_equal(plan_name(&conv3, 1, 2, 0, buf), "GEMM");
+  assert_string_equal(plan_name(&conv3, 1, 2, 0, buf), "GEMM by rows"); /* 389K floats of columns */
   assert_string_equal(plan_name(&conv3, 4, 2, 0, buf), "Winograd F(4x4, 3x3)");
   assert_string_equal(plan_name(&rgb, 1, 2, 1, buf), "GEMM");
   assert_string_equal(plan_name(&rgb, 4, 2, 1, buf), "GEMM by item");
   assert_string_equal(plan_name(&rgb, 4, 1, 1, buf), "GEMM");
+}
+
+/* Columns past 1 MiB an item go by bands of output rows (ResNet's and the
+ * SSD's conv1: 7x7 stride 2 over 3 channels), whatever the batch and the
+ * threads; against the reference with each epilogue, and bit-identical
+ * to the whole item's im2col + GEMM (ns_conv2d) and across thread counts:
+ * a band keeps the GEMM's cut of k (here 800 > 512 with groups). */
+static void test_conv_by_rows(void **state) {
+  rnd r = {0xba4du};
+  char buf[64];
+  ns_conv2d_shape shapes[] = {{3, 120, 100, 8, 1, 7, 7, 3, 3, 2, 2, 1, 1, 0, 0},
+                              {64, 40, 41, 16, 2, 5, 5, 2, 2, 1, 1, 1, 1, 0, 0},
+                              {3, 500, 9, 5, 1, 7, 7, 0, 3, 1, 2, 1, 1, 0, 0}};
+  for (size_t t = 0; t < sizeof shapes / sizeof shapes[0]; t++) {
+    ns_conv2d_shape *s = &shapes[t];
+    set_out(s);
+    for (int num = 1; num <= 3; num += 2)
+      for (int th = 1; th <= 2; th++)
+        assert_string_equal(plan_name(s, num, th, 1, buf), "GEMM by rows");
+    int64_t num = 2, wcount = s->num_output * (s->channels / s->group) * s->kernel_h * s->kernel_w;
+    int64_t in_item = s->channels * s->height * s->width, out_item = s->num_output * s->out_h * s->out_w;
+    float *w = rnd_array(&r, wcount, -1, 1), *bias = rnd_array(&r, s->num_output, -1, 1);
+    float *scale = rnd_array(&r, s->num_output, -1, 1), *x = rnd_array(&r, num * in_item, -1, 1);
+    float *y1 = zeros(num * out_item), *y3 = zeros(num * out_item), *ref = zeros(num * out_item);
+    float *whole = zeros(num * out_item);
+    float *sc = scratch(ns_conv2d_batch_scratch_count(s, num, 0, 3));
+    float *col = scratch(ns_conv2d_scratch_count(s, 1));
+    ns_conv_epi epi = {t == 1 ? scale : NULL, bias, (int)t % 2};
+    for (int64_t n = 0; n < num; n++) ns_ref_conv2d(s, w, NULL, x + n * in_item, ref + n * out_item);
+    apply_conv_epi(ref, num, s->num_output, s->out_h * s->out_w, &epi);
+    for (int path = 0; path < 2; path++) {
+      if (!set_path(path)) continue;
+      ns_conv2d_batch(s, num, w, NULL, &epi, x, y1, sc, 1);
+      ns_conv2d_batch(s, num, w, NULL, &epi, x, y3, sc, 3);
+      for (int64_t n = 0; n < num; n++)
+        ns_conv2d(s, w, &epi, x + n * in_item, whole + n * out_item, col, 1);
+      expect_close(y1, ref, num * out_item, path ? "by rows avx2" : "by rows portable");
+      expect_same_bits(y1, y3, num * out_item, "by rows threads");
+      expect_same_bits(y1, whole, num * out_item, "by rows against the whole item");
+    }
+    unsetenv("NETSURG_PORTABLE");
+    free(w), free(bias), free(scale), free(x), free(y1), free(y3), free(ref), free(whole);
+    free_scratch(sc), free_scratch(col);
+  }
 }
 
 /* Depthwise convolutions (group = channels = num_output) through the
@@ -896,7 +940,7 @@ int main(void) {
       cmocka_unit_test(test_conv_1x1),
       cmocka_unit_test(test_conv_caffenet_geometry), cmocka_unit_test(test_conv_backward_random_shapes),
       cmocka_unit_test(test_conv_bias_kernels),      cmocka_unit_test(test_conv_plan_caffenet),
-      cmocka_unit_test(test_conv_depthwise),
+      cmocka_unit_test(test_conv_depthwise), cmocka_unit_test(test_conv_by_rows),
       cmocka_unit_test(test_pool_out_size),
       cmocka_unit_test(test_pool_random_shapes), cmocka_unit_test(test_pool_max_nan_ties),
       cmocka_unit_test(test_pool_ave_global),     cmocka_unit_test(test_lrn_across_random),

@@ -5,7 +5,9 @@
 
 #include "core/blob.h"
 #include "kernels/depthwise.h"
+#include "kernels/im2col.h"
 #include "kernels/parallel.h"
+#include "kernels/pgemm.h"
 #include "kernels/winograd.h"
 
 /* Several items on several threads: each thread convolves whole items
@@ -15,6 +17,32 @@
 static int by_item(int64_t num, int threads) {
   int nt = ns_kernel_threads(threads);
   return nt > 1 && num >= nt;
+}
+
+/* Output rows per band when an item's columns would pass BAND_FLOATS (1
+ * MiB): conv1 of ResNet or the SSD (7x7 stride 2 over 3 channels) has
+ * 3.3 M floats of columns, written and read back through memory; a band
+ * of them stays in L2 between its im2col and its GEMM, and the bands
+ * share out over the threads in one parallel region.  A band keeps more
+ * than NC / 2 columns when the item has (so the GEMM cuts k as it would
+ * for the whole item: the same bits).  The choice depends on the shape
+ * alone.  0: no bands. */
+enum { BAND_FLOATS = 1 << 18 };
+
+static int64_t band_rows(const ns_conv2d_shape *s) {
+  int64_t col = ns_conv2d_col_count(s), k = col / (s->out_h * s->out_w);
+  if (ns_conv2d_is_1x1(s) || col <= BAND_FLOATS || s->out_w <= 0) return 0;
+  int64_t rows = BAND_FLOATS / (k * s->out_w);
+  if (rows < 1) rows = 1;
+  int64_t min_cols = NS_GEMM_NC / 2 + 1;
+  if (rows * s->out_w < min_cols) rows = (min_cols + s->out_w - 1) / s->out_w;
+  return rows < s->out_h ? rows : 0;
+}
+
+static int64_t band_scratch(const ns_conv_plan *p) {
+  int64_t k = ns_conv2d_col_count(&p->shape) / (p->shape.out_h * p->shape.out_w);
+  int64_t one = (k * p->band_rows * p->shape.out_w + 15) / 16 * 16 + ns_gemm_scratch_floats(1);
+  return one * ns_kernel_threads(p->threads);
 }
 
 static int64_t gemm_scratch(const ns_conv_plan *p) {
@@ -30,6 +58,7 @@ void ns_conv_plan_choose(ns_conv_plan *p, const ns_conv2d_shape *s, int64_t num,
   p->threads = threads;
   p->cached = 0;
   p->wino_tile = p->space_to_depth = 0;
+  p->band_rows = 0;
   if (ns_depthwise_applies(s)) { /* no columns, no packing: at most a padded plane */
     p->algo = NS_CONV_DEPTHWISE;
     p->scratch_count = ns_depthwise_scratch_count(s, threads) + 16;
@@ -43,6 +72,11 @@ void ns_conv_plan_choose(ns_conv_plan *p, const ns_conv2d_shape *s, int64_t num,
     p->wino_tile = ns_winograd_tile(s);
     p->space_to_depth = s->stride_h > 1 || s->stride_w > 1;
     p->scratch_count = ns_winograd_scratch_count(s, num, threads);
+    return;
+  }
+  if ((p->band_rows = band_rows(s)) > 0) {
+    p->algo = NS_CONV_GEMM_BY_ROWS;
+    p->scratch_count = band_scratch(p);
     return;
   }
   p->algo = by_item(num, threads) ? NS_CONV_GEMM_BY_ITEM : NS_CONV_GEMM;
@@ -108,6 +142,42 @@ static void run_by_item(const ns_conv_plan *p, const float *w, const ns_conv_epi
   }
 }
 
+/* Bands of output rows as tasks over the items: each thread writes the
+ * columns of its band into its own buffer and multiplies them on its own
+ * (ns_conv2d_from_columns on a band: the same per-group products). */
+static void run_by_rows(const ns_conv_plan *p, const float *w, const ns_conv_epi *epi,
+                        const float *x, float *y, float *scratch) {
+  const ns_conv2d_shape *s = &p->shape;
+  ns_im2col_geom g = ns_conv2d_im2col_geom(s);
+  int64_t in_item = s->channels * s->height * s->width, spatial = s->out_h * s->out_w;
+  int64_t out_item = s->num_output * spatial, og = s->num_output / s->group;
+  int64_t kdim = s->channels / s->group * s->kernel_h * s->kernel_w;
+  int64_t bands = (s->out_h + p->band_rows - 1) / p->band_rows, tasks = p->num * bands;
+  int64_t col_floats = (kdim * s->group * p->band_rows * s->out_w + 15) / 16 * 16;
+  int64_t one = col_floats + ns_gemm_scratch_floats(1);
+  ns_conv_epi none = {NULL, NULL, 0};
+  if (!epi) epi = &none;
+  int nt = ns_kernel_threads(p->threads);
+  if (nt > tasks) nt = (int)tasks;
+#pragma omp parallel num_threads(nt)
+  {
+    float *col = scratch + (int64_t)omp_get_thread_num() * one, *pack = col + col_floats;
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t t = 0; t < tasks; t++) {
+      int64_t n = t / bands, y0 = t % bands * p->band_rows;
+      int64_t y1 = y0 + p->band_rows < s->out_h ? y0 + p->band_rows : s->out_h;
+      int64_t cols = (y1 - y0) * s->out_w;
+      ns_im2col_rows(&g, x + n * in_item, y0, y1, col);
+      for (int64_t gr = 0; gr < s->group; gr++) {
+        ns_gemm_epi ge = {epi->bias ? epi->bias + gr * og : NULL, NULL, epi->relu,
+                          epi->scale ? epi->scale + gr * og : NULL};
+        ns_gemm(og, cols, kdim, w + gr * og * kdim, kdim, col + gr * kdim * cols, cols, 0,
+                y + n * out_item + gr * og * spatial + y0 * s->out_w, spatial, &ge, pack, 1);
+      }
+    }
+  }
+}
+
 void ns_conv_plan_run(const ns_conv_plan *p, const float *w, const float *u,
                       const ns_conv_epi *epi, const float *x, float *y, float *scratch) {
   const ns_conv2d_shape *s = &p->shape;
@@ -118,6 +188,8 @@ void ns_conv_plan_run(const ns_conv_plan *p, const float *w, const float *u,
     ns_winograd_conv(s, p->num, w, u, epi, x, y, scratch, p->threads);
   } else if (p->algo == NS_CONV_GEMM_BY_ITEM) {
     run_by_item(p, w, epi, x, y, scratch);
+  } else if (p->algo == NS_CONV_GEMM_BY_ROWS) {
+    run_by_rows(p, w, epi, x, y, scratch);
   } else {
     int64_t in_item = s->channels * s->height * s->width;
     int64_t out_item = s->num_output * s->out_h * s->out_w;
@@ -131,6 +203,8 @@ const char *ns_conv_plan_name(const ns_conv_plan *p, char *buf, size_t size) {
     snprintf(buf, size, "GEMM");
   } else if (p->algo == NS_CONV_GEMM_BY_ITEM) {
     snprintf(buf, size, "GEMM by item");
+  } else if (p->algo == NS_CONV_GEMM_BY_ROWS) {
+    snprintf(buf, size, "GEMM by rows");
   } else if (p->algo == NS_CONV_DEPTHWISE) {
     snprintf(buf, size, "depthwise");
   } else {

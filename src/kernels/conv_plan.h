@@ -24,6 +24,7 @@
 typedef enum ns_conv_algo {
   NS_CONV_GEMM,         /* ns_conv2d per item, the threads inside each */
   NS_CONV_GEMM_BY_ITEM, /* ns_conv2d, whole items per thread */
+  NS_CONV_GEMM_BY_ROWS, /* im2col + GEMM by bands of output rows, a band per task */
   NS_CONV_WINOGRAD,     /* ns_winograd_conv */
   NS_CONV_DEPTHWISE     /* ns_depthwise_conv: one filter per channel */
 } ns_conv_algo;
@@ -44,6 +45,7 @@ typedef struct ns_conv_plan {
   int cached;            /* Winograd from the cache's weights */
   int wino_tile;         /* Winograd: m of F(m x m, r x r) */
   int space_to_depth;    /* Winograd: a strided kernel, rearranged */
+  int64_t band_rows;     /* GEMM by rows: output rows per band */
   int64_t scratch_count; /* floats; -1 on overflow */
   ns_conv_weight_cache cache;
 } ns_conv_plan;

@@ -20,5 +20,9 @@ int64_t ns_conv_out_size(int64_t in, int kernel, int pad, int stride, int dilati
 
 /* threads: OpenMP threads over channels (0 = all). */
 void ns_im2col(const ns_im2col_geom *g, const float *im, float *col, int threads);
+/* The columns of output rows [y0, y1) only, on the calling thread: col
+ * [channels * kernel_h * kernel_w][(y1 - y0) * out_w]. */
+void ns_im2col_rows(const ns_im2col_geom *g, const float *im, int64_t y0, int64_t y1,
+                    float *col);
 
 #endif
