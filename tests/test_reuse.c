@@ -128,6 +128,58 @@ static void test_resnet50_identical(void **state) {
   check_identical(state, "zoo/resnet50__deploy.prototxt", 1);
 }
 
+/* A Split's tops take its bottom's buffer (no copy) unless a later
+ * layer writes one of them in place: "c" feeds two convolutions (its
+ * Split's tops share c's buffer); "d" goes through a Split written in the
+ * prototxt whose second top a ReLU rewrites in place (Caffe's own Splits
+ * never meet that: an in-place layer there is "produced by multiple
+ * sources"), so its tops keep their own buffers: shared, the ReLU would
+ * change what the first top's convolution reads.  The input "x" feeds
+ * two layers: its Split's tops read the caller's buffer.  Outputs
+ * bit-identical to the plain net's either way. */
+static const char split_net[] =
+    "name: 'splits'\n"
+    "layer { name: 'in' type: 'Input' top: 'x' input_param { shape { dim: 1 dim: 2 dim: 6 dim: 6 } } }\n"
+    "layer { name: 'c' type: 'Convolution' bottom: 'x' top: 'c' convolution_param { num_output: 3 kernel_size: 3 pad: 1 } }\n"
+    "layer { name: 'a' type: 'Convolution' bottom: 'c' top: 'a' convolution_param { num_output: 2 kernel_size: 1 } }\n"
+    "layer { name: 'b' type: 'Convolution' bottom: 'c' top: 'b' convolution_param { num_output: 2 kernel_size: 1 } }\n"
+    "layer { name: 'ab' type: 'Eltwise' bottom: 'a' bottom: 'b' top: 'd' }\n"
+    "layer { name: 'sp' type: 'Split' bottom: 'd' top: 'd1' top: 'd2' }\n"
+    "layer { name: 'r' type: 'ReLU' bottom: 'd2' top: 'd2' }\n"
+    "layer { name: 'e' type: 'Convolution' bottom: 'd1' top: 'e' convolution_param { num_output: 2 kernel_size: 1 } }\n"
+    "layer { name: 'de' type: 'Concat' bottom: 'd2' bottom: 'e' top: 'out' }\n"
+    "layer { name: 'px' type: 'Pooling' bottom: 'x' top: 'px' pooling_param { pool: AVE global_pooling: true } }\n";
+
+static void test_split_tops_share(void **state) {
+  tu_fixture *f = *state;
+  char *dir = tu_mkdtemp(), path[4096];
+  assert_non_null(dir);
+  tu_path(path, sizeof path, dir, "splits.prototxt");
+  assert_int_equal(tu_write_file(path, split_net, sizeof split_net - 1), 0);
+  ns_net *plain = build(f->ctx, path, 0, 1), *reusing = build(f->ctx, path, 1, 1);
+  assert_int_equal(ns_net_forward(f->ctx, plain), NS_OK);
+  assert_int_equal(ns_net_forward(f->ctx, reusing), NS_OK);
+  assert_outputs_equal(reusing, plain);
+  int c = ns_net_find_blob(reusing, "c"), x = ns_net_find_blob(reusing, "x");
+  int shared_tops = 0, input_tops = 0, own_tops = 0;
+  for (int b = 0; b < ns_net_blob_count(reusing); b++) {
+    const char *name = ns_net_blob(reusing, b).name;
+    if (strncmp(name, "c_", 2) == 0 && strstr(name, "_split_"))
+      shared_tops += ns_net_blob(reusing, b).data == ns_net_blob(reusing, c).data;
+    if (strncmp(name, "x_", 2) == 0 && strstr(name, "_split_"))
+      input_tops += ns_net_blob(reusing, b).data == ns_net_blob(reusing, x).data;
+    if (!strcmp(name, "d1") || !strcmp(name, "d2"))
+      own_tops += ns_net_blob(reusing, b).data != ns_net_blob(reusing, ns_net_find_blob(reusing, "d")).data;
+  }
+  assert_int_equal(shared_tops, 2);
+  assert_int_equal(input_tops, 2); /* a net input's Split: the caller's buffer */
+  assert_int_equal(own_tops, 2);
+  ns_net_destroy(plain);
+  ns_net_destroy(reusing);
+  tu_rmtree(dir);
+  free(dir);
+}
+
 /* An intermediate is flagged shared; a forward from the middle and a
  * backward fail clearly; turning reuse off gives the intermediates their
  * values back after a forward (conv1 equal to the plain net's). */
@@ -166,6 +218,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_googlenet_identical, tu_fixture_setup,
                                       tu_fixture_teardown),
       cmocka_unit_test_setup_teardown(test_resnet50_identical, tu_fixture_setup,
+                                      tu_fixture_teardown),
+      cmocka_unit_test_setup_teardown(test_split_tops_share, tu_fixture_setup,
                                       tu_fixture_teardown),
       cmocka_unit_test_setup_teardown(test_intermediates_with_reuse, tu_fixture_setup,
                                       tu_fixture_teardown),

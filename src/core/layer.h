@@ -89,6 +89,10 @@ typedef struct ns_layer_ops {
    * data (Filter, as Caffe's Reshape inside Forward): the net then
    * re-runs the reshape of every later layer after this one's forward. */
   int reshapes_in_forward;
+  /* 1 when every top is a copy of bottom 0 (Split): with activation reuse
+   * the tops may then share the bottom's buffer (core/net_reuse.c), and
+   * forward copies only into a top that does not. */
+  int tops_copy_bottom;
   /* The ONNX export: writes the nodes that compute this layer's tops
    * from its bottoms through the builder of export/onnx_graph.h; NULL:
    * the layer cannot be exported (the export fails naming it). */

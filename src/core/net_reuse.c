@@ -11,9 +11,10 @@
 #include "core/net.h"
 
 /* Per blob: the layer that first writes it, the last layer that touches
- * it, and whether it may share (0 for inputs and outputs). */
+ * it, whether it may share (0 for inputs and outputs), and the blob whose
+ * buffer it uses (itself, or a Split's bottom for the Split's tops). */
 typedef struct lifetime {
-  int first, last, shared;
+  int first, last, shared, root;
 } lifetime;
 
 static int blob_index(const ns_net *net, const ns_blob *b) {
@@ -22,7 +23,7 @@ static int blob_index(const ns_net *net, const ns_blob *b) {
 
 static void lifetimes(const ns_net *net, lifetime *lt) {
   int *last_is_top = (int *)&lt[net->n_blobs]; /* scratch after the array */
-  for (int b = 0; b < net->n_blobs; b++) lt[b] = (lifetime){-1, -1, 0};
+  for (int b = 0; b < net->n_blobs; b++) lt[b] = (lifetime){-1, -1, 0, b};
   for (int i = 0; i < net->n_layers; i++) {
     const ns_layer *l = &net->layers[i];
     for (int j = 0; j < l->n_bottom; j++) {
@@ -38,6 +39,41 @@ static void lifetimes(const ns_net *net, lifetime *lt) {
     }
   }
   for (int b = 0; b < net->n_blobs; b++) lt[b].shared = lt[b].first >= 0 && !last_is_top[b];
+}
+
+/* Whether a layer after layer i writes blob b in place (a top that is
+ * also its bottom): a buffer a Split's bottom and tops share must not
+ * change once the Split has run. */
+static int written_in_place_after(const ns_net *net, int i, const ns_blob *b) {
+  for (int k = i + 1; k < net->n_layers; k++) {
+    const ns_layer *l = &net->layers[k];
+    for (int t = 0; t < l->n_top; t++)
+      for (int j = 0; j < l->n_bottom; j++)
+        if (l->top[t] == b && l->bottom[j] == b) return 1;
+  }
+  return 0;
+}
+
+/* A Split's tops share its bottom's buffer (no copy) when all of them
+ * take part in the plan and none is written in place later: the bottom
+ * then lives until the last reader of any top (a net input lives on
+ * anyway). */
+static void alias_split_tops(const ns_net *net, lifetime *lt) {
+  for (int i = 0; i < net->n_layers; i++) {
+    const ns_layer *l = &net->layers[i];
+    if (!l->ops->tops_copy_bottom) continue;
+    int root = lt[blob_index(net, l->bottom[0])].root;
+    /* the root: a planned blob, or a net input (the caller's buffer) */
+    int ok = (lt[root].shared || lt[root].first == -2) &&
+             !written_in_place_after(net, i, l->bottom[0]);
+    for (int t = 0; ok && t < l->n_top; t++)
+      ok = lt[blob_index(net, l->top[t])].shared && !written_in_place_after(net, i, l->top[t]);
+    for (int t = 0; ok && t < l->n_top; t++) {
+      lifetime *top = &lt[blob_index(net, l->top[t])];
+      top->root = root;
+      if (top->last > lt[root].last) lt[root].last = top->last;
+    }
+  }
 }
 
 static int reshapes_in_forward(const ns_net *net) {
@@ -69,7 +105,7 @@ static int assign(const ns_net *net, const lifetime *lt, int *buf_of, int64_t *c
   int n = 0;
   for (int i = 0; i < net->n_layers; i++) {
     for (int b = 0; b < net->n_blobs; b++) {
-      if (!lt[b].shared || lt[b].first != i) continue;
+      if (!lt[b].shared || lt[b].first != i || lt[b].root != b) continue;
       int64_t need = net->blobs[b]->count > 0 ? net->blobs[b]->count : 1;
       int best = -1, largest = -1;
       for (int k = 0; k < n; k++) {
@@ -87,8 +123,9 @@ static int assign(const ns_net *net, const lifetime *lt, int *buf_of, int64_t *c
       buf_of[b] = best;
     }
     for (int b = 0; b < net->n_blobs; b++)
-      if (lt[b].shared && lt[b].last == i) busy[buf_of[b]] = 0;
+      if (lt[b].shared && lt[b].last == i && lt[b].root == b) busy[buf_of[b]] = 0;
   }
+  for (int b = 0; b < net->n_blobs; b++) buf_of[b] = buf_of[lt[b].root];
   return n;
 }
 
@@ -110,7 +147,8 @@ static ns_status make_pool(ns_ctx *ctx, ns_net *net, const lifetime *lt) {
     for (int b = 0; st == NS_OK && b < nb; b++) {
       if (!lt[b].shared) continue;
       ns_blob *blob = net->blobs[b];
-      blob->data = net->pool[buf_of[b]];
+      const ns_blob *root = net->blobs[lt[b].root];
+      blob->data = lt[lt[b].root].shared ? net->pool[buf_of[b]] : root->data;
       blob->capacity = blob->count;
       blob->borrowed = 1;
     }
@@ -134,6 +172,7 @@ ns_status ns_net_reshape_reusing(ns_ctx *ctx, ns_net *net) {
   lifetime *lt = ns_calloc(ctx, (size_t)net->n_blobs * 2 + 1, sizeof *lt);
   if (!lt) return ctx->status;
   lifetimes(net, lt);
+  alias_split_tops(net, lt);
   int plan = !reshapes_in_forward(net);
   ns_status st = NS_OK;
   for (int i = 0; st == NS_OK && i < net->n_layers; i++) {

@@ -1,5 +1,6 @@
 /* Split: one bottom fanned out to several tops.  Caffe shares the data;
- * we copy it, which costs little and keeps tops independent. */
+ * we copy it, which keeps tops independent, except where activation reuse
+ * has given a top the bottom's own buffer (core/net_reuse.c). */
 #include <string.h>
 
 #include "core/layer.h"
@@ -26,7 +27,8 @@ static ns_status split_forward(ns_ctx *ctx, ns_layer *l) {
   const ns_blob *b = l->bottom[0];
   if (b->count == 0) return NS_OK;
   for (int i = 0; i < l->n_top; i++)
-    memcpy(l->top[i]->data, b->data, (size_t)b->count * sizeof(float));
+    if (l->top[i]->data != b->data)
+      memcpy(l->top[i]->data, b->data, (size_t)b->count * sizeof(float));
   return NS_OK;
 }
 
@@ -54,5 +56,6 @@ const ns_layer_ops ns_split_ops = {
     .forward = split_forward,
     .backward = split_backward,
     .geometry = ns_layer_geometry_pointwise,
+    .tops_copy_bottom = 1,
     .export_onnx = ns_onnx_export_split,
 };
