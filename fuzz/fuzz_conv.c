@@ -102,7 +102,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (relu)
     for (int64_t i = 0; i < ycount; i++) ref[i] = ref[i] < 0.0f ? 0.0f : ref[i];
 
-  ns_conv_epi epi = {NULL, bias, relu};
+  ns_conv_epi epi = {NULL, bias, NULL, relu};
   if (ns_winograd_applies(&s)) {
     float *sc = aligned(ns_winograd_scratch_count(&s, num, threads));
     float *u = aligned(ns_winograd_weights_count(&s));

@@ -162,17 +162,26 @@ static void apply_epi(float *ref, int64_t m, int64_t n, const float *rs, const f
     }
 }
 
-/* A convolution's epilogue on num reference items of [channels, plane]. */
+/* A convolution's epilogue on num reference items of [channels, plane]:
+ * scale, bias, the residual (shaped as ref), ReLU, in that order. */
 static void apply_conv_epi(float *ref, int64_t num, int64_t channels, int64_t plane,
                            const ns_conv_epi *epi) {
   for (int64_t n = 0; n < num; n++)
-    apply_epi(ref + n * channels * plane, channels, plane, epi->scale, epi->bias, NULL, epi->relu);
+    for (int64_t c = 0; c < channels; c++)
+      for (int64_t j = 0; j < plane; j++) {
+        int64_t i = (n * channels + c) * plane + j;
+        float v = ref[i] * (epi->scale ? epi->scale[c] : 1.0f);
+        v += epi->bias ? epi->bias[c] : 0.0f;
+        v += epi->residual ? epi->residual[i] : 0.0f;
+        ref[i] = epi->relu && v < 0.0f ? 0.0f : v;
+      }
 }
 
 /* Our packed GEMM on random odd shapes (edges of the 6 x 16 tiles, K over
  * the 512- and 1024-wide slices, N over the 128-wide blocks, one column,
- * padded leading dimensions), with each epilogue, on both paths; 1 and 3
- * threads agree bit for bit. */
+ * padded leading dimensions), with each epilogue (row scale, biases, a
+ * residual laid out as C, ReLU), on both paths; 1 and 3 threads agree
+ * bit for bit. */
 static void test_pgemm_random(void **state) {
   rnd r = {0x5eed1u};
   for (int path = 0; path < 2; path++) {
@@ -202,16 +211,23 @@ static void test_pgemm_random(void **state) {
       float *ref = zeros((int64_t)m * n), *c1 = zeros((int64_t)m * ldc);
       float *c3 = zeros((int64_t)m * ldc), *got = zeros((int64_t)m * n);
       float *sc = scratch(ns_gemm_scratch_floats(3));
-      ns_gemm_epi epi = {bias == 1 ? rb : NULL, bias == 2 ? cb : NULL, relu, scaled ? rs : NULL};
+      float *res = rnd_array(&rsr, (int64_t)m * ldc, -1, 1); /* laid out as C */
+      ns_gemm_epi epi = {bias == 1 ? rb : NULL, bias == 2 ? cb : NULL, relu, scaled ? rs : NULL,
+                         rnd_int(&rsr, 0, 1) ? res : NULL};
       ns_gemm(m, n, k, a, lda, b, ldb, tb, c1, ldc, &epi, sc, 1);
       ns_gemm(m, n, k, a, lda, b, ldb, tb, c3, ldc, &epi, sc, 3);
       ns_ref_gemm(0, 0, m, n, k, ad, bd, ref);
-      apply_epi(ref, m, n, epi.row_scale, epi.row_bias, epi.col_bias, relu);
+      apply_epi(ref, m, n, epi.row_scale, epi.row_bias, epi.col_bias, 0);
+      for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) {
+          float v = ref[i * n + j] + (epi.residual ? res[i * ldc + j] : 0.0f);
+          ref[i * n + j] = relu && v < 0.0f ? 0.0f : v;
+        }
       for (int i = 0; i < m; i++) memcpy(got + i * n, c1 + i * ldc, (size_t)n * sizeof(float));
       expect_close(got, ref, (int64_t)m * n, path ? "pgemm avx2" : "pgemm portable");
       expect_same_bits(c1, c3, (int64_t)m * ldc, "pgemm");
-      free(a), free(b), free(rb), free(cb), free(rs), free(ad), free(bd), free(ref), free(c1);
-      free(c3), free(got), free_scratch(sc);
+      free(a), free(b), free(rb), free(cb), free(rs), free(res), free(ad), free(bd), free(ref);
+      free(c1), free(c3), free(got), free_scratch(sc);
     }
   }
   unsetenv("NETSURG_PORTABLE");
@@ -298,7 +314,9 @@ static void run_conv_case(const ns_conv2d_shape *s, rnd *r, const char *what) {
   float *y1 = zeros(ycount), *y3 = zeros(ycount), *ref = zeros(ycount);
   float *col = scratch(ns_conv2d_scratch_count(s, 3));
   int with_bias = rnd_int(r, 0, 3) != 0, relu = rnd_int(r, 0, 1), scaled = rnd_int(r, 0, 1);
-  ns_conv_epi epi = {scaled ? scale : NULL, with_bias ? bias : NULL, relu};
+  float *res = rnd_array(r, ycount, -1, 1);
+  ns_conv_epi epi = {scaled ? scale : NULL, with_bias ? bias : NULL,
+                     rnd_int(r, 0, 1) ? res : NULL, relu};
   ns_ref_conv2d(s, w, NULL, x, ref);
   apply_conv_epi(ref, 1, s->num_output, s->out_h * s->out_w, &epi);
   for (int path = 0; path < 2; path++) {
@@ -309,7 +327,8 @@ static void run_conv_case(const ns_conv2d_shape *s, rnd *r, const char *what) {
     expect_same_bits(y1, y3, ycount, what);
   }
   unsetenv("NETSURG_PORTABLE");
-  free(w), free(bias), free(scale), free(x), free(y1), free(y3), free(ref), free_scratch(col);
+  free(w), free(bias), free(scale), free(res), free(x), free(y1), free(y3), free(ref);
+  free_scratch(col);
 }
 
 static void set_out(ns_conv2d_shape *s) {
@@ -366,7 +385,9 @@ static void run_wino_case(const ns_conv2d_shape *s, int64_t num, rnd *r, int dra
                              : ns_conv2d_batch_scratch_count(s, num, 0, 3));
   float *u = scratch(ns_winograd_weights_count(s));
   int relu = draw_relu ? rnd_int(r, 0, 1) : 0;
-  ns_conv_epi epi = {rnd_int(&rs, 0, 1) ? scale : NULL, bias, relu};
+  float *res = rnd_array(&rs, ycount, -1, 1); /* the residual pass after Winograd */
+  int with_res = rnd_int(&rs, 0, 1) && !direct; /* the residual is the plan's, not Winograd's */
+  ns_conv_epi epi = {rnd_int(&rs, 0, 1) ? scale : NULL, bias, with_res ? res : NULL, relu};
   for (int64_t n = 0; n < num; n++) ns_ref_conv2d(s, w, NULL, x + n * in_item, ref + n * out_item);
   apply_conv_epi(ref, num, s->num_output, s->out_h * s->out_w, &epi);
   float *absum = abs_conv(s, num, w, wcount, x);
@@ -390,7 +411,7 @@ static void run_wino_case(const ns_conv2d_shape *s, int64_t num, rnd *r, int dra
     expect_same_bits(y1, y3, ycount, what);
   }
   unsetenv("NETSURG_PORTABLE");
-  free(w), free(bias), free(scale), free(x), free(y1), free(y3), free(ref), free(absum),
+  free(w), free(bias), free(scale), free(res), free(x), free(y1), free(y3), free(ref), free(absum),
       free_scratch(sc), free_scratch(u);
 }
 
@@ -485,7 +506,7 @@ static void test_conv_batch_items(void **state) {
     float *y1 = zeros(num * out_item), *y3 = zeros(num * out_item), *ref = zeros(num * out_item);
     float *sc = scratch(ns_conv2d_batch_scratch_count(&s, num, 0, 3));
     for (int64_t n = 0; n < num; n++) ns_ref_conv2d(&s, w, bias, x + n * in_item, ref + n * out_item);
-    ns_conv_epi epi = {NULL, bias, 0};
+    ns_conv_epi epi = {NULL, bias, NULL, 0};
     ns_conv2d_batch(&s, num, w, NULL, &epi, x, y1, sc, 1);
     ns_conv2d_batch(&s, num, w, NULL, &epi, x, y3, sc, 3);
     expect_close(y1, ref, num * out_item, "conv batch");
@@ -674,22 +695,26 @@ static void test_conv_by_rows(void **state) {
     float *whole = zeros(num * out_item);
     float *sc = scratch(ns_conv2d_batch_scratch_count(s, num, 0, 3));
     float *col = scratch(ns_conv2d_scratch_count(s, 1));
-    ns_conv_epi epi = {t == 1 ? scale : NULL, bias, (int)t % 2};
+    float *res = rnd_array(&r, num * out_item, -1, 1);
+    ns_conv_epi epi = {t == 1 ? scale : NULL, bias, t != 1 ? res : NULL, (int)t % 2};
     for (int64_t n = 0; n < num; n++) ns_ref_conv2d(s, w, NULL, x + n * in_item, ref + n * out_item);
     apply_conv_epi(ref, num, s->num_output, s->out_h * s->out_w, &epi);
     for (int path = 0; path < 2; path++) {
       if (!set_path(path)) continue;
       ns_conv2d_batch(s, num, w, NULL, &epi, x, y1, sc, 1);
       ns_conv2d_batch(s, num, w, NULL, &epi, x, y3, sc, 3);
-      for (int64_t n = 0; n < num; n++)
-        ns_conv2d(s, w, &epi, x + n * in_item, whole + n * out_item, col, 1);
+      for (int64_t n = 0; n < num; n++) {
+        ns_conv_epi item = epi;
+        if (item.residual) item.residual += n * out_item;
+        ns_conv2d(s, w, &item, x + n * in_item, whole + n * out_item, col, 1);
+      }
       expect_close(y1, ref, num * out_item, path ? "by rows avx2" : "by rows portable");
       expect_same_bits(y1, y3, num * out_item, "by rows threads");
       expect_same_bits(y1, whole, num * out_item, "by rows against the whole item");
     }
     unsetenv("NETSURG_PORTABLE");
-    free(w), free(bias), free(scale), free(x), free(y1), free(y3), free(ref), free(whole);
-    free_scratch(sc), free_scratch(col);
+    free(w), free(bias), free(scale), free(res), free(x), free(y1), free(y3), free(ref);
+    free(whole), free_scratch(sc), free_scratch(col);
   }
 }
 
@@ -725,8 +750,10 @@ static void test_conv_depthwise(void **state) {
     int with_bias = rnd_int(&r, 0, 1), relu = rnd_int(&r, 0, 1);
     for (int64_t n = 0; n < num; n++)
       ns_ref_conv2d(&s, w, with_bias ? bias : NULL, x + n * in_item, ref + n * out_item);
+    float *res = rnd_array(&r, num * out_item, -1, 1); /* the residual pass after depthwise */
+    ns_conv_epi epi = {NULL, with_bias ? bias : NULL, t % 3 == 0 ? res : NULL, relu};
+    for (int64_t i = 0; epi.residual && i < num * out_item; i++) ref[i] += res[i];
     if (relu) apply_epi(ref, 1, num * out_item, NULL, NULL, NULL, 1);
-    ns_conv_epi epi = {NULL, with_bias ? bias : NULL, relu};
     for (int path = 0; path < 2; path++) {
       if (!set_path(path)) continue;
       ns_conv2d_batch(&s, num, w, NULL, &epi, x, y1, sc, 1);
@@ -735,7 +762,7 @@ static void test_conv_depthwise(void **state) {
       expect_same_bits(y1, y3, num * out_item, "depthwise threads");
     }
     unsetenv("NETSURG_PORTABLE");
-    free(w), free(bias), free(x), free(y1), free(y3), free(ref), free_scratch(sc);
+    free(w), free(bias), free(res), free(x), free(y1), free(y3), free(ref), free_scratch(sc);
   }
   /* one channel, or a channel multiplier, is not depthwise */
   ns_conv2d_shape one = {1, 8, 8, 1, 1, 3, 3, 1, 1, 1, 1, 1, 1, 8, 8};

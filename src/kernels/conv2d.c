@@ -59,12 +59,14 @@ void ns_conv2d_from_columns(const ns_conv2d_shape *s, const float *w, const ns_c
                             const float *cols, float *y, float *pack, int threads) {
   int64_t og = s->num_output / s->group;
   int64_t kdim = s->channels / s->group * s->kernel_h * s->kernel_w, spatial = s->out_h * s->out_w;
-  ns_conv_epi none = {NULL, NULL, 0};
+  ns_conv_epi none = {NULL, NULL, NULL, 0};
   if (!epi) epi = &none;
   for (int64_t g = 0; g < s->group; g++) {
-    /* Scale, bias (as Caffe, after the sum) and ReLU in the GEMM's epilogue. */
+    /* Scale, bias (as Caffe, after the sum), residual and ReLU in the
+     * GEMM's epilogue. */
     ns_gemm_epi ge = {epi->bias ? epi->bias + g * og : NULL, NULL, epi->relu,
-                      epi->scale ? epi->scale + g * og : NULL};
+                      epi->scale ? epi->scale + g * og : NULL,
+                      epi->residual ? epi->residual + g * og * spatial : NULL};
     ns_gemm(og, spatial, kdim, w + g * og * kdim, kdim, cols + g * kdim * spatial, spatial, 0,
             y + g * og * spatial, spatial, &ge, pack, threads);
   }

@@ -37,13 +37,14 @@ ns_col2im_geom ns_conv2d_col2im_geom(const ns_conv2d_shape *s);
 int64_t ns_conv2d_scratch_count(const ns_conv2d_shape *s, int threads);
 
 /* What a convolution's forward does to its sums, per output channel c:
- * y = sum scale[c] + bias[c] (scale NULL: 1, bias NULL: 0; the multiply
- * and the add rounded apart), then max(0, y) when relu (a following
- * in-place ReLU, fused).  scale carries a folded BatchNorm and Scale
- * (core/net.c), in the kernels' registers instead of a pass over y.  A
- * NULL epilogue is all three absent. */
+ * y = sum scale[c] + bias[c] (scale NULL: 1, bias NULL: 0), + residual
+ * (an array shaped as y, or NULL), each step rounded apart, then max(0, y)
+ * when relu (a following in-place ReLU, fused).  scale carries a folded
+ * BatchNorm and Scale, residual a folded Eltwise sum (core/net.c), in the
+ * kernels' registers instead of passes over y.  A NULL epilogue is all
+ * absent. */
 typedef struct ns_conv_epi {
-  const float *scale, *bias;
+  const float *scale, *bias, *residual;
   int relu;
 } ns_conv_epi;
 

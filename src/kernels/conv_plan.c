@@ -127,6 +127,14 @@ const float *ns_conv_plan_weights(ns_ctx *ctx, ns_conv_plan *p, const float *w, 
   return c->u;
 }
 
+/* epi for item n: its residual moved to the item (NULL stays NULL). */
+static ns_conv_epi item_epi(const ns_conv_epi *epi, int64_t n, int64_t out_item) {
+  ns_conv_epi e = {NULL, NULL, NULL, 0};
+  if (epi) e = *epi;
+  if (e.residual) e.residual += n * out_item;
+  return e;
+}
+
 static void run_by_item(const ns_conv_plan *p, const float *w, const ns_conv_epi *epi,
                         const float *x, float *y, float *scratch) {
   const ns_conv2d_shape *s = &p->shape;
@@ -137,8 +145,10 @@ static void run_by_item(const ns_conv_plan *p, const float *w, const ns_conv_epi
   {
     float *mine = scratch + (int64_t)omp_get_thread_num() * one;
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t n = 0; n < p->num; n++)
-      ns_conv2d(s, w, epi, x + n * in_item, y + n * out_item, mine, 1);
+    for (int64_t n = 0; n < p->num; n++) {
+      ns_conv_epi e = item_epi(epi, n, out_item);
+      ns_conv2d(s, w, &e, x + n * in_item, y + n * out_item, mine, 1);
+    }
   }
 }
 
@@ -155,7 +165,7 @@ static void run_by_rows(const ns_conv_plan *p, const float *w, const ns_conv_epi
   int64_t bands = (s->out_h + p->band_rows - 1) / p->band_rows, tasks = p->num * bands;
   int64_t col_floats = (kdim * s->group * p->band_rows * s->out_w + 15) / 16 * 16;
   int64_t one = col_floats + ns_gemm_scratch_floats(1);
-  ns_conv_epi none = {NULL, NULL, 0};
+  ns_conv_epi none = {NULL, NULL, NULL, 0};
   if (!epi) epi = &none;
   int nt = ns_kernel_threads(p->threads);
   if (nt > tasks) nt = (int)tasks;
@@ -169,18 +179,43 @@ static void run_by_rows(const ns_conv_plan *p, const float *w, const ns_conv_epi
       int64_t cols = (y1 - y0) * s->out_w;
       ns_im2col_rows(&g, x + n * in_item, y0, y1, col);
       for (int64_t gr = 0; gr < s->group; gr++) {
+        int64_t at = n * out_item + gr * og * spatial + y0 * s->out_w;
         ns_gemm_epi ge = {epi->bias ? epi->bias + gr * og : NULL, NULL, epi->relu,
-                          epi->scale ? epi->scale + gr * og : NULL};
-        ns_gemm(og, cols, kdim, w + gr * og * kdim, kdim, col + gr * kdim * cols, cols, 0,
-                y + n * out_item + gr * og * spatial + y0 * s->out_w, spatial, &ge, pack, 1);
+                          epi->scale ? epi->scale + gr * og : NULL,
+                          epi->residual ? epi->residual + at : NULL};
+        ns_gemm(og, cols, kdim, w + gr * og * kdim, kdim, col + gr * kdim * cols, cols, 0, y + at,
+                spatial, &ge, pack, 1);
       }
     }
   }
 }
 
+/* y += r, then max(0, .) when relu (NaN passes), over n floats in
+ * blocks shared out among the threads: the residual of the kernels whose
+ * epilogue has none (Winograd, depthwise). */
+static void add_residual(float *y, const float *r, int64_t n, int relu, int threads) {
+  enum { BLOCK = 4096 };
+  int64_t blocks = (n + BLOCK - 1) / BLOCK;
+  int nt = ns_kernel_threads(threads);
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1 && blocks > 1)
+  for (int64_t k = 0; k < blocks; k++)
+    for (int64_t j = k * BLOCK; j < n && j < (k + 1) * BLOCK; j++) {
+      float v = y[j] + r[j];
+      y[j] = relu && v < 0.0f ? 0.0f : v;
+    }
+}
+
 void ns_conv_plan_run(const ns_conv_plan *p, const float *w, const float *u,
                       const ns_conv_epi *epi, const float *x, float *y, float *scratch) {
   const ns_conv2d_shape *s = &p->shape;
+  if (epi && epi->residual && (p->algo == NS_CONV_DEPTHWISE || p->algo == NS_CONV_WINOGRAD)) {
+    ns_conv_epi first = *epi; /* the residual, then the ReLU, after the kernel */
+    first.residual = NULL, first.relu = 0;
+    ns_conv_plan_run(p, w, u, &first, x, y, scratch);
+    add_residual(y, epi->residual, p->num * s->num_output * s->out_h * s->out_w, epi->relu,
+                 p->threads);
+    return;
+  }
   if (p->algo == NS_CONV_DEPTHWISE) {
     ns_depthwise_conv(s, p->num, w, epi ? epi->bias : NULL, x, y, epi && epi->relu, scratch,
                       p->threads);
@@ -194,7 +229,10 @@ void ns_conv_plan_run(const ns_conv_plan *p, const float *w, const float *u,
     int64_t in_item = s->channels * s->height * s->width;
     int64_t out_item = s->num_output * s->out_h * s->out_w;
     for (int64_t n = 0; n < p->num; n++)
-      ns_conv2d(s, w, epi, x + n * in_item, y + n * out_item, scratch, p->threads);
+      {
+        ns_conv_epi e = item_epi(epi, n, out_item);
+        ns_conv2d(s, w, &e, x + n * in_item, y + n * out_item, scratch, p->threads);
+      }
   }
 }
 

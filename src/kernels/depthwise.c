@@ -218,10 +218,12 @@ static inline __attribute__((always_inline)) void pad_copy(const ns_conv2d_shape
  * where inlined); in: the first input row of its window, rows ws apart.
  * A row of at least 8 ends with a vector that overlaps the one before
  * (its lanes compute the same sums, so the columns written twice get the
- * same bits): no scalar tail. */
+ * same bits): no scalar tail.  A shorter row stores 8 anyway while they
+ * land inside the plane (its later rows, written after), never past it:
+ * the next plane may be another thread's. */
 static inline __attribute__((always_inline)) void padded_row_out(
     const ns_conv2d_shape *s, const float *w, float b, const float *in, int64_t ws, float *row,
-    int relu, int last_row, const int sw) {
+    int relu, int64_t room, const int sw) {
   int64_t ow = s->out_w;
   for (int64_t ox0 = 0; ox0 < ow; ox0 += 8) {
     int64_t ox = ox0 + 8 > ow && ow >= 8 ? ow - 8 : ox0;
@@ -237,7 +239,7 @@ static inline __attribute__((always_inline)) void padded_row_out(
       const v8 zero = {0};
       acc = (v8)((v8i)acc & ~(acc < zero)); /* NaN compares false: passes */
     }
-    if (ox + 8 <= ow || !last_row) { /* past the end: the next row, written later */
+    if (ox + 8 <= room) { /* past the row's end: the plane's next rows, written later */
       __builtin_memcpy(row + ox, &acc, sizeof acc);
     } else {
       float t[8];
@@ -254,11 +256,11 @@ static inline __attribute__((always_inline)) void padded_plane(const ns_conv2d_s
   int64_t ws = padded_row(s);
   for (int64_t oy = 0; oy < s->out_h; oy++) {
     const float *in = buf + oy * s->stride_h * ws;
-    int last = oy == s->out_h - 1;
+    int64_t room = (s->out_h - oy) * s->out_w; /* floats from this row to the plane's end */
     if (s->stride_w == 1)
-      padded_row_out(s, w, b, in, ws, y + oy * s->out_w, relu, last, 1);
+      padded_row_out(s, w, b, in, ws, y + oy * s->out_w, relu, room, 1);
     else
-      padded_row_out(s, w, b, in, ws, y + oy * s->out_w, relu, last, 2);
+      padded_row_out(s, w, b, in, ws, y + oy * s->out_w, relu, room, 2);
   }
 }
 

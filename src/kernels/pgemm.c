@@ -38,8 +38,7 @@ int ns_gemm_avx2(void) {
 /* Portable micro-kernels: the same tiles and order of sums (without FMA).
  * Row r of A at a[r], elements `step` apart (1: in place, MR: packed). */
 static void tile_c(int64_t kc, const float *const *a, int64_t step, const float *b, float *c,
-                   int64_t ldc, int load_c, const float *rs, const float *rb, const float *cb,
-                   int relu) {
+                   int64_t ldc, int load_c, const ns_gemm_tile_epi *e) {
   float acc[MR][NR];
   for (int r = 0; r < MR; r++)
     for (int j = 0; j < NR; j++) acc[r][j] = load_c ? c[r * ldc + j] : 0.0f;
@@ -51,22 +50,23 @@ static void tile_c(int64_t kc, const float *const *a, int64_t step, const float 
   for (int r = 0; r < MR; r++)
     for (int j = 0; j < NR; j++) {
       float v = acc[r][j];
-      if (rs) v *= rs[r];
-      if (rb) v += rb[r];
-      if (cb) v += cb[j];
-      if (relu) v = v < 0.0f ? 0.0f : v;
+      if (e && e->rs) v *= e->rs[r];
+      if (e && e->rb) v += e->rb[r];
+      if (e && e->cb) v += e->cb[j];
+      if (e && e->res) v += e->res[r * ldc + j];
+      if (e && e->relu) v = v < 0.0f ? 0.0f : v;
       c[r * ldc + j] = v;
     }
 }
 
 static void ukernel_c(int64_t kc, const float *const *a, const float *b, float *c, int64_t ldc,
-                      int load_c, const float *rs, const float *rb, const float *cb, int relu) {
-  tile_c(kc, a, 1, b, c, ldc, load_c, rs, rb, cb, relu);
+                      int load_c, const ns_gemm_tile_epi *epi) {
+  tile_c(kc, a, 1, b, c, ldc, load_c, epi);
 }
 
 static void ukernel_packed_c(int64_t kc, const float *a, const float *b, float *c, int64_t ldc) {
   const float *rows[MR] = {a, a + 1, a + 2, a + 3, a + 4, a + 5};
-  tile_c(kc, rows, MR, b, c, ldc, 0, NULL, NULL, NULL, 0);
+  tile_c(kc, rows, MR, b, c, ldc, 0, NULL);
 }
 
 ns_gemm_packed_kernel ns_gemm_packed_micro_kernel(void) {
@@ -135,30 +135,37 @@ static void gemm_task(const gemm_plan *g, int64_t i0, int64_t i1, int64_t j0, in
         rs[r] = g->epi.row_scale ? g->epi.row_scale[ri] : 1.0f;
         rb[r] = g->epi.row_bias ? g->epi.row_bias[ri] : 0.0f;
       }
-      const float *rsp = last && g->epi.row_scale ? rs : NULL;
-      const float *rbp = last && g->epi.row_bias ? rb : NULL;
       for (int64_t q = 0; q < panels; q++) {
         int64_t j = j0 + q * NR, cols = nc - q * NR < NR ? nc - q * NR : NR;
         const float *bp = pack + q * kc * NR;
-        const float *cbp = last && g->epi.col_bias ? g->epi.col_bias + j : NULL;
-        int relu = last && g->epi.relu;
         float *c = g->c + i * g->ldc + j;
+        ns_gemm_tile_epi e = {g->epi.row_scale ? rs : NULL, g->epi.row_bias ? rb : NULL,
+                              g->epi.col_bias ? g->epi.col_bias + j : NULL,
+                              g->epi.residual ? g->epi.residual + i * g->ldc + j : NULL,
+                              g->epi.relu};
+        const ns_gemm_tile_epi *ep = last ? &e : NULL;
         if (rows == MR && cols == NR) {
-          g->kern(kc, ap, bp, c, g->ldc, p0 > 0, rsp, rbp, cbp, relu);
+          g->kern(kc, ap, bp, c, g->ldc, p0 > 0, ep);
           continue;
         }
-        /* Edge tile through a full one. */
-        float t[MR * NR], cb[NR];
+        /* Edge tile through a full one (its column bias and residual too). */
+        float t[MR * NR], cb[NR], res[MR * NR];
         memset(t, 0, sizeof t);
         if (p0 > 0)
           for (int64_t r = 0; r < rows; r++) memcpy(t + r * NR, c + r * g->ldc, (size_t)cols * 4);
-        if (cbp) {
+        if (last && e.cb) {
           memset(cb, 0, sizeof cb);
-          memcpy(cb, cbp, (size_t)cols * sizeof(float));
-          cbp = cb;
+          memcpy(cb, e.cb, (size_t)cols * sizeof(float));
+          e.cb = cb;
+        }
+        if (last && e.res) {
+          memset(res, 0, sizeof res);
+          for (int64_t r = 0; r < rows; r++)
+            memcpy(res + r * NR, e.res + r * g->ldc, (size_t)cols * sizeof(float));
+          e.res = res;
         }
         ns_gemm_ukernel kern = cols <= NR / 2 && g->half ? g->half : g->kern;
-        kern(kc, ap, bp, t, NR, p0 > 0, rsp, rbp, cbp, relu);
+        kern(kc, ap, bp, t, NR, p0 > 0, ep);
         for (int64_t r = 0; r < rows; r++) memcpy(c + r * g->ldc, t + r * NR, (size_t)cols * 4);
       }
     }
@@ -169,7 +176,7 @@ static void gemm_task(const gemm_plan *g, int64_t i0, int64_t i1, int64_t j0, in
 static void gemm_plan_init(gemm_plan *g, int64_t m, int64_t n, int64_t k, const float *a,
                        int64_t lda, const float *b, int64_t ldb, int trans_b, float *c,
                        int64_t ldc, const ns_gemm_epi *epi, int threads) {
-  gemm_plan p = {m, n, k, lda, ldb, ldc, a, b, c, trans_b, {NULL, NULL, 0, NULL}, ukernel_c,
+  gemm_plan p = {m, n, k, lda, ldb, ldc, a, b, c, trans_b, {NULL, NULL, 0, NULL, NULL}, ukernel_c,
                  NULL, n <= NC / 2 ? KC_NARROW : KC, 0, 0, 0};
   if (ns_gemm_avx2()) p.kern = ns_gemm_ukernel_avx2, p.half = ns_gemm_ukernel_half_avx2;
   if (epi) p.epi = *epi;
@@ -218,6 +225,7 @@ static void gemm_column(int64_t m, int64_t k, const float *a, int64_t lda, const
       if (epi && epi->row_scale) v *= epi->row_scale[i];
       if (epi && epi->row_bias) v += epi->row_bias[i];
       if (epi && epi->col_bias) v += epi->col_bias[0];
+      if (epi && epi->residual) v += epi->residual[i * ldc];
       if (epi && epi->relu) v = v < 0.0f ? 0.0f : v;
       c[i * ldc] = v;
     }

@@ -22,6 +22,7 @@ typedef struct ns_gemm_epi {
   const float *col_bias;  /* [n]: added to column j, or NULL */
   int relu;               /* then max(0, .) (NaN passes, as Caffe's ReLU) */
   const float *row_scale; /* [m]: row i times it before the biases, or NULL */
+  const float *residual;  /* [m][ldc] as C: added after the biases, before the ReLU, or NULL */
 } ns_gemm_epi;
 
 /* 1 when the AVX2+FMA kernels are in use: the CPU has them and the
@@ -46,14 +47,19 @@ void ns_gemm_rows(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, 
                   int64_t ldw, float *y, int64_t ldy, const float *col_bias, int relu,
                   int threads);
 
+/* A tile's epilogue, on the last slice of k: the rows times rs [6], then
+ * rb [6], cb [16] and the residual tile (rows ldc apart, as C) added, each
+ * rounded apart (each may be NULL), then max(0, .) when relu. */
+typedef struct ns_gemm_tile_epi {
+  const float *rs, *rb, *cb, *res;
+  int relu;
+} ns_gemm_tile_epi;
+
 /* Micro-kernels, shared between pgemm.c and pgemm_avx2.c.  A 6 x 16 tile
  * of C += sum over kc of a[r][p] * b[p][0..16) (b packed 16 wide); with
- * load_c 0 the sum starts from 0; on the last slice the rows are
- * multiplied by rs [6], then rb [6] and cb [16] are added (each may be
- * NULL) and relu applied. */
+ * load_c 0 the sum starts from 0; then epi (NULL: none). */
 typedef void (*ns_gemm_ukernel)(int64_t kc, const float *const *a, const float *b, float *c,
-                                int64_t ldc, int load_c, const float *rs, const float *rb,
-                                const float *cb, int relu);
+                                int64_t ldc, int load_c, const ns_gemm_tile_epi *epi);
 /* C [6][16] (rows ldc apart) = A B from A packed [kc][6] and B packed
  * [kc][16] (32-byte aligned): for callers that keep both packed
  * (Winograd), so that each streams in one run. */
@@ -65,14 +71,13 @@ ns_gemm_packed_kernel ns_gemm_packed_micro_kernel(void);
 typedef void (*ns_gemm_dot_kernel)(int64_t k, const float *const *w, const float *const *x,
                                    float *out);
 void ns_gemm_ukernel_avx2(int64_t kc, const float *const *a, const float *b, float *c, int64_t ldc,
-                          int load_c, const float *rs, const float *rb, const float *cb, int relu);
+                          int load_c, const ns_gemm_tile_epi *epi);
 void ns_gemm_ukernel_packed_avx2(int64_t kc, const float *a, const float *b, float *c,
                                  int64_t ldc);
 /* The left 6 x 8 of the tile (b packed 16 wide), for an edge panel of at
  * most 8 columns: each column's sum as the full kernel's. */
 void ns_gemm_ukernel_half_avx2(int64_t kc, const float *const *a, const float *b, float *c,
-                               int64_t ldc, int load_c, const float *rs, const float *rb,
-                               const float *cb, int relu);
+                               int64_t ldc, int load_c, const ns_gemm_tile_epi *epi);
 void ns_gemm_dot_avx2(int64_t k, const float *const *w, const float *const *x, float *out);
 /* y[i] = x[i] s[i]^-0.75 as x / (sqrt(s) sqrt(sqrt(s))): LRN's common beta
  * (ns_gemm_avx2() chooses the path for the other kernels too). */

@@ -35,8 +35,7 @@ INLINE_AVX2 void tile_store(float *c, int64_t ldc, __m256 acc[6][2]) {
 }
 
 NS_AVX2 void ns_gemm_ukernel_avx2(int64_t kc, const float *const *a, const float *b, float *c,
-                                  int64_t ldc, int load_c, const float *rs, const float *rb,
-                                  const float *cb, int relu) {
+                                  int64_t ldc, int load_c, const ns_gemm_tile_epi *e) {
   __m256 acc[6][2];
 #pragma GCC unroll 6
   for (int r = 0; r < 6; r++) {
@@ -44,17 +43,20 @@ NS_AVX2 void ns_gemm_ukernel_avx2(int64_t kc, const float *const *a, const float
     acc[r][1] = load_c ? _mm256_loadu_ps(c + r * ldc + 8) : _mm256_setzero_ps();
   }
   tile_sums(kc, a, 1, b, acc);
-  __m256 z = _mm256_setzero_ps();
+  if (e) {
+    __m256 z = _mm256_setzero_ps();
 #pragma GCC unroll 6
-  for (int r = 0; r < 6; r++)
+    for (int r = 0; r < 6; r++)
 #pragma GCC unroll 2
-    for (int j = 0; j < 2; j++) {
-      if (rs) acc[r][j] = _mm256_mul_ps(acc[r][j], _mm256_broadcast_ss(rs + r));
-      if (rb) acc[r][j] = _mm256_add_ps(acc[r][j], _mm256_broadcast_ss(rb + r));
-      if (cb) acc[r][j] = _mm256_add_ps(acc[r][j], _mm256_loadu_ps(cb + 8 * j));
-      /* max(0, v) returns v when v is NaN, and -0 for -0, as Caffe's. */
-      if (relu) acc[r][j] = _mm256_max_ps(z, acc[r][j]);
-    }
+      for (int j = 0; j < 2; j++) {
+        if (e->rs) acc[r][j] = _mm256_mul_ps(acc[r][j], _mm256_broadcast_ss(e->rs + r));
+        if (e->rb) acc[r][j] = _mm256_add_ps(acc[r][j], _mm256_broadcast_ss(e->rb + r));
+        if (e->cb) acc[r][j] = _mm256_add_ps(acc[r][j], _mm256_loadu_ps(e->cb + 8 * j));
+        if (e->res) acc[r][j] = _mm256_add_ps(acc[r][j], _mm256_loadu_ps(e->res + r * ldc + 8 * j));
+        /* max(0, v) returns v when v is NaN, and -0 for -0, as Caffe's. */
+        if (e->relu) acc[r][j] = _mm256_max_ps(z, acc[r][j]);
+      }
+  }
   tile_store(c, ldc, acc);
 }
 
@@ -63,8 +65,7 @@ NS_AVX2 void ns_gemm_ukernel_avx2(int64_t kc, const float *const *a, const float
  * (ResNet's 7 x 7 maps: 49 = 3 x 16 + 1): half the multiplies of a full
  * tile.  Each column's sum is the full kernel's, bit for bit. */
 NS_AVX2 void ns_gemm_ukernel_half_avx2(int64_t kc, const float *const *a, const float *b, float *c,
-                                       int64_t ldc, int load_c, const float *rs, const float *rb,
-                                       const float *cb, int relu) {
+                                       int64_t ldc, int load_c, const ns_gemm_tile_epi *e) {
   const float *row[6];
   __m256 acc[6];
 #pragma GCC unroll 6
@@ -81,10 +82,11 @@ NS_AVX2 void ns_gemm_ukernel_half_avx2(int64_t kc, const float *const *a, const 
   __m256 z = _mm256_setzero_ps();
 #pragma GCC unroll 6
   for (int r = 0; r < 6; r++) {
-    if (rs) acc[r] = _mm256_mul_ps(acc[r], _mm256_broadcast_ss(rs + r));
-    if (rb) acc[r] = _mm256_add_ps(acc[r], _mm256_broadcast_ss(rb + r));
-    if (cb) acc[r] = _mm256_add_ps(acc[r], _mm256_loadu_ps(cb));
-    if (relu) acc[r] = _mm256_max_ps(z, acc[r]);
+    if (e && e->rs) acc[r] = _mm256_mul_ps(acc[r], _mm256_broadcast_ss(e->rs + r));
+    if (e && e->rb) acc[r] = _mm256_add_ps(acc[r], _mm256_broadcast_ss(e->rb + r));
+    if (e && e->cb) acc[r] = _mm256_add_ps(acc[r], _mm256_loadu_ps(e->cb));
+    if (e && e->res) acc[r] = _mm256_add_ps(acc[r], _mm256_loadu_ps(e->res + r * ldc));
+    if (e && e->relu) acc[r] = _mm256_max_ps(z, acc[r]);
     _mm256_storeu_ps(c + r * ldc, acc[r]);
   }
 }
@@ -150,12 +152,11 @@ NS_AVX2 void ns_pow_m075_mul_avx2(int64_t n, const float *s, const float *x, flo
 #else
 /* Not reached: ns_gemm_avx2() is 0 off x86-64. */
 void ns_gemm_ukernel_avx2(int64_t kc, const float *const *a, const float *b, float *c, int64_t ldc,
-                          int load_c, const float *rs, const float *rb, const float *cb, int relu) {}
+                          int load_c, const ns_gemm_tile_epi *epi) {}
 void ns_gemm_ukernel_packed_avx2(int64_t kc, const float *a, const float *b, float *c,
                                  int64_t ldc) {}
 void ns_gemm_ukernel_half_avx2(int64_t kc, const float *const *a, const float *b, float *c,
-                               int64_t ldc, int load_c, const float *rs, const float *rb,
-                               const float *cb, int relu) {}
+                               int64_t ldc, int load_c, const ns_gemm_tile_epi *epi) {}
 void ns_gemm_dot_avx2(int64_t k, const float *const *w, const float *const *x, float *out) {}
 void ns_pow_m075_mul_avx2(int64_t n, const float *s, const float *x, float *y) {}
 #endif

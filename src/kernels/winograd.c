@@ -574,7 +574,7 @@ void ns_winograd_weights(const ns_conv2d_shape *s, const float *w, float *u, int
 void ns_winograd_conv(const ns_conv2d_shape *s, int64_t num, const float *w, const float *u_ready,
                       const ns_conv_epi *epi, const float *x, float *y, float *scratch,
                       int threads) {
-  ns_conv_epi none = {NULL, NULL, 0};
+  ns_conv_epi none = {NULL, NULL, NULL, 0};
   if (!epi) epi = &none;
   ns_conv2d_shape e = effective(s);
   int a = side(&e);

@@ -116,14 +116,14 @@ static ns_status conv_forward(ns_ctx *ctx, ns_layer *l) {
   float *scratch = ns_layer_scratch(ctx, l, extra + plan->scratch_count);
   if (!scratch) return ctx->status;
   if (!l->affine_fused) {
-    ns_conv_epi epi = {NULL, bias, l->relu_fused};
+    ns_conv_epi epi = {NULL, bias, NULL, l->relu_fused};
     for (int i = 0; i < l->n_bottom; i++)
       ns_conv_plan_run(plan, w->data, u, &epi, l->bottom[i]->data, l->top[i]->data, scratch);
     return NS_OK;
   }
   float *a = scratch, *b = a + channels, *wa = b + channels;
   fused_affine(l, bias, channels, a, b);
-  ns_conv_epi epi = {a, b, l->relu_fused};
+  ns_conv_epi epi = {a, b, NULL, l->relu_fused};
   const float *wu = w->data;
   if (fold_weights) { /* a few floats per channel: scale the weights instead */
     int64_t taps = w->count / channels;

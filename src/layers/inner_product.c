@@ -93,12 +93,12 @@ static ns_status ip_forward(ns_ctx *ctx, ns_layer *l) {
   float *scratch = ns_layer_scratch(ctx, l, pack_floats + (s->transpose ? 0 : m * n));
   if (!scratch) return ctx->status;
   if (s->transpose) { /* W [k, n] is op(B) as stored */
-    ns_gemm_epi epi = {NULL, bias, l->relu_fused, NULL};
+    ns_gemm_epi epi = {NULL, bias, l->relu_fused, NULL, NULL};
     ns_gemm(m, n, s->k, x, s->k, w, n, 0, y, n, &epi, scratch, threads);
     return NS_OK;
   }
   float *yt = scratch + pack_floats; /* Y^T [n, m] */
-  ns_gemm_epi epi = {bias, NULL, l->relu_fused, NULL};
+  ns_gemm_epi epi = {bias, NULL, l->relu_fused, NULL, NULL};
   ns_gemm(n, m, s->k, w, s->k, x, s->k, 1, yt, m, &epi, scratch, threads);
   int nt = ns_kernel_threads(threads);
 #pragma omp parallel for schedule(static) num_threads(nt) if (m * n > 65536)
