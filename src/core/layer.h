@@ -55,6 +55,9 @@ typedef struct ns_layer_ops {
    * per-channel y = a y + b of the next l->affine_fused layers
    * (ns_layer_fused_affine) before a fused ReLU. */
   int (*can_fuse_affine)(const ns_layer *l);
+  /* Optional: 1 when forward honours l->residual now (writes its only
+   * top's values plus the residual into l->residual_top instead). */
+  int (*can_fuse_residual)(const ns_layer *l);
 
   /* What the rest of the library asks about a layer; every one optional
    * (0 / NULL: the plain answer), so that no code outside src/layers/
@@ -79,6 +82,10 @@ typedef struct ns_layer_ops {
    * its forward keeps). */
   int (*fuses_as_affine)(const ns_layer *l);
   void (*affine_compose)(const ns_layer *l, float *a, float *b);
+  /* 1 when this layer, as it stands, is top = bottom 0 + bottom 1 (an
+   * Eltwise SUM of two with unit coefficients), which a can_fuse_residual
+   * layer writing one of the bottoms may compute in its epilogue. */
+  int (*fuses_as_residual)(const ns_layer *l);
   /* Floating-point operations of one forward at the current shapes (2
    * per multiply-add), for bench's GFLOP/s; NULL: not counted. */
   double (*flops)(const ns_layer *l);
@@ -130,6 +137,13 @@ struct ns_layer {
    * layers (fuses_as_affine) after this one its forward applies; the
    * ReLU of relu_fused then follows the last of them. */
   int affine_fused;
+  /* Set by the net's forward (activation reuse only: the top it skips is
+   * seen by no one): an Eltwise sum after this layer (and its fused
+   * affine layers) folded into it; forward writes top + residual into
+   * residual_top, then the ReLU of relu_fused, which follows the sum.
+   * NULL: none. */
+  const ns_blob *residual;
+  ns_blob *residual_top;
 };
 
 /* Whether backward must compute the gradient of param i (a bare layer

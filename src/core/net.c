@@ -523,6 +523,28 @@ static int affine_fusable(const ns_net *net, int i, int last) {
   return k - i - 1;
 }
 
+/* The Eltwise at layer j when it sums layer i's only top (after its
+ * fused affine layers) with a blob ready before it, so that layer i can
+ * add it in its epilogue and write the sum itself: only with activation
+ * reuse, where no one reads layer i's own top afterwards; never when the
+ * sum would overwrite what layer i or the sum reads.  NULL: none. */
+static const ns_layer *residual_fusable(const ns_net *net, int i, int j, int last) {
+  const ns_layer *l = &net->layers[i], *e = j <= last ? &net->layers[j] : NULL;
+  if (!net->reuse_on || !e || !l->ops->can_fuse_residual || !l->ops->can_fuse_residual(l) ||
+      !e->ops->fuses_as_residual || !e->ops->fuses_as_residual(e) || e->need_backward)
+    return NULL;
+  int k = e->bottom[0] == l->top[0] ? 1 : e->bottom[1] == l->top[0] ? 0 : -1;
+  if (k < 0 || e->bottom[k] == l->top[0]) return NULL;
+  const ns_blob *t = e->top[0];
+  if (t == l->top[0] || t == e->bottom[k] || t == l->bottom[0]) return NULL;
+  return e;
+}
+
+const ns_layer *ns_net_folded_sum(const ns_net *net, int i) {
+  int last = net->n_layers - 1;
+  return residual_fusable(net, i, i + affine_fusable(net, i, last) + 1, last);
+}
+
 /* Changes no process-wide setting: every parallel loop takes its thread
  * count from the context (num_threads clauses), and OpenBLAS's pool is the
  * process's own (ns_blas_set_threads). */
@@ -538,11 +560,16 @@ ns_status ns_net_run_forward_range(ns_ctx *ctx, ns_net *net, int first, int last
     ns_layer *l = &net->layers[i];
     l->affine_fused = affine_fusable(net, i, last);
     int end = i + l->affine_fused; /* a ReLU may follow the affine layers */
-    l->relu_fused = end + 1 <= last && relu_fusable(l, &net->layers[end + 1]);
+    const ns_layer *sum = residual_fusable(net, i, end + 1, last);
+    l->residual = sum ? sum->bottom[sum->bottom[0] == l->top[0]] : NULL;
+    l->residual_top = sum ? sum->top[0] : NULL;
+    end += sum != NULL; /* and then the ReLU follows the sum */
+    l->relu_fused = end + 1 <= last && relu_fusable(sum ? sum : l, &net->layers[end + 1]);
     double t0 = layer_seconds ? omp_get_wtime() : 0;
     ns_status st = l->ops->forward(ctx, l);
-    int done = l->affine_fused + l->relu_fused;
+    int done = end - i + l->relu_fused;
     l->affine_fused = 0; /* a layer forward called on its own (a test) fuses nothing */
+    l->residual = NULL;
     if (st != NS_OK) return ctx->status;
     if (l->ops->reshapes_in_forward) /* later layers follow its tops' new shapes */
       for (int j = i + 1; j < net->n_layers; j++)

@@ -78,6 +78,10 @@ void ns_layer_free_train(ns_ctx *ctx, ns_layer *l);
  * reshaped, then points them into shared buffers; off, gives them their
  * own storage back.  Frees the buffers (net destroy). */
 ns_status ns_net_reshape_reusing(ns_ctx *ctx, ns_net *net);
+/* The Eltwise sum a whole-net forward folds into layer i (writing the
+ * sum's top at layer i: the reuse plan must hold that top from there), or
+ * NULL. */
+const ns_layer *ns_net_folded_sum(const ns_net *net, int i);
 ns_status ns_net_reuse_off(ns_ctx *ctx, ns_net *net);
 void ns_net_pool_free(ns_ctx *ctx, ns_net *net);
 /* Leaves b without storage (data NULL, no diff): its next reshape or the

@@ -39,6 +39,13 @@ static void lifetimes(const ns_net *net, lifetime *lt) {
     }
   }
   for (int b = 0; b < net->n_blobs; b++) lt[b].shared = lt[b].first >= 0 && !last_is_top[b];
+  /* a sum folded into layer i writes its top there */
+  for (int i = 0; i < net->n_layers; i++) {
+    const ns_layer *sum = ns_net_folded_sum(net, i);
+    if (!sum) continue;
+    lifetime *t = &lt[blob_index(net, sum->top[0])];
+    if (t->first > i) t->first = i;
+  }
 }
 
 /* Whether a layer after layer i writes blob b in place (a top that is

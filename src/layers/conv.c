@@ -115,15 +115,18 @@ static ns_status conv_forward(ns_ctx *ctx, ns_layer *l) {
   if (l->affine_fused) extra = (2 * channels + (fold_weights ? w->count : 0) + 15) / 16 * 16;
   float *scratch = ns_layer_scratch(ctx, l, extra + plan->scratch_count);
   if (!scratch) return ctx->status;
+  /* A folded Eltwise sum: this top plus the residual, into its top. */
+  const float *res = l->residual ? l->residual->data : NULL;
   if (!l->affine_fused) {
-    ns_conv_epi epi = {NULL, bias, NULL, l->relu_fused};
+    ns_conv_epi epi = {NULL, bias, res, l->relu_fused};
     for (int i = 0; i < l->n_bottom; i++)
-      ns_conv_plan_run(plan, w->data, u, &epi, l->bottom[i]->data, l->top[i]->data, scratch);
+      ns_conv_plan_run(plan, w->data, u, &epi, l->bottom[i]->data,
+                       res ? l->residual_top->data : l->top[i]->data, scratch);
     return NS_OK;
   }
   float *a = scratch, *b = a + channels, *wa = b + channels;
   fused_affine(l, bias, channels, a, b);
-  ns_conv_epi epi = {a, b, NULL, l->relu_fused};
+  ns_conv_epi epi = {a, b, res, l->relu_fused};
   const float *wu = w->data;
   if (fold_weights) { /* a few floats per channel: scale the weights instead */
     int64_t taps = w->count / channels;
@@ -131,11 +134,13 @@ static ns_status conv_forward(ns_ctx *ctx, ns_layer *l) {
       for (int64_t t = 0; t < taps; t++) wa[c * taps + t] = w->data[c * taps + t] * a[c];
     wu = wa, u = NULL, epi.scale = NULL;
   }
-  ns_conv_plan_run(plan, wu, u, &epi, l->bottom[0]->data, l->top[0]->data, scratch + extra);
+  ns_conv_plan_run(plan, wu, u, &epi, l->bottom[0]->data,
+                   res ? l->residual_top->data : l->top[0]->data, scratch + extra);
   return NS_OK;
 }
 
-/* The channels on axis 1 of one top: what the folded layers assume. */
+/* The channels on axis 1 of one top: what the folded layers assume (and
+ * a residual shaped as that top). */
 static int conv_can_fuse_affine(const ns_layer *l) {
   const conv_state *s = l->priv;
   return s->p.axis == 1 && l->n_bottom == 1 && l->n_top == 1;
@@ -212,6 +217,7 @@ const ns_layer_ops ns_convolution_ops = {
     .destroy = conv_destroy,
     .can_fuse_relu = 1,
     .can_fuse_affine = conv_can_fuse_affine,
+    .can_fuse_residual = conv_can_fuse_affine,
     .weight_rank = 4,
     .flops = conv_flops,
     .geometry = conv_geometry,

@@ -189,6 +189,14 @@ static ns_status eltwise_backward(ns_ctx *ctx, ns_layer *l, const int *down) {
   return NS_OK;
 }
 
+/* A SUM of two with unit coefficients: b0 + b1, one rounding, the sum a
+ * convolution's epilogue adds in the same order of operations. */
+static int eltwise_fuses_as_residual(const ns_layer *l) {
+  const eltwise_state *s = l->priv;
+  return s->op == CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__SUM && l->n_bottom == 2 &&
+         s->coeff[0] == 1.0f && s->coeff[1] == 1.0f;
+}
+
 const ns_layer_ops ns_eltwise_ops = {
     .type = "Eltwise",
     .min_bottoms = 2,
@@ -201,6 +209,7 @@ const ns_layer_ops ns_eltwise_ops = {
     .backward = eltwise_backward,
     .destroy = eltwise_destroy,
     .can_fuse_relu = 1,
+    .fuses_as_residual = eltwise_fuses_as_residual,
     .geometry = ns_layer_geometry_pointwise,
     .export_onnx = ns_onnx_export_eltwise,
 };
