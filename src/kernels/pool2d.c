@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "kernels/parallel.h"
+#include "kernels/pgemm.h"
 
 int64_t ns_pool_out_size(int64_t in, int kernel, int pad, int stride, int any_pad, int floor_mode) {
   /* Float arithmetic on purpose: Caffe rounds static_cast<float>(...) / stride. */
@@ -134,6 +135,70 @@ static void max_plane_rows(const ns_pool2d_shape *s, const float *x, float *y) {
   }
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+
+/* max_plane_rows eight columns at a time, for AVX2 (chosen at run time, as
+ * the GEMM kernels): the same comparisons in the same order (maxps(v, m)
+ * is v > m ? v : m), so the same bits. */
+__attribute__((target("avx2"))) static void max_plane_rows_avx2(const ns_pool2d_shape *s,
+                                                                const float *x, float *y) {
+  float rowmax[MAX_ROW + 16]; /* slack: the stride-2 vectors read past the last column */
+  int64_t width = (s->out_w - 1) * s->stride_w + s->kernel_w; /* padded columns read */
+  int64_t lo = min64(s->pad_w, width), hi = min64(s->pad_w + s->width, width);
+  const __m256 none = _mm256_set1_ps(-FLT_MAX);
+  for (int64_t w = 0; w < lo; w++) rowmax[w] = -FLT_MAX;
+  for (int64_t w = hi; w < width + 16; w++) rowmax[w] = -FLT_MAX;
+  for (int64_t ph = 0; ph < s->out_h; ph++) {
+    int64_t hs = ph * s->stride_h - s->pad_h, he = min64(hs + s->kernel_h, s->height);
+    hs = max64(hs, 0);
+    int64_t w = lo;
+    for (; w + 8 <= hi; w += 8) {
+      __m256 m = none;
+      for (int64_t h = hs; h < he; h++)
+        m = _mm256_max_ps(_mm256_loadu_ps(x + h * s->width + w - s->pad_w), m);
+      _mm256_storeu_ps(rowmax + w, m);
+    }
+    for (; w < hi; w++) {
+      float m = -FLT_MAX;
+      for (int64_t h = hs; h < he; h++) {
+        float v = x[h * s->width + w - s->pad_w];
+        m = v > m ? v : m;
+      }
+      rowmax[w] = m;
+    }
+    float *yr = y + ph * s->out_w;
+    int64_t pw = 0;
+    if (s->stride_w == 1)
+      for (; pw + 8 <= s->out_w; pw += 8) {
+        __m256 best = none;
+        for (int64_t k = 0; k < s->kernel_w; k++)
+          best = _mm256_max_ps(_mm256_loadu_ps(rowmax + pw + k), best);
+        _mm256_storeu_ps(yr + pw, best);
+      }
+    else if (s->stride_w == 2) /* the even floats of sixteen */
+      for (; pw + 8 <= s->out_w; pw += 8) {
+        __m256 best = none;
+        for (int64_t k = 0; k < s->kernel_w; k++) {
+          __m256 a = _mm256_loadu_ps(rowmax + 2 * pw + k), b = _mm256_loadu_ps(rowmax + 2 * pw + k + 8);
+          __m256 even = _mm256_castpd_ps(
+              _mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0x88)), 0xd8));
+          best = _mm256_max_ps(even, best);
+        }
+        _mm256_storeu_ps(yr + pw, best);
+      }
+    for (; pw < s->out_w; pw++) {
+      const float *v = rowmax + pw * s->stride_w;
+      float best = -FLT_MAX;
+      for (int64_t k = 0; k < s->kernel_w; k++) best = v[k] > best ? v[k] : best;
+      yr[pw] = best;
+    }
+  }
+}
+#else
+#define max_plane_rows_avx2 max_plane_rows
+#endif
+
 /* A global window (the whole plane, no padding: SqueezeNet's pool10) as
  * one sum in four lanes (added in a fixed order, so the result does not
  * depend on anything but the plane), then divided. */
@@ -201,14 +266,14 @@ static void stochastic_plane(const ns_pool2d_shape *s, const float *x, float *y)
 void ns_pool2d(const ns_pool2d_shape *s, ns_pool_method m, const float *x, float *y, float *mask,
                int threads) {
   int64_t in_plane = s->height * s->width, out_plane = s->out_h * s->out_w;
-  int nt = ns_kernel_threads(threads);
+  int nt = ns_kernel_threads(threads), avx2 = ns_gemm_avx2();
 #pragma omp parallel for schedule(static) \
     num_threads(nt) if (s->planes > 1 && s->planes * out_plane > 4096)
   for (int64_t p = 0; p < s->planes; p++) {
     const float *xp = x + p * in_plane;
     float *yp = y + p * out_plane;
     if (m == NS_POOL_MAX && !mask && max_by_rows(s))
-      max_plane_rows(s, xp, yp);
+      (avx2 ? max_plane_rows_avx2 : max_plane_rows)(s, xp, yp);
     else if (m == NS_POOL_MAX)
       max_plane(s, xp, yp, mask ? mask + p * out_plane : NULL);
     else if (m == NS_POOL_AVE)
