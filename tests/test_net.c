@@ -557,7 +557,8 @@ static void test_winograd_weights_follow_library_writes(void **state) {
  * Caffe's values.  A 3x3 convolution with BatchNorm, Scale with bias and
  * ReLU; a depthwise one (its weights scaled) with BatchNorm and Scale
  * without bias; a 1x1 whose BatchNorm writes another top (not folded:
- * the convolution's own top stays raw).  Expected: the reference
+ * the convolution's own top stays raw), that BatchNorm then the host of
+ * an in-place Scale with bias and a ReLU (one pass).  Expected: the reference
  * convolution, then BatchNorm and Scale by their definitions in double.
  * Then a param written through a view takes effect on the next forward
  * (nothing folded is kept), on 1 and 2 threads; a forward range ending at
@@ -575,7 +576,9 @@ static void test_winograd_weights_follow_library_writes(void **state) {
   "layer { name: 'sc2' type: 'Scale' bottom: 'dw' top: 'dw' }\n"                                \
   "layer { name: 'c3' type: 'Convolution' bottom: 'dw' top: 'c3' convolution_param { "          \
   "num_output: 3 kernel_size: 1 } }\n"                                                          \
-  "layer { name: 'bn3' type: 'BatchNorm' bottom: 'c3' top: 'bn3' }\n"
+  "layer { name: 'bn3' type: 'BatchNorm' bottom: 'c3' top: 'bn3' }\n"                            \
+  "layer { name: 'sc3' type: 'Scale' bottom: 'bn3' top: 'bn3' scale_param { bias_term: true } }\n" \
+  "layer { name: 'r3' type: 'ReLU' bottom: 'bn3' top: 'bn3' }\n"
 
 static void fill_param(ns_net *net, const char *layer, int j, float lo, float hi, unsigned seed) {
   ns_tensor t = ns_net_param(net, ns_net_find_layer(net, layer), j);
@@ -633,14 +636,15 @@ static void expect_fold_net(ns_net *net) {
     ns_ref_conv2d(&s3, ns_net_param(net, l3, 0).data, ns_net_param(net, l3, 1).data,
                   dw + n * 4 * 20, c3 + n * 3 * 20);
   memcpy(bn3, c3, sizeof bn3);
-  ref_bn_scale(net, "bn3", NULL, 0, bn3, 2, 3, 20);
+  ref_bn_scale(net, "bn3", "sc3", 1, bn3, 2, 3, 20);
   expect_blob_near(net, "c1", c1);
   expect_blob_near(net, "dw", dw);
   expect_blob_near(net, "c3", c3);
   expect_blob_near(net, "bn3", bn3);
-  int neg = 0; /* the ReLU cut something: the case is not vacuous */
+  int neg = 0, neg3 = 0; /* the ReLUs cut something: the cases are not vacuous */
   for (int i = 0; i < 2 * 4 * 72; i++) neg += c1[i] == 0;
-  assert_true(neg > 0);
+  for (int i = 0; i < 2 * 3 * 20; i++) neg3 += bn3[i] == 0;
+  assert_true(neg > 0 && neg3 > 0);
 }
 
 static void test_batchnorm_scale_folded(void **state) {
@@ -656,6 +660,7 @@ static void test_batchnorm_scale_folded(void **state) {
   }
   fill_param(net, "sc1", 0, 0.5f, 2, 61u), fill_param(net, "sc1", 1, -1, 1, 62u);
   fill_param(net, "sc2", 0, -2, 2, 63u);
+  fill_param(net, "sc3", 0, -2, 2, 64u), fill_param(net, "sc3", 1, -1, 1, 65u);
   ns_tensor x = ns_net_blob(net, ns_net_find_blob(net, "data"));
   for (int64_t i = 0; i < x.count; i++) x.data[i] = (float)((i * 29) % 13) / 6.0f - 1.0f;
   for (int t = 1; t <= 2; t++) {

@@ -81,11 +81,54 @@ static void batch_stats(const float *x, int64_t num, int64_t c, int64_t spatial,
   }
 }
 
+static void batchnorm_affine_compose(const ns_layer *l, float *a, float *b);
+
+/* Four floats in a GCC vector (an SSE register in any x86-64 build). */
+typedef float v4 __attribute__((vector_size(16)));
+typedef int v4i __attribute__((vector_size(16)));
+
+/* With global statistics as the host of the in-place affine layers after
+ * it and a ReLU (a pre-activation block: BatchNorm, Scale, ReLU before a
+ * convolution): one pass y = a x + b, then max(0, .), a and b composed
+ * from all of them (ns_layer_fused_affine) instead of a pass each. */
+static ns_status batchnorm_forward_hosted(ns_ctx *ctx, ns_layer *l, int64_t num, int64_t c,
+                                          int64_t spatial) {
+  float *a = ns_layer_scratch(ctx, l, 2 * c + 1), *b = a ? a + c : NULL;
+  if (!a) return ctx->status;
+  for (int64_t k = 0; k < c; k++) a[k] = 1.0f, b[k] = 0.0f;
+  batchnorm_affine_compose(l, a, b);
+  ns_layer_fused_affine(l, a, b);
+  const float *x = l->bottom[0]->data;
+  float *y = l->top[0]->data;
+  int relu = l->relu_fused;
+  for (int64_t i = 0; i < num; i++)
+    for (int64_t k = 0; k < c; k++) {
+      const float *xr = x + (i * c + k) * spatial;
+      float *yr = y + (i * c + k) * spatial, ak = a[k], bk = b[k];
+      const v4 va = {ak, ak, ak, ak}, vb = {bk, bk, bk, bk}, zero = {0};
+      int64_t j = 0;
+      for (; j + 4 <= spatial; j += 4) { /* four at a time: -O2 leaves the loop scalar */
+        v4 v;
+        __builtin_memcpy(&v, xr + j, sizeof v);
+        v = v * va + vb;
+        if (relu) v = (v4)((v4i)v & ~(v < zero)); /* NaN compares false: passes */
+        __builtin_memcpy(yr + j, &v, sizeof v);
+      }
+      for (; j < spatial; j++) {
+        float v = xr[j] * ak + bk;
+        yr[j] = relu && v < 0.0f ? 0.0f : v; /* NaN passes, as Caffe's ReLU */
+      }
+    }
+  return NS_OK;
+}
+
 static ns_status batchnorm_forward(ns_ctx *ctx, ns_layer *l) {
   batchnorm_state *s = l->priv;
   const ns_blob *b = l->bottom[0];
   int64_t c = s->channels, num = b->num_axes > 0 ? b->shape[0] : 1;
   int64_t spatial = num * c != 0 ? b->count / (num * c) : 0;
+  if (l->affine_fused || (l->relu_fused && s->use_global_stats))
+    return batchnorm_forward_hosted(ctx, l, num, c, spatial);
   float *stats = ns_calloc(ctx, (size_t)(2 * c + 1), sizeof *stats);
   if (!stats) return ctx->status;
   float *mean = stats, *var = stats + c;
@@ -118,6 +161,8 @@ static ns_status batchnorm_forward(ns_ctx *ctx, ns_layer *l) {
       for (int64_t j = 0; j < spatial; j++) y[base + j] = (x[base + j] - m) / sd;
     }
   ns_free(ctx, stats);
+  if (l->relu_fused) /* a ReLU after batch statistics (training) */
+    for (int64_t i = 0; i < l->top[0]->count; i++) y[i] = y[i] < 0.0f ? 0.0f : y[i];
   return NS_OK;
 }
 
@@ -182,6 +227,15 @@ static void batchnorm_affine_compose(const ns_layer *l, float *a, float *b) {
   }
 }
 
+/* Host of the affine layers after it: global statistics, channels on
+ * axis 1, and no backward (which would read the top as its own). */
+static int batchnorm_can_host(const ns_layer *l) {
+  const batchnorm_state *s = l->priv;
+  const ns_blob *b = l->bottom[0];
+  return s->use_global_stats && !l->need_backward && l->n_top == 1 && b->num_axes >= 2 &&
+         b->shape[1] == s->channels;
+}
+
 const ns_layer_ops ns_batchnorm_ops = {
     .type = "BatchNorm",
     .min_bottoms = 1,
@@ -194,6 +248,8 @@ const ns_layer_ops ns_batchnorm_ops = {
     .backward = batchnorm_backward,
     .destroy = batchnorm_destroy,
     .params_are_statistics = 1,
+    .can_fuse_relu = 1,
+    .can_fuse_affine = batchnorm_can_host,
     .fuses_as_affine = batchnorm_fuses_as_affine,
     .affine_compose = batchnorm_affine_compose,
     .geometry = ns_layer_geometry_pointwise,
