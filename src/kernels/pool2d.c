@@ -73,6 +73,29 @@ static int max_by_rows(const ns_pool2d_shape *s) {
          (s->out_w - 1) * s->stride_w + s->kernel_w <= MAX_ROW;
 }
 
+/* The scalar ends of both by-rows paths: rowmax[w] for columns [w, hi)
+ * over rows [hs, he), and the outputs from column pw on. */
+static void rows_max_tail(const ns_pool2d_shape *s, const float *x, int64_t hs, int64_t he,
+                          int64_t w, int64_t hi, float *rowmax) {
+  for (; w < hi; w++) {
+    float m = -FLT_MAX;
+    for (int64_t h = hs; h < he; h++) {
+      float v = x[h * s->width + w - s->pad_w];
+      m = v > m ? v : m;
+    }
+    rowmax[w] = m;
+  }
+}
+
+static void row_out_tail(const ns_pool2d_shape *s, const float *rowmax, int64_t pw, float *yr) {
+  for (; pw < s->out_w; pw++) {
+    const float *v = rowmax + pw * s->stride_w;
+    float best = -FLT_MAX;
+    for (int64_t k = 0; k < s->kernel_w; k++) best = v[k] > best ? v[k] : best;
+    yr[pw] = best;
+  }
+}
+
 static void max_plane_rows(const ns_pool2d_shape *s, const float *x, float *y) {
   /* 8 floats of slack: the stride-2 vectors load one float past the
    * last column they use */
@@ -95,14 +118,7 @@ static void max_plane_rows(const ns_pool2d_shape *s, const float *x, float *y) {
       }
       __builtin_memcpy(rowmax + w, &m, sizeof m);
     }
-    for (; w < hi; w++) {
-      float m = -FLT_MAX;
-      for (int64_t h = hs; h < he; h++) {
-        float v = x[h * s->width + w - s->pad_w];
-        m = v > m ? v : m;
-      }
-      rowmax[w] = m;
-    }
+    rows_max_tail(s, x, hs, he, w, hi, rowmax);
     float *yr = y + ph * s->out_w;
     int64_t pw = 0;
     if (s->stride_w == 1) /* four outputs: the kernel's columns as shifted rows */
@@ -126,12 +142,7 @@ static void max_plane_rows(const ns_pool2d_shape *s, const float *x, float *y) {
         }
         __builtin_memcpy(yr + pw, &best, sizeof best);
       }
-    for (; pw < s->out_w; pw++) {
-      const float *v = rowmax + pw * s->stride_w;
-      float best = -FLT_MAX;
-      for (int64_t k = 0; k < s->kernel_w; k++) best = v[k] > best ? v[k] : best;
-      yr[pw] = best;
-    }
+    row_out_tail(s, rowmax, pw, yr);
   }
 }
 
@@ -159,14 +170,7 @@ __attribute__((target("avx2"))) static void max_plane_rows_avx2(const ns_pool2d_
         m = _mm256_max_ps(_mm256_loadu_ps(x + h * s->width + w - s->pad_w), m);
       _mm256_storeu_ps(rowmax + w, m);
     }
-    for (; w < hi; w++) {
-      float m = -FLT_MAX;
-      for (int64_t h = hs; h < he; h++) {
-        float v = x[h * s->width + w - s->pad_w];
-        m = v > m ? v : m;
-      }
-      rowmax[w] = m;
-    }
+    rows_max_tail(s, x, hs, he, w, hi, rowmax);
     float *yr = y + ph * s->out_w;
     int64_t pw = 0;
     if (s->stride_w == 1)
@@ -187,12 +191,7 @@ __attribute__((target("avx2"))) static void max_plane_rows_avx2(const ns_pool2d_
         }
         _mm256_storeu_ps(yr + pw, best);
       }
-    for (; pw < s->out_w; pw++) {
-      const float *v = rowmax + pw * s->stride_w;
-      float best = -FLT_MAX;
-      for (int64_t k = 0; k < s->kernel_w; k++) best = v[k] > best ? v[k] : best;
-      yr[pw] = best;
-    }
+    row_out_tail(s, rowmax, pw, yr);
   }
 }
 #else
