@@ -41,7 +41,7 @@ declare -A MIN_TESTS=(
   [test_layers_zoo]=33 [test_net]=14 [test_onnx_export.py]=15 [test_opencv.py]=2
   [test_notebook.py]=1 [test_pbreflect]=3 [test_preprocess]=5
   [test_pycaffe_notebooks.py]=1 [test_python_module.py]=24 [test_python_pycaffe.py]=21
-  [test_onnx_layers.py]=4 [test_reuse]=5 [test_rcnn_opencv.py]=3 [test_shared_lib.py]=4
+  [test_onnx_layers.py]=4 [test_reuse]=6 [test_rcnn_opencv.py]=3 [test_shared_lib.py]=4
   [test_shared_params]=9 [test_recurrent_torch.py]=2
   [test_solver]=12 [test_ssd_opencv.py]=3 [test_surgery]=16 [test_surgery_opencv.py]=3
   [test_textformat]=39 [test_textformat_protobuf.py]=5 [test_threads]=3 [test_train]=6

@@ -180,6 +180,46 @@ static void test_split_tops_share(void **state) {
   free(dir);
 }
 
+/* A residual block as ResNet's (a 1x1 convolution, BatchNorm and Scale
+ * in place, an Eltwise sum with the block's input, a ReLU in place): with
+ * reuse the sum is folded into the convolution, which writes the sum's
+ * top; the plain net runs every layer.  Bit-identical outputs (not
+ * saturated: no softmax), and the sum's top must not share a buffer with
+ * the convolution's input (the plan holds it from the convolution on). */
+static const char residual_net[] =
+    "name: 'residual'\n"
+    "layer { name: 'in' type: 'Input' top: 'x' input_param { shape { dim: 1 dim: 8 dim: 7 dim: 9 } } }\n"
+    "layer { name: 'c0' type: 'Convolution' bottom: 'x' top: 'c0' convolution_param { num_output: 8 kernel_size: 3 pad: 1 } }\n"
+    "layer { name: 'c1' type: 'Convolution' bottom: 'c0' top: 'c1' convolution_param { num_output: 8 kernel_size: 1 } }\n"
+    "layer { name: 'bn' type: 'BatchNorm' bottom: 'c1' top: 'c1' }\n"
+    "layer { name: 'sc' type: 'Scale' bottom: 'c1' top: 'c1' scale_param { bias_term: true } }\n"
+    "layer { name: 'sum' type: 'Eltwise' bottom: 'c0' bottom: 'c1' top: 's' }\n"
+    "layer { name: 'r' type: 'ReLU' bottom: 's' top: 's' }\n"
+    "layer { name: 'out' type: 'Convolution' bottom: 's' top: 'out' convolution_param { num_output: 4 kernel_size: 1 } }\n";
+
+static void test_residual_sum_folded(void **state) {
+  tu_fixture *f = *state;
+  char *dir = tu_mkdtemp(), path[4096];
+  assert_non_null(dir);
+  tu_path(path, sizeof path, dir, "residual.prototxt");
+  assert_int_equal(tu_write_file(path, residual_net, sizeof residual_net - 1), 0);
+  ns_net *plain = build(f->ctx, path, 0, 1), *reusing = build(f->ctx, path, 1, 1);
+  assert_int_equal(ns_net_forward(f->ctx, plain), NS_OK);
+  assert_int_equal(ns_net_forward(f->ctx, reusing), NS_OK);
+  assert_int_equal(ns_net_forward(f->ctx, reusing), NS_OK);
+  assert_outputs_equal(reusing, plain);
+  ns_tensor s = ns_net_blob(reusing, ns_net_find_blob(reusing, "s"));
+  ns_tensor c0 = ns_net_blob(reusing, ns_net_find_blob(reusing, "c0"));
+  assert_true(s.data != c0.data);
+  int zeros = 0; /* the ReLU after the sum cut something */
+  for (int64_t i = 0; i < s.count; i++) zeros += s.data[i] == 0.0f;
+  assert_true(zeros > 0 && zeros < s.count);
+  ns_net_destroy(plain);
+  ns_net_destroy(reusing);
+  tu_rmtree(dir);
+  free(dir);
+}
+
 /* An intermediate is flagged shared; a forward from the middle and a
  * backward fail clearly; turning reuse off gives the intermediates their
  * values back after a forward (conv1 equal to the plain net's). */
@@ -220,6 +260,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_resnet50_identical, tu_fixture_setup,
                                       tu_fixture_teardown),
       cmocka_unit_test_setup_teardown(test_split_tops_share, tu_fixture_setup,
+                                      tu_fixture_teardown),
+      cmocka_unit_test_setup_teardown(test_residual_sum_folded, tu_fixture_setup,
                                       tu_fixture_teardown),
       cmocka_unit_test_setup_teardown(test_intermediates_with_reuse, tu_fixture_setup,
                                       tu_fixture_teardown),
