@@ -30,8 +30,9 @@ static int by_item(int64_t num, int threads) {
 enum { BAND_FLOATS = 1 << 18 };
 
 static int64_t band_rows(const ns_conv2d_shape *s) {
-  int64_t col = ns_conv2d_col_count(s), k = col / (s->out_h * s->out_w);
-  if (ns_conv2d_is_1x1(s) || col <= BAND_FLOATS || s->out_w <= 0) return 0;
+  int64_t col = ns_conv2d_col_count(s);
+  if (ns_conv2d_is_1x1(s) || col <= BAND_FLOATS || s->out_h <= 0 || s->out_w <= 0) return 0;
+  int64_t k = col / (s->out_h * s->out_w);
   int64_t rows = BAND_FLOATS / (k * s->out_w);
   if (rows < 1) rows = 1;
   int64_t min_cols = NS_GEMM_NC / 2 + 1;
