@@ -43,27 +43,16 @@ static inline __attribute__((always_inline)) void edge_columns(const ns_conv2d_s
 }
 
 /* row[ox] += the taps of wk for ox in [lo, hi): no checks, so the
- * compiler vectorises along the row (3 taps at stride 1 and 2 spelled
- * out: MobileNet's). */
+ * compiler vectorises along the row. */
 static inline __attribute__((always_inline)) void inner_columns_row(const ns_conv2d_shape *s,
                                                                     dw_cols c, const float *wk,
                                                                     const float *in,
                                                                     float *row) {
   const float *p = in - s->pad_w;
-  if (s->kernel_w == 3 && s->dilation_w == 1 && s->stride_w == 1) {
-    float w0 = wk[0], w1 = wk[1], w2 = wk[2];
-    for (int64_t ox = c.lo; ox < c.hi; ox++)
-      row[ox] += w0 * p[ox] + w1 * p[ox + 1] + w2 * p[ox + 2];
-  } else if (s->kernel_w == 3 && s->dilation_w == 1 && s->stride_w == 2) {
-    float w0 = wk[0], w1 = wk[1], w2 = wk[2];
-    for (int64_t ox = c.lo; ox < c.hi; ox++)
-      row[ox] += w0 * p[2 * ox] + w1 * p[2 * ox + 1] + w2 * p[2 * ox + 2];
-  } else {
-    for (int kx = 0; kx < s->kernel_w; kx++) {
-      const float *q = p + (int64_t)kx * s->dilation_w;
-      float wv = wk[kx];
-      for (int64_t ox = c.lo; ox < c.hi; ox++) row[ox] += wv * q[ox * s->stride_w];
-    }
+  for (int kx = 0; kx < s->kernel_w; kx++) {
+    const float *q = p + (int64_t)kx * s->dilation_w;
+    float wv = wk[kx];
+    for (int64_t ox = c.lo; ox < c.hi; ox++) row[ox] += wv * q[ox * s->stride_w];
   }
 }
 
@@ -99,74 +88,23 @@ static inline __attribute__((always_inline)) void taps3_s2(v8 *acc, const float 
           w[2] * __builtin_shufflevector(c, d, 0, 2, 4, 6, 8, 10, 12, 14);
 }
 
-/* 3-wide kernels at stride 1 or 2 (MobileNet's): the inner columns eight
- * at a time with the sum over the valid kernel rows in a register, one
- * store per output; what is left of the row by the scalar loops.  Returns
- * the first inner column not done. */
-static inline __attribute__((always_inline)) int64_t inner_columns_3(
-    const ns_conv2d_shape *s, dw_cols c, const float *const *in, const float *const *wk,
-    int rows, float b, float *row, int relu) {
-  int64_t ox = c.lo;
-  /* stride 2 reads one float past the window of the last column: stop a
-   * column earlier */
-  int64_t stop = c.hi - (s->stride_w == 2 ? 8 : 7);
-  for (; ox < stop; ox += 8) {
-    v8 acc = {b, b, b, b, b, b, b, b};
-    for (int k = 0; k < rows; k++) {
-      const float *p = in[k] - s->pad_w + ox * s->stride_w;
-      if (s->stride_w == 1)
-        taps3_s1(&acc, p, wk[k]);
-      else
-        taps3_s2(&acc, p, wk[k]);
-    }
-    if (relu) {
-      const v8 zero = {0};
-      acc = (v8)((v8i)acc & ~(acc < zero)); /* NaN compares false: passes */
-    }
-    __builtin_memcpy(row + ox, &acc, sizeof acc);
-  }
-  return ox;
-}
-
-/* One channel's plane: x [height, width] -> y [out_h, out_w]. */
+/* One channel's plane, every kernel but the padded path's: x [height,
+ * width] -> y [out_h, out_w]. */
 static inline __attribute__((always_inline)) void one_plane(const ns_conv2d_shape *s, dw_cols c,
                                                             const float *w, float b,
                                                             const float *x, float *y, int relu) {
-  int vec3 = s->kernel_w == 3 && s->kernel_h <= 3 && s->dilation_w == 1 &&
-             (s->stride_w == 1 || s->stride_w == 2);
   for (int64_t oy = 0; oy < s->out_h; oy++) {
     float *row = y + oy * s->out_w;
-    const float *in[3], *wk[3];
-    int rows = 0;
-    int64_t done = c.lo; /* inner columns [c.lo, done) are final */
-    if (vec3) {
-      for (int ky = 0; ky < s->kernel_h; ky++) {
-        int64_t iy = oy * s->stride_h - s->pad_h + (int64_t)ky * s->dilation_h;
-        if (iy < 0 || iy >= s->height) continue;
-        in[rows] = x + iy * s->width, wk[rows] = w + (int64_t)ky * s->kernel_w;
-        rows++;
-      }
-      done = inner_columns_3(s, c, in, wk, rows, b, row, relu);
-    }
-    dw_cols rest = {done, c.hi};
-    for (int64_t ox = 0; ox < s->out_w; ox++) {
-      if (ox == c.lo) ox = done; /* skip what the vector loop wrote */
-      if (ox >= s->out_w) break;
-      row[ox] = b;
-    }
+    for (int64_t ox = 0; ox < s->out_w; ox++) row[ox] = b;
     for (int ky = 0; ky < s->kernel_h; ky++) {
       int64_t iy = oy * s->stride_h - s->pad_h + (int64_t)ky * s->dilation_h;
       if (iy < 0 || iy >= s->height) continue;
       const float *src = x + iy * s->width, *wrow = w + (int64_t)ky * s->kernel_w;
       edge_columns(s, c, wrow, src, row);
-      inner_columns_row(s, rest, wrow, src, row);
+      inner_columns_row(s, c, wrow, src, row);
     }
     if (relu) /* NaN passes, as Caffe's ReLU */
-      for (int64_t ox = 0; ox < s->out_w; ox++) {
-        if (ox == c.lo) ox = done;
-        if (ox >= s->out_w) break;
-        row[ox] = row[ox] < 0.0f ? 0.0f : row[ox];
-      }
+      for (int64_t ox = 0; ox < s->out_w; ox++) row[ox] = row[ox] < 0.0f ? 0.0f : row[ox];
   }
 }
 
@@ -280,7 +218,7 @@ static inline __attribute__((always_inline)) void padded_plane(const ns_conv2d_s
     int64_t in_plane = s->height * s->width, out_plane = s->out_h * s->out_w;                  \
     int64_t taps = (int64_t)s->kernel_h * s->kernel_w, planes = num * s->channels;             \
     int64_t pf = padded_floats(s);                                                             \
-    int padded = scratch && padded_applies(s);                                                 \
+    int padded = padded_applies(s);                                                 \
     _Pragma("omp parallel num_threads(nt) if (nt > 1 && planes > 1)") {                        \
       float *buf = padded ? scratch + omp_get_thread_num() * pf : NULL;                        \
       if (buf) __builtin_memset(buf, 0, (size_t)pf * sizeof(float));                          \

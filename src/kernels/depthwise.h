@@ -25,8 +25,8 @@ int64_t ns_depthwise_scratch_count(const ns_conv2d_shape *s, int threads);
 
 /* num items x [channels, height, width] -> y [channels, out_h, out_w];
  * w [channels, kh, kw]; bias [channels] or NULL; relu: max(0, .) after;
- * scratch: ns_depthwise_scratch_count floats, 64-byte aligned, or NULL
- * (then every shape takes the in-place path); threads: 0 = all. */
+ * scratch: ns_depthwise_scratch_count floats, 64-byte aligned; threads:
+ * 0 = all. */
 void ns_depthwise_conv(const ns_conv2d_shape *s, int64_t num, const float *w, const float *bias,
                        const float *x, float *y, int relu, float *scratch, int threads);
 
