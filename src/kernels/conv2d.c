@@ -55,18 +55,24 @@ const float *ns_conv2d_columns(const ns_conv2d_shape *s, const float *x, float *
   return col;
 }
 
+ns_gemm_epi ns_conv2d_group_epi(const ns_conv_epi *epi, int64_t channel, int64_t at) {
+  /* Scale, bias (as Caffe, after the sum), residual and ReLU in the
+   * GEMM's epilogue. */
+  ns_gemm_epi ge = {NULL, NULL, 0, NULL, NULL};
+  if (!epi) return ge;
+  ge.row_bias = epi->bias ? epi->bias + channel : NULL;
+  ge.relu = epi->relu;
+  ge.row_scale = epi->scale ? epi->scale + channel : NULL;
+  ge.residual = epi->residual ? epi->residual + at : NULL;
+  return ge;
+}
+
 void ns_conv2d_from_columns(const ns_conv2d_shape *s, const float *w, const ns_conv_epi *epi,
                             const float *cols, float *y, float *pack, int threads) {
   int64_t og = s->num_output / s->group;
   int64_t kdim = s->channels / s->group * s->kernel_h * s->kernel_w, spatial = s->out_h * s->out_w;
-  ns_conv_epi none = {NULL, NULL, NULL, 0};
-  if (!epi) epi = &none;
   for (int64_t g = 0; g < s->group; g++) {
-    /* Scale, bias (as Caffe, after the sum), residual and ReLU in the
-     * GEMM's epilogue. */
-    ns_gemm_epi ge = {epi->bias ? epi->bias + g * og : NULL, NULL, epi->relu,
-                      epi->scale ? epi->scale + g * og : NULL,
-                      epi->residual ? epi->residual + g * og * spatial : NULL};
+    ns_gemm_epi ge = ns_conv2d_group_epi(epi, g * og, g * og * spatial);
     ns_gemm(og, spatial, kdim, w + g * og * kdim, kdim, cols + g * kdim * spatial, spatial, 0,
             y + g * og * spatial, spatial, &ge, pack, threads);
   }

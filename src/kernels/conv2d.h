@@ -14,6 +14,7 @@
 
 #include "kernels/col2im.h"
 #include "kernels/im2col.h"
+#include "kernels/pgemm.h"
 
 typedef struct ns_conv2d_shape {
   int64_t channels, height, width, num_output, group;
@@ -47,6 +48,10 @@ typedef struct ns_conv_epi {
   const float *scale, *bias, *residual;
   int relu;
 } ns_conv_epi;
+
+/* The GEMM epilogue of the output channels from `channel` on (a group's),
+ * the residual moved to `at` floats into the output; epi may be NULL. */
+ns_gemm_epi ns_conv2d_group_epi(const ns_conv_epi *epi, int64_t channel, int64_t at);
 
 /* col: ns_conv2d_scratch_count floats, 64-byte aligned; epi may be
  * NULL; threads: 0 = all. */

@@ -166,8 +166,6 @@ static void run_by_rows(const ns_conv_plan *p, const float *w, const ns_conv_epi
   int64_t bands = (s->out_h + p->band_rows - 1) / p->band_rows, tasks = p->num * bands;
   int64_t col_floats = (kdim * s->group * p->band_rows * s->out_w + 15) / 16 * 16;
   int64_t one = col_floats + ns_gemm_scratch_floats(1);
-  ns_conv_epi none = {NULL, NULL, NULL, 0};
-  if (!epi) epi = &none;
   int nt = ns_kernel_threads(p->threads);
   if (nt > tasks) nt = (int)tasks;
 #pragma omp parallel num_threads(nt)
@@ -181,9 +179,7 @@ static void run_by_rows(const ns_conv_plan *p, const float *w, const ns_conv_epi
       ns_im2col_rows(&g, x + n * in_item, y0, y1, col);
       for (int64_t gr = 0; gr < s->group; gr++) {
         int64_t at = n * out_item + gr * og * spatial + y0 * s->out_w;
-        ns_gemm_epi ge = {epi->bias ? epi->bias + gr * og : NULL, NULL, epi->relu,
-                          epi->scale ? epi->scale + gr * og : NULL,
-                          epi->residual ? epi->residual + at : NULL};
+        ns_gemm_epi ge = ns_conv2d_group_epi(epi, gr * og, at);
         ns_gemm(og, cols, kdim, w + gr * og * kdim, kdim, col + gr * kdim * cols, cols, 0, y + at,
                 spatial, &ge, pack, 1);
       }
