@@ -95,16 +95,21 @@ static void assert_outputs_equal(ns_net *a, ns_net *b) {
   free(outs);
 }
 
+/* Forwards both (the reusing one twice: a layer that relied on what its
+ * top held before would differ) and compares their outputs. */
+static void forward_and_compare(ns_ctx *ctx, ns_net *plain, ns_net *reusing) {
+  assert_int_equal(ns_net_forward(ctx, plain), NS_OK);
+  assert_int_equal(ns_net_forward(ctx, reusing), NS_OK);
+  assert_int_equal(ns_net_forward(ctx, reusing), NS_OK);
+  assert_outputs_equal(reusing, plain);
+}
+
 static void check_identical(void **state, const char *rel, int64_t batch) {
   tu_fixture *f = *state;
   char path[4096];
   zoo_path(path, sizeof path, rel);
   ns_net *plain = build(f->ctx, path, 0, batch), *reusing = build(f->ctx, path, 1, batch);
-  assert_int_equal(ns_net_forward(f->ctx, plain), NS_OK);
-  /* twice: a layer that relied on what its top held before would differ */
-  assert_int_equal(ns_net_forward(f->ctx, reusing), NS_OK);
-  assert_int_equal(ns_net_forward(f->ctx, reusing), NS_OK);
-  assert_outputs_equal(reusing, plain);
+  forward_and_compare(f->ctx, plain, reusing);
   int reused, buffers;
   count_shared(reusing, &reused, &buffers);
   assert_true(reused >= 10);
@@ -150,16 +155,23 @@ static const char split_net[] =
     "layer { name: 'de' type: 'Concat' bottom: 'd2' bottom: 'e' top: 'out' }\n"
     "layer { name: 'px' type: 'Pooling' bottom: 'x' top: 'px' pooling_param { pool: AVE global_pooling: true } }\n";
 
-static void test_split_tops_share(void **state) {
-  tu_fixture *f = *state;
+/* The net of prototxt `text` built plain and reusing (from a file in a
+ * temporary folder), both run and their outputs compared. */
+static void text_pair(ns_ctx *ctx, const char *text, ns_net **plain, ns_net **reusing) {
   char *dir = tu_mkdtemp(), path[4096];
   assert_non_null(dir);
-  tu_path(path, sizeof path, dir, "splits.prototxt");
-  assert_int_equal(tu_write_file(path, split_net, sizeof split_net - 1), 0);
-  ns_net *plain = build(f->ctx, path, 0, 1), *reusing = build(f->ctx, path, 1, 1);
-  assert_int_equal(ns_net_forward(f->ctx, plain), NS_OK);
-  assert_int_equal(ns_net_forward(f->ctx, reusing), NS_OK);
-  assert_outputs_equal(reusing, plain);
+  tu_path(path, sizeof path, dir, "net.prototxt");
+  assert_int_equal(tu_write_file(path, text, strlen(text)), 0);
+  *plain = build(ctx, path, 0, 1), *reusing = build(ctx, path, 1, 1);
+  tu_rmtree(dir);
+  free(dir);
+  forward_and_compare(ctx, *plain, *reusing);
+}
+
+static void test_split_tops_share(void **state) {
+  tu_fixture *f = *state;
+  ns_net *plain, *reusing;
+  text_pair(f->ctx, split_net, &plain, &reusing);
   int c = ns_net_find_blob(reusing, "c"), x = ns_net_find_blob(reusing, "x");
   int shared_tops = 0, input_tops = 0, own_tops = 0;
   for (int b = 0; b < ns_net_blob_count(reusing); b++) {
@@ -176,8 +188,6 @@ static void test_split_tops_share(void **state) {
   assert_int_equal(own_tops, 2);
   ns_net_destroy(plain);
   ns_net_destroy(reusing);
-  tu_rmtree(dir);
-  free(dir);
 }
 
 /* A residual block as ResNet's (a 1x1 convolution, BatchNorm and Scale
@@ -199,15 +209,8 @@ static const char residual_net[] =
 
 static void test_residual_sum_folded(void **state) {
   tu_fixture *f = *state;
-  char *dir = tu_mkdtemp(), path[4096];
-  assert_non_null(dir);
-  tu_path(path, sizeof path, dir, "residual.prototxt");
-  assert_int_equal(tu_write_file(path, residual_net, sizeof residual_net - 1), 0);
-  ns_net *plain = build(f->ctx, path, 0, 1), *reusing = build(f->ctx, path, 1, 1);
-  assert_int_equal(ns_net_forward(f->ctx, plain), NS_OK);
-  assert_int_equal(ns_net_forward(f->ctx, reusing), NS_OK);
-  assert_int_equal(ns_net_forward(f->ctx, reusing), NS_OK);
-  assert_outputs_equal(reusing, plain);
+  ns_net *plain, *reusing;
+  text_pair(f->ctx, residual_net, &plain, &reusing);
   ns_tensor s = ns_net_blob(reusing, ns_net_find_blob(reusing, "s"));
   ns_tensor c0 = ns_net_blob(reusing, ns_net_find_blob(reusing, "c0"));
   assert_true(s.data != c0.data);
@@ -216,8 +219,6 @@ static void test_residual_sum_folded(void **state) {
   assert_true(zeros > 0 && zeros < s.count);
   ns_net_destroy(plain);
   ns_net_destroy(reusing);
-  tu_rmtree(dir);
-  free(dir);
 }
 
 /* An intermediate is flagged shared; a forward from the middle and a
