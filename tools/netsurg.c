@@ -71,7 +71,7 @@ static void usage(FILE *f) {
  * training keeps plain passive (spinners fight OpenBLAS's threads).
  * libgomp reads both only in its initialiser, before main, and has no
  * call to change them; so without either set we set them and start again
- * once (about 7 ms).  A setenv from the executable's .preinit_array, which
+ * once (about 13 ms: README).  A setenv from the executable's .preinit_array, which
  * runs before libgomp's initialiser, does not work: libc's own initialiser
  * then resets environ and libgomp still sees no policy. */
 /* Our own threads that are runnable (OpenBLAS starts its pool before
@@ -97,11 +97,14 @@ static long own_running(void) {
 }
 
 /* Whether fewer other tasks are runnable than half the cores: from
- * /proc/loadavg's runnable count less our own, the fewest of four
- * readings 1 ms apart (one often catches a passing task; the 1-minute
- * average lags: a run just finished keeps it high). */
+ * /proc/loadavg's runnable count less our own, up to four readings 1 ms
+ * apart, the first that shows idle cores deciding (one reading often
+ * catches a passing task; the 1-minute average lags: a run just finished
+ * keeps it high).  An idle machine answers at the first reading, without
+ * a sleep. */
 static int cores_idle(void) {
-  long cores = sysconf(_SC_NPROCESSORS_ONLN), fewest = -1;
+  long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  if (cores <= 0) return 0;
   for (int i = 0; i < 4; i++) {
     double l1, l5, l15;
     long running = 0, total = 0;
@@ -110,11 +113,10 @@ static int cores_idle(void) {
     int ok = fscanf(f, "%lf %lf %lf %ld/%ld", &l1, &l5, &l15, &running, &total) == 5;
     fclose(f);
     if (!ok) return 0;
-    long others = running - own_running();
-    if (fewest < 0 || others < fewest) fewest = others;
+    if (running - own_running() < cores / 2) return 1;
     if (i < 3) nanosleep(&(struct timespec){0, 1000000}, NULL);
   }
-  return cores > 0 && fewest < cores / 2;
+  return 0;
 }
 
 static int trains(int argc, char **argv) {
