@@ -55,7 +55,7 @@ TEST_SUPPORT_OBJ := $(TEST_SUPPORT:%.c=$(BUILD)/obj/%.o)
 EXAMPLE_SRC := $(sort $(wildcard examples/*.c))
 EXAMPLE_BIN := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
 
-.PHONY: all install python FORCE deps deps-ort demo train-fmnist test test-unit test-slow test-asan fuzz fuzz-smoke bench bench-peers bench-stream bench-probe clean format
+.PHONY: all install python FORCE deps deps-ort demo train-fmnist test test-unit test-slow test-asan fuzz fuzz-smoke bench bench-peers bench-stream bench-probe bench-kernels clean format
 
 all: $(CLI) $(EXAMPLE_BIN) $(SO)
 
@@ -210,6 +210,14 @@ bench-probe: $(BUILD)/bench/probe
 	@$(BUILD)/bench/probe
 
 $(BUILD)/bench/probe: $(BUILD)/obj/bench/probe.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+# The forward kernels alone on the zoo's shapes (bench/kernels.c).
+bench-kernels: $(BUILD)/bench/kernels
+	@$(BUILD)/bench/kernels
+
+$(BUILD)/bench/kernels: $(BUILD)/obj/bench/kernels.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
