@@ -33,10 +33,10 @@ static float *filled(int64_t n, unsigned seed) {
 
 /* m x k by k x n (ResNet-50's and MobileNet's 1x1 layers at 224). */
 static void gemm_shapes(void) {
-  static const int shapes[][3] = {{64, 3136, 64},   {64, 3136, 256},  {256, 3136, 64},
-                                  {128, 784, 512},  {512, 784, 128},  {256, 196, 1024},
-                                  {1024, 196, 256}, {512, 49, 2048},  {2048, 49, 512},
-                                  {64, 12544, 32},  {512, 196, 512},  {1024, 49, 1024}};
+  static const int shapes[][3] = {{64, 3136, 64},   {64, 3136, 256}, {256, 3136, 64},
+                                  {128, 784, 512},  {512, 784, 128}, {256, 196, 1024},
+                                  {1024, 196, 256}, {512, 49, 2048}, {2048, 49, 512},
+                                  {64, 12544, 32},  {512, 196, 512}, {1024, 49, 1024}};
   float *scratch = filled(ns_gemm_scratch_floats(1), 1);
   printf("GEMM, 1 thread, best of 20 (GFLOP/s): ours, OpenBLAS\n");
   for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
@@ -65,7 +65,8 @@ static void gemm_shapes(void) {
 static double plan_ms(const ns_conv2d_shape *s, int reps, float *whole_ms) {
   int64_t wc = (int64_t)s->num_output * (s->channels / s->group) * s->kernel_h * s->kernel_w;
   int64_t xc = s->channels * s->height * s->width, yc = s->num_output * s->out_h * s->out_w;
-  float *w = filled(wc, 5), *x = filled(xc, 6), *y = filled(yc, 7), *bias = filled(s->num_output, 8);
+  float *w = filled(wc, 5), *x = filled(xc, 6), *y = filled(yc, 7),
+        *bias = filled(s->num_output, 8);
   float *sc = filled(ns_conv2d_batch_scratch_count(s, 1, 0, 1), 9);
   ns_conv_epi epi = {NULL, bias, NULL, 1};
   double best = 1e9, whole = 1e9;
@@ -98,8 +99,8 @@ static ns_conv2d_shape conv_shape(int c, int hw, int out, int group, int k, int 
 
 /* MobileNet's depthwise layers (3x3, pad 1). */
 static void depthwise_shapes(void) {
-  static const int shapes[][3] = {{32, 112, 1}, {64, 112, 2}, {128, 56, 1}, {256, 28, 2},
-                                  {512, 14, 1}, {1024, 7, 1}};
+  static const int shapes[][3] = {{32, 112, 1}, {64, 112, 2}, {128, 56, 1},
+                                  {256, 28, 2}, {512, 14, 1}, {1024, 7, 1}};
   printf("depthwise 3x3, 1 thread, best of 200 (us)\n");
   for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
     int c = shapes[i][0], hw = shapes[i][1], st = shapes[i][2];
@@ -111,8 +112,9 @@ static void depthwise_shapes(void) {
 /* The first convolutions over 3 channels: ResNet's and the SSD's conv1
  * (7x7 stride 2), SqueezeNet's and MobileNet's (3x3 stride 2). */
 static void first_convs(void) {
-  ns_conv2d_shape shapes[] = {conv_shape(3, 224, 64, 1, 7, 3, 2), conv_shape(3, 300, 32, 1, 7, 3, 2),
-                              conv_shape(3, 227, 64, 1, 3, 0, 2), conv_shape(3, 224, 32, 1, 3, 1, 2)};
+  ns_conv2d_shape shapes[] = {
+      conv_shape(3, 224, 64, 1, 7, 3, 2), conv_shape(3, 300, 32, 1, 7, 3, 2),
+      conv_shape(3, 227, 64, 1, 3, 0, 2), conv_shape(3, 224, 32, 1, 3, 1, 2)};
   printf("first convolutions, 1 thread, best of 30 (ms): plan, whole item's im2col\n");
   for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
     float whole;
@@ -124,14 +126,18 @@ static void first_convs(void) {
 
 /* MAX pooling without a mask: the zoo's first pools and an inception one. */
 static void pools(void) {
-  static const int shapes[][5] = {{64, 113, 3, 2, 0}, {64, 112, 3, 2, 1}, {32, 150, 3, 2, 0},
-                                  {96, 55, 3, 2, 0},  {480, 28, 3, 1, 1}};
+  static const int shapes[][5] = {{64, 113, 3, 2, 0},
+                                  {64, 112, 3, 2, 1},
+                                  {32, 150, 3, 2, 0},
+                                  {96, 55, 3, 2, 0},
+                                  {480, 28, 3, 1, 1}};
   printf("MAX pooling, 1 thread, best of 200 (us)\n");
   for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
     const int *p = shapes[i];
     ns_pool2d_shape s = {p[0], p[1], p[1], p[2], p[2], p[4], p[4], p[3], p[3], 0, 0};
     s.out_h = s.out_w = ns_pool_out_size(p[1], p[2], p[4], p[3], p[4] > 0, 0);
-    float *x = filled(s.planes * s.height * s.width, 11), *y = filled(s.planes * s.out_h * s.out_w, 12);
+    float *x = filled(s.planes * s.height * s.width, 11),
+          *y = filled(s.planes * s.out_h * s.out_w, 12);
     double best = 1e9;
     for (int r = 0; r < 200; r++) {
       double t = now();
